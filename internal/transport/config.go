@@ -1,0 +1,204 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/credential"
+)
+
+// Defaults of RetryPolicy.
+const (
+	DefaultMaxAttempts = 3
+	DefaultMinWait     = 500 * time.Millisecond
+	DefaultMaxWait     = 20 * time.Second
+)
+
+// RetryPolicy bounds the retries of one call. Zero fields take the client's
+// value, and the client's zero fields take the defaults.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of attempts, the first included;
+	// 1 disables retries. Default 3.
+	MaxAttempts int
+	// MinWait is the first wait before a retry; later waits double, with
+	// ±50% jitter. Default 500 ms.
+	MinWait time.Duration
+	// MaxWait is the longest single wait, also the cap on a server's
+	// Retry-After. Default 20 s.
+	MaxWait time.Duration
+}
+
+func (p RetryPolicy) validate() error {
+	switch {
+	case p.MaxAttempts < 0:
+		return errors.New("RetryPolicy.MaxAttempts must not be negative")
+	case p.MinWait < 0:
+		return errors.New("RetryPolicy.MinWait must not be negative")
+	case p.MaxWait < 0:
+		return errors.New("RetryPolicy.MaxWait must not be negative")
+	case p.MinWait > 0 && p.MaxWait > 0 && p.MinWait > p.MaxWait:
+		return fmt.Errorf("RetryPolicy.MinWait (%v) must not exceed MaxWait (%v)", p.MinWait, p.MaxWait)
+	}
+	return nil
+}
+
+// over returns p with its zero fields taken from base.
+func (p RetryPolicy) over(base RetryPolicy) RetryPolicy {
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = base.MaxAttempts
+	}
+	if p.MinWait == 0 {
+		p.MinWait = base.MinWait
+	}
+	if p.MaxWait == 0 {
+		p.MaxWait = base.MaxWait
+	}
+	if p.MinWait > p.MaxWait {
+		p.MinWait = p.MaxWait
+	}
+	return p
+}
+
+var defaultRetry = RetryPolicy{MaxAttempts: DefaultMaxAttempts, MinWait: DefaultMinWait, MaxWait: DefaultMaxWait}
+
+// Config is what a service client is built from. The service packages fill
+// Service, Version, Endpoint and AttemptTimeout; options fill the rest.
+type Config struct {
+	Service  string // "car"
+	Version  string // "2022-01-10"
+	Endpoint string // "https://car.tencentcloudapi.com"
+	Region   string // X-TC-Region; sent only when set
+	Language string // X-TC-Language; "en-US" or "zh-CN"
+
+	Credentials credential.Provider
+	HTTPClient  *http.Client
+	Logger      *slog.Logger
+	Retry       RetryPolicy
+
+	// AttemptTimeout bounds one attempt when the SDK builds its own HTTP
+	// client (a user's *http.Client keeps its own Timeout).
+	AttemptTimeout time.Duration
+}
+
+// Option configures a client.
+type Option func(*Config) error
+
+// WithEndpoint sets the API endpoint: a URL ("http://127.0.0.1:8080",
+// "https://car.ap-guangzhou.tencentcloudapi.com") or a bare host, which
+// means HTTPS.
+func WithEndpoint(endpoint string) Option {
+	return func(c *Config) error {
+		if endpoint == "" {
+			return errors.New("endpoint must not be empty")
+		}
+		if !strings.Contains(endpoint, "://") {
+			endpoint = "https://" + endpoint
+		}
+		u, err := url.Parse(endpoint)
+		if err != nil {
+			return fmt.Errorf("endpoint %q is not a URL: %w", endpoint, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("endpoint %q: scheme must be http or https", endpoint)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("endpoint %q has no host", endpoint)
+		}
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("endpoint %q must not carry user info, a query or a fragment", endpoint)
+		}
+		c.Endpoint = endpoint
+		return nil
+	}
+}
+
+// WithRegion sets the region sent in X-TC-Region.
+func WithRegion(region string) Option {
+	return func(c *Config) error {
+		c.Region = region
+		return nil
+	}
+}
+
+// WithLanguage sets X-TC-Language: "en-US" or "zh-CN".
+func WithLanguage(lang string) Option {
+	return func(c *Config) error {
+		if lang != "en-US" && lang != "zh-CN" {
+			return fmt.Errorf("language %q: must be en-US or zh-CN", lang)
+		}
+		c.Language = lang
+		return nil
+	}
+}
+
+// WithCredentials sets the credential provider. The default is the chain
+// environment → profile file.
+func WithCredentials(p credential.Provider) Option {
+	return func(c *Config) error {
+		if p == nil {
+			return errors.New("credentials provider must not be nil")
+		}
+		c.Credentials = p
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client. Its Timeout bounds each attempt.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Config) error {
+		if h == nil {
+			return errors.New("HTTP client must not be nil")
+		}
+		c.HTTPClient = h
+		return nil
+	}
+}
+
+// WithLogger sets the logger; the default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Config) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		c.Logger = l
+		return nil
+	}
+}
+
+// WithRetry sets the client's retry policy.
+func WithRetry(p RetryPolicy) Option {
+	return func(c *Config) error {
+		if err := p.validate(); err != nil {
+			return err
+		}
+		c.Retry = p
+		return nil
+	}
+}
+
+// CallOption adjusts one call.
+type CallOption func(*callSettings)
+
+type callSettings struct {
+	retry      RetryPolicy
+	idempotent bool
+}
+
+// WithCallRetry overrides the retry policy for one call; zero fields keep the
+// client's values.
+func WithCallRetry(p RetryPolicy) CallOption {
+	return func(s *callSettings) { s.retry = p.over(s.retry) }
+}
+
+// NotIdempotent marks a call that must not be repeated once it may have
+// reached the server (SCF Invoke): network errors after the connection was
+// made and 5xx responses are not retried. Throttling answers and failed
+// dials still are, since the server did not act on them.
+func NotIdempotent() CallOption {
+	return func(s *callSettings) { s.idempotent = false }
+}

@@ -1,0 +1,298 @@
+// Package transport sends signed Tencent Cloud API 3.0 calls for the car and
+// scf clients.
+//
+// Each call is a POST of a JSON body with the X-TC-* headers and a
+// TC3-HMAC-SHA256 signature. The attempt loop is go-retryablehttp's, with
+// our policy plugged into its hooks:
+//
+//   - every attempt is signed afresh (PrepareRetry), with a new timestamp
+//     and the credential the provider returns at that moment;
+//   - CheckRetry reads the body once and retries RequestLimitExceeded* (an
+//     HTTP 200 error envelope), HTTP 429, and, for calls that are safe to
+//     repeat, 5xx (but 501) and network errors; failed dials are retried for
+//     every call, since nothing reached the server;
+//   - waits come from a backoff/v4 exponential backoff made per call,
+//     honour Retry-After clamped to MaxWait, and end when the context ends;
+//     a wait that would outlast the context's deadline is not started;
+//   - the SDK's HTTP client keeps connections alive (100 idle per host), and
+//     retryablehttp's habit of closing every idle connection after a failed
+//     call is switched off, so one throttled call does not cost every other
+//     call its connection.
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/tcconcurrency/sdk-go/internal/apierr"
+	"github.com/tcconcurrency/sdk-go/internal/credential"
+	"github.com/tcconcurrency/sdk-go/internal/tc3"
+)
+
+// RequestClient is sent in X-TC-RequestClient.
+const RequestClient = "SDK_GO_TCCONCURRENCY_0.1.0"
+
+// MaxResponseBytes bounds the body read from a response.
+const MaxResponseBytes = 16 << 20
+
+// Client sends calls for one service. It is safe for concurrent use.
+type Client struct {
+	service string
+	creds   credential.Provider
+	http    *http.Client
+	logger  *slog.Logger
+	retry   RetryPolicy
+	signer  *tc3.Signer
+	url     *url.URL
+	host    string
+
+	// Header values shared by every request; net/http only reads them.
+	hdrContentType, hdrVersion, hdrRegion, hdrLanguage, hdrRequestClient []string
+}
+
+// New builds a client from the service's defaults and the user's options.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Service, err)
+		}
+	}
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("%s: endpoint: %w", cfg.Service, err)
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	c := &Client{
+		service: cfg.Service,
+		creds:   cfg.Credentials,
+		logger:  cfg.Logger,
+		retry:   cfg.Retry.over(defaultRetry),
+		signer:  tc3.NewSigner(cfg.Service),
+		url:     u,
+		host:    u.Host,
+
+		hdrContentType:   []string{"application/json"},
+		hdrVersion:       []string{cfg.Version},
+		hdrRequestClient: []string{RequestClient},
+		hdrLanguage:      []string{cfg.Language},
+	}
+	if cfg.Region != "" {
+		c.hdrRegion = []string{cfg.Region}
+	}
+	if c.creds == nil {
+		c.creds = credential.Default()
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	c.http = keepConnections(cfg.HTTPClient, cfg.AttemptTimeout)
+	return c, nil
+}
+
+// keepConnections returns an *http.Client whose transport hides
+// CloseIdleConnections from retryablehttp, which calls it after every failed
+// call. The user's client keeps its Timeout, Jar and CheckRedirect.
+func keepConnections(user *http.Client, timeout time.Duration) *http.Client {
+	if user == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 100
+		t.IdleConnTimeout = 90 * time.Second
+		user = &http.Client{Transport: t, Timeout: timeout}
+	}
+	rt := user.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	c := *user
+	c.Transport = keepIdle{rt}
+	return &c
+}
+
+type keepIdle struct{ http.RoundTripper }
+
+// CloseIdleConnections closes the idle connections of the client's transport.
+func (c *Client) CloseIdleConnections() {
+	if ci, ok := c.http.Transport.(keepIdle).RoundTripper.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// Service returns the service name ("car", "scf").
+func (c *Client) Service() string { return c.service }
+
+// Call sends action with in as its JSON parameters and decodes the
+// "Response" object of the reply into out (a pointer, or nil). An API error
+// is an *apierr.Error; a cancelled context wraps ctx.Err().
+func (c *Client) Call(ctx context.Context, action string, in, out any, opts ...CallOption) error {
+	settings := callSettings{retry: c.retry, idempotent: true}
+	for _, opt := range opts {
+		opt(&settings)
+	}
+	payload := []byte("{}")
+	if in != nil {
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("%s %s: encoding the request: %w", c.service, action, err)
+		}
+	}
+	a := &attempt{client: c, ctx: ctx, action: action, payload: payload, settings: settings}
+	sig, err := a.signature()
+	if err != nil {
+		return err
+	}
+	a.first = sig
+	start := time.Now()
+	resp, err := a.run()
+	if resp != nil {
+		if a.body == nil && err == nil {
+			a.readBody(resp)
+		}
+		resp.Body.Close()
+	}
+	defer a.release()
+	if err == nil && a.readErr != nil {
+		err = a.readErr
+	}
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if a.lastAPIErr != nil {
+				return fmt.Errorf("%s %s: %w (after %d attempts; last: %w)", c.service, action, ctxErr, a.attempts, a.lastAPIErr)
+			}
+			return fmt.Errorf("%s %s: %w", c.service, action, ctxErr)
+		}
+		var ve *credentialError
+		if errors.As(err, &ve) {
+			return err
+		}
+		return fmt.Errorf("%s %s: after %d attempt(s): %w", c.service, action, a.attempts, err)
+	}
+	apiErr := a.decode(out)
+	c.logResult(ctx, a, start, apiErr)
+	if apiErr != nil {
+		return apiErr
+	}
+	return nil
+}
+
+func (c *Client) logResult(ctx context.Context, a *attempt, start time.Time, err error) {
+	level := slog.LevelDebug
+	if err != nil {
+		level = slog.LevelInfo
+	}
+	if !c.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("service", c.service), slog.String("action", a.action),
+		slog.Int("attempts", a.attempts), slog.Int("status", a.status),
+		slog.Duration("elapsed", time.Since(start)),
+	}
+	var apiErr *apierr.Error
+	if errors.As(err, &apiErr) {
+		attrs = append(attrs, slog.String("code", apiErr.Code), slog.String("request_id", apiErr.RequestId))
+	}
+	c.logger.LogAttrs(ctx, level, "tencentcloud call", attrs...)
+}
+
+// credentialError is a provider failure; it is not retried.
+type credentialError struct {
+	service, action string
+	err             error
+}
+
+func (e *credentialError) Error() string {
+	return e.service + " " + e.action + ": credentials: " + e.err.Error()
+}
+func (e *credentialError) Unwrap() error { return e.err }
+
+// attempt is the state of one call across its attempts.
+type attempt struct {
+	client   *Client
+	ctx      context.Context
+	action   string
+	payload  []byte
+	settings callSettings
+	first    signature
+
+	attempts   int
+	status     int
+	body       []byte
+	buf        *bytes.Buffer
+	readErr    error
+	lastAPIErr error
+	bo         backoff.BackOff
+	nextWait   time.Duration
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (a *attempt) release() {
+	if a.buf != nil && a.buf.Cap() <= 64<<10 {
+		a.buf.Reset()
+		bufPool.Put(a.buf)
+	}
+	a.buf, a.body = nil, nil
+}
+
+func (a *attempt) run() (*http.Response, error) {
+	c := a.client
+	req := (&http.Request{
+		Method:     http.MethodPost,
+		URL:        c.url,
+		Host:       c.host,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     a.headers(),
+	}).WithContext(a.ctx)
+	rreq, err := retryablehttp.FromRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := rreq.SetBody(a.payload); err != nil {
+		return nil, err
+	}
+	rc := &retryablehttp.Client{
+		HTTPClient:   c.http,
+		RetryWaitMin: a.settings.retry.MinWait,
+		RetryWaitMax: a.settings.retry.MaxWait,
+		RetryMax:     a.settings.retry.MaxAttempts - 1,
+		CheckRetry:   a.checkRetry,
+		Backoff:      a.backoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		PrepareRetry: a.resign,
+	}
+	return rc.Do(rreq)
+}
+
+// headers builds the first attempt's headers.
+func (a *attempt) headers() http.Header {
+	c := a.client
+	h := make(http.Header, 10)
+	h["Content-Type"] = c.hdrContentType
+	h["X-Tc-Action"] = []string{a.action}
+	h["X-Tc-Version"] = c.hdrVersion
+	h["X-Tc-Requestclient"] = c.hdrRequestClient
+	if c.hdrLanguage[0] != "" {
+		h["X-Tc-Language"] = c.hdrLanguage
+	}
+	if c.hdrRegion != nil {
+		h["X-Tc-Region"] = c.hdrRegion
+	}
+	a.first.set(h)
+	return h
+}
