@@ -1,0 +1,439 @@
+// Package apiserver is the frame the reference servers (car/cartest,
+// scf/scftest) share: it speaks Tencent Cloud API 3.0 the way the real
+// endpoints do, so the official SDKs and ours cannot tell the difference.
+//
+// For every request, in this order:
+//
+//  1. only POST with a body of at most 10 MB (RequestSizeLimitExceeded);
+//     GET and the v1 signature are not modelled (UnsupportedProtocol);
+//  2. X-TC-Action must be present (MissingParameter);
+//  3. the TC3-HMAC-SHA256 signature is verified (AuthFailure.*), with the
+//     request timestamp checked against the host clock, which is the clock
+//     the client signs with, whatever the model clock says;
+//  4. the credential scope must name this service, X-TC-Version must be
+//     this version (NoSuchVersion), the action must exist (InvalidAction);
+//  5. the action's rate limit applies (RequestLimitExceeded), per second of
+//     host time;
+//  6. an injected fault, if one is queued for the action, replaces or
+//     delays the answer;
+//  7. the handler runs and its answer is wrapped in the envelope with a
+//     fresh RequestId. Errors are HTTP 200 error envelopes, as on the real
+//     service.
+//
+// Every call is written to the event log with the model time.
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/clock"
+	"github.com/tcconcurrency/sdk-go/internal/tc3"
+)
+
+// MaxRequestBytes is the documented size limit of a TC3 POST.
+const MaxRequestBytes = 10 << 20
+
+// Error is an API error a handler returns: it becomes the envelope's Error.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Request is what a handler receives.
+type Request struct {
+	Action    string
+	RequestId string //nolint:revive // the API's spelling
+	Region    string
+	SecretId  string //nolint:revive
+	Body      []byte
+	HTTP      *http.Request
+	// Latency is an injected delay the handler applies itself, with
+	// [Request.Delay], when its Action has HandlesLatency set.
+	Latency time.Duration
+}
+
+// Delay waits out the request's injected latency (host time), or until ctx
+// ends.
+func (r *Request) Delay(ctx context.Context) {
+	if r.Latency <= 0 {
+		return
+	}
+	t := time.NewTimer(r.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Handler answers one action: a value marshalled into the Response object,
+// or an error (an *Error keeps its code; anything else is InternalError).
+type Handler func(ctx context.Context, req *Request) (any, error)
+
+// Action describes one API action.
+type Action struct {
+	Name string
+	// RatePerSecond is the documented limit; 0 means unlimited.
+	RatePerSecond int
+	Handle        Handler
+	// HandlesLatency makes the handler apply injected latency itself (see
+	// Request.Delay), e.g. inside a per-user critical section, so that
+	// overlapping calls can be observed.
+	HandlesLatency bool
+}
+
+// Fault replaces or delays the answer to the next Times calls of an action.
+type Fault struct {
+	// Latency delays the answer (host time; it ends early if the client
+	// goes away).
+	Latency time.Duration
+	// Code, when set, is returned as an API error instead of calling the
+	// handler, with Message and, if set, HTTPStatus (default 200).
+	Code       string
+	Message    string
+	HTTPStatus int
+	// Drop closes the connection without an answer, after Latency.
+	Drop bool
+	// Times is how many calls the fault applies to; 0 means 1.
+	Times int
+}
+
+// Event is one entry of the event log.
+type Event struct {
+	Time      time.Time // model time
+	Kind      string    // "call" for API calls; services add their own kinds
+	Action    string
+	RequestId string //nolint:revive
+	Code      string // error code of a call, "" on success
+	Subject   string // UserId, function name…
+	Detail    string
+}
+
+// Config describes a service.
+type Config struct {
+	Service string // "car"
+	Version string // "2022-01-10"
+	Clock   *clock.Clock
+	Logger  *slog.Logger
+}
+
+// Server is one service's API endpoint.
+type Server struct {
+	service, version string
+	clock            *clock.Clock
+	logger           *slog.Logger
+	verifier         tc3.Verifier
+
+	mu      sync.Mutex
+	secrets map[string]tc3.Secret
+	actions map[string]*action
+	faults  map[string][]Fault
+	events  []Event
+}
+
+type action struct {
+	Action
+	window     int64 // host Unix second of the current window
+	windowUsed int
+}
+
+// New returns a server with no actions and no credentials.
+func New(cfg Config) *Server {
+	s := &Server{
+		service: cfg.Service, version: cfg.Version, clock: cfg.Clock, logger: cfg.Logger,
+		secrets: make(map[string]tc3.Secret),
+		actions: make(map[string]*action),
+		faults:  make(map[string][]Fault),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.verifier.Lookup = func(id string) (tc3.Secret, bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sec, ok := s.secrets[id]
+		return sec, ok
+	}
+	return s
+}
+
+// Register adds an action.
+func (s *Server) Register(a Action) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.actions[a.Name] = &action{Action: a}
+}
+
+// SetRateLimit changes an action's limit per second; 0 removes it.
+func (s *Server) SetRateLimit(name string, perSecond int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.actions[name]
+	if !ok {
+		return fmt.Errorf("%s has no action %q", s.service, name)
+	}
+	if perSecond < 0 {
+		return fmt.Errorf("rate limit of %s must not be negative", name)
+	}
+	a.RatePerSecond = perSecond
+	return nil
+}
+
+// AddCredential lets a SecretId in; a non-empty token makes it a temporary
+// credential that must send X-TC-Token.
+func (s *Server) AddCredential(secretID, secretKey, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets[secretID] = tc3.Secret{Key: secretKey, Token: token}
+}
+
+// InjectFault queues a fault for the next calls of an action.
+func (s *Server) InjectFault(name string, f Fault) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.actions[name]; !ok {
+		return fmt.Errorf("%s has no action %q", s.service, name)
+	}
+	if f.Times < 0 {
+		return errors.New("Fault.Times must not be negative")
+	}
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.faults[name] = append(s.faults[name], f)
+	return nil
+}
+
+// Record appends a service event to the log, stamped with the model time
+// unless e.Time is set.
+func (s *Server) Record(e Event) {
+	if e.Time.IsZero() {
+		e.Time = s.clock.Now()
+	}
+	s.mu.Lock()
+	s.events = append(s.events, e)
+	s.mu.Unlock()
+	s.logger.Debug("event", "kind", e.Kind, "action", e.Action, "code", e.Code, "subject", e.Subject, "detail", e.Detail)
+}
+
+// Events returns a copy of the event log.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Clock returns the model clock.
+func (s *Server) Clock() *clock.Clock { return s.clock }
+
+// Service returns the service name.
+func (s *Server) Service() string { return s.service }
+
+// ServeHTTP answers API calls.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	requestID := NewRequestID()
+	name := r.Header.Get("X-TC-Action")
+	result, apiErr := s.serve(w, r, name, requestID)
+	if apiErr == errDropped {
+		return
+	}
+	status := http.StatusOK
+	var f *faultError
+	if errors.As(apiErr, &f) && f.status != 0 {
+		status = f.status
+	}
+	code := ""
+	var body []byte
+	if apiErr != nil {
+		var e *Error
+		if !errors.As(apiErr, &e) {
+			s.logger.Error("handler failed", "action", name, "error", apiErr)
+			e = &Error{Code: "InternalError", Message: "internal error"}
+		}
+		code = e.Code
+		body = errorEnvelope(e, requestID)
+	} else {
+		var err error
+		if body, err = envelope(result, requestID); err != nil {
+			s.logger.Error("encoding a response", "action", name, "error", err)
+			code = "InternalError"
+			body = errorEnvelope(&Error{Code: code, Message: "internal error"}, requestID)
+		}
+	}
+	s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: code})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+var errDropped = errors.New("connection dropped by an injected fault")
+
+// faultError is an injected error with its HTTP status.
+type faultError struct {
+	err    *Error
+	status int
+}
+
+func (f *faultError) Error() string { return f.err.Error() }
+func (f *faultError) Unwrap() error { return f.err }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID string) (any, error) {
+	if r.Method != http.MethodPost {
+		return nil, Errorf("UnsupportedProtocol", "the reference server accepts POST with a JSON body and a TC3 signature; %s is not modelled", r.Method)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+	if err != nil {
+		return nil, Errorf("InvalidRequest", "reading the request body: %v", err)
+	}
+	if len(body) > MaxRequestBytes {
+		return nil, Errorf("RequestSizeLimitExceeded", "the request body exceeds 10 MB")
+	}
+	if name == "" {
+		return nil, Errorf("MissingParameter", "the X-TC-Action header is missing")
+	}
+	id, err := s.verifier.Verify(r, body)
+	if err != nil {
+		var ve *tc3.Error
+		if errors.As(err, &ve) {
+			return nil, &Error{Code: ve.Code, Message: ve.Message}
+		}
+		return nil, err
+	}
+	if id.Service != s.service {
+		return nil, Errorf("AuthFailure.SignatureFailure", "the credential scope names service %q; this endpoint is %q", id.Service, s.service)
+	}
+	switch v := r.Header.Get("X-TC-Version"); {
+	case v == "":
+		return nil, Errorf("MissingParameter", "the X-TC-Version header is missing")
+	case v != s.version:
+		return nil, Errorf("NoSuchVersion", "version %q of %s does not exist; use %s", v, s.service, s.version)
+	}
+	a, fault, err := s.admit(name)
+	if err != nil {
+		return nil, err
+	}
+	req := &Request{
+		Action: name, RequestId: requestID, Region: r.Header.Get("X-TC-Region"),
+		SecretId: id.SecretID, Body: body, HTTP: r,
+	}
+	if fault != nil {
+		req.Latency = fault.Latency
+		if !a.HandlesLatency || fault.Drop || fault.Code != "" {
+			req.Delay(r.Context())
+			req.Latency = 0
+		}
+		if fault.Drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: "(dropped)"})
+					return nil, errDropped
+				}
+			}
+		}
+		if fault.Code != "" {
+			return nil, &faultError{err: &Error{Code: fault.Code, Message: fault.Message}, status: fault.HTTPStatus}
+		}
+	}
+	return a.Handle(r.Context(), req)
+}
+
+// admit finds the action, applies its rate limit and takes a queued fault.
+func (s *Server) admit(name string) (*action, *Fault, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.actions[name]
+	if !ok {
+		return nil, nil, Errorf("InvalidAction", "the action %s does not exist in %s %s", name, s.service, s.version)
+	}
+	if a.RatePerSecond > 0 {
+		now := time.Now().Unix()
+		if now != a.window {
+			a.window, a.windowUsed = now, 0
+		}
+		if a.windowUsed >= a.RatePerSecond {
+			return nil, nil, Errorf("RequestLimitExceeded", "%s allows %d requests per second", name, a.RatePerSecond)
+		}
+		a.windowUsed++
+	}
+	queue := s.faults[name]
+	if len(queue) == 0 {
+		return a, nil, nil
+	}
+	f := queue[0]
+	if queue[0].Times--; queue[0].Times == 0 {
+		s.faults[name] = queue[1:]
+	}
+	return a, &f, nil
+}
+
+// NewRequestID returns a random UUID v4, the format of Tencent Cloud's
+// RequestId.
+func NewRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// envelope wraps a result as {"Response":{…,"RequestId":"…"}}.
+func envelope(result any, requestID string) ([]byte, error) {
+	inner := []byte("{}")
+	if result != nil {
+		var err error
+		if inner, err = json.Marshal(result); err != nil {
+			return nil, err
+		}
+		if len(inner) < 2 || inner[0] != '{' {
+			return nil, fmt.Errorf("response of type %T is not a JSON object", result)
+		}
+	}
+	out := make([]byte, 0, len(inner)+len(requestID)+32)
+	out = append(out, `{"Response":`...)
+	out = append(out, inner[:len(inner)-1]...)
+	if len(inner) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"RequestId":"`...)
+	out = append(out, requestID...)
+	out = append(out, `"}}`...)
+	return out, nil
+}
+
+func errorEnvelope(e *Error, requestID string) []byte {
+	b, _ := json.Marshal(map[string]any{"Response": map[string]any{
+		"Error":     map[string]string{"Code": e.Code, "Message": e.Message},
+		"RequestId": requestID,
+	}})
+	return b
+}
