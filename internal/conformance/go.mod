@@ -3,8 +3,15 @@ module github.com/tcconcurrency/sdk-go/internal/conformance
 go 1.25
 
 require (
+	github.com/tcconcurrency/sdk-go v0.0.0-00010101000000-000000000000
 	github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common v1.3.209
 	github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf v1.3.101
+)
+
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
 )
 
 replace github.com/tcconcurrency/sdk-go => ../..
