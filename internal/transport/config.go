@@ -80,8 +80,9 @@ type Config struct {
 	Logger      *slog.Logger
 	Retry       RetryPolicy
 
-	// AttemptTimeout bounds one attempt when the SDK builds its own HTTP
-	// client (a user's *http.Client keeps its own Timeout).
+	// AttemptTimeout bounds the wait for the response headers of one
+	// attempt when the SDK builds its own HTTP client (a user's
+	// *http.Client keeps its own settings). The context bounds the call.
 	AttemptTimeout time.Duration
 }
 

@@ -40,9 +40,6 @@ import (
 	"github.com/tcconcurrency/sdk-go/internal/tc3"
 )
 
-// RequestClient is sent in X-TC-RequestClient.
-const RequestClient = "SDK_GO_TCCONCURRENCY_0.1.0"
-
 // MaxResponseBytes bounds the body read from a response.
 const MaxResponseBytes = 16 << 20
 
@@ -58,7 +55,7 @@ type Client struct {
 	host    string
 
 	// Header values shared by every request; net/http only reads them.
-	hdrContentType, hdrVersion, hdrRegion, hdrLanguage, hdrRequestClient []string
+	hdrContentType, hdrVersion, hdrRegion, hdrLanguage []string
 }
 
 // New builds a client from the service's defaults and the user's options.
@@ -84,10 +81,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		url:     u,
 		host:    u.Host,
 
-		hdrContentType:   []string{"application/json"},
-		hdrVersion:       []string{cfg.Version},
-		hdrRequestClient: []string{RequestClient},
-		hdrLanguage:      []string{cfg.Language},
+		hdrContentType: []string{"application/json"},
+		hdrVersion:     []string{cfg.Version},
+	}
+	if cfg.Language != "" {
+		c.hdrLanguage = []string{cfg.Language}
 	}
 	if cfg.Region != "" {
 		c.hdrRegion = []string{cfg.Region}
@@ -105,13 +103,19 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 // keepConnections returns an *http.Client whose transport hides
 // CloseIdleConnections from retryablehttp, which calls it after every failed
 // call. The user's client keeps its Timeout, Jar and CheckRedirect.
+//
+// The SDK's own client bounds an attempt with the transport's
+// ResponseHeaderTimeout rather than http.Client.Timeout: one timer instead
+// of a context, a timer and a body wrapper per request (7 µs and 22
+// allocations of a 60 µs call, measured by BenchmarkCallVsFloor).
 func keepConnections(user *http.Client, timeout time.Duration) *http.Client {
 	if user == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 256
 		t.MaxIdleConnsPerHost = 100
 		t.IdleConnTimeout = 90 * time.Second
-		user = &http.Client{Transport: t, Timeout: timeout}
+		t.ResponseHeaderTimeout = timeout
+		user = &http.Client{Transport: t}
 	}
 	rt := user.Transport
 	if rt == nil {
@@ -282,12 +286,11 @@ func (a *attempt) run() (*http.Response, error) {
 // headers builds the first attempt's headers.
 func (a *attempt) headers() http.Header {
 	c := a.client
-	h := make(http.Header, 10)
+	h := make(http.Header, 8)
 	h["Content-Type"] = c.hdrContentType
 	h["X-Tc-Action"] = []string{a.action}
 	h["X-Tc-Version"] = c.hdrVersion
-	h["X-Tc-Requestclient"] = c.hdrRequestClient
-	if c.hdrLanguage[0] != "" {
+	if c.hdrLanguage != nil {
 		h["X-Tc-Language"] = c.hdrLanguage
 	}
 	if c.hdrRegion != nil {

@@ -147,7 +147,7 @@ func TestCallSignsAndDecodes(t *testing.T) {
 		}
 		for k, want := range map[string]string{
 			"X-TC-Action": "DescribeConcurrentCount", "X-TC-Version": "2022-01-10", "X-TC-Region": "ap-guangzhou",
-			"X-TC-Token": token, "Content-Type": "application/json", "X-TC-Language": "en-US", "X-TC-RequestClient": RequestClient,
+			"X-TC-Token": token, "Content-Type": "application/json", "X-TC-Language": "en-US",
 		} {
 			if v := got.header.Get(k); v != want {
 				t.Errorf("%s = %q, want %q", k, v, want)
