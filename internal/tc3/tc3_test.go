@@ -231,11 +231,19 @@ func TestVerifyRejects(t *testing.T) {
 	}{
 		{"wrong secret", func() *http.Request { return signedRequest(t, testID, "wrong", now.Unix(), "h", body) }, body, CodeSignatureFailure, "signature"},
 		{"tampered body", ok, `{"UserId":"u2"}`, CodeSignatureFailure, "signature"},
-		{"old timestamp", func() *http.Request { return signedRequest(t, testID, testKey, now.Add(-MaxSkew-time.Second).Unix(), "h", body) }, body, CodeSignatureExpire, "five minutes"},
-		{"future timestamp", func() *http.Request { return signedRequest(t, testID, testKey, now.Add(MaxSkew+time.Second).Unix(), "h", body) }, body, CodeSignatureExpire, "five minutes"},
+		{"old timestamp", func() *http.Request {
+			return signedRequest(t, testID, testKey, now.Add(-MaxSkew-time.Second).Unix(), "h", body)
+		}, body, CodeSignatureExpire, "five minutes"},
+		{"future timestamp", func() *http.Request {
+			return signedRequest(t, testID, testKey, now.Add(MaxSkew+time.Second).Unix(), "h", body)
+		}, body, CodeSignatureExpire, "five minutes"},
 		{"unknown secret id", func() *http.Request { return signedRequest(t, "AKIDnobody", testKey, now.Unix(), "h", body) }, body, CodeSecretIDNotFound, "SecretId"},
 		{"missing authorization", func() *http.Request { r := ok(); r.Header.Del("Authorization"); return r }, body, CodeInvalidAuthorization, "missing"},
-		{"malformed authorization", func() *http.Request { r := ok(); r.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential=x"); return r }, body, CodeInvalidAuthorization, "Credential"},
+		{"malformed authorization", func() *http.Request {
+			r := ok()
+			r.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential=x")
+			return r
+		}, body, CodeInvalidAuthorization, "Credential"},
 		{"token missing for temporary key", func() *http.Request { return signedRequest(t, tempID, tempKey, now.Unix(), "h", body) }, body, CodeTokenFailure, "X-TC-Token"},
 		{"wrong token", func() *http.Request {
 			r := signedRequest(t, tempID, tempKey, now.Unix(), "h", body)
