@@ -124,8 +124,13 @@ type Event struct {
 	RequestId string //nolint:revive
 	Code      string // error code of a call, "" on success
 	Subject   string // UserId, function name…
+	Resource  string // the concurrency, instance… the event is about
 	Detail    string
 }
+
+// DefaultMaxEvents is how many events the log keeps by default; older ones
+// are dropped first.
+const DefaultMaxEvents = 100_000
 
 // Config describes a service.
 type Config struct {
@@ -133,6 +138,9 @@ type Config struct {
 	Version string // "2022-01-10"
 	Clock   *clock.Clock
 	Logger  *slog.Logger
+	// MaxEvents bounds the event log (default DefaultMaxEvents), so a long
+	// load test does not grow it without end.
+	MaxEvents int
 }
 
 // Server is one service's API endpoint.
@@ -147,6 +155,8 @@ type Server struct {
 	actions map[string]*action
 	faults  map[string][]Fault
 	events  []Event
+	dropped int // events dropped from the front of the log
+	maxEv   int
 }
 
 type action struct {
@@ -162,6 +172,10 @@ func New(cfg Config) *Server {
 		secrets: make(map[string]tc3.Secret),
 		actions: make(map[string]*action),
 		faults:  make(map[string][]Fault),
+		maxEv:   cfg.MaxEvents,
+	}
+	if s.maxEv <= 0 {
+		s.maxEv = DefaultMaxEvents
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -230,15 +244,21 @@ func (s *Server) Record(e Event) {
 	}
 	s.mu.Lock()
 	s.events = append(s.events, e)
+	if len(s.events) >= 2*s.maxEv { // trim in bulk: appends stay amortised O(1)
+		n := len(s.events) - s.maxEv
+		s.dropped += n
+		s.events = append(s.events[:0:0], s.events[n:]...)
+	}
 	s.mu.Unlock()
 	s.logger.Debug("event", "kind", e.Kind, "action", e.Action, "code", e.Code, "subject", e.Subject, "detail", e.Detail)
 }
 
-// Events returns a copy of the event log.
+// Events returns a copy of the event log: the latest MaxEvents events.
 func (s *Server) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Event(nil), s.events...)
+	from := max(len(s.events)-s.maxEv, 0)
+	return append([]Event(nil), s.events[from:]...)
 }
 
 // Clock returns the model clock.
@@ -344,8 +364,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 		if fault.Drop {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
+					// Recorded first: a client that sees the drop finds it
+					// in the log.
 					s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: "(dropped)"})
+					conn.Close()
 					return nil, errDropped
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -94,6 +95,7 @@ func TestServe(t *testing.T) {
 			want   string
 		}{
 			{"Echo", map[string]any{"Name": "a", "Extra": 1}, "UnknownParameter: the parameter `Extra` is not recognized"},
+			{"Echo", map[string]any{"name": "a"}, "UnknownParameter: the parameter `name` is not recognized (names are case-sensitive)"},
 			{"Echo", map[string]any{"Name": 5}, "InvalidParameterValue: the parameter `Name` must be of type String"},
 			{"Echo", map[string]any{}, "MissingParameter: the parameter `Name` is required"},
 			{"Nope", nil, "InvalidAction: the action Nope does not exist"},
@@ -105,7 +107,7 @@ func TestServe(t *testing.T) {
 			}
 		}
 		events := s.Events()
-		if len(events) != 6 || events[0].Code != "" || events[1].Code != "UnknownParameter" || events[0].Kind != "call" {
+		if len(events) != 7 || events[0].Code != "" || events[1].Code != "UnknownParameter" || events[0].Kind != "call" {
 			t.Fatalf("event log %+v", events)
 		}
 	})
@@ -261,4 +263,15 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("code %s for %q", err.Code, body)
 		}
 	})
+}
+
+func TestEventLogIsBounded(t *testing.T) {
+	s := New(Config{Service: "demo", Clock: clock.NewManual(time.Unix(0, 0)), MaxEvents: 10})
+	for i := range 35 {
+		s.Record(Event{Kind: "x", Detail: strconv.Itoa(i)})
+	}
+	ev := s.Events()
+	if len(ev) != 10 || ev[0].Detail != "25" || ev[9].Detail != "34" {
+		t.Fatalf("kept %d events, first %q last %q; want the latest 10", len(ev), ev[0].Detail, ev[len(ev)-1].Detail)
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
+	"sync"
 )
 
 // Decode reads a request body into v strictly, mapping failures to the codes
@@ -13,6 +15,11 @@ import (
 // UnknownParameter for a field the action does not have, and
 // InvalidParameterValue for a value of the wrong type. Each message names
 // the field. An empty body is an empty object.
+//
+// Parameter names are case-sensitive, as on the real service: encoding/json
+// would take "userid" for "UserId", so the top-level names are checked
+// against v's json tags after decoding. (Nested objects keep
+// encoding/json's leniency.)
 func Decode(body []byte, v any) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
@@ -24,7 +31,7 @@ func Decode(body []byte, v any) *Error {
 		if _, err := dec.Token(); err != io.EOF {
 			return Errorf("InvalidParameter.JsonParseError", "the request body must be a single JSON object")
 		}
-		return nil
+		return checkNames(body, v)
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -65,6 +72,63 @@ func Require(pairs ...string) *Error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
 			return Errorf("MissingParameter", "the parameter `%s` is required", pairs[i])
+		}
+	}
+	return nil
+}
+
+// fieldNames caches the json names of a struct type's fields.
+var fieldNames sync.Map // reflect.Type → map[string]bool
+
+func namesOf(t reflect.Type) map[string]bool {
+	if m, ok := fieldNames.Load(t); ok {
+		return m.(map[string]bool)
+	}
+	names := make(map[string]bool)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names[name] = true
+	}
+	fieldNames.Store(t, names)
+	return names
+}
+
+// checkNames reports a top-level name of body that matches a field of v
+// only when case is ignored.
+func checkNames(body []byte, v any) *Error {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct || bytes.Equal(bytes.TrimSpace(body), []byte("{}")) {
+		return nil
+	}
+	names := namesOf(t)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // {
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if key, ok := tok.(string); ok && !names[key] {
+			return Errorf("UnknownParameter", "the parameter `%s` is not recognized (names are case-sensitive)", key)
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return nil
 		}
 	}
 	return nil

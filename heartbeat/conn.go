@@ -1,0 +1,348 @@
+package heartbeat
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+type connState uint8
+
+const (
+	connHello   connState = iota // upgraded, waiting for the hello
+	connOpen                     // attached to a session
+	connClosing                  // close frame queued or sent; waiting for the peer
+	connClosed                   // reader gone, network connection closed
+)
+
+// conn is the server side of one WebSocket connection. Its reader goroutine
+// is the only goroutine per connection; writes go through the writer pool.
+type conn struct {
+	srv *Server
+	ws  *websocket.Conn
+
+	// sess is set once, under Server.mu, when the hello is accepted, before
+	// the long-lived reader starts; the reader may read it without the lock.
+	sess *serverSession
+
+	lastSeen atomic.Int64 // time.Duration since Server.epoch of the last frame
+	closing  atomic.Bool  // the reader ignores frames once set
+
+	// Guarded by Server.mu.
+	timer    timerEntry
+	state    connState
+	nextPing time.Duration
+	closeAt  time.Duration // hello deadline (connHello), close deadline (connClosing)
+	out      [][]byte      // frames to send before the session's pending notices
+	closeMsg []byte        // close frame to send after out
+	pingDue  bool
+	queued   bool // in the writer queue
+	writing  bool // a writer holds it
+}
+
+func (c *conn) entry() *timerEntry { return &c.timer }
+
+func (c *conn) seen() { c.lastSeen.Store(int64(c.srv.now())) }
+
+func (c *conn) sessionID() string {
+	if c.sess == nil {
+		return ""
+	}
+	return c.sess.id
+}
+
+// accept registers a freshly upgraded connection.
+func (s *Server) accept(ws *websocket.Conn) *conn {
+	c := &conn{srv: s, ws: ws, timer: timerEntry{index: -1}}
+	c.seen()
+	ws.SetReadLimit(s.cfg.maxMessageSize)
+	ws.SetPongHandler(func(string) error { c.seen(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		c.seen()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.cfg.writeTimeout))
+		var ne net.Error
+		if err == nil || errors.Is(err, websocket.ErrCloseSent) || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil
+		}
+		return err
+	})
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.closeAt = s.now() + helloTimeout
+	s.schedule(c, c.closeAt)
+	switch {
+	case s.closed:
+		s.closeLocked(c, CloseGoingAway, "server shutting down")
+	case ws.Subprotocol() != Subprotocol:
+		s.closeLocked(c, CloseUnsupportedVersion, "client must offer subprotocol "+Subprotocol)
+	}
+	return c
+}
+
+// handshake reads the hello and joins the session. It reports whether the
+// connection is now attached; if not, it is closing (or broken) and the
+// caller drains it with readLoop.
+func (c *conn) handshake(r *http.Request) bool {
+	s := c.srv
+	if c.closing.Load() {
+		return false
+	}
+	mt, data, err := c.readMessage()
+	if err != nil {
+		return false
+	}
+	c.seen()
+	f, err := decodeClientFrame(mt, data)
+	var fe *frameError
+	switch {
+	case errors.As(err, &fe):
+		return c.refuse(fe.code, fe.reason)
+	case f.Type != frameHello:
+		return c.refuse(CloseProtocolError, "first frame must be hello, got "+quoteShort(f.Type))
+	case f.V != ProtocolVersion:
+		return c.refuse(CloseUnsupportedVersion, "unsupported protocol version "+strconv.Itoa(f.V)+"; this server speaks "+strconv.Itoa(ProtocolVersion))
+	}
+	if err := validateSessionID("hello session", f.Session); err != nil {
+		return c.refuse(CloseProtocolError, err.Error())
+	}
+	used, ok := s.tokens.verify(f.Session, f.Token)
+	if !ok {
+		s.cfg.logger.Debug("heartbeat: hello refused: invalid token", "session", f.Session)
+		return c.refuse(CloseUnauthorized, "invalid token")
+	}
+	if s.cfg.authorize != nil {
+		if err := s.cfg.authorize(r, f.Session); err != nil {
+			s.cfg.logger.Info("heartbeat: hello refused by the authorization hook", "session", f.Session, "err", err)
+			return c.refuse(CloseUnauthorized, "not authorized")
+		}
+	}
+	return s.join(c, f.Session, used)
+}
+
+// join attaches c to its session if the token's nonce is currently valid.
+func (s *Server) join(c *conn, id string, used nonce) bool {
+	fresh := newNonce()
+	resume := s.tokens.mint(id, fresh)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.state != connHello {
+		return false // timed out or shut down meanwhile
+	}
+	if s.closed {
+		s.closeLocked(c, CloseGoingAway, "server shutting down")
+		return false
+	}
+	ss := s.sessions[id]
+	if ss == nil {
+		s.cfg.logger.Debug("heartbeat: hello refused: session expired or unknown", "session", id)
+		s.closeLocked(c, CloseExpired, "session expired or unknown")
+		return false
+	}
+	join := ss.hasJoin && sameNonce(used, ss.join)
+	resumed := ss.hasResume && sameNonce(used, ss.resume)
+	if !join && !resumed {
+		s.cfg.logger.Debug("heartbeat: hello refused: token already used or superseded", "session", id)
+		s.closeLocked(c, CloseUnauthorized, "token already used or superseded")
+		return false
+	}
+	if join {
+		ss.hasJoin = false
+	}
+	ss.resume, ss.hasResume = fresh, true
+
+	now := s.now()
+	prev := ss.state
+	if old := ss.conn; old != nil {
+		s.detachLocked(old, ReasonReplaced)
+		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
+	}
+	ss.conn, c.sess = c, ss
+	ss.state, ss.since = SessionConnected, now
+	c.state = connOpen
+	c.nextPing = now + s.cfg.pingInterval
+	s.schedule(c, c.nextPing)
+	c.out = append(c.out, encode(welcomeFrame{
+		Type:          frameWelcome,
+		V:             ProtocolVersion,
+		Session:       id,
+		Token:         resume,
+		Resumed:       prev != SessionWaiting,
+		PingInterval:  s.cfg.pingInterval.Milliseconds(),
+		PingTimeout:   s.cfg.pingTimeout.Milliseconds(),
+		Grace:         s.cfg.grace.Milliseconds(),
+		IdleThreshold: s.cfg.idleThreshold.Milliseconds(),
+	}))
+	s.kick(c)
+
+	ev := Event{SessionID: id, At: s.epoch.Add(now)}
+	if prev == SessionWaiting {
+		s.cfg.logger.Debug("heartbeat: session connected", "session", id)
+		s.postLocked(ss, s.cfg.onConnect, ev)
+	} else {
+		s.cfg.logger.Debug("heartbeat: session resumed", "session", id)
+		s.postLocked(ss, s.cfg.onResume, ev)
+	}
+	return true
+}
+
+// refuse closes a connection whose hello was refused.
+func (c *conn) refuse(code int, reason string) bool {
+	c.srv.mu.Lock()
+	c.srv.closeLocked(c, code, reason)
+	c.srv.mu.Unlock()
+	return false
+}
+
+// readLoop reads frames until the connection fails or the close handshake
+// ends, then cleans up. Frames of a closing connection are discarded.
+func (c *conn) readLoop() {
+	var reason Reason
+	defer func() { c.finish(reason) }()
+	for {
+		mt, data, err := c.readMessage()
+		if err != nil {
+			reason = readFailure(err)
+			return
+		}
+		c.seen()
+		if c.closing.Load() {
+			continue
+		}
+		f, err := decodeClientFrame(mt, data)
+		var fe *frameError
+		switch {
+		case errors.As(err, &fe):
+			c.protocolError(fe.code, fe.reason)
+		case f.Type == frameHello:
+			c.protocolError(CloseProtocolError, "duplicate hello")
+		case f.Type == frameActivity:
+			c.sess.lastActivity.Store(int64(c.srv.now()))
+		}
+	}
+}
+
+// readMessage reads the next data message (control frames are handled on the
+// way, each counting as a sign of life).
+func (c *conn) readMessage() (int, []byte, error) {
+	mt, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(r)
+	return mt, data, err
+}
+
+// readFailure maps a read error to the Reason reported by OnDisconnect.
+func readFailure(err error) Reason {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
+		return ReasonClientClosed
+	case errors.Is(err, websocket.ErrReadLimit):
+		return ReasonMessageTooBig
+	case errors.As(err, &ce), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return ReasonConnectionLost
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return ReasonConnectionLost
+	}
+	return ReasonProtocolError // gorilla's framing errors (bad opcode, RSV bits, …)
+}
+
+// protocolError closes an attached connection that sent a bad frame.
+func (c *conn) protocolError(code int, reason string) {
+	s := c.srv
+	s.cfg.logger.Debug("heartbeat: bad frame", "session", c.sessionID(), "reason", reason)
+	s.mu.Lock()
+	s.detachLocked(c, ReasonProtocolError)
+	s.closeLocked(c, code, reason)
+	s.mu.Unlock()
+}
+
+// finish runs when the reader exits.
+func (c *conn) finish(reason Reason) {
+	s := c.srv
+	s.mu.Lock()
+	s.detachLocked(c, reason)
+	s.unschedule(c)
+	c.state = connClosed
+	c.closing.Store(true)
+	c.out, c.closeMsg, c.pingDue = nil, nil, false
+	s.mu.Unlock()
+	c.ws.Close()
+}
+
+// closeLocked starts the close handshake: the close frame goes out after
+// anything already queued in c.out, and the connection is cut if the peer
+// has not answered within the write timeout. Caller holds Server.mu.
+func (s *Server) closeLocked(c *conn, code int, reason string) {
+	if c.state >= connClosing {
+		return
+	}
+	c.state = connClosing
+	c.closing.Store(true)
+	c.pingDue = false
+	c.closeMsg = closeMessage(code, reason)
+	c.closeAt = s.now() + s.cfg.writeTimeout
+	s.schedule(c, c.closeAt)
+	s.kick(c)
+}
+
+// detachLocked ends c's part in its session: the session becomes
+// disconnected, OnDisconnect is queued and the grace window starts. It does
+// nothing if c is not the session's current connection. Caller holds
+// Server.mu.
+func (s *Server) detachLocked(c *conn, reason Reason) {
+	ss := c.sess
+	if ss == nil || ss.conn != c {
+		return
+	}
+	now := s.now()
+	ss.conn = nil
+	ss.lastSeen = time.Duration(c.lastSeen.Load())
+	ss.state, ss.since = SessionDisconnected, now
+	s.schedule(ss, now+s.cfg.grace)
+	s.cfg.logger.Debug("heartbeat: session disconnected", "session", ss.id, "reason", string(reason))
+	s.postLocked(ss, s.cfg.onDisconnect, Event{SessionID: ss.id, At: s.epoch.Add(now), Reason: reason})
+}
+
+// expire handles the connection's deadlines. Caller holds Server.mu.
+func (c *conn) expire(now time.Duration, fx *effects) {
+	s := c.srv
+	switch c.state {
+	case connHello:
+		if now < c.closeAt {
+			s.schedule(c, c.closeAt)
+			return
+		}
+		s.closeLocked(c, CloseProtocolError, "no hello within "+helloTimeout.String())
+	case connOpen:
+		dead := time.Duration(c.lastSeen.Load()) + s.cfg.pingTimeout
+		if now >= dead {
+			s.detachLocked(c, ReasonPingTimeout)
+			s.closeLocked(c, ClosePingTimeout, "ping timeout")
+			return
+		}
+		if now >= c.nextPing {
+			c.pingDue = true
+			c.nextPing = now + s.cfg.pingInterval
+			s.kick(c)
+		}
+		s.schedule(c, min(c.nextPing, dead))
+	case connClosing:
+		if now < c.closeAt {
+			s.schedule(c, c.closeAt)
+			return
+		}
+		fx.hardClose = append(fx.hardClose, c.ws)
+	}
+}

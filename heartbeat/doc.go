@@ -1,0 +1,227 @@
+// Package heartbeat keeps a backend informed about each user's client: is
+// it still there, is the user still active, and has it gone for good.
+//
+// It exists for Tencent Cloud CAR (cloud-rendered apps). A CAR concurrency
+// serves one user; when the user's browser vanishes without the backend
+// calling DestroySession, CAR holds (and bills) the concurrency for a 90 s
+// reconnect wait. With this package the backend runs its own heartbeat with
+// every client, gets idle callbacks like TCGSDK's idleThreshold, notices a
+// vanished client, lets it resume within a grace window, and learns exactly
+// once when it is really gone.
+//
+// There are two sides:
+//
+//   - [Server], an http.Handler for the backend. Sessions are identified by
+//     an id the application chooses (the CAR manager uses the CAR UserId).
+//     [Server.Open] creates a session and returns a join token for the
+//     client; callbacks report connect, idle, disconnect, resume and expiry;
+//     [Server.Send] pushes notices (queue position, "ready" with opaque
+//     data, custom); [Server.Release] ends a session; [Server.Shutdown] ends
+//     them all.
+//   - [Session], the client, for Go clients, bots and tests ([Connect]). A
+//     browser speaks the protocol with a plain WebSocket (see below).
+//
+// # Session lifecycle (server side)
+//
+//	Open ──► waiting ──hello──► connected ──drop──► disconnected ──hello──► connected
+//	            │                 │    ▲                  │
+//	            └──grace passes───┼────┼──────────────────┴──grace passes──► expired (gone)
+//	                              └────┘ newer connection replaces older
+//	Release or Shutdown, in any state ──► gone, no more callbacks
+//
+// Callbacks (options of [NewServer]), each with an [Event]:
+//
+//   - OnConnect: the first connection after Open (waiting → connected).
+//   - OnIdle: 1×, 2×, 3×… the idle threshold (default 300 s, as TCGSDK)
+//     after the last user activity, with Event.Times = 1, 2, 3…; an activity
+//     frame starts the count again. Idle time is measured on the server from
+//     the last activity frame and keeps counting while the client is
+//     disconnected: a user who is away is not active. A resume is not
+//     activity. Open counts as the first activity.
+//   - OnDisconnect: the connected client is gone, with a [Reason]: closed by
+//     client, connection lost, ping timeout, bad frame, message too big,
+//     write timed out, replaced. The grace window (default 90 s, as CAR)
+//     starts.
+//   - OnResume: a client joined a disconnected session within the grace
+//     window, or a newer connection replaced the current one (then
+//     OnDisconnect with ReasonReplaced comes first), mirroring CAR's
+//     "repeated connection".
+//   - OnExpire: the grace window passed with no client connected, after a
+//     disconnect or after Open. The session no longer exists.
+//
+// # Guarantees
+//
+//   - Each callback fires exactly once per occurrence, and the callbacks of
+//     one session run one at a time, in the order the events happened.
+//   - Every OnDisconnect is followed by exactly one OnResume or OnExpire,
+//     unless the session is released or the Server shut down first.
+//     OnExpire comes at most once per session, and nothing comes after it.
+//   - Callbacks run with no lock held, so they may call the Server (Send,
+//     Release, Open, Session…). Each session has a mailbox drained by a
+//     goroutine started on demand that exits when the mailbox is empty: a
+//     slow callback delays only its own session.
+//   - After [Server.Release] returns, no callback of that session starts
+//     (one already running may finish); queued ones are dropped. After
+//     [Server.Shutdown] begins, no callback starts for any session.
+//   - Tokens are never logged, put in errors, or printed by %v.
+//   - A bad frame or a stuck client closes that one connection; no other
+//     session is affected.
+//
+// # Wire protocol (tcc.heartbeat.v1)
+//
+// The client opens a WebSocket to the URL where the Server is mounted,
+// offering the subprotocol [Subprotocol] ("tcc.heartbeat.v1"). All frames are
+// text frames holding one JSON object with a "type". A client frame may be at
+// most 4 KiB ([WithMaxMessageSize]).
+//
+// Client → server:
+//
+//	{"type":"hello","v":1,"session":"<id>","token":"<token>"}   first frame, exactly once
+//	{"type":"activity"}                                          user input happened (optional)
+//
+// The hello must arrive within 10 s. The token is the join token from
+// [Server.Open], or the resume token from the latest welcome. Unknown fields
+// are ignored; unknown types are an error. Clients should coalesce activity:
+// at most one frame every few seconds (the Go client sends at most one per
+// [WithActivityInterval], default 5 s, on the leading and trailing edge).
+//
+// Server → client:
+//
+//	{"type":"welcome","v":1,"session":"<id>","token":"<resume token>","resumed":false,
+//	 "pingInterval":25000,"pingTimeout":60000,"grace":90000,"idleThreshold":300000}
+//	{"type":"queue","position":3}                                position in the app's queue
+//	{"type":"ready","data":<any JSON>}                            e.g. the CAR ServerSession
+//	{"type":"custom","name":"<name>","data":<any JSON>}           application-defined
+//	{"type":"idle","times":2}                                     the server counted 2 thresholds
+//	{"type":"released","reason":"<text>"}                         then the close frame 4005
+//
+// The welcome is the first server frame; it carries a fresh resume token
+// (every hello consumes the token it used) and the server's timings in
+// milliseconds. "resumed" is true when the session had been connected
+// before. Notices sent while no client was connected follow the welcome.
+//
+// Liveness: the server sends a WebSocket ping every pingInterval (25 s). Any
+// frame from the client counts as a sign of life: pong, activity, anything. A
+// browser's WebSocket answers pings by itself, even in a background tab whose
+// timers are throttled, so a browser only ever sends the hello and,
+// optionally, activity frames. A connection silent for pingTimeout (60 s) is
+// closed; a healthy client is never silent for more than one ping interval.
+// Clients never need to ping; a Go client that wants to watch the server
+// treats pingTimeout without any frame as a dead connection.
+//
+// Close codes ([CloseError] on the Go client; event.code and event.reason in
+// a browser):
+//
+//	1000 CloseNormal              the client closed on purpose
+//	1001 CloseGoingAway           the server is shutting down; try again later
+//	1009 CloseMessageTooBig       a client frame exceeded the size limit
+//	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s
+//	4001 CloseUnsupportedVersion  subprotocol not offered or hello "v" is not 1
+//	4002 CloseUnauthorized        token malformed, forged, used or superseded; authorization hook refused
+//	4003 CloseExpired             genuine token, but the session is gone (grace passed, released)
+//	4004 CloseReplaced            a newer connection took over the session; do not reconnect
+//	4005 CloseReleased            the application released the session; reason = Release's reason
+//	4006 ClosePingTimeout         nothing received within pingTimeout (sent best effort)
+//
+// On 4000–4005 a client must not reconnect with the same token; on anything
+// else it may resume with its latest resume token within the grace window.
+//
+// A browser client, from this description alone:
+//
+//	let token = joinToken, closed = false;
+//	function connect() {
+//	  const ws = new WebSocket(url, "tcc.heartbeat.v1");
+//	  ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: 1, session: id, token}));
+//	  ws.onmessage = (e) => {
+//	    const f = JSON.parse(e.data);
+//	    if (f.type === "welcome") token = f.token;          // keep for the next resume
+//	    else if (f.type === "ready") TCGSDK.start(f.data);   // or queue / idle / custom
+//	  };
+//	  ws.onclose = (e) => {
+//	    if (closed || (e.code >= 4000 && e.code <= 4005)) return;   // final: show e.reason
+//	    setTimeout(connect, 1000 + Math.random() * 2000);          // resume within the grace window
+//	  };
+//	  let last = 0, timer = null;
+//	  const activity = () => ws.readyState === 1 && ws.send('{"type":"activity"}');
+//	  onkeydown = onpointerdown = () => {                   // at most one frame per 5 s
+//	    const wait = last + 5000 - Date.now();
+//	    if (wait <= 0) { last = Date.now(); activity(); }
+//	    else if (!timer) timer = setTimeout(() => { timer = null; last = Date.now(); activity(); }, wait);
+//	  };
+//	}
+//
+// # Tokens and access
+//
+// A token is 43 base64url characters: a 128-bit crypto/rand nonce and a
+// 128-bit HMAC-SHA256 tag that binds it to its session id and to the Server
+// that minted it. A forged token or one for another session is refused
+// (4002) without a lookup; a genuine token whose session is gone is told
+// "expired" (4003) without keeping tombstones. A session accepts its current
+// join token (from the latest Open) and its current resume token (from the
+// latest welcome), compared in constant time; a successful hello consumes
+// the one it used, so every token works once. [WithAuthorize] adds an
+// application check on the upgrade request (cookies, headers) after the token
+// checks out. Browsers must come from the request's own host unless
+// [WithAllowedOrigins] says otherwise; a request without an Origin header (not
+// a browser) passes the origin check.
+//
+// # Timers and goroutines
+//
+// One scheduler serves every deadline of a Server: a min-heap, one
+// time.Timer and one goroutine, running only while there are deadlines. Each
+// connection and each session holds one heap entry, the earliest of:
+//
+//	connection  hello due        10 s after the upgrade (then 4000)
+//	            ping due         every pingInterval: a ping is queued for the writers
+//	            liveness         last frame + pingTimeout (then 4006, OnDisconnect)
+//	            close handshake  close frame + write timeout (then the TCP connection is cut)
+//	session     idle due         last activity + (n+1) × idle threshold (OnIdle)
+//	            grace expiry     disconnect (or Open) + grace window (OnExpire)
+//
+// Deadlines that move later (a frame arrives, the user is active) cost
+// nothing: the entry fires at the old time, finds the new one, and re-arms.
+// Read deadlines are never used: a timed-out read breaks a gorilla/websocket
+// connection for good, so the scheduler cuts dead connections instead.
+//
+// Each connection has one goroutine, its reader. No goroutine writes on its
+// own: a connection with output (frames, a ping, a close frame) is queued
+// for a pool of at most 32 writer goroutines that exist only while there is
+// output. A connection is written by one writer at a time (gorilla allows no
+// more), every write has a deadline (write timeout, default 10 s), and a
+// write that times out cuts only that connection; the scheduler never
+// writes. Write buffers come from a shared pool; the read buffer is 512
+// bytes.
+//
+// # Client Session
+//
+// [Connect] dials, sends the hello and returns once welcomed; a refusal is a
+// typed error (*[HandshakeError], *[CloseError] matching [ErrUnauthorized],
+// [ErrExpired]…). Its loop then answers pings, reports [Session.Touch] as
+// coalesced activity frames, fires local idle callbacks (1×, 2×… the idle
+// threshold after the last Touch), and treats pingTimeout without any frame
+// from the server as a dropped connection. After a drop it resumes with its
+// latest resume token, with exponential backoff and jitter from a fresh
+// cenkalti/backoff BackOff per outage ([WithBackOff]), for at most the grace
+// window. States ([State]): connecting, connected, reconnecting, then expired
+// (the server refused the resume, or the window passed) or closed (Close, or
+// the server released, replaced or refused it; [Session.Err] says which, e.g.
+// *[ReleasedError]). [Session.Close] sends a normal close frame and waits for
+// every goroutine of the Session.
+//
+// To simulate a network failure in tests, give [WithDialer] a dialer whose
+// NetDialContext keeps the net.Conn it returns, and close that conn; the
+// package's own tests do so over an in-memory network inside
+// testing/synctest bubbles.
+//
+// # Memory
+//
+// An idle connected session costs the Server about 6.5 KB: 2.4 KB of heap
+// (session and connection state, gorilla connection, 512-byte read buffer,
+// socket) and a 4 KB reader stack, one goroutine per session; about 10 KB
+// per session of memory obtained from the OS (runtime.MemStats.Sys).
+// Kernel socket buffers are not included. Measured with 15,000 sessions over
+// loopback TCP, clients in a separate process, Go 1.26, linux/amd64:
+//
+//	go test -run '^$' -bench IdleSessionMemory -benchtime 1x ./heartbeat/
+//	BenchmarkIdleSessionMemory-2  1  6540 B/session  2424 heap-B/session  4116 stack-B/session  1.000 goroutines/session  10023 sys-B/session
+package heartbeat

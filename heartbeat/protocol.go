@@ -1,0 +1,269 @@
+package heartbeat
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// Subprotocol is the WebSocket subprotocol a client must offer in the
+// Sec-WebSocket-Protocol header. A connection that does not negotiate it is
+// closed with [CloseUnsupportedVersion].
+const Subprotocol = "tcc.heartbeat.v1"
+
+// ProtocolVersion is the protocol version a client states in the "v" field
+// of its hello frame.
+const ProtocolVersion = 1
+
+// WebSocket close codes used by the protocol. Private codes are in the
+// 4000–4999 range that RFC 6455 reserves for applications; the close reason
+// text says more.
+const (
+	// CloseNormal (1000) is sent by a client that closes on purpose.
+	CloseNormal = websocket.CloseNormalClosure
+	// CloseGoingAway (1001) is sent to every client when the Server shuts down.
+	CloseGoingAway = websocket.CloseGoingAway
+	// CloseMessageTooBig (1009) is sent when a client frame exceeds the
+	// maximum message size. The WebSocket layer sends it without reason text.
+	CloseMessageTooBig = websocket.CloseMessageTooBig
+
+	// CloseProtocolError: a frame that is not valid JSON, has an unknown
+	// type, is binary, comes out of order (no hello first, a second hello),
+	// or no hello arrived in time.
+	CloseProtocolError = 4000
+	// CloseUnsupportedVersion: the client did not offer [Subprotocol] or its
+	// hello carries a version other than [ProtocolVersion].
+	CloseUnsupportedVersion = 4001
+	// CloseUnauthorized: the token is malformed, forged, already used or
+	// superseded, or the authorization hook refused the connection.
+	CloseUnauthorized = 4002
+	// CloseExpired: the token is genuine but its session no longer exists
+	// (the grace window passed, or the session was released).
+	CloseExpired = 4003
+	// CloseReplaced: a newer connection for the same session took over.
+	CloseReplaced = 4004
+	// CloseReleased: the application released the session; the reason text
+	// is the one given to [Server.Release].
+	CloseReleased = 4005
+	// ClosePingTimeout: nothing arrived from the client within the ping
+	// timeout. Sent best effort: the client is probably gone.
+	ClosePingTimeout = 4006
+)
+
+// Frame types. Client frames: hello, activity. Server frames: welcome and the
+// notice kinds.
+const (
+	frameHello    = "hello"
+	frameActivity = "activity"
+	frameWelcome  = "welcome"
+)
+
+// Limits of the protocol.
+const (
+	// MaxSessionIDLen is the longest session id, in bytes.
+	MaxSessionIDLen = 128
+	// MaxNoticeNameLen is the longest custom notice name, in bytes.
+	MaxNoticeNameLen = 64
+	// MaxNoticeDataSize is the largest Notice.Data, in bytes.
+	MaxNoticeDataSize = 32 << 10
+	// MaxReleaseReasonLen is the longest release reason, in bytes. The
+	// released frame carries it whole; the close frame carries its first
+	// 123 bytes (the most a close frame can hold).
+	MaxReleaseReasonLen = 512
+
+	maxCloseReasonLen = 123      // RFC 6455: 125-byte control payload minus the code
+	clientReadLimit   = 64 << 10 // a server frame is at most a notice with MaxNoticeDataSize of data
+	helloTimeout      = 10 * time.Second
+)
+
+// clientFrame is a decoded frame sent by a client. Token is a secret: the
+// type never appears in logs or errors.
+type clientFrame struct {
+	Type    string `json:"type"`
+	V       int    `json:"v"`
+	Session string `json:"session"`
+	Token   string `json:"token"`
+}
+
+// frameError is a protocol violation: the close code and the reason text to
+// send to the peer.
+type frameError struct {
+	code   int
+	reason string
+}
+
+func (e *frameError) Error() string { return e.reason }
+
+// decodeClientFrame parses one WebSocket data message from a client. It checks
+// the shape of the frame, not its meaning (version, token and order are the
+// caller's business). Errors are *frameError and never quote the token.
+func decodeClientFrame(messageType int, data []byte) (clientFrame, error) {
+	var f clientFrame
+	if messageType != websocket.TextMessage {
+		return f, &frameError{CloseProtocolError, "binary frames are not part of " + Subprotocol}
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return clientFrame{}, &frameError{CloseProtocolError, "frame is not a valid JSON object"}
+	}
+	switch f.Type {
+	case frameHello:
+		switch {
+		case f.V == 0:
+			return f, &frameError{CloseProtocolError, `hello: field "v" is required`}
+		case f.Session == "":
+			return f, &frameError{CloseProtocolError, `hello: field "session" is required`}
+		case f.Token == "":
+			return f, &frameError{CloseProtocolError, `hello: field "token" is required`}
+		}
+	case frameActivity:
+	case "":
+		return f, &frameError{CloseProtocolError, `field "type" is required`}
+	default:
+		return f, &frameError{CloseProtocolError, "unknown frame type " + quoteShort(f.Type)}
+	}
+	return f, nil
+}
+
+// helloFrame is the first frame a client sends.
+type helloFrame struct {
+	Type    string `json:"type"`
+	V       int    `json:"v"`
+	Session string `json:"session"`
+	Token   string `json:"token"`
+}
+
+// welcomeFrame answers an accepted hello. Durations are milliseconds.
+type welcomeFrame struct {
+	Type          string `json:"type"`
+	V             int    `json:"v"`
+	Session       string `json:"session"`
+	Token         string `json:"token"`
+	Resumed       bool   `json:"resumed"`
+	PingInterval  int64  `json:"pingInterval"`
+	PingTimeout   int64  `json:"pingTimeout"`
+	Grace         int64  `json:"grace"`
+	IdleThreshold int64  `json:"idleThreshold"`
+}
+
+// noticeFrame carries a Notice on the wire.
+type noticeFrame struct {
+	Type     string          `json:"type"`
+	Position *int            `json:"position,omitempty"`
+	Name     string          `json:"name,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Times    int             `json:"times,omitempty"`
+	Reason   *string         `json:"reason,omitempty"`
+}
+
+// serverFrame is any frame a server sends, as decoded by the Go client.
+type serverFrame struct {
+	Type          string          `json:"type"`
+	V             int             `json:"v"`
+	Session       string          `json:"session"`
+	Token         string          `json:"token"`
+	Resumed       bool            `json:"resumed"`
+	PingInterval  int64           `json:"pingInterval"`
+	PingTimeout   int64           `json:"pingTimeout"`
+	Grace         int64           `json:"grace"`
+	IdleThreshold int64           `json:"idleThreshold"`
+	Position      int             `json:"position"`
+	Name          string          `json:"name"`
+	Data          json.RawMessage `json:"data"`
+	Times         int             `json:"times"`
+	Reason        string          `json:"reason"`
+}
+
+func decodeServerFrame(data []byte) (serverFrame, error) {
+	var f serverFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return serverFrame{}, fmt.Errorf("heartbeat: server frame is not a valid JSON object")
+	}
+	if f.Type == "" {
+		return serverFrame{}, fmt.Errorf(`heartbeat: server frame has no "type"`)
+	}
+	return f, nil
+}
+
+// notice converts a notice frame to the Notice handed to OnNotice.
+func (f serverFrame) notice() Notice {
+	return Notice{
+		Kind:     NoticeKind(f.Type),
+		Position: f.Position,
+		Name:     f.Name,
+		Data:     f.Data,
+		Times:    f.Times,
+		Reason:   f.Reason,
+	}
+}
+
+// encode marshals a frame. The frame types above cannot fail to marshal
+// (Data is validated JSON), so a failure is a bug.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("heartbeat: encoding a frame: " + err.Error())
+	}
+	return b
+}
+
+func encodeNotice(n Notice) []byte {
+	f := noticeFrame{Type: string(n.Kind), Name: n.Name, Data: n.Data, Times: n.Times}
+	switch n.Kind {
+	case NoticeQueue:
+		f.Position = &n.Position
+	case NoticeReleased:
+		f.Reason = &n.Reason
+	}
+	return encode(f)
+}
+
+// validateSessionID checks an application-chosen session id.
+func validateSessionID(field, id string) error {
+	if id == "" || len(id) > MaxSessionIDLen {
+		return &ValidationError{Field: field, Rule: "must be 1 to " + strconv.Itoa(MaxSessionIDLen) + " bytes long, got " + strconv.Itoa(len(id))}
+	}
+	if err := checkText(field, id); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkText rejects invalid UTF-8 and control characters.
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return &ValidationError{Field: field, Rule: "must be valid UTF-8"}
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return &ValidationError{Field: field, Rule: "must not contain control characters"}
+		}
+	}
+	return nil
+}
+
+// closeMessage formats a close frame, cutting the reason to what a close
+// frame can carry without splitting a UTF-8 sequence.
+func closeMessage(code int, reason string) []byte {
+	return websocket.FormatCloseMessage(code, truncateUTF8(reason, maxCloseReasonLen))
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// quoteShort quotes peer-supplied text for a close reason or log line,
+// keeping it short.
+func quoteShort(s string) string {
+	return strconv.Quote(truncateUTF8(s, 32))
+}

@@ -1,0 +1,455 @@
+package heartbeat
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// maxPendingNotices bounds the undelivered notices (of distinct kinds and
+// names) a session keeps.
+const maxPendingNotices = 16
+
+// Server is the backend side of the heartbeat: an http.Handler that accepts
+// client connections, tracks liveness and idleness of every session, and
+// calls back when a session connects, idles, disconnects, resumes or
+// expires. Create it with NewServer; end it with Shutdown. Its methods are
+// safe for concurrent use, including from its own callbacks (except
+// Shutdown, which waits for the callbacks).
+type Server struct {
+	cfg      serverConfig
+	upgrader websocket.Upgrader
+	tokens   *minter
+	epoch    time.Time // monotonic base of all deadlines
+
+	mu         sync.Mutex
+	sessions   map[string]*serverSession
+	sched      scheduler
+	writers    writerPool
+	active     int // goroutines owned by the Server, handlers included
+	closed     bool
+	allDone    chan struct{} // made by Shutdown; closed when active drops to 0
+	doneClosed bool
+}
+
+// serverSession is the Server's state for one session id. Fields are guarded
+// by Server.mu except lastActivity, which the reader stores without it.
+type serverSession struct {
+	srv          *Server
+	id           string
+	timer        timerEntry
+	conn         *conn // current connection; nil unless state is SessionConnected
+	state        SessionState
+	ended        bool          // expired, released or shut down
+	openedAt     time.Duration // since Server.epoch, like every time.Duration here
+	since        time.Duration // entered state at; the grace window runs from here
+	lastSeen     time.Duration // last frame of the latest connection, as of its detach
+	lastActivity atomic.Int64
+	idleBase     time.Duration // lastActivity that idleTimes counts from
+	idleTimes    int
+	join, resume nonce // currently valid token nonces
+	hasJoin      bool
+	hasResume    bool
+	pending      []pendingNotice
+	mb           mailbox
+}
+
+type pendingNotice struct {
+	key   string
+	frame []byte
+}
+
+func (ss *serverSession) entry() *timerEntry { return &ss.timer }
+
+// NewServer returns a Server configured by opts. It starts no goroutine until
+// there is something to do.
+func NewServer(opts ...ServerOption) (*Server, error) {
+	cfg, err := newServerConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		tokens:   newMinter(),
+		epoch:    time.Now(),
+		sessions: make(map[string]*serverSession),
+		sched:    scheduler{wake: make(chan struct{}, 1)},
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: helloTimeout,
+		ReadBufferSize:   512,
+		WriteBufferSize:  4096,
+		WriteBufferPool:  new(sync.Pool),
+		Subprotocols:     []string{Subprotocol},
+		CheckOrigin:      s.checkOrigin,
+	}
+	return s, nil
+}
+
+func (s *Server) now() time.Duration { return time.Since(s.epoch) }
+
+// String describes the Server without revealing secrets.
+func (s *Server) String() string {
+	return "heartbeat.Server(sessions=" + strconv.Itoa(s.Len()) + ")"
+}
+
+// GoString is String, so %#v reveals no secrets either.
+func (s *Server) GoString() string { return s.String() }
+
+// ServeHTTP upgrades the request to a WebSocket connection speaking
+// Subprotocol and handles its hello. It returns once the hello is accepted;
+// the connection is then served by a reader goroutine owned by the Server
+// (so the HTTP server's per-request memory is freed). It answers 403 to a
+// browser Origin that is not allowed and 503 after Shutdown.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "heartbeat: server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.active++
+	s.mu.Unlock()
+	defer s.exit()
+
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.cfg.logger.Debug("heartbeat: upgrade failed", "err", err, "origin", r.Header.Get("Origin"))
+		return
+	}
+	c := s.accept(ws)
+	if !c.handshake(r) {
+		c.readLoop() // drains the closing connection
+		return
+	}
+	// Serve the rest on a fresh goroutine so the HTTP server's per-request
+	// state (buffers, request) is released: an idle connection then costs
+	// one small stack.
+	s.mu.Lock()
+	s.goLocked(c.readLoop)
+	s.mu.Unlock()
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || s.cfg.anyOrigin {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if s.cfg.origins == nil {
+		return strings.EqualFold(u.Host, r.Host)
+	}
+	o := strings.ToLower(u.Scheme + "://" + u.Host)
+	for _, allowed := range s.cfg.origins {
+		if o == allowed {
+			return true
+		}
+	}
+	return false
+}
+
+// Open creates the session id, or returns a fresh join token for an existing
+// one (e.g. after a page reload). The client presents the token in its hello;
+// it is good for one successful hello. For a session with no connected
+// client, Open (re)starts the grace window: if no client connects within it,
+// the session expires. The token is a secret: hand it to the client only.
+func (s *Server) Open(id string) (token string, err error) {
+	if err := validateSessionID("session id", id); err != nil {
+		return "", err
+	}
+	n := newNonce()
+	token = s.tokens.mint(id, n)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", ErrServerClosed
+	}
+	now := s.now()
+	ss := s.sessions[id]
+	if ss == nil {
+		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, state: SessionWaiting, openedAt: now, since: now, idleBase: now}
+		ss.lastActivity.Store(int64(now))
+		s.sessions[id] = ss
+		s.schedule(ss, min(now+s.cfg.grace, now+s.cfg.idleThreshold))
+		s.cfg.logger.Debug("heartbeat: session opened", "session", id)
+	} else if ss.conn == nil {
+		ss.since = now
+		s.schedule(ss, now+s.cfg.grace) // moves later lazily; expire re-arms
+	}
+	ss.join, ss.hasJoin = n, true
+	return token, nil
+}
+
+// Send pushes a notice (queue, ready or custom) to the session's client. It
+// does not wait for the write: the notice is queued and written by the
+// Server's writers. If no client is connected it waits for the next
+// connection; a newer notice of the same kind (and name) replaces an
+// undelivered one. It fails with ErrUnknownSession if there is no session
+// id, ErrTooManyNotices when more than 16 distinct notices are waiting, or a
+// *ValidationError for a bad notice.
+func (s *Server) Send(id string, n Notice) error {
+	if err := n.validate(); err != nil {
+		return err
+	}
+	frame := encodeNotice(n)
+	key := n.key()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	ss := s.sessions[id]
+	if ss == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
+	}
+	if !ss.queueNotice(key, frame) {
+		return fmt.Errorf("%w: session %q", ErrTooManyNotices, id)
+	}
+	if ss.conn != nil {
+		s.kick(ss.conn)
+	}
+	return nil
+}
+
+// queueNotice adds or replaces an undelivered notice. Caller holds Server.mu.
+func (ss *serverSession) queueNotice(key string, frame []byte) bool {
+	for i := range ss.pending {
+		if ss.pending[i].key == key {
+			// Keep the order of first arrival: a replacement is as urgent
+			// as the notice it replaces.
+			ss.pending[i].frame = frame
+			return true
+		}
+	}
+	if len(ss.pending) >= maxPendingNotices {
+		return false
+	}
+	ss.pending = append(ss.pending, pendingNotice{key: key, frame: frame})
+	return true
+}
+
+// Release ends the session: the client gets a released notice with reason,
+// then a close frame with CloseReleased and the reason. Once Release returns
+// no callback of the session starts (one already running may finish), and
+// the session's tokens no longer work. reason must be valid UTF-8 of at most
+// MaxReleaseReasonLen bytes.
+func (s *Server) Release(id string, reason string) error {
+	if len(reason) > MaxReleaseReasonLen {
+		return &ValidationError{Field: "reason", Rule: "must be at most " + strconv.Itoa(MaxReleaseReasonLen) + " bytes, got " + strconv.Itoa(len(reason))}
+	}
+	if err := checkText("reason", reason); err != nil {
+		return err
+	}
+	frame := encodeNotice(Notice{Kind: NoticeReleased, Reason: reason})
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	ss := s.sessions[id]
+	if ss == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
+	}
+	s.cfg.logger.Debug("heartbeat: session released", "session", id, "reason", reason)
+	if c := s.endLocked(ss, true); c != nil {
+		c.out = append(c.out, frame)
+		s.closeLocked(c, CloseReleased, reason)
+	}
+	return nil
+}
+
+// endLocked removes a session for good and returns its connection, if any,
+// for the caller to close. With dropQueued, callbacks not yet started are
+// discarded (Release, Shutdown); otherwise they still run (expiry, whose
+// OnExpire was just queued). Caller holds Server.mu.
+func (s *Server) endLocked(ss *serverSession, dropQueued bool) *conn {
+	ss.ended = true
+	if dropQueued {
+		ss.mb.drop()
+	}
+	ss.pending = nil
+	ss.hasJoin, ss.hasResume = false, false
+	delete(s.sessions, ss.id)
+	s.unschedule(ss)
+	c := ss.conn
+	ss.conn = nil
+	return c
+}
+
+// Shutdown ends every session: each connected client gets a close frame with
+// CloseGoingAway, and no callback starts after Shutdown begins. It then waits
+// until every goroutine of the Server is gone (connection readers finish
+// their close handshake, at most the write timeout) and queued callbacks have
+// run. If ctx ends first, the remaining connections are cut and the context's
+// error is returned. After Shutdown, Open, Send and Release return
+// ErrServerClosed and new connections get 503. Do not call it from a
+// callback: it would wait for itself until ctx ends. It does not stop the
+// http.Server the handler is mounted on.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.allDone = make(chan struct{})
+		s.cfg.logger.Debug("heartbeat: shutting down", "sessions", len(s.sessions))
+		for _, ss := range s.sessions {
+			s.endLocked(ss, true)
+		}
+		for _, c := range s.connsLocked() {
+			s.closeLocked(c, CloseGoingAway, "server shutting down")
+		}
+		s.checkDoneLocked()
+	}
+	done := s.allDone
+	s.mu.Unlock()
+
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		conns := s.connsLocked()
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.ws.Close()
+		}
+		return fmt.Errorf("heartbeat: shutdown: %w", ctx.Err())
+	}
+}
+
+// connsLocked lists the live connections: each one has a deadline in the
+// heap until its close handshake times out. Caller holds Server.mu.
+func (s *Server) connsLocked() []*conn {
+	var conns []*conn
+	for _, t := range s.sched.heap {
+		if c, ok := t.(*conn); ok {
+			conns = append(conns, c)
+		}
+	}
+	return conns
+}
+
+// Session reports the state of session id; ok is false if there is none.
+func (s *Server) Session(id string) (info SessionInfo, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[id]
+	if ss == nil {
+		return SessionInfo{}, false
+	}
+	lastSeen := ss.lastSeen
+	if ss.conn != nil {
+		lastSeen = time.Duration(ss.conn.lastSeen.Load())
+	}
+	activity := time.Duration(ss.lastActivity.Load())
+	times := ss.idleTimes
+	if activity != ss.idleBase {
+		times = 0
+	}
+	info = SessionInfo{
+		ID:           id,
+		State:        ss.state,
+		Connected:    ss.state == SessionConnected,
+		OpenedAt:     s.epoch.Add(ss.openedAt),
+		Since:        s.epoch.Add(ss.since),
+		LastActivity: s.epoch.Add(activity),
+		IdleTimes:    times,
+	}
+	if ss.state != SessionWaiting || lastSeen != 0 {
+		info.LastSeen = s.epoch.Add(lastSeen)
+	}
+	return info, true
+}
+
+// Len reports the number of sessions (waiting, connected or disconnected).
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// expire handles the session's idle thresholds and grace window. Caller
+// holds Server.mu.
+func (ss *serverSession) expire(now time.Duration, _ *effects) {
+	s := ss.srv
+	if ss.ended {
+		return
+	}
+	activity := time.Duration(ss.lastActivity.Load())
+	if activity != ss.idleBase {
+		ss.idleBase, ss.idleTimes = activity, 0
+	}
+	threshold := s.cfg.idleThreshold
+	for n := int((now - activity) / threshold); ss.idleTimes < n; {
+		ss.idleTimes++
+		at := activity + time.Duration(ss.idleTimes)*threshold
+		s.postLocked(ss, s.cfg.onIdle, Event{SessionID: ss.id, At: s.epoch.Add(at), Times: ss.idleTimes})
+		if ss.conn != nil {
+			// Idle notices go to a connected client only; they are not kept.
+			ss.conn.out = append(ss.conn.out, encodeNotice(Notice{Kind: NoticeIdle, Times: ss.idleTimes}))
+			s.kick(ss.conn)
+		}
+	}
+	next := activity + time.Duration(ss.idleTimes+1)*threshold
+	if ss.state != SessionConnected {
+		expiry := ss.since + s.cfg.grace
+		if now >= expiry {
+			s.cfg.logger.Debug("heartbeat: session expired", "session", ss.id)
+			s.postLocked(ss, s.cfg.onExpire, Event{SessionID: ss.id, At: s.epoch.Add(now)})
+			s.endLocked(ss, false)
+			return
+		}
+		next = min(next, expiry)
+	}
+	s.schedule(ss, next)
+}
+
+// postLocked queues a callback on the session's mailbox. Caller holds
+// Server.mu.
+func (s *Server) postLocked(ss *serverSession, cb func(Event), ev Event) {
+	if cb == nil {
+		return
+	}
+	if ss.mb.post(func() { cb(ev) }) {
+		s.goLocked(func() { ss.mb.drain(&s.mu) })
+	}
+}
+
+// goLocked runs f on a goroutine owned by the Server: Shutdown waits for it.
+// Caller holds Server.mu.
+func (s *Server) goLocked(f func()) {
+	s.active++
+	go func() {
+		defer s.exit()
+		f()
+	}()
+}
+
+// exit accounts for the end of a goroutine started by goLocked or of a
+// ServeHTTP call.
+func (s *Server) exit() {
+	s.mu.Lock()
+	s.active--
+	s.checkDoneLocked()
+	s.mu.Unlock()
+}
+
+func (s *Server) checkDoneLocked() {
+	if s.closed && s.active == 0 && !s.doneClosed {
+		s.doneClosed = true
+		close(s.allDone)
+	}
+}

@@ -1,0 +1,329 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/gorilla/websocket"
+)
+
+// errPingTimeout is the cause of an outage found by the Session's watchdog.
+var errPingTimeout = errors.New("heartbeat: nothing received from the server within the ping timeout")
+
+// loop is the state of a Session's background goroutine. Only that goroutine
+// touches it.
+type loop struct {
+	s           *Session
+	cc          *clientConn   // nil while reconnecting
+	token       string        // resume token from the latest welcome: a secret
+	pingTimeout time.Duration // from the welcome
+	grace       time.Duration
+
+	released      bool
+	releaseReason string
+
+	activityArmed bool // the activity interval is running
+	idleBase      time.Duration
+	idleTimes     int
+
+	idle     *time.Timer // next local idle threshold
+	activity *time.Timer // end of the activity interval
+	watchdog *time.Timer // liveness: lastRecv + pingTimeout
+}
+
+// outcome is how a phase of the loop ended.
+type outcome struct {
+	next State // StateConnected, StateReconnecting, StateExpired or StateClosed
+	err  error
+}
+
+func newLoop(s *Session) *loop {
+	return &loop{
+		s:        s,
+		grace:    s.cfg.grace,
+		idle:     time.NewTimer(s.cfg.idleThreshold),
+		activity: stoppedTimer(),
+		watchdog: stoppedTimer(),
+	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// adopt makes cc the current connection, taking the server's settings from
+// its welcome.
+func (l *loop) adopt(cc *clientConn, welcome serverFrame) {
+	l.cc = cc
+	l.token = welcome.Token
+	l.pingTimeout = DefaultPingTimeout
+	if welcome.PingTimeout > 0 {
+		l.pingTimeout = time.Duration(welcome.PingTimeout) * time.Millisecond
+	}
+	if !l.s.cfg.graceSet && welcome.Grace > 0 {
+		l.grace = time.Duration(welcome.Grace) * time.Millisecond
+	}
+}
+
+func (s *Session) run(l *loop) {
+	defer s.wg.Done()
+	defer close(s.done)
+	defer func() {
+		l.idle.Stop()
+		l.activity.Stop()
+		l.watchdog.Stop()
+	}()
+	for {
+		o := l.connected()
+		if o.next == StateReconnecting {
+			s.cfg.logger.Debug("heartbeat: connection lost; resuming", "session", s.id, "err", o.err)
+			s.setState(StateReconnecting, nil)
+			o = l.reconnect(o.err)
+			if o.next == StateConnected {
+				s.setState(StateConnected, nil)
+				continue
+			}
+		}
+		s.setState(o.next, o.err)
+		return
+	}
+}
+
+// connected serves the current connection until it ends.
+func (l *loop) connected() outcome {
+	s, cc := l.s, l.cc
+	go cc.read(s.now)
+	defer l.dropConn()
+	l.watchdog.Reset(l.pingTimeout)
+	if s.touchPending.Load() { // activity during the outage
+		if err := l.sendActivity(); err != nil {
+			return outcome{StateReconnecting, err}
+		}
+	}
+	for {
+		var err error
+		select {
+		case f := <-cc.frames:
+			l.handle(f)
+		case <-cc.done:
+			return l.classify(cc.err)
+		case <-s.touchC:
+			if !l.activityArmed {
+				err = l.sendActivity() // leading edge
+			}
+		case <-l.activity.C:
+			l.activityArmed = false
+			err = l.sendActivity() // trailing edge, if anything is pending
+		case <-l.idle.C:
+			l.checkIdle()
+		case <-l.watchdog.C:
+			silent := s.now() - time.Duration(cc.lastRecv.Load())
+			if silent >= l.pingTimeout {
+				return outcome{StateReconnecting, errPingTimeout}
+			}
+			l.watchdog.Reset(l.pingTimeout - silent)
+		case <-s.ctx.Done():
+			l.closeHandshake()
+			return outcome{next: StateClosed}
+		}
+		if err != nil {
+			return outcome{StateReconnecting, err}
+		}
+	}
+}
+
+// sendActivity reports pending activity and starts the activity interval.
+func (l *loop) sendActivity() error {
+	if !l.s.touchPending.Swap(false) {
+		return nil
+	}
+	ws := l.cc.ws
+	if err := ws.SetWriteDeadline(time.Now().Add(l.s.cfg.writeTimeout)); err != nil {
+		return err
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"activity"}`)); err != nil {
+		return err
+	}
+	l.activity.Reset(l.s.cfg.activityInterval)
+	l.activityArmed = true
+	return nil
+}
+
+// checkIdle fires local idle callbacks for every threshold crossed since the
+// last Touch and arms the timer for the next one.
+func (l *loop) checkIdle() {
+	s := l.s
+	now := s.now()
+	touch := time.Duration(s.lastTouch.Load())
+	if touch != l.idleBase {
+		l.idleBase, l.idleTimes = touch, 0
+	}
+	threshold := s.cfg.idleThreshold
+	for n := int((now - touch) / threshold); l.idleTimes < n; {
+		l.idleTimes++
+		if cb := s.cfg.onIdle; cb != nil {
+			ev := Event{SessionID: s.id, At: s.epoch.Add(touch + time.Duration(l.idleTimes)*threshold), Times: l.idleTimes}
+			s.post(func() { cb(ev) })
+		}
+	}
+	l.idle.Reset(touch + time.Duration(l.idleTimes+1)*threshold - now)
+}
+
+// handle processes a frame from the server.
+func (l *loop) handle(f serverFrame) {
+	s := l.s
+	switch NoticeKind(f.Type) {
+	case NoticeReleased:
+		// Reported once the close frame follows (see classify).
+		l.released, l.releaseReason = true, f.Reason
+	case NoticeQueue, NoticeReady, NoticeCustom, NoticeIdle:
+		if cb := s.cfg.onNotice; cb != nil {
+			n := f.notice()
+			s.post(func() { cb(n) })
+		}
+	default:
+		s.cfg.logger.Debug("heartbeat: ignoring server frame", "session", s.id, "type", quoteShort(f.Type))
+	}
+}
+
+// classify decides what a broken connection means.
+func (l *loop) classify(err error) outcome {
+	var ce *websocket.CloseError
+	isClose := errors.As(err, &ce)
+	if l.released || (isClose && ce.Code == CloseReleased) {
+		reason := l.releaseReason
+		if !l.released {
+			reason = ce.Text
+		}
+		if cb := l.s.cfg.onNotice; cb != nil {
+			l.s.post(func() { cb(Notice{Kind: NoticeReleased, Reason: reason}) })
+		}
+		return outcome{StateClosed, &ReleasedError{Reason: reason}}
+	}
+	if isClose {
+		cerr := &CloseError{Code: ce.Code, Reason: ce.Text}
+		switch ce.Code {
+		case CloseExpired:
+			return outcome{StateExpired, cerr}
+		case CloseReplaced, CloseUnauthorized, CloseProtocolError, CloseUnsupportedVersion,
+			websocket.CloseProtocolError, websocket.CloseUnsupportedData, websocket.CloseInvalidFramePayloadData,
+			websocket.ClosePolicyViolation, websocket.CloseMessageTooBig:
+			return outcome{StateClosed, cerr}
+		case websocket.CloseAbnormalClosure:
+		default:
+			err = cerr
+		}
+	}
+	return outcome{StateReconnecting, err}
+}
+
+// dropConn lets go of the current connection and waits for its reader.
+func (l *loop) dropConn() {
+	cc := l.cc
+	close(cc.stop)
+	cc.ws.Close()
+	<-cc.done
+	l.cc = nil
+	l.watchdog.Stop()
+	l.activity.Stop()
+	l.activityArmed = false
+}
+
+// closeHandshake sends a normal close frame and waits, at most the write
+// timeout, for the server's close frame.
+func (l *loop) closeHandshake() {
+	cc, timeout := l.cc, l.s.cfg.writeTimeout
+	msg := websocket.FormatCloseMessage(CloseNormal, "client closed")
+	if err := cc.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(timeout)); err != nil {
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-cc.frames:
+		case <-cc.done:
+			return
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// reconnect resumes the session with backoff. The attempts of one outage
+// share a fresh BackOff and end when it says stop or the grace window has
+// passed, whichever is first.
+func (l *loop) reconnect(cause error) outcome {
+	s := l.s
+	b := s.cfg.newBackOff(l.grace)
+	b.Reset()
+	windowEnd := s.now() + l.grace
+	lastErr := cause
+	for attempt := 1; ; attempt++ {
+		d := b.NextBackOff()
+		if d == backoff.Stop || s.now()+d >= windowEnd {
+			return outcome{StateExpired, fmt.Errorf("%w: not resumed within the grace window of %v: %w", ErrExpired, l.grace, lastErr)}
+		}
+		if !l.wait(d) {
+			return outcome{next: StateClosed}
+		}
+		ctx, cancel := context.WithDeadline(s.ctx, s.epoch.Add(windowEnd))
+		cc, welcome, err := s.dial(ctx, l.token)
+		cancel()
+		switch {
+		case err == nil:
+			l.adopt(cc, welcome)
+			s.cfg.logger.Debug("heartbeat: resumed", "session", s.id, "attempt", attempt)
+			return outcome{next: StateConnected}
+		case s.ctx.Err() != nil:
+			return outcome{next: StateClosed}
+		case refused(err):
+			return outcome{StateExpired, fmt.Errorf("%w: resume refused: %w", ErrExpired, err)}
+		}
+		s.cfg.logger.Debug("heartbeat: resume attempt failed", "session", s.id, "attempt", attempt, "err", err)
+		lastErr = err
+	}
+}
+
+// wait sleeps d while keeping local idle callbacks going. It reports false if
+// the Session was closed.
+func (l *loop) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-l.s.touchC: // remembered by touchPending; reported after the resume
+		case <-l.idle.C:
+			l.checkIdle()
+		case <-l.s.ctx.Done():
+			return false
+		}
+	}
+}
+
+// refused reports whether a failed resume is final: the server answered and
+// said no, as opposed to being unreachable or busy.
+func refused(err error) bool {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case CloseGoingAway, ClosePingTimeout, websocket.CloseInternalServerErr,
+			websocket.CloseServiceRestart, websocket.CloseTryAgainLater:
+			return false
+		}
+		return true
+	}
+	var he *HandshakeError
+	if errors.As(err, &he) {
+		code := he.StatusCode
+		return code == 101 || (code >= 400 && code < 500 && code != 408 && code != 429)
+	}
+	return false
+}

@@ -1,0 +1,362 @@
+package heartbeat_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/gorilla/websocket"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/internal/memnet"
+)
+
+func TestSessionLocalIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		var mu sync.Mutex
+		var got []string
+		s := e.connect("u1", e.open("u1"),
+			heartbeat.WithIdleThreshold(100*time.Second),
+			heartbeat.OnIdle(func(ev heartbeat.Event) {
+				mu.Lock()
+				got = append(got, fmt.Sprintf("%d@%v", ev.Times, ev.At.Sub(e.start)))
+				mu.Unlock()
+			}))
+		e.sleepUntil(250 * time.Second)
+		s.Touch()
+		e.sleepUntil(460 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if want := "1@1m40s 2@3m20s 1@5m50s 2@7m30s"; strings.Join(got, " ") != want {
+			t.Errorf("local idle callbacks %v, want %s", got, want)
+		}
+	})
+}
+
+// fakeServer speaks just enough of the protocol to watch a client: it
+// welcomes every hello, records the frames it gets, and never pings.
+type fakeServer struct {
+	t     *testing.T
+	start time.Time
+	l     *memnet.Listener
+	mu    sync.Mutex
+	log   []string // "type@elapsed"
+}
+
+func newFakeServer(t *testing.T) *fakeServer {
+	fs := &fakeServer{t: t, start: time.Now(), l: memnet.Listen("fake")}
+	up := websocket.Upgrader{Subprotocols: []string{heartbeat.Subprotocol}}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				fs.record("gone")
+				return
+			}
+			var f frame
+			json.Unmarshal(data, &f)
+			fs.record(f.Type)
+			if f.Type == "hello" {
+				ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"welcome","v":1,"session":"u1","token":"resume","pingInterval":25000,"pingTimeout":60000,"grace":90000}`))
+			}
+		}
+	})}
+	go hs.Serve(fs.l)
+	t.Cleanup(func() { hs.Close() })
+	return fs
+}
+
+func (fs *fakeServer) record(typ string) {
+	fs.mu.Lock()
+	fs.log = append(fs.log, fmt.Sprintf("%s@%v", typ, time.Since(fs.start)))
+	fs.mu.Unlock()
+}
+
+func (fs *fakeServer) String() string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return strings.Join(fs.log, " ")
+}
+
+func (fs *fakeServer) connect(t *testing.T, opts ...heartbeat.SessionOption) *heartbeat.Session {
+	opts = append([]heartbeat.SessionOption{heartbeat.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext})}, opts...)
+	s, err := heartbeat.Connect(context.Background(), "ws://fake/", "u1", "join-token", opts...)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSessionCoalescesActivity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFakeServer(t)
+		s := fs.connect(t, heartbeat.WithActivityInterval(5*time.Second))
+		for range 1000 { // a keystroke every 10 ms for 10 s
+			s.Touch()
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		// Leading edge at once, then one trailing frame per interval.
+		if want := "hello@0s activity@0s activity@5s activity@10s"; fs.String() != want {
+			t.Errorf("frames received:\n got: %s\nwant: %s", fs, want)
+		}
+	})
+}
+
+func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFakeServer(t) // never pings
+		states := &stateRecorder{}
+		fs.connect(t, states.option(), heartbeat.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Second) }))
+		time.Sleep(65 * time.Second)
+		synctest.Wait()
+		if want := "hello@0s gone@1m0s hello@1m1s"; fs.String() != want {
+			t.Errorf("server saw %s, want %s", fs, want)
+		}
+		if want := "connecting→connected connected→reconnecting reconnecting→connected"; states.String() != want {
+			t.Errorf("states %s, want %s", states, want)
+		}
+	})
+}
+
+func TestSessionReconnectsAndResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		d := &switchDialer{l: e.l}
+		states := &stateRecorder{}
+		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), states.option())
+
+		e.sleepUntil(10 * time.Second)
+		d.cut()
+		synctest.Wait()
+		if s.State() != heartbeat.StateReconnecting {
+			t.Errorf("state right after the drop: %v, want reconnecting", s.State())
+		}
+		s.Touch() // user input during the outage is reported after the resume
+		e.sleepUntil(40 * time.Second)
+		synctest.Wait()
+
+		if s.State() != heartbeat.StateConnected || s.Err() != nil {
+			t.Fatalf("state %v (%v), want connected", s.State(), s.Err())
+		}
+		if want := "connecting→connected connected→reconnecting reconnecting→connected"; states.String() != want {
+			t.Errorf("states %s, want %s", states, want)
+		}
+		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume")
+		resumed := e.at("u1", "resume", 1)
+		if resumed <= 10*time.Second || resumed > 20*time.Second {
+			t.Errorf("resumed at %v, want within the first backoff steps after 10s", resumed)
+		}
+		if info, _ := e.srv.Session("u1"); info.LastActivity.Sub(e.start) != resumed {
+			t.Errorf("LastActivity %v, want the resume time %v (activity reported on resume)", info.LastActivity.Sub(e.start), resumed)
+		}
+
+		// A second outage resumes with the newer resume token.
+		d.cut()
+		e.sleepUntil(80 * time.Second)
+		synctest.Wait()
+		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume disconnect(connection lost) resume")
+	})
+}
+
+func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		d := &switchDialer{l: e.l}
+		states := &stateRecorder{}
+		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), states.option())
+		e.sleepUntil(10 * time.Second)
+		d.setOff(true)
+		d.cut()
+
+		<-s.Done()
+		synctest.Wait() // the last state change is delivered
+		if e.elapsed() > 100*time.Second {
+			t.Errorf("gave up at %v, after the grace window (10s + 90s)", e.elapsed())
+		}
+		if !errors.Is(s.Err(), heartbeat.ErrExpired) || s.State() != heartbeat.StateExpired {
+			t.Errorf("ended %v with %v, want expired with ErrExpired", s.State(), s.Err())
+		}
+		if want := "connecting→connected connected→reconnecting reconnecting→expired"; states.String() != want {
+			t.Errorf("states %s, want %s", states, want)
+		}
+		e.sleepUntil(101 * time.Second)
+		synctest.Wait()
+		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
+	})
+}
+
+// A client whose own window is longer than the server's learns at its next
+// attempt that the session is gone.
+func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		d := &switchDialer{l: e.l}
+		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), heartbeat.WithGraceWindow(200*time.Second))
+		e.sleepUntil(10 * time.Second)
+		d.setOff(true)
+		d.cut()
+		e.sleepUntil(150 * time.Second)
+		d.setOff(false)
+
+		<-s.Done()
+		synctest.Wait()
+		var ce *heartbeat.CloseError
+		if !errors.Is(s.Err(), heartbeat.ErrExpired) || !errors.As(s.Err(), &ce) || ce.Code != heartbeat.CloseExpired {
+			t.Errorf("Err = %v, want ErrExpired from a CloseExpired close", s.Err())
+		}
+		if s.State() != heartbeat.StateExpired {
+			t.Errorf("state %v, want expired", s.State())
+		}
+		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
+	})
+}
+
+func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		states := &stateRecorder{}
+		s := e.connect("u1", e.open("u1"), states.option())
+		e.sleepUntil(time.Second)
+
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { s.Close() })
+		}
+		wg.Wait()
+		if err := s.Close(); err != nil {
+			t.Errorf("Close again: %v", err)
+		}
+		select {
+		case <-s.Done():
+		default:
+			t.Errorf("Done not closed after Close")
+		}
+		if s.State() != heartbeat.StateClosed || s.Err() != nil {
+			t.Errorf("after Close: %v, %v; want closed, nil", s.State(), s.Err())
+		}
+		if want := "connecting→connected connected→closed"; states.String() != want {
+			t.Errorf("states %s, want %s (all delivered before Close returns)", states, want)
+		}
+		if e.elapsed() != time.Second {
+			t.Errorf("Close took %v; the server answers the close at once", e.elapsed()-time.Second)
+		}
+		synctest.Wait()
+		wantHistory(t, e, "u1", "connect disconnect(closed by client)")
+		// The bubble checks that no goroutine, timer or connection is left.
+	})
+}
+
+func TestSessionCloseWhileReconnecting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		d := &switchDialer{l: e.l}
+		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()))
+		d.setOff(true)
+		d.cut()
+		e.sleepUntil(5 * time.Second)
+		s.Close()
+		if e.elapsed() != 5*time.Second || s.State() != heartbeat.StateClosed {
+			t.Errorf("Close while reconnecting: took %v, state %v", e.elapsed()-5*time.Second, s.State())
+		}
+	})
+}
+
+func TestSessionNotices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		got := make(chan heartbeat.Notice, 10)
+		tok := e.open("u1")
+		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4})
+		e.connect("u1", tok, heartbeat.OnNotice(func(n heartbeat.Notice) { got <- n }))
+		if n := <-got; n.Kind != heartbeat.NoticeQueue || n.Position != 4 {
+			t.Errorf("first notice %+v, want queue position 4", n)
+		}
+		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: json.RawMessage(`{"serverSession":"abc"}`)})
+		if n := <-got; n.Kind != heartbeat.NoticeReady || string(n.Data) != `{"serverSession":"abc"}` {
+			t.Errorf("notice %+v, want ready with data", n)
+		}
+		e.sleepUntil(301 * time.Second)
+		if n := <-got; n.Kind != heartbeat.NoticeIdle || n.Times != 1 {
+			t.Errorf("notice %+v, want idle times 1", n)
+		}
+	})
+}
+
+func TestConnectRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		connect := func(id, token string) error {
+			s, err := heartbeat.Connect(context.Background(), wsURL, id, token, heartbeat.WithDialer(e.dialer()))
+			if err == nil {
+				s.Close()
+			}
+			return err
+		}
+		tok := e.open("u1")
+		var ce *heartbeat.CloseError
+		if err := connect("u1", "forged"); !errors.Is(err, heartbeat.ErrUnauthorized) || !errors.As(err, &ce) || ce.Code != heartbeat.CloseUnauthorized {
+			t.Errorf("forged token: %v, want a CloseUnauthorized CloseError", err)
+		}
+		if err := connect("u1", tok); err != nil {
+			t.Fatalf("good token: %v", err)
+		}
+		if err := connect("u1", tok); !errors.Is(err, heartbeat.ErrUnauthorized) {
+			t.Errorf("reused token: %v, want ErrUnauthorized", err)
+		}
+		stale := e.open("u2")
+		e.sleepUntil(heartbeat.DefaultGraceWindow + time.Second)
+		if err := connect("u2", stale); !errors.Is(err, heartbeat.ErrExpired) {
+			t.Errorf("token of an expired session: %v, want ErrExpired", err)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := heartbeat.Connect(ctx, wsURL, "u1", e.open("u1"), heartbeat.WithDialer(e.dialer())); !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled context: %v, want context.Canceled", err)
+		}
+
+		e.srv.Shutdown(context.Background())
+		var he *heartbeat.HandshakeError
+		if err := connect("u1", tok); !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("after Shutdown: %v, want HandshakeError 503", err)
+		}
+	})
+}
+
+func TestConnectToServerWithoutSubprotocol(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := memnet.Listen("plain")
+		up := websocket.Upgrader{} // selects no subprotocol
+		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ws, err := up.Upgrade(w, r, nil); err == nil {
+				ws.ReadMessage()
+				ws.Close()
+			}
+		})}
+		go hs.Serve(l)
+		defer hs.Close()
+		_, err := heartbeat.Connect(context.Background(), "ws://plain/", "u1", "t", heartbeat.WithDialer(&websocket.Dialer{NetDialContext: l.DialContext}))
+		var he *heartbeat.HandshakeError
+		if !errors.As(err, &he) || !strings.Contains(err.Error(), heartbeat.Subprotocol) {
+			t.Errorf("Connect = %v, want a HandshakeError naming the subprotocol", err)
+		}
+	})
+}
