@@ -2,35 +2,73 @@ package cartest_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 )
 
-// BenchmarkSession measures one user's ApplyConcurrent, CreateSession and
-// DestroySession through package car over loopback: the cost of the
-// reference server in a load test (rate limits off, no cleanup delay).
-func BenchmarkSession(b *testing.B) {
-	srv := cartest.Start(b, cartest.WithManualClock(t0), cartest.WithoutRateLimits(), cartest.WithCleanupDelay(0),
-		cartest.WithPack(cartest.Pack{PackId: "load", Size: 1000, Projects: []string{cartest.DefaultProjectId}}))
-	c := srv.Client(car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
-	ctx := b.Context()
-	var n atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			user := fmt.Sprintf("user-%d", n.Add(1))
-			if _, err := c.ApplyConcurrent(ctx, &car.ApplyConcurrentInput{UserId: user, UserIp: ip, ProjectId: cartest.DefaultProjectId}); err != nil {
-				b.Fatal(err)
+// BenchmarkLifecycle measures full CAR lifecycles (ApplyConcurrent,
+// CreateSession, DestroySession: three signed calls) from parallel clients
+// over loopback:
+//
+//   - cartest: against the reference server, which verifies every
+//     signature, decodes and validates the input, runs the model and logs
+//     the calls;
+//   - bare: against a net/http handler that reads the body and writes a
+//     fixed envelope, doing no work: the floor for the same client.
+//
+// The difference is the reference server's overhead.
+func BenchmarkLifecycle(b *testing.B) {
+	const ip = "10.0.0.1"
+	run := func(b *testing.B, c *car.Client) {
+		var n atomic.Int64
+		ctx := b.Context()
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				user := fmt.Sprintf("user-%d", n.Add(1))
+				if _, err := c.ApplyConcurrent(ctx, &car.ApplyConcurrentInput{UserId: user, UserIp: ip, ProjectId: cartest.DefaultProjectId}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.CreateSession(ctx, &car.CreateSessionInput{UserId: user, UserIp: ip}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.DestroySession(ctx, &car.DestroySessionInput{UserId: user}); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if _, err := c.CreateSession(ctx, &car.CreateSessionInput{UserId: user, UserIp: ip}); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := c.DestroySession(ctx, &car.DestroySessionInput{UserId: user}); err != nil {
-				b.Fatal(err)
-			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lifecycles/s")
+	}
+	b.Run("cartest", func(b *testing.B) {
+		srv := cartest.Start(b, cartest.WithManualClock(time.Now()), cartest.WithoutRateLimits(), cartest.WithCleanupDelay(0),
+			cartest.WithPack(cartest.Pack{PackId: "load", Size: 1000, Projects: []string{cartest.DefaultProjectId}}))
+		c := srv.Client(car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		defer c.CloseIdleConnections()
+		run(b, c)
+	})
+	b.Run("bare", func(b *testing.B) {
+		body := []byte(`{"Response":{"ServerSession":"eyJ2IjoxfQ==","RequestId":"0a6bd32e-36c5-4a64-9bd0-5e8e3b0e5f61"}}`)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		}))
+		defer srv.Close()
+		c, err := car.NewClient(car.WithEndpoint(srv.URL), car.WithCredentials(car.StaticCredentials("AKIDbench00000000", "key")),
+			car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		if err != nil {
+			b.Fatal(err)
 		}
+		defer c.CloseIdleConnections()
+		run(b, c)
 	})
 }

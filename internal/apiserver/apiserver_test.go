@@ -95,7 +95,7 @@ func TestServe(t *testing.T) {
 			want   string
 		}{
 			{"Echo", map[string]any{"Name": "a", "Extra": 1}, "UnknownParameter: the parameter `Extra` is not recognized"},
-			{"Echo", map[string]any{"name": "a"}, "UnknownParameter: the parameter `name` is not recognized (names are case-sensitive)"},
+			{"Echo", map[string]any{"name": "a"}, "UnknownParameter: the parameter `name` is not recognized (names are case-sensitive: did you mean `Name`?)"},
 			{"Echo", map[string]any{"Name": 5}, "InvalidParameterValue: the parameter `Name` must be of type String"},
 			{"Echo", map[string]any{}, "MissingParameter: the parameter `Name` is required"},
 			{"Nope", nil, "InvalidAction: the action Nope does not exist"},
@@ -251,10 +251,20 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"Name":"a"} {}`))
 	f.Add([]byte(`{"X":`))
+	f.Add([]byte(`{"N\u0061me":"a","Count":{"Name":[1,"}"]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in echoIn
 		err := Decode(body, &in)
 		if err == nil {
+			// Accepted: every top-level key is exactly a field name.
+			var keys map[string]json.RawMessage
+			if json.Unmarshal(body, &keys) == nil {
+				for k := range keys {
+					if k != "Name" && k != "Count" {
+						t.Fatalf("accepted key %q in %q", k, body)
+					}
+				}
+			}
 			return
 		}
 		switch err.Code {

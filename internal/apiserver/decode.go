@@ -24,18 +24,15 @@ func Decode(body []byte, v any) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err := json.Unmarshal(body, v)
 	if err == nil {
-		if _, err := dec.Token(); err != io.EOF {
-			return Errorf("InvalidParameter.JsonParseError", "the request body must be a single JSON object")
-		}
 		return checkNames(body, v)
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, &syntax) && strings.Contains(syntax.Error(), "after top-level value"):
+		return Errorf("InvalidParameter.JsonParseError", "the request body must be a single JSON object")
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return Errorf("InvalidParameter.JsonParseError", "the request body is not valid JSON: %v", err)
 	case errors.As(err, &typ):
@@ -103,33 +100,71 @@ func namesOf(t reflect.Type) map[string]bool {
 	return names
 }
 
-// checkNames reports a top-level name of body that matches a field of v
-// only when case is ignored.
+// checkNames reports a top-level name of body that is not exactly a field
+// of v: an unknown parameter, or one whose case is wrong. body is valid
+// JSON (it was just decoded), so a small scanner finds the keys without
+// allocating.
 func checkNames(body []byte, v any) *Error {
 	t := reflect.TypeOf(v)
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nil || t.Kind() != reflect.Struct || bytes.Equal(bytes.TrimSpace(body), []byte("{}")) {
+	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
 	names := namesOf(t)
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // {
-		return nil
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
+	depth, inString, escaped, expectKey := 0, false, false, false
+	keyStart := -1
+	for i, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+				if keyStart >= 0 {
+					if e := checkKey(body[keyStart:i], names); e != nil {
+						return e
+					}
+					keyStart = -1
+				}
+			}
+			continue
 		}
-		if key, ok := tok.(string); ok && !names[key] {
-			return Errorf("UnknownParameter", "the parameter `%s` is not recognized (names are case-sensitive)", key)
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return nil
+		switch c {
+		case '"':
+			inString = true
+			if depth == 1 && expectKey {
+				keyStart, expectKey = i+1, false
+			}
+		case '{', '[':
+			depth++
+			expectKey = depth == 1 && c == '{'
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
 		}
 	}
 	return nil
+}
+
+func checkKey(raw []byte, names map[string]bool) *Error {
+	key := string(raw)
+	if bytes.IndexByte(raw, '\\') >= 0 { // escaped: let encoding/json unquote it
+		if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &key) != nil {
+			return nil
+		}
+	}
+	if names[key] {
+		return nil
+	}
+	for name := range names {
+		if strings.EqualFold(name, key) {
+			return Errorf("UnknownParameter", "the parameter `%s` is not recognized (names are case-sensitive: did you mean `%s`?)", key, name)
+		}
+	}
+	return Errorf("UnknownParameter", "the parameter `%s` is not recognized", key)
 }

@@ -63,7 +63,7 @@ func TestRunningClockFiresOnTime(t *testing.T) {
 		}
 		// Advance jumps a running clock too.
 		c.Advance(time.Hour)
-		if d := c.Now().Sub(time.Now()); d != time.Hour {
+		if d := time.Until(c.Now()); d != time.Hour {
 			t.Fatalf("offset %v after Advance", d)
 		}
 	})

@@ -1,11 +1,15 @@
 package tc3
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +55,9 @@ type Verifier struct {
 	Lookup func(secretID string) (Secret, bool)
 	// Now is the server's clock; nil means time.Now.
 	Now func() time.Time
+
+	keys     sync.Map // derivedKeyID → [32]byte
+	keyCount atomic.Int64
 }
 
 // Verify checks the signature of r, whose body has been read into body. It
@@ -96,56 +103,114 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 		return Identity{}, &Error{CodeSignatureFailure, "the credential scope date is not the UTC date of X-TC-Timestamp"}
 	}
 
-	payloadHash := ""
+	var payload [32]byte
 	if r.Header.Get("X-TC-Content-SHA256") == UnsignedPayload {
-		payloadHash = HashPayload([]byte(UnsignedPayload))
+		payload = sha256.Sum256([]byte(UnsignedPayload))
 	} else {
-		payloadHash = HashPayload(body)
+		payload = sha256.Sum256(body)
 	}
-	signing := DeriveKeys(secret.Key, auth.Date, auth.Service).Signing
-	scope := Scope(auth.Date, auth.Service)
-	for _, headers := range candidateHeaders(r, auth.SignedHeaders) {
-		canonical := CanonicalRequest(r.Method, "/", r.URL.RawQuery, headers, payloadHash)
-		want := Signature(signing, StringToSign(timestamp, scope, HashPayload([]byte(canonical))))
-		if subtle.ConstantTimeCompare([]byte(want), []byte(auth.Signature)) == 1 {
-			return Identity{SecretID: auth.SecretID, Service: auth.Service, Date: auth.Date}, nil
+	var payloadHex [64]byte
+	hex.Encode(payloadHex[:], payload[:])
+	signing := v.signingKey(secret.Key, auth.Date, auth.Service)
+	var want [32]byte
+	if _, err := hex.Decode(want[:], []byte(auth.Signature)); err != nil {
+		return Identity{}, &Error{CodeInvalidAuthorization, "the Authorization header is malformed: Signature is not hex"}
+	}
+	// The forms a legitimate client may have signed: values lower-cased
+	// and trimmed (the documented rule) or as sent (what the Go SDK does),
+	// and Host as sent or without its port (what the Node SDK signs). The
+	// documented form with Host as sent comes first.
+	bare := ""
+	if h, _, err := net.SplitHostPort(r.Host); err == nil && h != "" {
+		bare = h
+	}
+	for _, host := range [2]string{r.Host, bare} {
+		if host == "" {
+			continue
+		}
+		for _, documented := range [2]bool{true, false} {
+			if matches(r, &auth, host, documented, payloadHex[:], timestamp, signing, want[:]) {
+				return Identity{SecretID: auth.SecretID, Service: auth.Service, Date: auth.Date}, nil
+			}
 		}
 	}
 	return Identity{}, &Error{CodeSignatureFailure, "the request signature does not match: check the SecretKey and the signing steps"}
 }
 
-// candidateHeaders lists the canonical header sets a legitimate client may
-// have signed: values lower-cased and trimmed (the documented rule) or as
-// sent (what the Go SDK does), and Host with or without its port (what the
-// Node SDK does). The documented form comes first.
-func candidateHeaders(r *http.Request, names []string) [][]Header {
-	hosts := []string{r.Host}
-	if h, _, err := net.SplitHostPort(r.Host); err == nil && h != "" {
-		hosts = append(hosts, h)
-	}
-	var sets [][]Header
-	seen := make(map[string]bool)
-	for _, host := range hosts {
-		for _, documented := range []bool{true, false} {
-			hs := make([]Header, len(names))
-			var key strings.Builder
-			for i, name := range names {
-				value := r.Header.Get(name)
-				if name == "host" {
-					value = host
-				}
-				if documented {
-					value = strings.ToLower(strings.TrimSpace(value))
-				}
-				hs[i] = Header{Name: name, Value: value}
-				key.WriteString(value)
-				key.WriteByte('\n')
-			}
-			if !seen[key.String()] {
-				seen[key.String()] = true
-				sets = append(sets, hs)
-			}
+// matches computes the signature of one canonical form in stack buffers and
+// compares it with want in constant time.
+func matches(r *http.Request, auth *ParsedAuthorization, host string, documented bool, payloadHex []byte, timestamp int64, signing [32]byte, want []byte) bool {
+	var buf [1024]byte
+	b := append(buf[:0], r.Method...)
+	b = append(b, "\n/\n"...)
+	b = append(b, r.URL.RawQuery...)
+	b = append(b, '\n')
+	for _, name := range auth.SignedHeaders {
+		value := host
+		if name != "host" {
+			value = r.Header.Get(name)
 		}
+		b = append(b, name...)
+		b = append(b, ':')
+		if documented {
+			b = appendLowerTrimmed(b, value)
+		} else {
+			b = append(b, value...)
+		}
+		b = append(b, '\n')
 	}
-	return sets
+	b = append(b, '\n')
+	for i, name := range auth.SignedHeaders {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, name...)
+	}
+	b = append(b, '\n')
+	b = append(b, payloadHex...)
+	canonical := sha256.Sum256(b)
+
+	b = append(buf[:0], Algorithm+"\n"...)
+	b = strconv.AppendInt(b, timestamp, 10)
+	b = append(b, '\n')
+	b = append(b, auth.Date...)
+	b = append(b, '/')
+	b = append(b, auth.Service...)
+	b = append(b, "/"+Terminator+"\n"...)
+	b = hex.AppendEncode(b, canonical[:])
+	sig := hmacSHA256(signing[:], string(b))
+	return subtle.ConstantTimeCompare(sig[:], want) == 1
 }
+
+func appendLowerTrimmed(b []byte, s string) []byte {
+	s = strings.TrimSpace(s)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// signingKey derives, or finds in the cache, the signing key of a secret
+// key for a date and service: it changes once a day.
+func (v *Verifier) signingKey(secretKey, date, service string) [32]byte {
+	k := derivedKeyID{secretKey, date, service}
+	if cached, ok := v.keys.Load(k); ok {
+		return cached.([32]byte)
+	}
+	signing := DeriveKeys(secretKey, date, service).Signing
+	if v.keyCount.Add(1) > maxCachedKeys { // dates roll over: start afresh
+		v.keys.Clear()
+		v.keyCount.Store(1)
+	}
+	v.keys.Store(k, signing)
+	return signing
+}
+
+// maxCachedKeys bounds the derived-key cache.
+const maxCachedKeys = 1024
+
+type derivedKeyID struct{ secretKey, date, service string }
