@@ -1,0 +1,111 @@
+// Package scf is a client for Tencent Cloud SCF (Serverless Cloud
+// Function), API version 2018-04-16, centred on concurrency: quotas,
+// provisioned instances, and invoking functions within them.
+//
+// # The concurrency model
+//
+// SCF counts concurrency in MB of memory. An instance of a function takes
+// its MemorySize (64, or 128–3072 MB in steps of 128) and runs one request
+// at a time (an HTTP function with MaxConcurrency 2–100 runs several), so a
+// quota of 1,024 MB is 8 instances of 128 MB or 4 of 256 MB. The sizing
+// rule is concurrency = QPS × average duration: 2,000 QPS × 0.02 s = 40
+// instances. [PlanConcurrency] applies it.
+//
+//   - The account quota (per region) is 128,000 MB, 64,000 MB in the
+//     smaller regions ([AccountQuotaMB], [SmallRegionQuotaMB]); set it with
+//     [Client.PutTotalConcurrencyConfig], read it with [Client.GetAccount].
+//     12,800 MB of it can never be reserved or provisioned
+//     ([UnreservableMB]): it is kept for functions without a reservation.
+//   - A reservation ([Client.PutReservedConcurrencyConfig], MB) is a hard
+//     cap for one function, all its versions together, carved out of the
+//     shared pool. 0 disables the function: every call fails with 432.
+//     [Client.DeleteReservedConcurrencyConfig] gives it back to the pool.
+//   - Provisioned concurrency ([Client.PutProvisionedConcurrencyConfig],
+//     a count of instances) keeps instances of a published version warm; it
+//     is never reclaimed, it does not raise the ceiling (overflow goes to
+//     elastic instances), and it is applied asynchronously at 100 instances
+//     per minute: [Client.WaitProvisionedConcurrencyReady] waits for Done.
+//     Scheduled counts (TriggerActions) and utilization tracking are the
+//     same action with other fields.
+//   - Elastic scale-out starts at most 500 new instances per minute per
+//     account and region; beyond that a call fails with 429 until the next
+//     minute.
+//
+// # Function failures and how they reach the caller
+//
+// A synchronous invocation that fails is a *[FunctionError], found with
+// errors.As, whose StatusCode is one of the documented status codes
+// ([StatusResourceLimit] 429, [StatusResourceLimitReached] 432,
+// [StatusTimeLimitReached] 433, [StatusMemoryLimitReached] 434,
+// [StatusUserProcessExit] 439, [StatusQualifierNotFound] 442, …) and whose
+// Class says how SCF classifies it (overrun, execution, system, request).
+// The API reports these failures in two shapes, and this package (and the
+// reference server scftest, which produces exactly these) reads both:
+//
+//  1. In the execution result. The call succeeds at the API level (HTTP
+//     200, {"Response":{"Result":{…},"RequestId":…}}), and Result.ErrMsg
+//     carries the JSON error body users see from SCF:
+//     {"errorCode":1,"errorMessage":"Function [f] concurrency exceeded
+//     reserved quota 256 MB","requestId":"<FunctionRequestId>",
+//     "statusCode":432}. errorCode is -1 for a timeout and 1 otherwise;
+//     RetMsg is empty and the deprecated InvokeResult is -1. Invoke reports
+//     every failure this way (429, 432, 442 and all execution failures), as
+//     its documented API errors include neither LimitExceeded.Quota nor
+//     ResourceNotFound.Qualifier; InvokeFunction reports 429 and execution
+//     failures this way.
+//  2. As an API error envelope ({"Response":{"Error":{"Code",…}}}). The
+//     documented InvokeFunction errors include LimitExceeded.Quota and
+//     ResourceNotFound.Qualifier, so InvokeFunction reports an exhausted
+//     quota (432) and an unknown version or alias (442) that way; the
+//     client turns them into a *FunctionError with the same status code,
+//     which unwraps to the *[APIError]. Other request errors
+//     (ResourceNotFound.Function, InvalidParameterValue.…) stay plain API
+//     errors.
+//
+// [Result.Err] is the parser. A non-empty ErrMsg is always a failure; text
+// that is not the JSON body becomes the Message with StatusCode 0. RetMsg
+// is read as an error body only when InvokeResult is non-zero and the body
+// has a statusCode, so a function that returns error-shaped JSON is never
+// mistaken for a failed one. An asynchronous invocation (InvocationType
+// Event) returns only Result.FunctionRequestId; its outcome is read with
+// [Client.GetRequestStatus] (RetCode -1 and the error body in RetMsg).
+//
+// # Calls and retries
+//
+// [NewClient] takes the same options as package car (both wrap the same
+// transport): calls are signed with TC3-HMAC-SHA256 and retried on
+// throttling, 5xx and network errors. Invoke and InvokeFunction are never
+// retried once they may have reached the server (a retry would run the
+// function again); nor are PublishVersion and CreateFunction. They are
+// retried only when the server cannot have acted: RequestLimitExceeded,
+// HTTP 429, a failed dial. The per-attempt timeout of the SDK's own HTTP
+// client is [AttemptTimeout], above the 300 s limit of a synchronous
+// Invoke. Required fields are checked before anything is sent: a
+// *[ValidationError] names the field and the rule. Numeric fields where 0
+// means something (ReservedConcurrencyMem, VersionProvisionedConcurrencyNum,
+// TriggerProvisionedConcurrencyNum) are always sent.
+//
+// # Invoker
+//
+// An [Invoker] runs invocations within each function's limit: the
+// reserved quota ÷ MemorySize, or without a reservation the account's
+// unreserved share (UserConcurrencyMemLimit − TotalAllocatedConcurrencyMem)
+// ÷ MemorySize, discovered once per function, or set with
+// [WithConcurrencyLimit]. It retries 429 at the next minute boundary of its
+// clock plus up to 2 s of jitter (the burst resets with the minute), and
+// 432 with exponential backoff (1 s up to 30 s), for up to 10 attempts; it
+// never retries 433, 434, 439 or user-code errors unless the call is marked
+// Idempotent. It uses InvokeFunction by default: 10,000 calls per second
+// against Invoke's 100, so a burst meets the function's own limits, which
+// the Invoker absorbs, before the API's rate limit, which would throttle
+// every call beyond 100 in a second. Asynchronous calls use Invoke (the
+// only action that queues) and return at once.
+//
+// # Units
+//
+// Quotas and memory sizes are MB; provisioned concurrency is a count of
+// instances; Result.MemUsage is bytes while RequestStatus.MemUsage is MB;
+// durations in results are milliseconds; Timeout is seconds.
+//
+// Package scf/scftest is an SCF reference server for tests.
+package scf

@@ -1,0 +1,162 @@
+package scf
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// PlanInput describes a workload to size.
+type PlanInput struct {
+	// QPS is the peak rate of invocations per second. Required, > 0.
+	QPS float64
+	// AverageDuration is the average run time of one invocation. Required,
+	// > 0 and at most 900 s (the longest Timeout).
+	AverageDuration time.Duration
+	// MemorySizeMB is the function's memory: 64, or 128–3072 in steps of
+	// 128. Required.
+	MemorySizeMB int64
+	// AccountQuotaMB is the account's quota in the region; 0 means
+	// AccountQuotaMB (128,000; SmallRegionQuotaMB is 64,000). At least
+	// 12,800.
+	AccountQuotaMB int64
+	// AllocatedMB is what other functions already hold (reservations,
+	// provisioned memory); GetAccount reports it as
+	// TotalAllocatedConcurrencyMem. At least 0.
+	AllocatedMB int64
+	// WarmInstances is how many instances already run (provisioned or
+	// warm elastic ones); only the rest start cold. At least 0.
+	WarmInstances int64
+}
+
+// Plan is the sizing of a workload. The formula is SCF's own: concurrency
+// = QPS × average duration (2,000 QPS × 0.02 s = 40 instances), and the
+// quota it takes is concurrency × memory.
+type Plan struct {
+	// Concurrency is the number of instances busy at the peak, rounded up.
+	Concurrency int64
+	// QuotaMB is Concurrency × MemorySizeMB: the quota those instances take.
+	QuotaMB int64
+	// ReservableMB is what a reservation could take: the account quota −
+	// 12,800 MB (never reservable) − AllocatedMB.
+	ReservableMB int64
+	// SharedMB is what a function without a reservation may use: the
+	// account quota − AllocatedMB (the 12,800 MB floor included).
+	SharedMB int64
+	// Fits reports QuotaMB ≤ ReservableMB: the workload can have a
+	// reservation (and provisioned concurrency) of its own.
+	Fits bool
+	// FitsShared reports QuotaMB ≤ SharedMB: the shared pool can hold it
+	// when nothing else runs.
+	FitsShared bool
+	// MaxInstances is the most instances a reservation could give:
+	// ReservableMB ÷ MemorySizeMB.
+	MaxInstances int64
+	// ColdInstances is Concurrency − WarmInstances (at least 0): the
+	// instances that must start cold.
+	ColdInstances int64
+	// ScaleOutMinutes is how many one-minute burst windows the cold start
+	// needs at 500 new instances per minute: the last instances start in
+	// that minute (50,000 instances: 100 minutes). 1 means at once.
+	ScaleOutMinutes int64
+	// ColdScaleOut is ScaleOutMinutes as a duration.
+	ColdScaleOut time.Duration
+	// WarmUpMinutes is how long provisioning Concurrency instances takes
+	// at 100 per minute (250: 3 minutes).
+	WarmUpMinutes int64
+	// ProvisionedWarmUp is WarmUpMinutes as a duration.
+	ProvisionedWarmUp time.Duration
+	// Explanation says the above in a few sentences.
+	Explanation string
+}
+
+// PlanConcurrency sizes a workload: the concurrency it needs, the quota
+// that takes, whether the quota fits given that 12,800 MB of the account
+// quota can never be reserved, how long a cold scale-out takes at 500 new
+// instances per minute, and how long a provisioned warm-up takes at 100
+// per minute. Invalid input is a *ValidationError naming the field.
+func PlanConcurrency(in PlanInput) (*Plan, error) {
+	if f, r := in.rule(); f != "" {
+		return nil, &ValidationError{Service: Service, Action: "PlanConcurrency", Field: f, Rule: r}
+	}
+	quota := in.AccountQuotaMB
+	if quota == 0 {
+		quota = AccountQuotaMB
+	}
+	p := &Plan{}
+	p.Concurrency = int64(math.Ceil(in.QPS*in.AverageDuration.Seconds() - 1e-9))
+	if p.Concurrency < 1 {
+		p.Concurrency = 1
+	}
+	p.QuotaMB = p.Concurrency * in.MemorySizeMB
+	p.ReservableMB = max(quota-UnreservableMB-in.AllocatedMB, 0)
+	p.SharedMB = max(quota-in.AllocatedMB, 0)
+	p.Fits = p.QuotaMB <= p.ReservableMB
+	p.FitsShared = p.QuotaMB <= p.SharedMB
+	p.MaxInstances = p.ReservableMB / in.MemorySizeMB
+	p.ColdInstances = max(p.Concurrency-in.WarmInstances, 0)
+	p.ScaleOutMinutes = ceilDiv(p.ColdInstances, ScaleOutPerMinute)
+	p.ColdScaleOut = time.Duration(p.ScaleOutMinutes) * time.Minute
+	p.WarmUpMinutes = ceilDiv(p.Concurrency, ProvisionPerMinute)
+	p.ProvisionedWarmUp = time.Duration(p.WarmUpMinutes) * time.Minute
+	p.Explanation = p.explain(in, quota)
+	return p, nil
+}
+
+func (in PlanInput) rule() (string, string) {
+	switch {
+	case math.IsNaN(in.QPS) || math.IsInf(in.QPS, 0) || in.QPS <= 0:
+		return "QPS", "must be a number > 0"
+	case in.QPS > 1e7:
+		return "QPS", "must be at most 10,000,000"
+	case in.AverageDuration <= 0:
+		return "AverageDuration", "must be > 0"
+	case in.AverageDuration > MaxTimeoutSeconds*time.Second:
+		return "AverageDuration", "must be at most 900 s (the longest Timeout)"
+	case !ValidMemorySize(in.MemorySizeMB):
+		return "MemorySizeMB", memorySizeRule
+	case in.AccountQuotaMB != 0 && in.AccountQuotaMB < UnreservableMB:
+		return "AccountQuotaMB", "must be 0 (128,000) or at least 12,800"
+	case in.AllocatedMB < 0:
+		return "AllocatedMB", "must not be negative"
+	case in.WarmInstances < 0:
+		return "WarmInstances", "must not be negative"
+	}
+	return "", ""
+}
+
+func ceilDiv(a, b int64) int64 {
+	if a <= 0 {
+		return 0
+	}
+	return (a + b - 1) / b
+}
+
+func (p *Plan) explain(in PlanInput, quota int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%g QPS × %v = %d concurrent instances × %d MB = %d MB of quota. ",
+		in.QPS, in.AverageDuration, p.Concurrency, in.MemorySizeMB, p.QuotaMB)
+	switch {
+	case p.Fits:
+		fmt.Fprintf(&b, "It fits: %d MB can be reserved (%d MB quota − 12800 MB never reservable − %d MB allocated). ",
+			p.ReservableMB, quota, in.AllocatedMB)
+	case p.FitsShared:
+		fmt.Fprintf(&b, "It cannot be reserved (only %d MB is reservable: %d MB quota − 12800 MB − %d MB allocated, at most %d instances), but the shared pool of %d MB can hold it if nothing else runs. ",
+			p.ReservableMB, quota, in.AllocatedMB, p.MaxInstances, p.SharedMB)
+	default:
+		fmt.Fprintf(&b, "It does not fit: only %d MB can be reserved (at most %d instances) and the shared pool has %d MB; raise the quota (PutTotalConcurrencyConfig, a ticket) or lower memory or duration. ",
+			p.ReservableMB, p.MaxInstances, p.SharedMB)
+	}
+	switch {
+	case p.ColdInstances == 0:
+		fmt.Fprintf(&b, "All %d instances are warm already. ", p.Concurrency)
+	case p.ScaleOutMinutes <= 1:
+		fmt.Fprintf(&b, "A cold scale-out of %d instances fits in one minute's burst of 500. ", p.ColdInstances)
+	default:
+		fmt.Fprintf(&b, "A cold scale-out of %d instances at 500 per minute takes %d minutes; calls beyond each minute's burst get 429. ",
+			p.ColdInstances, p.ScaleOutMinutes)
+	}
+	fmt.Fprintf(&b, "Provisioning %d instances at 100 per minute takes %d minute(s).", p.Concurrency, p.WarmUpMinutes)
+	return b.String()
+}

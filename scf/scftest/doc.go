@@ -1,0 +1,136 @@
+// Package scftest is an in-process SCF reference server: it speaks the
+// SCF API (2018-04-16) as the real endpoint does — signature checks,
+// strict JSON decoding, rate limits, error envelopes, event log, on the
+// shared internal/apiserver frame — and models what concurrency depends
+// on: quotas, instances, scale-out, provisioned instances, failures and the
+// asynchronous queue, on a model clock a test controls.
+//
+//	srv := scftest.Start(t)                        // or NewServer / NewUnstartedServer
+//	srv.AddFunction(scftest.FunctionConfig{Name: "hello"})
+//	srv.SetHandler("hello", func(ctx context.Context, inv *scftest.Invocation) (string, error) { … })
+//	c := srv.Client()                              // an *scf.Client signed for this server
+//
+// Inside a testing/synctest bubble, serve it on internal/memnet
+// (WithListener(memnet.Listen("scf"))): Client then dials through the
+// listener, the running model clock follows the bubble's fake time, and a
+// test of minutes takes milliseconds. WithManualClock stops the model
+// clock until Advance. The official Go SDK works against it unchanged
+// (internal/conformance).
+//
+// # Functions
+//
+// A function has a MemorySize, a Timeout, a Type (Event or HTTP),
+// $LATEST, published versions (PublishVersion snapshots $LATEST's
+// configuration) and aliases ($DEFAULT → $LATEST from creation; weights
+// and "exact"/"range" rules). What an execution does comes from, in order:
+// a Go Handler (SetHandler, FunctionConfig.Handler), a declarative
+// Behavior, the version's SCFTEST_* environment variables (for the
+// standalone server, where no Go code can be attached), or else it returns
+// its event. Invoke's Qualifier defaults to $LATEST, InvokeFunction's to
+// $DEFAULT. HTTP functions are not invocable through the API
+// (InvalidParameterValue.FunctionType): they are reached over HTTP at
+// FunctionURL, and answer with the result (200) or the error body with the
+// status code as HTTP status.
+//
+// # The concurrency model
+//
+//   - Quota: the account has 128,000 MB (WithAccountQuota; 64,000 in the
+//     smaller regions), lowered with PutTotalConcurrencyConfig. What is
+//     allocated — reservations, and the provisioned memory of functions
+//     without one — may not exceed the quota − 12,800 MB. A function with a
+//     reservation may use exactly its reservation; the others share the
+//     quota − Σ reservations. An instance holds its memory while it runs a
+//     request, and always when it is provisioned; idle elastic instances
+//     hold nothing. A request that would need memory beyond its limit gets
+//     432. Reserved 0 makes every call 432; deleting the reservation
+//     returns the function to the shared pool.
+//   - Placement: a request of a version takes a provisioned instance of
+//     that version with room, else a warm elastic one (busy ones with room
+//     first, to fill multi-concurrency instances, then the most recently
+//     used idle one), else a new elastic instance.
+//   - Burst: at most 500 new elastic instances (WithScaleOutRate) per
+//     minute per account; the window is the model clock's wall-clock
+//     minute (time.Truncate(time.Minute)), so a burst at 12:00:50 and one at
+//     12:01:05 get 500 each, as the docs' "until the next minute" reads.
+//     Beyond it, 429. The quota is checked before the burst.
+//   - Retention: an idle elastic instance is kept for
+//     DefaultIdleRetention (10 minutes; WithIdleRetention) and then
+//     recycled. SCF's own retention is dynamic and undocumented.
+//   - Provisioned concurrency: published versions only ($LATEST and aliases
+//     are rejected). Instances start at 100 per minute per account
+//     (WithProvisionRate), in batches: the first batch one minute after
+//     the Put, the next a minute later, so 250 instances are 100, 200, then
+//     250 available, Done after three minutes. The docs say instances
+//     "start at once up to the target" at 100 per minute; a batch becomes
+//     ready when its minute has passed. Status is InProgress until the
+//     target is reached, Done then, Failed (with StatusReason) when the
+//     quota cannot hold the next instance. A Put or Delete while
+//     InProgress is FailedOperation.ProvisionedInProgress. Provisioned
+//     instances are never reclaimed; one lost to a failure is replaced at
+//     once. Lowering or deleting the target turns the surplus into elastic
+//     instances (idle ones first), which the retention then recycles.
+//     TriggerActions fire on 7-field cron expressions in China Standard
+//     Time. Utilization tracking evaluates every 10 s: target =
+//     ⌈requests in flight ÷ TrackingTarget⌉ within [MinCapacity,
+//     MaxCapacity], scale-out at once, scale-in 10 minutes after the last
+//     change.
+//   - Concurrency per instance: one request, except HTTP functions with
+//     MaxConcurrency 2–100, whose requests carry X-Scf-Request-Id
+//     (Invocation.Header and Invocation.RequestID).
+//   - Failures: a timeout (433, "Invoking task timed out after N
+//     seconds") aborts only its request, and recycles a single-request
+//     instance; an out-of-memory (434, Invocation.ReportMemory above
+//     MemorySize) and a process exit (439, or a panic) recycle the instance
+//     and abort every request in flight on it with the same status. A
+//     synchronous API invocation is limited to min(Timeout, 300 s).
+//   - Asynchronous queue: per function, FIFO, at most 100,000 events
+//     (WithAsyncQueueLimit; beyond it Invoke fails with
+//     FailedOperation.InvokeFunction). Events run as soon as instances can
+//     be had. An overrun (429, 432) pauses the queue and retries its head
+//     event a minute later, until the event's MsgTTL (6 h) passes.
+//     Execution errors are retried RetryNum times (2), one minute apart,
+//     each retry queued behind the events that arrived meanwhile, then
+//     dropped; system errors (500) with exponential backoff from 1 s up to
+//     5 minutes until MsgTTL; request errors (442, …) are dropped at once.
+//     RetryNum and MsgTTL are set with UpdateFunctionEventInvokeConfig.
+//   - Rate limits, per second of host time: 20 for the reserved,
+//     provisioned and total concurrency actions, 100 for Invoke, 10,000
+//     for InvokeFunction (WithRateLimit, WithoutRateLimits,
+//     Server.SetRateLimit).
+//
+// # Wire shapes of failures
+//
+// A failed execution is an HTTP 200 success envelope whose Result has an
+// empty RetMsg, InvokeResult -1 and ErrMsg
+// {"errorCode":1,"errorMessage":"…","requestId":"<FunctionRequestId>",
+// "statusCode":432} (errorCode -1 for a timeout). Invoke reports 429, 432
+// and 442 that way too; InvokeFunction reports 432 as the API error
+// LimitExceeded.Quota and 442 as ResourceNotFound.Qualifier, following the
+// error lists of the two actions. GetRequestStatus reports an execution
+// with RetCode 0 (succeeded), 1 (queued, running or waiting for a retry)
+// or -1 (failed, the error body in RetMsg), its Duration in ms and its
+// MemUsage in MB.
+//
+// # Inspection and control
+//
+// Counters (executions, outcomes by status, instances started and stopped,
+// overruns, asynchronous retries and drops), Instances (per function and
+// version, with State busy, idle or provisioned), QueueLength, Events (the
+// event log, with the model time), InjectFault (API-level faults),
+// Advance and Now (the model clock), Clock (for scf.WithInvokerClock and
+// scf.WithWaitClock).
+//
+// # Where the model departs from SCF
+//
+// Configuration changes apply at once (SCF runs them as jobs, hence its
+// …InProgress errors for reserved and total quotas). Functions are Active
+// as soon as they are created; namespaces exist as soon as a function is
+// created in one (at most 5); ListFunctions' Filters are not modelled
+// (UnsupportedOperation). BillDuration is the duration rounded up to 1 ms.
+// GetAccount's ConcurrentExecutions is the quota in 128 MB instances, and
+// its trigger limits are placeholders.
+// A cold start costs nothing unless WithColdStart says so. DynamicEnabled
+// TRUE is accepted and modelled as a static MaxConcurrency. The model
+// departs from SCF wherever SCF is not deterministic (retention, instance
+// choice, timing); its API may change in minor versions.
+package scftest

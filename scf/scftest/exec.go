@@ -1,0 +1,455 @@
+package scftest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/apiserver"
+	"github.com/tcconcurrency/sdk-go/internal/clock"
+	"github.com/tcconcurrency/sdk-go/scf"
+)
+
+// Handler is a function's code in a test. It runs once per execution, on
+// its own goroutine, and must return when ctx ends: ctx is cancelled when
+// the execution is aborted (its timeout, an out-of-memory on its
+// instance) or the server closes. The result becomes Result.RetMsg; an
+// error fails the execution: a *Failure with its status code, anything
+// else 430 (a user code exception). A panic is 439 (the user process
+// exited), which recycles the instance.
+type Handler func(ctx context.Context, inv *Invocation) (result string, err error)
+
+// Invocation is one execution of a function, as its handler sees it.
+type Invocation struct {
+	FunctionName string
+	Namespace    string
+	// Qualifier is the version that runs: "$LATEST" or "1", "2"… (an
+	// alias has been resolved).
+	Qualifier string
+	// RequestID is the FunctionRequestId; for an HTTP function with
+	// multi-concurrency it is also the request's X-Scf-Request-Id header.
+	RequestID string
+	// Event is the event JSON (an HTTP function: the request body).
+	Event string
+	// Async is set for an asynchronous event; Attempt counts its retries
+	// (0 for the first run).
+	Async   bool
+	Attempt int
+	// InstanceID names the instance that runs the execution.
+	InstanceID string
+	// MemorySizeMB is the function's memory; reporting more is an
+	// out-of-memory (434).
+	MemorySizeMB int64
+	// Deadline is when the execution times out (model time).
+	Deadline time.Time
+	// Header, Method and Path describe the HTTP request of an HTTP
+	// function; nil and empty otherwise. With MaxConcurrency 2–100 the
+	// header carries X-Scf-Request-Id.
+	Header       http.Header
+	Method, Path string
+
+	ex *execution
+}
+
+// ReportMemory records the memory the execution uses, in bytes. Above the
+// function's MemorySize it is an out-of-memory: the instance is recycled
+// and every request in flight on it fails with 434 (ctx of each ends).
+func (inv *Invocation) ReportMemory(bytes int64) {
+	ex := inv.ex
+	s := ex.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ex.finished {
+		return
+	}
+	ex.memPeak = max(ex.memPeak, bytes)
+	if limit := ex.inst.memMB << 20; bytes > limit {
+		s.finishLocked(ex, outcome{status: scf.StatusMemoryLimitReached,
+			message: fmt.Sprintf("Memory limit exceeded: the function used %d MB of its %d MB", (bytes+1<<20-1)>>20, ex.inst.memMB)})
+	}
+}
+
+// Logf appends a line to the execution's log (returned with LogType Tail,
+// the last 4 KB).
+func (inv *Invocation) Logf(format string, args ...any) {
+	ex := inv.ex
+	ex.s.mu.Lock()
+	defer ex.s.mu.Unlock()
+	if ex.log.Len() < 64<<10 {
+		fmt.Fprintf(&ex.log, format, args...)
+		ex.log.WriteByte('\n')
+	}
+}
+
+// Sleep waits d of model time, or until ctx ends (then it returns
+// ctx.Err()). Use it to model a function's run time.
+func (inv *Invocation) Sleep(ctx context.Context, d time.Duration) error {
+	return inv.ex.s.clock.Sleep(ctx, d)
+}
+
+// Now returns the model time.
+func (inv *Invocation) Now() time.Time { return inv.ex.s.clock.Now() }
+
+// Failure is an error a Handler returns to fail with a status code, e.g.
+// scf.StatusMemoryLimitReached (recycles the instance and aborts every
+// request on it), scf.StatusTimeLimitReached (this request only),
+// scf.StatusUserProcessExit (recycles the instance) or
+// scf.StatusInternalError (a system error: asynchronous events are
+// retried with backoff).
+type Failure struct {
+	Status  int
+	Message string
+}
+
+func (f *Failure) Error() string {
+	return strconv.Itoa(f.Status) + " " + scf.StatusName(f.Status) + ": " + f.Message
+}
+
+// Fail returns a *Failure.
+func Fail(status int, message string) error { return &Failure{Status: status, Message: message} }
+
+// Behavior is a declarative function: what every execution does. It suits
+// the standalone server, where no Go code can be attached; there the
+// function's environment variables SCFTEST_DURATION (a Go duration),
+// SCFTEST_MEMORY (bytes), SCFTEST_RESULT, SCFTEST_FAIL_STATUS and
+// SCFTEST_FAIL_MESSAGE set it per version.
+type Behavior struct {
+	// Duration is the model time one execution takes.
+	Duration time.Duration
+	// MemoryBytes is the memory reported at the start; above the
+	// function's MemorySize it is an out-of-memory (434).
+	MemoryBytes int64
+	// Result is the return value.
+	Result string
+	// FailStatus, if set, fails the execution with this status (400–599)
+	// after Duration, with FailMessage.
+	FailStatus  int
+	FailMessage string
+}
+
+// The environment variables of a declarative behaviour.
+const (
+	EnvDuration    = "SCFTEST_DURATION"
+	EnvMemory      = "SCFTEST_MEMORY"
+	EnvResult      = "SCFTEST_RESULT"
+	EnvFailStatus  = "SCFTEST_FAIL_STATUS"
+	EnvFailMessage = "SCFTEST_FAIL_MESSAGE"
+)
+
+// Handler returns the behaviour as a Handler.
+func (b Behavior) Handler() Handler {
+	return func(ctx context.Context, inv *Invocation) (string, error) {
+		if b.MemoryBytes > 0 {
+			inv.ReportMemory(b.MemoryBytes)
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+		}
+		if err := inv.Sleep(ctx, b.Duration); err != nil {
+			return "", err
+		}
+		if b.FailStatus != 0 {
+			return "", Fail(b.FailStatus, b.FailMessage)
+		}
+		return b.Result, nil
+	}
+}
+
+func (b Behavior) check() error {
+	switch {
+	case b.Duration < 0:
+		return errors.New("Behavior.Duration must not be negative")
+	case b.MemoryBytes < 0:
+		return errors.New("Behavior.MemoryBytes must not be negative")
+	case b.FailStatus != 0 && (b.FailStatus < 400 || b.FailStatus > 599):
+		return fmt.Errorf("Behavior.FailStatus %d must be 0 or a status code 400–599", b.FailStatus)
+	}
+	return nil
+}
+
+// behaviorFromEnv reads the SCFTEST_* variables; nil when there are none.
+func behaviorFromEnv(vars []wireVariable) (*Behavior, *apiserver.Error) {
+	var b Behavior
+	found := false
+	for _, v := range vars {
+		var err error
+		switch v.Key {
+		case EnvDuration:
+			b.Duration, err = time.ParseDuration(v.Value)
+		case EnvMemory:
+			b.MemoryBytes, err = strconv.ParseInt(v.Value, 10, 64)
+		case EnvResult:
+			b.Result = v.Value
+		case EnvFailStatus:
+			b.FailStatus, err = strconv.Atoi(v.Value)
+		case EnvFailMessage:
+			b.FailMessage = v.Value
+		default:
+			continue
+		}
+		found = true
+		if err != nil {
+			return nil, apiserver.Errorf(scf.CodeInvalidValue, "the environment variable %s=%q is not valid: %v", v.Key, v.Value, err)
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	if err := b.check(); err != nil {
+		return nil, apiserver.Errorf(scf.CodeInvalidValue, "the SCFTEST_* environment variables: %v", err)
+	}
+	return &b, nil
+}
+
+// echo is the handler of a function with neither a Go handler nor a
+// declarative behaviour: it returns its event.
+func echo(_ context.Context, inv *Invocation) (string, error) {
+	if inv.Event == "" {
+		return "null", nil
+	}
+	return inv.Event, nil
+}
+
+// outcome is how an execution ended.
+type outcome struct {
+	status  int // scf.StatusSuccess or a failure code
+	result  string
+	message string
+}
+
+// execution is one run of a function on an instance.
+type execution struct {
+	s       *Server
+	id      string
+	fn      *function
+	ver     *version
+	inst    *instance
+	inv     *Invocation
+	handler Handler
+	cold    bool
+	limit   time.Duration // the execution's time limit
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	rec     *requestRecord
+	async   *asyncEvent
+
+	// Guarded by Server.mu.
+	finished   bool
+	out        outcome
+	start, end time.Time
+	memPeak    int64
+	log        strings.Builder
+	timer      *clock.Timer
+}
+
+// execParams describes an execution to start.
+type execParams struct {
+	id, event    string
+	async        *asyncEvent
+	header       http.Header
+	method, path string
+	limit        time.Duration // the time limit; 0: the version's Timeout
+	maxLimit     time.Duration // a cap on it (synchronous API calls: 300 s); 0: none
+}
+
+var errClosed = errors.New("the server is closed")
+
+// newExecLocked starts an execution of ver on inst (already chosen by
+// placeLocked). The caller must call run.
+func (s *Server) newExecLocked(fn *function, ver *version, inst *instance, cold bool, p execParams) (*execution, error) {
+	if s.closed {
+		return nil, errClosed
+	}
+	ctx, cancel := context.WithCancel(s.baseCtx)
+	ex := &execution{
+		s: s, id: p.id, fn: fn, ver: ver, inst: inst, cold: cold, limit: p.limit,
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), async: p.async,
+	}
+	ex.inv = &Invocation{
+		FunctionName: fn.name, Namespace: fn.ns, Qualifier: ver.name, RequestID: p.id, Event: p.event,
+		InstanceID: inst.id, MemorySizeMB: inst.memMB, Header: p.header, Method: p.method, Path: p.path, ex: ex,
+	}
+	if p.async != nil {
+		ex.inv.Async, ex.inv.Attempt = true, p.async.tries-1
+	}
+	switch {
+	case fn.handler != nil:
+		ex.handler = fn.handler
+	case ver.cfg.behavior != nil:
+		ex.handler = ver.cfg.behavior.Handler()
+	default:
+		ex.handler = echo
+	}
+	s.busyLocked(inst, ex)
+	s.counters.Invocations++
+	s.wg.Add(1)
+	return ex, nil
+}
+
+// run starts the execution's goroutine: the cold start, the time limit,
+// the handler. It ends with finish, which closes ex.done.
+func (s *Server) run(ex *execution) {
+	go func() {
+		defer s.wg.Done()
+		if ex.cold && s.cfg.coldStart > 0 {
+			if s.clock.Sleep(ex.ctx, s.cfg.coldStart) != nil {
+				return // aborted while starting; whoever aborted set the outcome
+			}
+		}
+		s.mu.Lock()
+		if ex.finished {
+			s.mu.Unlock()
+			return
+		}
+		ex.start = s.clock.Now()
+		ex.inv.Deadline = ex.start.Add(ex.limit)
+		ex.timer = s.clock.AfterFunc(ex.limit, func() {
+			s.finish(ex, outcome{status: scf.StatusTimeLimitReached,
+				message: fmt.Sprintf("Invoking task timed out after %d seconds", int64(math.Ceil(ex.limit.Seconds())))})
+		})
+		s.mu.Unlock()
+		result, err := callHandler(ex)
+		s.finish(ex, outcomeOf(result, err))
+	}()
+}
+
+func callHandler(ex *execution) (result string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Failure{Status: scf.StatusUserProcessExit, Message: fmt.Sprintf("User process exited when running: panic: %v", r)}
+		}
+	}()
+	return ex.handler(ex.ctx, ex.inv)
+}
+
+func outcomeOf(result string, err error) outcome {
+	if err == nil {
+		return outcome{status: scf.StatusSuccess, result: result}
+	}
+	var f *Failure
+	if errors.As(err, &f) && f.Status >= 400 && f.Status <= 599 {
+		return outcome{status: f.Status, message: f.Message}
+	}
+	return outcome{status: scf.StatusUserCodeException, message: err.Error()}
+}
+
+func (s *Server) finish(ex *execution, o outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishLocked(ex, o)
+}
+
+// finishLocked ends an execution once; later outcomes are ignored. An
+// out-of-memory or a process exit recycles the instance and aborts every
+// other request on it; a timeout aborts only its own request (and
+// recycles a single-request instance).
+func (s *Server) finishLocked(ex *execution, o outcome) {
+	if ex.finished {
+		return
+	}
+	ex.finished, ex.out, ex.end = true, o, s.clock.Now()
+	if ex.timer != nil {
+		ex.timer.Stop()
+	}
+	ex.cancel()
+	inst := ex.inst
+	s.detachLocked(ex)
+	switch o.status {
+	case scf.StatusMemoryLimitReached, scf.StatusUserProcessExit:
+		inst.dying = true
+		for _, other := range append([]*execution(nil), inst.execs...) {
+			s.finishLocked(other, outcome{status: o.status,
+				message: fmt.Sprintf("%s; instance %s was recycled by request %s", o.message, inst.id, ex.id)})
+		}
+		s.removeInstanceLocked(inst, scf.StatusName(o.status)+" in "+ex.id, true)
+	case scf.StatusTimeLimitReached:
+		if inst.maxConc <= 1 {
+			s.removeInstanceLocked(inst, "timed out in "+ex.id, true)
+		}
+	}
+	s.idleLocked(inst)
+	s.countLocked(o.status)
+	if ex.rec != nil {
+		ex.rec.update(ex, s.clock.Now())
+	}
+	s.api.Record(apiserver.Event{Kind: "invoke", Action: "execution", Subject: ex.fn.key() + ":" + ex.ver.name,
+		Code: statusCode(o.status), Resource: inst.id, Detail: ex.id})
+	close(ex.done)
+	if ex.async != nil {
+		s.asyncDoneLocked(ex)
+	}
+	s.dispatchLocked(ex.fn)
+}
+
+func statusCode(status int) string {
+	if status == scf.StatusSuccess {
+		return ""
+	}
+	return strconv.Itoa(status) + " " + scf.StatusName(status)
+}
+
+func (s *Server) countLocked(status int) {
+	s.counters.ByStatus[status]++
+	switch status {
+	case scf.StatusSuccess:
+		s.counters.Succeeded++
+	case scf.StatusResourceLimit:
+		s.counters.Throttled429++
+		s.counters.Failed++
+	case scf.StatusResourceLimitReached:
+		s.counters.Throttled432++
+		s.counters.Failed++
+	default:
+		s.counters.Failed++
+	}
+}
+
+// resultLocked is the Result of a finished execution.
+func (ex *execution) resultLocked(tail bool) resultOut {
+	r := resultOut{FunctionRequestId: ex.id, MemUsage: ex.memPeak}
+	if !ex.start.IsZero() {
+		d := ex.end.Sub(ex.start)
+		r.Duration = math.Round(float64(d)/1e3) / 1e3
+		r.BillDuration = max(int64(math.Ceil(float64(d)/float64(time.Millisecond))), 1)
+	}
+	if ex.out.status == scf.StatusSuccess {
+		r.RetMsg = ex.out.result
+	} else {
+		r.ErrMsg = errorBody(ex.out.status, ex.out.message, ex.id)
+		r.InvokeResult = -1
+	}
+	if tail {
+		r.Log = lastBytes(ex.log.String(), 4<<10)
+	}
+	return r
+}
+
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[len(s)-n:], "")
+}
+
+// errorBody is the JSON a failed execution reports, in ErrMsg (and in
+// GetRequestStatus's RetMsg, and as the body of an HTTP function's
+// failed response): {"errorCode":…,"errorMessage":…,"requestId":…,
+// "statusCode":…}. errorCode is -1 for a timeout and 1 otherwise, as in
+// the bodies users report.
+func errorBody(status int, message, requestID string) string {
+	code := 1
+	if status == scf.StatusTimeLimitReached {
+		code = -1
+	}
+	b, _ := json.Marshal(map[string]any{
+		"errorCode": code, "errorMessage": message, "requestId": requestID, "statusCode": status,
+	})
+	return string(b)
+}

@@ -1,0 +1,658 @@
+package scftest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/apiserver"
+	"github.com/tcconcurrency/sdk-go/internal/clock"
+	"github.com/tcconcurrency/sdk-go/scf"
+)
+
+// The credential every Server accepts; Server.Client signs with it.
+const (
+	SecretID  = "AKIDscftest00000000000000000000000000"
+	SecretKey = "scftest-secret-key-000000000000000"
+)
+
+// Defaults of the model.
+const (
+	// DefaultIdleRetention is how long an idle elastic instance is kept
+	// for reuse. SCF's is dynamic and undocumented; 10 minutes is the
+	// keep-alive LocalStack uses for Lambda.
+	DefaultIdleRetention = 10 * time.Minute
+	// DefaultAsyncQueueLimit is the documented size of a function's
+	// asynchronous queue.
+	DefaultAsyncQueueLimit = 100000
+	// DefaultRequestRecords is how many executions GetRequestStatus
+	// remembers, the oldest forgotten first.
+	DefaultRequestRecords = 100000
+	// FunctionsPerNamespace is the documented function limit.
+	FunctionsPerNamespace = 50
+)
+
+// defaultRates are the documented rate limits of the actions, per second
+// (the Delete and GetProvisioned actions share the 20/s of their Put).
+func defaultRates() map[string]int {
+	return map[string]int{
+		"PutReservedConcurrencyConfig": 20, "GetReservedConcurrencyConfig": 20, "DeleteReservedConcurrencyConfig": 20,
+		"PutProvisionedConcurrencyConfig": 20, "GetProvisionedConcurrencyConfig": 20, "DeleteProvisionedConcurrencyConfig": 20,
+		"PutTotalConcurrencyConfig": 20, "Invoke": 100, "InvokeFunction": 10000,
+	}
+}
+
+// Option configures a Server.
+type Option func(*config) error
+
+type config struct {
+	manual        bool
+	start         time.Time
+	quotaMB       int64
+	burst         int
+	provisionRate int
+	retention     time.Duration
+	coldStart     time.Duration
+	queueLimit    int
+	maxRecords    int
+	rates         map[string]int
+	listener      net.Listener
+	logger        *slog.Logger
+	seed          uint64
+	creds         [][3]string
+}
+
+// WithManualClock makes the model clock stand at start until
+// Server.Advance moves it. The default clock runs in real time (inside a
+// testing/synctest bubble, the bubble's time).
+func WithManualClock(start time.Time) Option {
+	return func(c *config) error {
+		if start.IsZero() {
+			return errors.New("WithManualClock: start must not be zero")
+		}
+		c.manual, c.start = true, start
+		return nil
+	}
+}
+
+// WithAccountQuota sets the region's concurrency quota in MB (default
+// 128,000; 64,000 in the smaller regions). At least 12,800.
+func WithAccountQuota(mb int64) Option {
+	return func(c *config) error {
+		if mb < scf.UnreservableMB {
+			return fmt.Errorf("WithAccountQuota: %d MB must be at least 12800", mb)
+		}
+		c.quotaMB = mb
+		return nil
+	}
+}
+
+// WithScaleOutRate sets how many new elastic instances the account may
+// start per minute (default 500); 0 removes the limit.
+func WithScaleOutRate(perMinute int) Option {
+	return func(c *config) error {
+		if perMinute < 0 {
+			return errors.New("WithScaleOutRate: must not be negative")
+		}
+		c.burst = perMinute
+		return nil
+	}
+}
+
+// WithProvisionRate sets how many provisioned instances start per minute
+// (default 100).
+func WithProvisionRate(perMinute int) Option {
+	return func(c *config) error {
+		if perMinute < 1 {
+			return errors.New("WithProvisionRate: must be at least 1")
+		}
+		c.provisionRate = perMinute
+		return nil
+	}
+}
+
+// WithIdleRetention sets how long an idle elastic instance is kept for
+// reuse (default DefaultIdleRetention).
+func WithIdleRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("WithIdleRetention: must be positive")
+		}
+		c.retention = d
+		return nil
+	}
+}
+
+// WithColdStart sets the model time a new elastic instance takes before
+// it runs its first request (default 0).
+func WithColdStart(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("WithColdStart: must not be negative")
+		}
+		c.coldStart = d
+		return nil
+	}
+}
+
+// WithAsyncQueueLimit sets how many events a function's asynchronous queue
+// holds (default 100,000); beyond it Invoke fails with
+// FailedOperation.InvokeFunction.
+func WithAsyncQueueLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("WithAsyncQueueLimit: must be at least 1")
+		}
+		c.queueLimit = n
+		return nil
+	}
+}
+
+// WithRateLimit sets an action's limit per second; 0 removes it.
+func WithRateLimit(action string, perSecond int) Option {
+	return func(c *config) error {
+		if perSecond < 0 {
+			return errors.New("WithRateLimit: must not be negative")
+		}
+		c.rates[action] = perSecond
+		return nil
+	}
+}
+
+// WithoutRateLimits removes every action's rate limit.
+func WithoutRateLimits() Option {
+	return func(c *config) error {
+		for k := range c.rates {
+			c.rates[k] = 0
+		}
+		return nil
+	}
+}
+
+// WithCredential lets another SecretId in; a non-empty token makes it a
+// temporary credential.
+func WithCredential(secretID, secretKey, token string) Option {
+	return func(c *config) error {
+		if secretID == "" || secretKey == "" {
+			return errors.New("WithCredential: SecretId and SecretKey are required")
+		}
+		c.creds = append(c.creds, [3]string{secretID, secretKey, token})
+		return nil
+	}
+}
+
+// WithListener serves on l instead of a new 127.0.0.1 port. A listener
+// with a DialContext method (internal/memnet's, for testing/synctest)
+// makes Server.Client dial through it.
+func WithListener(l net.Listener) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithListener: listener must not be nil")
+		}
+		c.listener = l
+		return nil
+	}
+}
+
+// WithLogger sets a logger for the event log and internal errors; the
+// default is silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithLogger: logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithSeed seeds the random choices (alias weights); the default seed is
+// fixed, so runs repeat.
+func WithSeed(seed uint64) Option {
+	return func(c *config) error {
+		c.seed = seed
+		return nil
+	}
+}
+
+// Server is an in-process SCF reference server. It is an http.Handler:
+// API calls go to the API (with signature checks, rate limits, faults and
+// envelopes), and paths under /http/ reach HTTP functions. All methods are
+// safe for concurrent use.
+type Server struct {
+	// URL is the base URL, e.g. "http://127.0.0.1:41234"; empty until
+	// the server is started.
+	URL string
+
+	cfg     config
+	api     *apiserver.Server
+	clock   *clock.Clock
+	baseCtx context.Context
+	cancel  context.CancelFunc
+	hs      *http.Server
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	wg      sync.WaitGroup
+
+	mu          sync.Mutex
+	closed      bool
+	started     bool
+	fns         map[string]*function
+	userLimitMB int64
+	burstWindow time.Time
+	burstUsed   int
+	provQueue   []*version
+	provTimer   *clock.Timer
+	records     map[string]*requestRecord
+	recordOrder []string
+	counters    Counters
+	seq         uint64
+	rng         *rand.Rand
+}
+
+// NewUnstartedServer returns a server that does not listen yet: mount it
+// as an http.Handler (it is one), or call Start.
+func NewUnstartedServer(opts ...Option) (*Server, error) {
+	cfg := config{
+		quotaMB: scf.AccountQuotaMB, burst: scf.ScaleOutPerMinute, provisionRate: scf.ProvisionPerMinute,
+		retention: DefaultIdleRetention, queueLimit: DefaultAsyncQueueLimit, maxRecords: DefaultRequestRecords,
+		rates: defaultRates(), seed: 1,
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("scftest: %w", err)
+		}
+	}
+	clk := clock.New()
+	if cfg.manual {
+		clk = clock.NewManual(cfg.start)
+	}
+	s := &Server{
+		cfg: cfg, clock: clk, fns: make(map[string]*function), userLimitMB: cfg.quotaMB,
+		records: make(map[string]*requestRecord), rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
+	}
+	s.counters.ByStatus = make(map[int]int64)
+	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger})
+	s.api.AddCredential(SecretID, SecretKey, "")
+	for _, c := range cfg.creds {
+		s.api.AddCredential(c[0], c[1], c[2])
+	}
+	s.cfg.creds = nil // the secrets live in the verifier only, never in a printable field
+	s.register()
+	for action, rate := range cfg.rates {
+		if err := s.api.SetRateLimit(action, rate); err != nil {
+			clk.Close()
+			return nil, fmt.Errorf("scftest: WithRateLimit: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// NewServer returns a started server.
+func NewServer(opts ...Option) (*Server, error) {
+	s, err := NewUnstartedServer(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start begins serving on the listener of WithListener, or a new
+// 127.0.0.1 port.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("scftest: Start: the server is closed")
+	}
+	if s.started {
+		return errors.New("scftest: Start: already started")
+	}
+	l := s.cfg.listener
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("scftest: Start: %w", err)
+		}
+	}
+	if d, ok := l.(interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	}); ok {
+		s.dial = d.DialContext
+	}
+	s.started = true
+	s.URL = "http://" + l.Addr().String()
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute}
+	go s.hs.Serve(l)
+	return nil
+}
+
+// Start returns a started server that t's cleanup closes; it fails the
+// test if the server cannot start.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s, err := NewServer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server: executions in flight fail with 500, handlers'
+// contexts end, and Close waits for their goroutines, then stops the
+// model clock. It is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	for _, fn := range s.fns {
+		for _, inst := range append([]*instance(nil), fn.instances...) {
+			for _, ex := range append([]*execution(nil), inst.execs...) {
+				s.finishLocked(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
+			}
+		}
+	}
+	hs := s.hs
+	s.mu.Unlock()
+	s.cancel()
+	if hs != nil {
+		hs.Close()
+	}
+	s.wg.Wait()
+	s.clock.Close()
+}
+
+// Client returns a client of this server, signed with SecretID and
+// SecretKey; opts come after the server's own and may override them.
+func (s *Server) Client(opts ...scf.Option) *scf.Client {
+	hc := &http.Client{Transport: s.transport()}
+	base := []scf.Option{
+		scf.WithEndpoint(s.URL), scf.WithCredentials(scf.StaticCredentials(SecretID, SecretKey)),
+		scf.WithHTTPClient(hc), scf.WithRegion("ap-guangzhou"),
+	}
+	c, err := scf.NewClient(append(base, opts...)...)
+	if err != nil {
+		panic("scftest: Client: " + err.Error()) // only a bad option of the caller's can fail
+	}
+	return c
+}
+
+// HTTPClient returns an HTTP client that reaches the server (through its
+// listener's DialContext when it has one), e.g. for FunctionURL.
+func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.transport()} }
+
+func (s *Server) transport() *http.Transport {
+	t := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}
+	if s.dial != nil {
+		t.DialContext = s.dial
+	}
+	return t
+}
+
+// ServeHTTP answers API calls, and HTTP-function requests under /http/.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "scftest: the server is closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	if strings.HasPrefix(r.URL.Path, triggerPrefix) {
+		s.serveFunction(w, r)
+		return
+	}
+	s.api.ServeHTTP(w, r)
+}
+
+// Clock returns the model clock, e.g. for scf.WithInvokerClock or
+// scf.WithWaitClock, so that client-side waits follow the server's time.
+func (s *Server) Clock() scf.Clock { return s.clock }
+
+// Now returns the model time.
+func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// Advance moves the model time forward by d, running every timer that
+// falls due (provisioning steps, retention, retries, time limits).
+func (s *Server) Advance(d time.Duration) { s.clock.Advance(d) }
+
+// Fault replaces or delays the answer to the next calls of an action.
+type Fault = apiserver.Fault
+
+// Event is one entry of the event log: API calls (Kind "call"), instances
+// starting and stopping ("instance"), executions ("invoke"), the
+// asynchronous queue ("async") and provisioning ("provisioned").
+type Event = apiserver.Event
+
+// InjectFault queues a fault for the next calls of an action.
+func (s *Server) InjectFault(action string, f Fault) error { return s.api.InjectFault(action, f) }
+
+// Events returns a copy of the event log.
+func (s *Server) Events() []Event { return s.api.Events() }
+
+// SetRateLimit changes an action's limit per second; 0 removes it.
+func (s *Server) SetRateLimit(action string, perSecond int) error {
+	return s.api.SetRateLimit(action, perSecond)
+}
+
+// AddCredential lets another SecretId in.
+func (s *Server) AddCredential(secretID, secretKey, token string) {
+	s.api.AddCredential(secretID, secretKey, token)
+}
+
+// Counters are the server's totals since it started.
+type Counters struct {
+	// Invocations counts executions started (synchronous calls and
+	// asynchronous attempts that got an instance).
+	Invocations int64
+	// Succeeded and Failed count the outcomes of executions and of
+	// rejected requests (429, 432, 442).
+	Succeeded, Failed int64
+	// ByStatus counts every outcome by status code, 200 included.
+	ByStatus map[int]int64
+	// ElasticStarts and ProvisionedStarts count the instances started;
+	// InstancesStopped those recycled.
+	ElasticStarts, ProvisionedStarts, InstancesStopped int64
+	// Throttled429 and Throttled432 count the overruns.
+	Throttled429, Throttled432 int64
+	// AsyncQueued counts accepted events; AsyncRetries their retries
+	// (overruns included); AsyncDropped those given up.
+	AsyncQueued, AsyncRetries, AsyncDropped int64
+}
+
+// Counters returns a copy of the counters.
+func (s *Server) Counters() Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.counters
+	c.ByStatus = make(map[int]int64, len(s.counters.ByStatus))
+	for k, v := range s.counters.ByStatus {
+		c.ByStatus[k] = v
+	}
+	return c
+}
+
+// InstanceState is what an instance is doing.
+type InstanceState string
+
+// Instance states.
+const (
+	StateBusy        InstanceState = "busy"        // running at least one request
+	StateIdle        InstanceState = "idle"        // an elastic instance kept for reuse
+	StateProvisioned InstanceState = "provisioned" // a provisioned instance waiting for requests
+)
+
+// Instance describes one instance.
+type Instance struct {
+	ID           string
+	FunctionName string
+	Namespace    string
+	Qualifier    string // the version it runs
+	State        InstanceState
+	Provisioned  bool
+	InFlight     int   // requests running on it
+	MemorySizeMB int64 // its memory
+	StartedAt    time.Time
+	LastUsed     time.Time
+}
+
+// Instances lists the instances of a function ("name" or
+// "namespace/name"), or of every function for "", oldest first.
+func (s *Server) Instances(function string) []Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Instance
+	for _, fn := range s.sortedFunctionsLocked() {
+		if function != "" && fn.key() != keyOf(function) {
+			continue
+		}
+		for _, inst := range fn.instances {
+			state := StateIdle
+			switch {
+			case len(inst.execs) > 0:
+				state = StateBusy
+			case inst.provisioned:
+				state = StateProvisioned
+			}
+			out = append(out, Instance{
+				ID: inst.id, FunctionName: fn.name, Namespace: fn.ns, Qualifier: inst.ver.name, State: state,
+				Provisioned: inst.provisioned, InFlight: len(inst.execs), MemorySizeMB: inst.memMB,
+				StartedAt: inst.started, LastUsed: inst.lastUsed,
+			})
+		}
+	}
+	return out
+}
+
+// QueueLength returns how many events wait in a function's asynchronous
+// queue (retries waiting for their time not included).
+func (s *Server) QueueLength(function string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fn := s.fns[keyOf(function)]; fn != nil {
+		return len(fn.queue)
+	}
+	return 0
+}
+
+func (s *Server) sortedFunctionsLocked() []*function {
+	fns := make([]*function, 0, len(s.fns))
+	for _, fn := range s.fns {
+		fns = append(fns, fn)
+	}
+	sort.Slice(fns, func(i, j int) bool { return fns[i].key() < fns[j].key() })
+	return fns
+}
+
+// keyOf turns "name" or "namespace/name" into "namespace/name".
+func keyOf(function string) string {
+	if ns, name, ok := strings.Cut(function, "/"); ok {
+		if ns == "" {
+			ns = scf.DefaultNamespace
+		}
+		return ns + "/" + name
+	}
+	return scf.DefaultNamespace + "/" + function
+}
+
+// SetHandler attaches Go code to a function ("name" or "namespace/name"):
+// every version runs it (Invocation.Qualifier tells them apart). It
+// replaces a declarative behaviour.
+func (s *Server) SetHandler(function string, h Handler) error {
+	if h == nil {
+		return errors.New("scftest: SetHandler: handler must not be nil")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn := s.fns[keyOf(function)]
+	if fn == nil {
+		return fmt.Errorf("scftest: SetHandler: no function %q", function)
+	}
+	fn.handler = h
+	return nil
+}
+
+// SetBehavior gives a function a declarative behaviour.
+func (s *Server) SetBehavior(function string, b Behavior) error {
+	if err := b.check(); err != nil {
+		return fmt.Errorf("scftest: SetBehavior: %w", err)
+	}
+	return s.SetHandler(function, b.Handler())
+}
+
+// FunctionConfig describes a function for AddFunction.
+type FunctionConfig struct {
+	Name      string // Required.
+	Namespace string // default "default"
+	// MemorySizeMB defaults to 128; Timeout to 3 s (whole seconds, 1–900).
+	MemorySizeMB int64
+	Timeout      time.Duration
+	// Type is scf.FunctionTypeEvent (default) or scf.FunctionTypeHTTP.
+	Type string
+	// MaxConcurrency is the requests per instance of an HTTP function
+	// (1–100; default 1).
+	MaxConcurrency uint64
+	// Handler is the function's code; nil means its Behavior, and a zero
+	// Behavior means returning the event.
+	Handler  Handler
+	Behavior *Behavior
+}
+
+// AddFunction creates a function as CreateFunction does, for test setup.
+func (s *Server) AddFunction(fc FunctionConfig) error {
+	in := createFunctionIn{FunctionName: fc.Name, Namespace: fc.Namespace, Type: fc.Type}
+	if fc.MemorySizeMB != 0 {
+		in.MemorySize = &fc.MemorySizeMB
+	}
+	if fc.Timeout != 0 {
+		secs := int64(fc.Timeout / time.Second)
+		if time.Duration(secs)*time.Second != fc.Timeout {
+			return fmt.Errorf("scftest: AddFunction: Timeout %v must be whole seconds", fc.Timeout)
+		}
+		in.Timeout = &secs
+	}
+	if fc.MaxConcurrency != 0 {
+		in.InstanceConcurrencyConfig = &wireInstanceConcurrency{DynamicEnabled: scf.EnableFalse, MaxConcurrency: &fc.MaxConcurrency}
+	}
+	h := fc.Handler
+	if h == nil && fc.Behavior != nil {
+		if err := fc.Behavior.check(); err != nil {
+			return fmt.Errorf("scftest: AddFunction: %w", err)
+		}
+		h = fc.Behavior.Handler()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn, apiErr := s.createLocked(&in)
+	if apiErr != nil {
+		return fmt.Errorf("scftest: AddFunction: %s: %s", apiErr.Code, apiErr.Message)
+	}
+	fn.handler = h
+	return nil
+}
+
+// FunctionURL is the URL of an HTTP function ("name" or
+// "namespace/name"); requests to it, and below it, run the function's
+// $DEFAULT alias.
+func (s *Server) FunctionURL(function string) string {
+	return s.URL + triggerPrefix + keyOf(function)
+}
