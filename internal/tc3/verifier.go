@@ -74,7 +74,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	ts := r.Header.Get("X-TC-Timestamp")
+	ts := HeaderValue(r, "X-Tc-Timestamp")
 	if ts == "" {
 		return Identity{}, &Error{CodeMissingParameter, "the X-TC-Timestamp header is missing"}
 	}
@@ -93,7 +93,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	if !ok {
 		return Identity{}, &Error{CodeSecretIDNotFound, "the SecretId is not found: it may be deleted, disabled or mistyped"}
 	}
-	token := r.Header.Get("X-TC-Token")
+	token := HeaderValue(r, "X-Tc-Token")
 	if secret.Token != "" || token != "" {
 		if subtle.ConstantTimeCompare([]byte(token), []byte(secret.Token)) != 1 {
 			return Identity{}, &Error{CodeTokenFailure, "the X-TC-Token does not belong to this SecretId"}
@@ -104,7 +104,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	}
 
 	var payload [32]byte
-	if r.Header.Get("X-TC-Content-SHA256") == UnsignedPayload {
+	if HeaderValue(r, "X-Tc-Content-Sha256") == UnsignedPayload {
 		payload = sha256.Sum256([]byte(UnsignedPayload))
 	} else {
 		payload = sha256.Sum256(body)
@@ -214,3 +214,12 @@ func (v *Verifier) signingKey(secretKey, date, service string) [32]byte {
 const maxCachedKeys = 1024
 
 type derivedKeyID struct{ secretKey, date, service string }
+
+// HeaderValue reads a header by its canonical key: Header.Get would
+// canonicalise "X-TC-…" again, allocating, on every request.
+func HeaderValue(r *http.Request, canonicalKey string) string {
+	if v := r.Header[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

@@ -1,0 +1,67 @@
+package scftest_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/scf"
+	"github.com/tcconcurrency/sdk-go/scf/scftest"
+)
+
+// BenchmarkInvoke measures synchronous invocations (InvokeFunction) from
+// parallel clients over loopback:
+//
+//   - scftest: against the reference server, which verifies the signature,
+//     decodes the input, admits the call against quota, burst and instance
+//     limits, runs the function (an instant handler) on an instance and logs
+//     it;
+//   - bare: against a net/http handler that reads the body and writes a
+//     fixed Result envelope, doing no work.
+func BenchmarkInvoke(b *testing.B) {
+	run := func(b *testing.B, c *scf.Client) {
+		in := &scf.InvokeFunctionInput{FunctionName: "bench", Event: `{"k":1}`}
+		ctx := b.Context()
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.InvokeFunction(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invokes/s")
+	}
+	b.Run("scftest", func(b *testing.B) {
+		srv := scftest.Start(b, scftest.WithoutRateLimits())
+		if err := srv.AddFunction(scftest.FunctionConfig{Name: "bench", Handler: func(context.Context, *scftest.Invocation) (string, error) {
+			return `"ok"`, nil
+		}}); err != nil {
+			b.Fatal(err)
+		}
+		c := srv.Client()
+		defer c.CloseIdleConnections()
+		run(b, c)
+	})
+	b.Run("bare", func(b *testing.B) {
+		body := []byte(`{"Response":{"Result":{"FunctionRequestId":"3f2b8f1e-5a7c-4c1e-9d1e-4b7a0e6f1a2b","Duration":0.1,"BillDuration":1,"MemUsage":3207168,"RetMsg":"\"ok\"","ErrMsg":"","Log":"","InvokeResult":0},"RequestId":"0a6bd32e-36c5-4a64-9bd0-5e8e3b0e5f61"}}`)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		}))
+		defer srv.Close()
+		c, err := scf.NewClient(scf.WithEndpoint(srv.URL), scf.WithRegion("ap-guangzhou"),
+			scf.WithCredentials(scf.StaticCredentials("AKIDbench00000000", "key")))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.CloseIdleConnections()
+		run(b, c)
+	})
+}
