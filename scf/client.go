@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/tcconcurrency/sdk-go/internal/apierr"
 	"github.com/tcconcurrency/sdk-go/internal/transport"
 )
 
@@ -228,15 +227,9 @@ func call[Out, In any, PIn interface {
 	*In
 	input
 }](ctx context.Context, c *Client, action string, in PIn, opts []CallOption) (*Out, error) {
-	if in == nil {
-		return nil, &apierr.ValidationError{Service: Service, Action: action, Field: "input", Rule: "must not be nil"}
+	field, rule := "input", "must not be nil"
+	if in != nil {
+		field, rule = in.validate()
 	}
-	if field, rule := in.validate(); field != "" {
-		return nil, &apierr.ValidationError{Service: Service, Action: action, Field: field, Rule: rule}
-	}
-	out := new(Out)
-	if err := c.t.Call(ctx, action, in, out, opts...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return transport.Do[Out](ctx, c.t, action, in, field, rule, opts)
 }

@@ -299,3 +299,18 @@ func (a *attempt) headers() http.Header {
 	a.first.set(h)
 	return h
 }
+
+// Do sends a typed call for the service packages. field and rule are the
+// first documented rule the input breaks (field "" when it breaks none):
+// such a call is refused with an *apierr.ValidationError before anything
+// is sent. Otherwise the reply's Response object is decoded into a new Out.
+func Do[Out any](ctx context.Context, c *Client, action string, in any, field, rule string, opts []CallOption) (*Out, error) {
+	if field != "" {
+		return nil, &apierr.ValidationError{Service: c.service, Action: action, Field: field, Rule: rule}
+	}
+	out := new(Out)
+	if err := c.Call(ctx, action, in, out, opts...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
