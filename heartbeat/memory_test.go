@@ -31,19 +31,6 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(envClientsAddr); addr != "" {
 		os.Exit(runIdleClients(addr))
 	}
-	if raceEnabled {
-		// Work around a Go 1.26 runtime bug. Under the race detector, the
-		// timers of a synctest bubble run with one shared TSan context: a
-		// timer function (time.AfterFunc, used by net.Pipe deadlines) fired
-		// by the bubble's clock and an expired channel timer run inline by a
-		// select on another P can use it at the same time and corrupt it
-		// (SIGSEGV in __sanitizer::StackDepotBase::Put, reached from
-		// time.goFunc → newproc → __tsan_go_start, in a few percent of
-		// TestChurn runs with 2 Ps; none in 100 runs with 1). One P cannot
-		// overlap them, and the race detector's happens-before analysis
-		// does not need parallel execution to find races.
-		runtime.GOMAXPROCS(1)
-	}
 	os.Exit(m.Run())
 }
 

@@ -1,5 +1,0 @@
-//go:build race
-
-package heartbeat_test
-
-const raceEnabled = true
