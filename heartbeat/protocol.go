@@ -81,6 +81,9 @@ const (
 	helloTimeout      = 10 * time.Second
 )
 
+// activityFrame is the activity frame in its canonical form.
+const activityFrame = `{"type":"activity"}`
+
 // clientFrame is a decoded frame sent by a client. Token is a secret: the
 // type never appears in logs or errors.
 type clientFrame struct {
@@ -106,6 +109,14 @@ func decodeClientFrame(messageType int, data []byte) (clientFrame, error) {
 	var f clientFrame
 	if messageType != websocket.TextMessage {
 		return f, &frameError{CloseProtocolError, "binary frames are not part of " + Subprotocol}
+	}
+	// The frame a connected client sends most, exactly as browsers'
+	// JSON.stringify and the Go client write it, is recognised without
+	// encoding/json: its decoder's stack frames (~2.7 KB) would double the
+	// reader goroutine's stack from 4 to 8 KiB for good, +4 KB per session
+	// (measured by internal/benchmark/hbscale at 15,000 sessions).
+	if string(data) == activityFrame {
+		return clientFrame{Type: frameActivity}, nil
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return clientFrame{}, &frameError{CloseProtocolError, "frame is not a valid JSON object"}

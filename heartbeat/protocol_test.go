@@ -164,3 +164,18 @@ func TestTruncateUTF8(t *testing.T) {
 		t.Errorf("truncateUTF8 cut to %d bytes, want 122 on a rune boundary", len(got))
 	}
 }
+
+// The activity fast path decodes exactly as encoding/json would.
+func TestActivityFastPath(t *testing.T) {
+	var viaJSON clientFrame
+	if err := json.Unmarshal([]byte(activityFrame), &viaJSON); err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeClientFrame(websocket.TextMessage, []byte(activityFrame))
+	if err != nil || got != viaJSON || got.Type != frameActivity {
+		t.Fatalf("fast path %+v, %v; encoding/json %+v", got, err, viaJSON)
+	}
+	if sent := string(encode(map[string]string{"type": frameActivity})); sent != activityFrame {
+		t.Fatalf("the canonical activity frame %s is not what json.Marshal writes (%s)", activityFrame, sent)
+	}
+}

@@ -146,7 +146,7 @@ func (l *loop) sendActivity() error {
 	if err := ws.SetWriteDeadline(time.Now().Add(l.s.cfg.writeTimeout)); err != nil {
 		return err
 	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"activity"}`)); err != nil {
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(activityFrame)); err != nil {
 		return err
 	}
 	l.activity.Reset(l.s.cfg.activityInterval)

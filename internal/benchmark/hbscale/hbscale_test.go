@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the orchestrator re-execute the test binary as the server
+// process: it starts os.Executable() with -serve.
+func TestMain(m *testing.M) {
+	if slices.Contains(os.Args[1:], "-serve") {
+		os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestQuick runs the quick mode end to end (a server process, 200 sessions,
+// every phase) and checks that the results file is complete and sane. It
+// does not check the targets: that is the benchmark's job, not CI's.
+func TestQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process and 200 connections for about 10 s")
+	}
+	out := filepath.Join(t.TempDir(), "results.json")
+	var stdout bytes.Buffer
+	if code := realMain([]string{"-quick", "-out", out}, strings.NewReader(""), &stdout, t.Output()); code != 0 {
+		t.Fatalf("exit code %d; summary:\n%s", code, stdout.String())
+	}
+	t.Logf("summary:\n%s", stdout.String())
+
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res results
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("results do not decode into the documented schema: %v", err)
+	}
+
+	if res.Schema != schemaVersion || !res.Complete || res.Error != "" {
+		t.Errorf("schema %q complete %v error %q", res.Schema, res.Complete, res.Error)
+	}
+	m := res.Machine
+	if m.CPUModel == "" || m.Cores <= 0 || m.GoVersion == "" || m.Date == "" || m.FDLimit == 0 {
+		t.Errorf("machine block incomplete: %+v", m)
+	}
+	c := res.Config
+	if !c.Quick || !slices.Equal(c.Sessions, []int{200}) || c.Runs != 1 || c.PingIntervalMs <= 0 || c.PingTimeoutMs <= c.PingIntervalMs || c.IdleThresholdMs <= 0 || c.CPUWindowMs <= 0 {
+		t.Errorf("config: %+v", c)
+	}
+	if len(res.Runs) != 1 {
+		t.Fatalf("%d runs, want 1", len(res.Runs))
+	}
+	r := res.Runs[0]
+	n := r.Sessions
+	positive := map[string]float64{
+		"connect_seconds":                     r.ConnectSeconds,
+		"mem_go_bytes_per_session":            r.MemGoBytesPerSession,
+		"heap_inuse_bytes_per_session":        r.HeapInuseBytesPerSession,
+		"heap_alloc_bytes_per_session":        r.HeapAllocBytesPerSession,
+		"stack_bytes_per_session":             r.StackBytesPerSession,
+		"mem_go_bytes_per_session_hello_only": r.MemGoBytesPerSessionHelloOnly,
+		"mem_after.rss_bytes":                 float64(r.MemAfter.RSS),
+		"mem_after.sys_bytes":                 float64(r.MemAfter.Sys),
+		"cpu_window_seconds":                  r.CPUWindowSeconds,
+		"heartbeats":                          float64(r.Heartbeats),
+		"heartbeats_per_second":               r.HeartbeatsPerSecond,
+		"cpu_seconds":                         r.CPUSeconds,
+		"cpu_us_per_heartbeat":                r.CPUUsPerHeartbeat,
+		"cpu_cores":                           r.CPUCores,
+		"disconnect_silent_ms.p50":            r.DisconnectSilentMs.P50,
+		"disconnect_reset_ms.max":             r.DisconnectResetMs.Max,
+	}
+	for name, v := range positive {
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if r.MemAfter.Sessions != n || r.MemConnected.Sessions != n || r.MemBefore.Sessions != 0 {
+		t.Errorf("sessions in the snapshots: before %d, connected %d, after %d", r.MemBefore.Sessions, r.MemConnected.Sessions, r.MemAfter.Sessions)
+	}
+	if g := r.GoroutinesPerSession; g < 0.9 || g > 1.1 {
+		t.Errorf("goroutines_per_session = %v, want about 1", g)
+	}
+	// Every ping of the window answered: N × window / interval, within a
+	// ping per session either side.
+	want := float64(n) * c.CPUWindowMs / c.PingIntervalMs
+	if h := float64(r.Heartbeats); h < want-float64(n) || h > want+float64(n) {
+		t.Errorf("heartbeats = %v, want about %v", h, want)
+	}
+	if r.IdleErrorMs.N != n || r.IdleMissing != 0 || r.IdleErrorMs.Min < 0 || r.IdleErrorMs.Max < r.IdleErrorMs.P99 {
+		t.Errorf("idle_error_ms = %+v, missing %d", r.IdleErrorMs, r.IdleMissing)
+	}
+	k := r.DisconnectSilentMs.N
+	if k == 0 || r.DisconnectResetMs.N != k || r.SilentMissing != 0 || r.ResetMissing != 0 || r.UnexpectedDisconnects != 0 {
+		t.Errorf("disconnects: silent %d, reset %d, missing %d/%d, unexpected %d",
+			k, r.DisconnectResetMs.N, r.SilentMissing, r.ResetMissing, r.UnexpectedDisconnects)
+	}
+	if r.SilentReasons["ping timeout"] != k || r.ResetReasons["connection lost"] != k {
+		t.Errorf("reasons: silent %v, reset %v", r.SilentReasons, r.ResetReasons)
+	}
+	// A silent client is detected a ping timeout after its last pong, which
+	// is at most a ping interval before the kill.
+	if d := r.DisconnectSilentMs; d.Min < c.PingTimeoutMs-c.PingIntervalMs-250 || d.Max > c.PingTimeoutMs+1000 {
+		t.Errorf("disconnect_silent_ms = %+v, want within [timeout − interval, timeout + 1 s]", d)
+	}
+	if r.DisconnectSilentLateMs.N != k || r.DisconnectCallbackMs.N != 2*k {
+		t.Errorf("late %+v, callback delay %+v", r.DisconnectSilentLateMs, r.DisconnectCallbackMs)
+	}
+
+	if len(res.Summary) != 1 || res.Summary[0].Sessions != n || res.Summary[0].Runs != 1 {
+		t.Fatalf("summary: %+v", res.Summary)
+	}
+	for _, f := range summaryFigures() {
+		if _, ok := res.Summary[0].Figures[f.key]; !ok {
+			t.Errorf("summary lacks %s", f.key)
+		}
+	}
+	if len(res.Targets) != 2 {
+		t.Errorf("targets: %+v, want disconnect and idle checks", res.Targets)
+	}
+	if !strings.Contains(stdout.String(), "N = 200 sessions") {
+		t.Errorf("summary printout lacks the N = 200 block")
+	}
+}

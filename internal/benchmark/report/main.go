@@ -1,0 +1,78 @@
+// Command report renders BENCHMARKS.md from the raw output of the
+// benchmark runs that .ci/bench makes: `go test -bench` output (several
+// runs of each benchmark, via -count) and the heartbeat-at-scale results
+// (internal/benchmark/hbscale's JSON). Every figure is the median of the
+// runs, with the range beside it; every target of the benchmark issue is
+// checked against the medians and marked met or missed. Explanations of
+// misses come from a hand-written notes file, included as it is.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	var benchFiles stringList
+	flag.Var(&benchFiles, "bench", "file of `go test -bench` output (repeatable)")
+	hbscale := flag.String("hbscale", "", "hbscale results JSON")
+	notes := flag.String("notes", "", "markdown file of notes, included as it is")
+	machine := flag.String("machine", "", "machine description file (CPU, cores, Go version, date)")
+	command := flag.String("command", ".ci/bench", "the command that produced the figures")
+	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
+	flag.Parse()
+	if err := run(benchFiles, *hbscale, *notes, *machine, *command, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(benchFiles []string, hbscalePath, notesPath, machinePath, command, out string) error {
+	if len(benchFiles) == 0 {
+		return errors.New("no -bench files")
+	}
+	s := samples{}
+	for _, f := range benchFiles {
+		r, err := os.Open(f)
+		if err != nil {
+			return err
+		}
+		err = parseBench(r, s)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	var scale *scaleResults
+	if hbscalePath != "" {
+		var err error
+		if scale, err = readScale(hbscalePath); err != nil {
+			return err
+		}
+	}
+	read := func(path string) (string, error) {
+		if path == "" {
+			return "", nil
+		}
+		b, err := os.ReadFile(path)
+		return strings.TrimSpace(string(b)), err
+	}
+	notes, err := read(notesPath)
+	if err != nil {
+		return err
+	}
+	machine, err := read(machinePath)
+	if err != nil {
+		return err
+	}
+	doc := render(s, scale, machine, notes, command)
+	return os.WriteFile(out, []byte(doc), 0o644)
+}
