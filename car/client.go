@@ -2,7 +2,6 @@ package car
 
 import (
 	"context"
-	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/transport"
 )
@@ -29,7 +28,6 @@ func NewClient(opts ...Option) (*Client, error) {
 		Version:        Version,
 		Endpoint:       DefaultEndpoint,
 		Language:       "en-US",
-		AttemptTimeout: 60 * time.Second,
 	}, opts...)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,9 @@
 // Calls are signed with TC3-HMAC-SHA256, retried on throttling
 // (RequestLimitExceeded arrives as an HTTP 200 error envelope), HTTP 429,
 // 5xx and network errors, since every CAR action is safe to repeat; each
-// retry is signed afresh and every wait ends with the context. Failures are
+// retry is signed afresh and every wait ends with the context. The context
+// bounds the whole call: the SDK's default HTTP client sets no per-attempt
+// timeout (pass one with [WithHTTPClient] and an http.Client Timeout). Failures are
 // *[APIError] values (the same type package scf returns); codes are
 // constants such as [CodeNoIdle]. Required fields are checked before
 // anything is sent: a *[ValidationError] names the field and the rule.

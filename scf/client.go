@@ -2,7 +2,6 @@ package scf
 
 import (
 	"context"
-	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/transport"
 )
@@ -12,10 +11,6 @@ const (
 	Service         = "scf"
 	Version         = "2018-04-16"
 	DefaultEndpoint = "https://scf.tencentcloudapi.com"
-	// AttemptTimeout bounds the wait for one attempt's response headers
-	// with the SDK's own HTTP client: above the 300 s limit of a
-	// synchronous Invoke, so a slow function is not cut off by the SDK.
-	AttemptTimeout = MaxSyncInvokeTime + 30*time.Second
 )
 
 // Client calls the SCF API. It is safe for concurrent use; make one and
@@ -33,7 +28,6 @@ func NewClient(opts ...Option) (*Client, error) {
 		Version:        Version,
 		Endpoint:       DefaultEndpoint,
 		Language:       "en-US",
-		AttemptTimeout: AttemptTimeout,
 	}, opts...)
 	if err != nil {
 		return nil, err

@@ -78,9 +78,9 @@
 // retried once they may have reached the server (a retry would run the
 // function again); nor are PublishVersion and CreateFunction. They are
 // retried only when the server cannot have acted: RequestLimitExceeded,
-// HTTP 429, a failed dial. The per-attempt timeout of the SDK's own HTTP
-// client is [AttemptTimeout], above the 300 s limit of a synchronous
-// Invoke. Required fields are checked before anything is sent: a
+// HTTP 429, a failed dial. The context bounds every call: give a
+// synchronous Invoke a deadline above the function's Timeout (at most
+// 300 s). Required fields are checked before anything is sent: a
 // *[ValidationError] names the field and the rule. Numeric fields where 0
 // means something (ReservedConcurrencyMem, VersionProvisionedConcurrencyNum,
 // TriggerProvisionedConcurrencyNum) are always sent.

@@ -67,7 +67,7 @@ func (p RetryPolicy) over(base RetryPolicy) RetryPolicy {
 var defaultRetry = RetryPolicy{MaxAttempts: DefaultMaxAttempts, MinWait: DefaultMinWait, MaxWait: DefaultMaxWait}
 
 // Config is what a service client is built from. The service packages fill
-// Service, Version, Endpoint and AttemptTimeout; options fill the rest.
+// Service, Version and Endpoint; options fill the rest.
 type Config struct {
 	Service  string // "car"
 	Version  string // "2022-01-10"
@@ -79,11 +79,6 @@ type Config struct {
 	HTTPClient  *http.Client
 	Logger      *slog.Logger
 	Retry       RetryPolicy
-
-	// AttemptTimeout bounds the wait for the response headers of one
-	// attempt when the SDK builds its own HTTP client (a user's
-	// *http.Client keeps its own settings). The context bounds the call.
-	AttemptTimeout time.Duration
 }
 
 // Option configures a client.

@@ -55,7 +55,9 @@ type Client struct {
 	host    string
 
 	// Header values shared by every request; net/http only reads them.
-	hdrContentType, hdrVersion, hdrRegion, hdrLanguage []string
+	// hdrNone is an empty User-Agent, which net/http then leaves out: the
+	// API does not use it, and every header costs both ends a parse.
+	hdrContentType, hdrVersion, hdrRegion, hdrLanguage, hdrNone []string
 }
 
 // New builds a client from the service's defaults and the user's options.
@@ -83,6 +85,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 
 		hdrContentType: []string{"application/json"},
 		hdrVersion:     []string{cfg.Version},
+		hdrNone:        []string{""},
 	}
 	if cfg.Language != "" {
 		c.hdrLanguage = []string{cfg.Language}
@@ -96,7 +99,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	c.http = keepConnections(cfg.HTTPClient, cfg.AttemptTimeout)
+	c.http = keepConnections(cfg.HTTPClient)
 	return c, nil
 }
 
@@ -104,17 +107,21 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 // CloseIdleConnections from retryablehttp, which calls it after every failed
 // call. The user's client keeps its Timeout, Jar and CheckRedirect.
 //
-// The SDK's own client bounds an attempt with the transport's
-// ResponseHeaderTimeout rather than http.Client.Timeout: one timer instead
-// of a context, a timer and a body wrapper per request (7 µs and 22
-// allocations of a 60 µs call, measured by BenchmarkCallVsFloor).
-func keepConnections(user *http.Client, timeout time.Duration) *http.Client {
+// The SDK's own client has no per-attempt timeout: the context bounds every
+// call (dials and TLS handshakes keep net/http's own timeouts), as in
+// aws-sdk-go-v2. A timer per attempt, as http.Client.Timeout or the
+// transport's ResponseHeaderTimeout set, made a loopback call 10–50 %
+// slower and far more variable (BenchmarkClientCall, internal/conformance).
+// A user who wants one passes an *http.Client with a Timeout.
+func keepConnections(user *http.Client) *http.Client {
 	if user == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 256
 		t.MaxIdleConnsPerHost = 100
 		t.IdleConnTimeout = 90 * time.Second
-		t.ResponseHeaderTimeout = timeout
+		// Replies are small JSON: no Accept-Encoding header to send and
+		// parse, no gzip reader to make.
+		t.DisableCompression = true
 		user = &http.Client{Transport: t}
 	}
 	rt := user.Transport
@@ -290,6 +297,7 @@ func (a *attempt) headers() http.Header {
 	h["Content-Type"] = c.hdrContentType
 	h["X-Tc-Action"] = []string{a.action}
 	h["X-Tc-Version"] = c.hdrVersion
+	h["User-Agent"] = c.hdrNone
 	if c.hdrLanguage != nil {
 		h["X-Tc-Language"] = c.hdrLanguage
 	}
