@@ -534,6 +534,7 @@ func TestShutdownDrains(t *testing.T) {
 		if env.destroyCalls() != 2 {
 			t.Fatalf("%d DestroySession calls", env.destroyCalls())
 		}
+		<-b1.sess.Done() // the client has read its released notice and closed
 		var released *heartbeat.ReleasedError
 		if !errors.As(b1.sess.Err(), &released) || released.Reason != string(car.ReleaseShutdown) {
 			t.Fatalf("client: %v", b1.sess.Err())

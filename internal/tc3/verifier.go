@@ -99,7 +99,8 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 			return Identity{}, &Error{CodeTokenFailure, "the X-TC-Token does not belong to this SecretId"}
 		}
 	}
-	if auth.Date != Date(timestamp) {
+	var date [10]byte
+	if string(appendDate(date[:0], timestamp)) != auth.Date {
 		return Identity{}, &Error{CodeSignatureFailure, "the credential scope date is not the UTC date of X-TC-Timestamp"}
 	}
 
