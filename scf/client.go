@@ -24,10 +24,10 @@ type Client struct {
 // WithCredentials says otherwise.
 func NewClient(opts ...Option) (*Client, error) {
 	t, err := transport.New(transport.Config{
-		Service:        Service,
-		Version:        Version,
-		Endpoint:       DefaultEndpoint,
-		Language:       "en-US",
+		Service:  Service,
+		Version:  Version,
+		Endpoint: DefaultEndpoint,
+		Language: "en-US",
 	}, opts...)
 	if err != nil {
 		return nil, err
