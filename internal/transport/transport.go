@@ -245,6 +245,8 @@ type attempt struct {
 	buf        *bytes.Buffer
 	readErr    error
 	lastAPIErr error
+	scanned    bool          // body was scanned for an error envelope
+	bodyErr    *apierr.Error // what the scan found
 	bo         backoff.BackOff
 	nextWait   time.Duration
 }

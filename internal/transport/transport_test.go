@@ -451,3 +451,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeShapes(t *testing.T) {
+	c := &Client{service: "car"}
+	for _, body := range []string{
+		countOK,
+		countOK + "\n",
+		"{\n  \"Response\": {\n    \"Total\": 10, \"Running\": 6,\n    \"RequestId\": \"r-ok\"\n  }\n}",
+		`{"Response":{"Total":10,"Running":6,"RequestId":"r-ok"},"Ignored":true}`,
+	} {
+		a := &attempt{client: c, action: "X", body: []byte(body), status: 200}
+		var out countOut
+		if err := a.decode(&out); err != nil || out.Total != 10 || out.Running != 6 || out.RequestId != "r-ok" {
+			t.Errorf("%q: %+v, %v", body, out, err)
+		}
+	}
+}
