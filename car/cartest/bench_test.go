@@ -2,6 +2,7 @@ package cartest_test
 
 import (
 	"fmt"
+	"github.com/tcconcurrency/sdk-go/internal/benchmetric"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		ctx := b.Context()
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := benchmetric.Start()
 		start := time.Now()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -46,6 +48,7 @@ func BenchmarkLifecycle(b *testing.B) {
 				}
 			}
 		})
+		cpu.Report(b)
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lifecycles/s")
 	}
 	b.Run("cartest", func(b *testing.B) {

@@ -155,8 +155,8 @@ type Server struct {
 	secrets map[string]tc3.Secret
 	actions map[string]*action
 	faults  map[string][]Fault
-	events  []Event
-	dropped int // events dropped from the front of the log
+	events  []Event // a ring of at most maxEv events once full
+	next    int     // where the next event goes once the ring is full
 	maxEv   int
 }
 
@@ -244,11 +244,11 @@ func (s *Server) Record(e Event) {
 		e.Time = s.clock.Now()
 	}
 	s.mu.Lock()
-	s.events = append(s.events, e)
-	if len(s.events) >= 2*s.maxEv { // trim in bulk: appends stay amortised O(1)
-		n := len(s.events) - s.maxEv
-		s.dropped += n
-		s.events = append(s.events[:0:0], s.events[n:]...)
+	if len(s.events) < s.maxEv {
+		s.events = append(s.events, e)
+	} else { // full: overwrite the oldest
+		s.events[s.next] = e
+		s.next = (s.next + 1) % s.maxEv
 	}
 	s.mu.Unlock()
 	if s.logger.Enabled(context.Background(), slog.LevelDebug) {
@@ -260,8 +260,9 @@ func (s *Server) Record(e Event) {
 func (s *Server) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from := max(len(s.events)-s.maxEv, 0)
-	return append([]Event(nil), s.events[from:]...)
+	out := make([]Event, 0, len(s.events))
+	out = append(out, s.events[s.next:]...)
+	return append(out, s.events[:s.next]...)
 }
 
 // Clock returns the model clock.

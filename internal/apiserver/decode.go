@@ -152,6 +152,9 @@ func checkNames(body []byte, v any) *Error {
 }
 
 func checkKey(raw []byte, names map[string]bool) *Error {
+	if names[string(raw)] { // the common case; the lookup does not allocate
+		return nil
+	}
 	key := string(raw)
 	if bytes.IndexByte(raw, '\\') >= 0 { // escaped: let encoding/json unquote it
 		if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &key) != nil {

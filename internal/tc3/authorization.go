@@ -44,17 +44,19 @@ func ParseAuthorization(s string) (ParsedAuthorization, error) {
 				return a, invalidAuth("Credential appears twice")
 			}
 			haveCred = true
-			fields := strings.Split(value, "/")
-			if len(fields) != 4 || fields[3] != Terminator {
+			id, rest, ok1 := strings.Cut(value, "/")
+			date, rest, ok2 := strings.Cut(rest, "/")
+			service, term, ok3 := strings.Cut(rest, "/")
+			if !ok1 || !ok2 || !ok3 || term != Terminator {
 				return a, invalidAuth("Credential must be <SecretId>/<date>/<service>/tc3_request")
 			}
-			if fields[0] == "" || fields[2] == "" {
+			if id == "" || service == "" {
 				return a, invalidAuth("Credential has an empty SecretId or service")
 			}
-			if !isDate(fields[1]) {
+			if !isDate(date) {
 				return a, invalidAuth("the Credential date must be YYYY-MM-DD")
 			}
-			a.SecretID, a.Date, a.Service = fields[0], fields[1], fields[2]
+			a.SecretID, a.Date, a.Service = id, date, service
 		case "SignedHeaders":
 			if haveHeaders {
 				return a, invalidAuth("SignedHeaders appears twice")

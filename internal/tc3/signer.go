@@ -56,7 +56,7 @@ func (s *Signer) Sign(secretID, secretKey string, timestamp int64, contentType, 
 	b = append(b, "/"+Terminator+"\n"...)
 	scopeEnd := len(b) - 1
 	b = hex.AppendEncode(b, canonicalSum[:])
-	sig := hmacSHA256(signing[:], string(b)) // no copy: the compiler elides it for a non-escaping conversion
+	sig := hmacSHA256(signing[:], b)
 
 	var out [256]byte
 	a := append(out[:0], Algorithm+" Credential="...)

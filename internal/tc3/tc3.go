@@ -123,16 +123,16 @@ func DeriveKeys(secretKey, date, service string) DerivedKeys {
 	var k DerivedKeys
 	var key [128]byte
 	kb := append(append(key[:0], "TC3"...), secretKey...)
-	k.Date = hmacSHA256(kb, date)
-	k.Service = hmacSHA256(k.Date[:], service)
-	k.Signing = hmacSHA256(k.Service[:], Terminator)
+	k.Date = hmacSHA256(kb, []byte(date))
+	k.Service = hmacSHA256(k.Date[:], []byte(service))
+	k.Signing = hmacSHA256(k.Service[:], []byte(Terminator))
 	return k
 }
 
 // Signature returns the lower-case hex HMAC-SHA256 of stringToSign under the
 // signing key.
 func Signature(signingKey [32]byte, stringToSign string) string {
-	sum := hmacSHA256(signingKey[:], stringToSign)
+	sum := hmacSHA256(signingKey[:], []byte(stringToSign))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -145,7 +145,7 @@ const blockSize = 64 // SHA-256 block size
 
 // hmacSHA256 computes HMAC-SHA256 (RFC 2104) without allocating when the
 // message fits the stack buffer, which every signing input does.
-func hmacSHA256(key []byte, msg string) [32]byte {
+func hmacSHA256(key, msg []byte) [32]byte {
 	var k [blockSize]byte
 	if len(key) > blockSize {
 		sum := sha256.Sum256(key)

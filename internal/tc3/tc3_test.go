@@ -117,11 +117,11 @@ func TestAppendDate(t *testing.T) {
 func TestHMACLongKey(t *testing.T) {
 	// RFC 4231 test case 6: a 131-byte key is hashed first.
 	key := bytes.Repeat([]byte{0xaa}, 131)
-	sum := hmacSHA256(key, "Test Using Larger Than Block-Size Key - Hash Key First")
+	sum := hmacSHA256(key, []byte("Test Using Larger Than Block-Size Key - Hash Key First"))
 	if got := hexOf(sum); got != "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" {
 		t.Fatalf("HMAC = %s", got)
 	}
-	long := strings.Repeat("x", 1000) // longer than the stack buffer
+	long := []byte(strings.Repeat("x", 1000)) // longer than the stack buffer
 	if hmacSHA256([]byte("k"), long) == hmacSHA256([]byte("k"), long[:999]) {
 		t.Fatal("long messages are truncated")
 	}

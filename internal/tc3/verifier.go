@@ -179,7 +179,7 @@ func matches(r *http.Request, auth *ParsedAuthorization, host string, documented
 	b = append(b, auth.Service...)
 	b = append(b, "/"+Terminator+"\n"...)
 	b = hex.AppendEncode(b, canonical[:])
-	sig := hmacSHA256(signing[:], string(b))
+	sig := hmacSHA256(signing[:], b)
 	return subtle.ConstantTimeCompare(sig[:], want) == 1
 }
 

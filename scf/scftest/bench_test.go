@@ -2,6 +2,7 @@ package scftest_test
 
 import (
 	"context"
+	"github.com/tcconcurrency/sdk-go/internal/benchmetric"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,7 @@ func BenchmarkInvoke(b *testing.B) {
 		ctx := b.Context()
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := benchmetric.Start()
 		start := time.Now()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -35,6 +37,7 @@ func BenchmarkInvoke(b *testing.B) {
 				}
 			}
 		})
+		cpu.Report(b)
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invokes/s")
 	}
 	b.Run("scftest", func(b *testing.B) {

@@ -60,13 +60,12 @@ func (r *report) heartbeat(s samples, scale *scaleResults) {
 	if st, ok := s.get("IdleSessionMemory", "B/session"); ok {
 		heap, _ := s.get("IdleSessionMemory", "heap-B/session")
 		stack, _ := s.get("IdleSessionMemory", "stack-B/session")
-		sys, _ := s.get("IdleSessionMemory", "sys-B/session")
 		n, _ := s.get("IdleSessionMemory", "sessions")
 		r.p("`BenchmarkIdleSessionMemory` (heartbeat): %.0f idle sessions, clients in a child process, Go-accounted memory per session.", n.Median)
 		r.p("")
-		r.p("| heap+stack B/session | heap B/session | stack B/session | Sys B/session | runs |")
-		r.p("|---|---|---|---|---|")
-		r.p("| %s | %s | %s | %s | %d |", fmtStat(st, 1, 0), fmtStat(heap, 1, 0), fmtStat(stack, 1, 0), fmtStat(sys, 1, 0), st.N)
+		r.p("| heap+stack B/session | heap B/session | stack B/session | runs |")
+		r.p("|---|---|---|---|")
+		r.p("| %s | %s | %s | %d |", fmtStat(st, 1, 0), fmtStat(heap, 1, 0), fmtStat(stack, 1, 0), st.N)
 		r.p("")
 	}
 	if scale == nil {
