@@ -110,8 +110,7 @@ func (s *Server) forUser(ctx context.Context, req *apiserver.Request, user strin
 		s.mu.Unlock()
 	}()
 
-	req.Delay(ctx)
-	if ctx.Err() != nil {
+	if !req.Delay(ctx) {
 		return nil, apiserver.Errorf(car.CodeFailedOperation, "the request was abandoned: the client went away or the server is closing")
 	}
 	s.mu.Lock()

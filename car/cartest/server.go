@@ -102,7 +102,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 		s.dial = d.DialContext
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.api = apiserver.New(apiserver.Config{Service: car.Service, Version: car.Version, Clock: s.clock, Logger: s.logger})
+	s.api = apiserver.New(apiserver.Config{Service: car.Service, Version: car.Version, Clock: s.clock, Logger: s.logger, Closing: s.ctx.Done()})
 	s.model = newModel(cfg, s.clock.Now(), s.record)
 	for _, a := range s.actions() {
 		a.RatePerSecond = defaultRate(a.Name)
@@ -216,11 +216,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveStream(w, r)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer stop()
-	s.api.ServeHTTP(w, r.WithContext(ctx))
+	s.api.ServeHTTP(w, r)
 }
 
 func (s *Server) isStream(r *http.Request) bool {

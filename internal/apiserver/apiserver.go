@@ -69,20 +69,25 @@ type Request struct {
 	// Latency is an injected delay the handler applies itself, with
 	// [Request.Delay], when its Action has HandlesLatency set.
 	Latency time.Duration
+
+	closing <-chan struct{} // Config.Closing
 }
 
-// Delay waits out the request's injected latency (host time), or until ctx
-// ends.
-func (r *Request) Delay(ctx context.Context) {
+// Delay waits out the request's injected latency (host time). It reports
+// false when the wait was cut short: ctx ended or the server is closing.
+func (r *Request) Delay(ctx context.Context) bool {
 	if r.Latency <= 0 {
-		return
+		return true
 	}
 	t := time.NewTimer(r.Latency)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
 	case <-ctx.Done():
+	case <-r.closing:
 	}
+	return false
 }
 
 // Handler answers one action: a value marshalled into the Response object,
@@ -142,6 +147,9 @@ type Config struct {
 	// MaxEvents bounds the event log (default DefaultMaxEvents), so a long
 	// load test does not grow it without end.
 	MaxEvents int
+	// Closing, when closed, cuts every injected delay short: the service
+	// is shutting down. Nil means never.
+	Closing <-chan struct{}
 }
 
 // Server is one service's API endpoint.
@@ -158,6 +166,7 @@ type Server struct {
 	events  []Event // a ring of at most maxEv events once full
 	next    int     // where the next event goes once the ring is full
 	maxEv   int
+	closing <-chan struct{}
 }
 
 type action struct {
@@ -174,6 +183,7 @@ func New(cfg Config) *Server {
 		actions: make(map[string]*action),
 		faults:  make(map[string][]Fault),
 		maxEv:   cfg.MaxEvents,
+		closing: cfg.Closing,
 	}
 	if s.maxEv <= 0 {
 		s.maxEv = DefaultMaxEvents
@@ -357,7 +367,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 	}
 	req := &Request{
 		Action: name, RequestId: requestID, Region: tc3.HeaderValue(r, "X-Tc-Region"),
-		SecretId: id.SecretID, Body: body, HTTP: r,
+		SecretId: id.SecretID, Body: body, HTTP: r, closing: s.closing,
 	}
 	if fault != nil {
 		req.Latency = fault.Latency

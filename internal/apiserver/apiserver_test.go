@@ -285,3 +285,29 @@ func TestEventLogIsBounded(t *testing.T) {
 		t.Fatalf("kept %d events, first %q last %q; want the latest 10", len(ev), ev[0].Detail, ev[len(ev)-1].Detail)
 	}
 }
+
+// An injected latency is waited out in full, and cut short when the
+// client goes away or the server starts closing.
+func TestDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		closing := make(chan struct{})
+		r := &Request{Latency: time.Hour, closing: closing}
+		start := time.Now()
+		if !r.Delay(t.Context()) || time.Since(start) != time.Hour {
+			t.Fatalf("a full wait reported cut short, or took %v", time.Since(start))
+		}
+
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(time.Second, cancel)
+		start = time.Now()
+		if r.Delay(ctx) || time.Since(start) != time.Second {
+			t.Fatalf("the client went away after 1s; Delay waited %v", time.Since(start))
+		}
+
+		time.AfterFunc(2*time.Second, func() { close(closing) })
+		start = time.Now()
+		if r.Delay(t.Context()) || time.Since(start) != 2*time.Second {
+			t.Fatalf("the server closed after 2s; Delay waited %v", time.Since(start))
+		}
+	})
+}

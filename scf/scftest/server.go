@@ -281,7 +281,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	}
 	s.counters.ByStatus = make(map[int]int64)
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
-	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger})
+	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger, Closing: s.baseCtx.Done()})
 	s.api.AddCredential(SecretID, SecretKey, "")
 	for _, c := range cfg.creds {
 		s.api.AddCredential(c[0], c[1], c[2])
