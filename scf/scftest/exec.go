@@ -379,7 +379,7 @@ func (s *Server) finishLocked(ex *execution, o outcome) {
 	if ex.rec != nil {
 		ex.rec.update(ex, s.clock.Now())
 	}
-	s.api.Record(apiserver.Event{Kind: "invoke", Action: "execution", Subject: ex.fn.key() + ":" + ex.ver.name,
+	s.api.Record(apiserver.Event{Kind: "invoke", Action: "execution", Subject: ex.ver.key,
 		Code: statusCode(o.status), Resource: inst.id, Detail: ex.id})
 	close(ex.done)
 	if ex.async != nil {

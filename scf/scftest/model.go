@@ -46,6 +46,7 @@ func (c fnConfig) clone() fnConfig {
 type version struct {
 	fn    *function
 	name  string // "$LATEST", "1", "2"…
+	key   string // "namespace/function:name", the subject of its events
 	cfg   fnConfig
 	desc  string
 	added time.Time
@@ -67,6 +68,7 @@ type alias struct {
 
 type function struct {
 	ns, name, id    string
+	fkey            string // "namespace/name"
 	added, modified time.Time
 	versions        map[string]*version
 	nextVersion     int
@@ -82,7 +84,9 @@ type function struct {
 	deleted         bool
 }
 
-func (f *function) key() string { return f.ns + "/" + f.name }
+// key is "namespace/name": the function's key in Server.fns, and the
+// subject of its events.
+func (f *function) key() string { return f.fkey }
 
 // published returns the published versions in order.
 func (f *function) published() []*version {
@@ -258,7 +262,7 @@ func (s *Server) startInstanceLocked(fn *function, ver *version, provisioned boo
 	} else {
 		s.counters.ElasticStarts++
 	}
-	s.api.Record(apiserver.Event{Kind: "instance", Action: "start", Subject: fn.key() + ":" + ver.name,
+	s.api.Record(apiserver.Event{Kind: "instance", Action: "start", Subject: ver.key,
 		Resource: inst.id, Detail: why})
 	return inst
 }
@@ -281,7 +285,7 @@ func (s *Server) removeInstanceLocked(inst *instance, why string, replace bool) 
 		}
 	}
 	s.counters.InstancesStopped++
-	s.api.Record(apiserver.Event{Kind: "instance", Action: "stop", Subject: fn.key() + ":" + inst.ver.name,
+	s.api.Record(apiserver.Event{Kind: "instance", Action: "stop", Subject: inst.ver.key,
 		Resource: inst.id, Detail: why})
 	if replace && inst.provisioned && inst.ver.prov != nil && !fn.deleted {
 		if limit, used, _ := s.headroomLocked(fn); used+inst.ver.cfg.memMB <= limit {

@@ -148,7 +148,7 @@ func (s *Server) provTick() {
 			rest = append(rest, v)
 			continue
 		}
-		s.api.Record(apiserver.Event{Kind: "provisioned", Action: p.status, Subject: v.fn.key() + ":" + v.name,
+		s.api.Record(apiserver.Event{Kind: "provisioned", Action: p.status, Subject: v.key,
 			Detail: fmt.Sprintf("%d of %d available %s", have+started, p.target, p.reason)})
 	}
 	s.provQueue = rest
@@ -193,7 +193,7 @@ func (s *Server) scheduleTriggerLocked(v *version, p *provisioning, t *trigger) 
 			return
 		}
 		s.applyTargetLocked(v, t.num)
-		s.api.Record(apiserver.Event{Kind: "provisioned", Action: "trigger", Subject: v.fn.key() + ":" + v.name,
+		s.api.Record(apiserver.Event{Kind: "provisioned", Action: "trigger", Subject: v.key,
 			Detail: fmt.Sprintf("%s: target %d", t.name, t.num)})
 		s.scheduleTriggerLocked(v, p, t)
 	})
@@ -223,7 +223,7 @@ func (s *Server) scheduleTrackingLocked(v *version, p *provisioning) {
 		if want > p.target || (want < p.target && now.Sub(tr.lastScale) >= trackingCooldown) {
 			tr.lastScale = now
 			s.applyTargetLocked(v, want)
-			s.api.Record(apiserver.Event{Kind: "provisioned", Action: "tracking", Subject: v.fn.key() + ":" + v.name,
+			s.api.Record(apiserver.Event{Kind: "provisioned", Action: "tracking", Subject: v.key,
 				Detail: fmt.Sprintf("%d requests in flight: target %d", busy, want)})
 		}
 		s.scheduleTrackingLocked(v, p)
