@@ -1,5 +1,7 @@
 package car
 
+import "github.com/tcconcurrency/sdk-go/internal/apierr"
+
 // CAR error codes (the Code of an *APIError).
 const (
 	CodeFailedOperation       = "FailedOperation"
@@ -22,14 +24,14 @@ const (
 
 // Codes common to every Tencent Cloud API.
 const (
-	CodeRequestLimitExceeded = "RequestLimitExceeded"
-	CodeMissingParameter     = "MissingParameter"
-	CodeUnknownParameter     = "UnknownParameter"
-	CodeInvalidAction        = "InvalidAction"
-	CodeNoSuchVersion        = "NoSuchVersion"
-	CodeSignatureFailure     = "AuthFailure.SignatureFailure"
-	CodeSignatureExpire      = "AuthFailure.SignatureExpire"
-	CodeSecretIDNotFound     = "AuthFailure.SecretIdNotFound"
-	CodeInvalidAuthorization = "AuthFailure.InvalidAuthorization"
-	CodeTokenFailure         = "AuthFailure.TokenFailure"
+	CodeRequestLimitExceeded = apierr.CodeRequestLimitExceeded
+	CodeMissingParameter     = apierr.CodeMissingParameter
+	CodeUnknownParameter     = apierr.CodeUnknownParameter
+	CodeInvalidAction        = apierr.CodeInvalidAction
+	CodeNoSuchVersion        = apierr.CodeNoSuchVersion
+	CodeSignatureFailure     = apierr.CodeSignatureFailure
+	CodeSignatureExpire      = apierr.CodeSignatureExpire
+	CodeSecretIDNotFound     = apierr.CodeSecretIDNotFound
+	CodeInvalidAuthorization = apierr.CodeInvalidAuthorization
+	CodeTokenFailure         = apierr.CodeTokenFailure
 )

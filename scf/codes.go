@@ -1,6 +1,10 @@
 package scf
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/tcconcurrency/sdk-go/internal/apierr"
+)
 
 // SCF API error codes (the Code of an *APIError) that matter for
 // concurrency. The API has many more; compare with HasCode, which also
@@ -64,16 +68,16 @@ const (
 
 // Codes common to every Tencent Cloud API.
 const (
-	CodeRequestLimitExceeded = "RequestLimitExceeded"
-	CodeMissingParameter     = "MissingParameter"
-	CodeUnknownParameter     = "UnknownParameter"
-	CodeInvalidAction        = "InvalidAction"
-	CodeNoSuchVersion        = "NoSuchVersion"
-	CodeSignatureFailure     = "AuthFailure.SignatureFailure"
-	CodeSignatureExpire      = "AuthFailure.SignatureExpire"
-	CodeSecretIDNotFound     = "AuthFailure.SecretIdNotFound"
-	CodeInvalidAuthorization = "AuthFailure.InvalidAuthorization"
-	CodeTokenFailure         = "AuthFailure.TokenFailure"
+	CodeRequestLimitExceeded = apierr.CodeRequestLimitExceeded
+	CodeMissingParameter     = apierr.CodeMissingParameter
+	CodeUnknownParameter     = apierr.CodeUnknownParameter
+	CodeInvalidAction        = apierr.CodeInvalidAction
+	CodeNoSuchVersion        = apierr.CodeNoSuchVersion
+	CodeSignatureFailure     = apierr.CodeSignatureFailure
+	CodeSignatureExpire      = apierr.CodeSignatureExpire
+	CodeSecretIDNotFound     = apierr.CodeSecretIDNotFound
+	CodeInvalidAuthorization = apierr.CodeInvalidAuthorization
+	CodeTokenFailure         = apierr.CodeTokenFailure
 )
 
 // Function execution status codes (the documented "Cloud Function Status

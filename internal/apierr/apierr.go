@@ -19,6 +19,20 @@ const (
 	CodeParseJSON = "ClientError.ParseJsonError"
 )
 
+// Codes common to every Tencent Cloud API. car and scf re-export them.
+const (
+	CodeRequestLimitExceeded = "RequestLimitExceeded"
+	CodeMissingParameter     = "MissingParameter"
+	CodeUnknownParameter     = "UnknownParameter"
+	CodeInvalidAction        = "InvalidAction"
+	CodeNoSuchVersion        = "NoSuchVersion"
+	CodeSignatureFailure     = "AuthFailure.SignatureFailure"
+	CodeSignatureExpire      = "AuthFailure.SignatureExpire"
+	CodeSecretIDNotFound     = "AuthFailure.SecretIdNotFound"
+	CodeInvalidAuthorization = "AuthFailure.InvalidAuthorization"
+	CodeTokenFailure         = "AuthFailure.TokenFailure"
+)
+
 // Error is an error returned by a Tencent Cloud API, or a transport failure
 // with an HTTP status. Find it with errors.As from both car and scf:
 //
@@ -67,7 +81,7 @@ func (e *Error) Error() string {
 // Throttled reports a rate limit: RequestLimitExceeded and its sub-codes, or
 // HTTP 429.
 func (e *Error) Throttled() bool {
-	return hasFamily(e.Code, "RequestLimitExceeded") || e.HTTPStatus == 429
+	return hasFamily(e.Code, CodeRequestLimitExceeded) || e.HTTPStatus == 429
 }
 
 // NotFound reports a ResourceNotFound code.

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tcconcurrency/sdk-go/internal/apierr"
 	"github.com/tcconcurrency/sdk-go/internal/clock"
 	"github.com/tcconcurrency/sdk-go/internal/tc3"
 )
@@ -342,7 +343,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 		return nil, Errorf("RequestSizeLimitExceeded", "the request body exceeds 10 MB")
 	}
 	if name == "" {
-		return nil, Errorf("MissingParameter", "the X-TC-Action header is missing")
+		return nil, Errorf(apierr.CodeMissingParameter, "the X-TC-Action header is missing")
 	}
 	id, err := s.verifier.Verify(r, body)
 	if err != nil {
@@ -353,13 +354,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 		return nil, err
 	}
 	if id.Service != s.service {
-		return nil, Errorf("AuthFailure.SignatureFailure", "the credential scope names service %q; this endpoint is %q", id.Service, s.service)
+		return nil, Errorf(apierr.CodeSignatureFailure, "the credential scope names service %q; this endpoint is %q", id.Service, s.service)
 	}
 	switch v := tc3.HeaderValue(r, "X-Tc-Version"); {
 	case v == "":
-		return nil, Errorf("MissingParameter", "the X-TC-Version header is missing")
+		return nil, Errorf(apierr.CodeMissingParameter, "the X-TC-Version header is missing")
 	case v != s.version:
-		return nil, Errorf("NoSuchVersion", "version %q of %s does not exist; use %s", v, s.service, s.version)
+		return nil, Errorf(apierr.CodeNoSuchVersion, "version %q of %s does not exist; use %s", v, s.service, s.version)
 	}
 	a, fault, err := s.admit(name)
 	if err != nil {
@@ -399,7 +400,7 @@ func (s *Server) admit(name string) (*action, *Fault, error) {
 	defer s.mu.Unlock()
 	a, ok := s.actions[name]
 	if !ok {
-		return nil, nil, Errorf("InvalidAction", "the action %s does not exist in %s %s", name, s.service, s.version)
+		return nil, nil, Errorf(apierr.CodeInvalidAction, "the action %s does not exist in %s %s", name, s.service, s.version)
 	}
 	if a.RatePerSecond > 0 {
 		now := time.Now().Unix()
@@ -407,7 +408,7 @@ func (s *Server) admit(name string) (*action, *Fault, error) {
 			a.window, a.windowUsed = now, 0
 		}
 		if a.windowUsed >= a.RatePerSecond {
-			return nil, nil, Errorf("RequestLimitExceeded", "%s allows %d requests per second", name, a.RatePerSecond)
+			return nil, nil, Errorf(apierr.CodeRequestLimitExceeded, "%s allows %d requests per second", name, a.RatePerSecond)
 		}
 		a.windowUsed++
 	}

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/tcconcurrency/sdk-go/internal/apierr"
 )
 
 // Decode reads a request body into v strictly, mapping failures to the codes
@@ -42,7 +44,7 @@ func Decode(body []byte, v any) *Error {
 		return Errorf("InvalidParameterValue", "the parameter `%s` must be of type %s, got a JSON %s", typ.Field, typeName(typ.Type.String()), typ.Value)
 	}
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return Errorf("UnknownParameter", "the parameter `%s` is not recognized", strings.Trim(field, `"`))
+		return Errorf(apierr.CodeUnknownParameter, "the parameter `%s` is not recognized", strings.Trim(field, `"`))
 	}
 	return Errorf("InvalidParameter.JsonParseError", "the request body cannot be decoded: %v", err)
 }
@@ -68,7 +70,7 @@ func typeName(goType string) string {
 func Require(pairs ...string) *Error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
-			return Errorf("MissingParameter", "the parameter `%s` is required", pairs[i])
+			return Errorf(apierr.CodeMissingParameter, "the parameter `%s` is required", pairs[i])
 		}
 	}
 	return nil
@@ -166,8 +168,8 @@ func checkKey(raw []byte, names map[string]bool) *Error {
 	}
 	for name := range names {
 		if strings.EqualFold(name, key) {
-			return Errorf("UnknownParameter", "the parameter `%s` is not recognized (names are case-sensitive: did you mean `%s`?)", key, name)
+			return Errorf(apierr.CodeUnknownParameter, "the parameter `%s` is not recognized (names are case-sensitive: did you mean `%s`?)", key, name)
 		}
 	}
-	return Errorf("UnknownParameter", "the parameter `%s` is not recognized", key)
+	return Errorf(apierr.CodeUnknownParameter, "the parameter `%s` is not recognized", key)
 }

@@ -11,16 +11,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/apierr"
 )
 
 // Error codes the verifier returns; they are Tencent Cloud's own.
 const (
-	CodeInvalidAuthorization = "AuthFailure.InvalidAuthorization"
-	CodeSignatureExpire      = "AuthFailure.SignatureExpire"
-	CodeSignatureFailure     = "AuthFailure.SignatureFailure"
-	CodeSecretIDNotFound     = "AuthFailure.SecretIdNotFound"
-	CodeTokenFailure         = "AuthFailure.TokenFailure"
-	CodeMissingParameter     = "MissingParameter"
+	CodeInvalidAuthorization = apierr.CodeInvalidAuthorization
+	CodeSignatureExpire      = apierr.CodeSignatureExpire
+	CodeSignatureFailure     = apierr.CodeSignatureFailure
+	CodeSecretIDNotFound     = apierr.CodeSecretIDNotFound
+	CodeTokenFailure         = apierr.CodeTokenFailure
+	CodeMissingParameter     = apierr.CodeMissingParameter
 	CodeInvalidParameter     = "InvalidParameter"
 )
 

@@ -526,6 +526,22 @@ func checkInvokeCommon(logType, routingKey string) *apiserver.Error {
 	return nil
 }
 
+// lockInvocable takes s.mu and finds the function an invocation action
+// names. An HTTP function is refused: it is reached over its function URL.
+// On an error the lock is released.
+func (s *Server) lockInvocable(action, namespace, name string) (*function, *apiserver.Error) {
+	s.mu.Lock()
+	fn, e := s.lookupLocked(namespace, name)
+	if e == nil && fn.versions[scf.QualifierLatest].cfg.typ == scf.FunctionTypeHTTP {
+		e = apiserver.Errorf(scf.CodeInvalidFunctionType, "[%s] is an HTTP function: it is reached over HTTP (its function URL), not with %s", fn.name, action)
+	}
+	if e != nil {
+		s.mu.Unlock()
+		return nil, e
+	}
+	return fn, nil
+}
+
 func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) {
 	var in invokeIn
 	if err := apiserver.Decode(req.Body, &in); err != nil {
@@ -553,13 +569,8 @@ func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) 
 	if qualifier == "" {
 		qualifier = scf.QualifierLatest
 	}
-	s.mu.Lock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
-	if e == nil && fn.versions[scf.QualifierLatest].cfg.typ == scf.FunctionTypeHTTP {
-		e = apiserver.Errorf(scf.CodeInvalidFunctionType, "[%s] is an HTTP function: it is reached over HTTP (its function URL), not with Invoke", fn.name)
-	}
+	fn, e := s.lockInvocable(req.Action, in.Namespace, in.FunctionName)
 	if e != nil {
-		s.mu.Unlock()
 		return nil, e
 	}
 	if async {
@@ -596,13 +607,8 @@ func (s *Server) invokeFunction(_ context.Context, req *apiserver.Request) (any,
 	if qualifier == "" {
 		qualifier = scf.AliasDefault
 	}
-	s.mu.Lock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
-	if e == nil && fn.versions[scf.QualifierLatest].cfg.typ == scf.FunctionTypeHTTP {
-		e = apiserver.Errorf(scf.CodeInvalidFunctionType, "[%s] is an HTTP function: it is reached over HTTP (its function URL), not with InvokeFunction", fn.name)
-	}
+	fn, e := s.lockInvocable(req.Action, in.Namespace, in.FunctionName)
 	if e != nil {
-		s.mu.Unlock()
 		return nil, e
 	}
 	ex, rej, id := s.syncCall(fn, qualifier, in.RoutingKey, execParams{event: in.Event, maxLimit: scf.MaxSyncInvokeTime})

@@ -161,6 +161,9 @@ func TestFunctionManagement(t *testing.T) {
 		if _, err := c.InvokeFunction(ctx, &scf.InvokeFunctionInput{FunctionName: "web"}); apiCode(err) != scf.CodeInvalidFunctionType {
 			t.Fatalf("InvokeFunction of an HTTP function: %v", err)
 		}
+		if _, err := c.Invoke(ctx, &scf.InvokeInput{FunctionName: "web"}); apiCode(err) != scf.CodeInvalidFunctionType || !strings.Contains(err.Error(), "not with Invoke") {
+			t.Fatalf("Invoke of an HTTP function: %v", err)
+		}
 		for i := range 3 {
 			if err := create(&scf.CreateFunctionInput{FunctionName: fmt.Sprintf("fn-%d", i), Description: "batch"}); err != nil {
 				t.Fatal(err)
