@@ -108,14 +108,8 @@ type PutProvisionedConcurrencyConfigInput struct {
 }
 
 func (in *PutProvisionedConcurrencyConfigInput) validate() (string, string) {
-	if f, r := requireFunction(in.FunctionName); f != "" {
+	if f, r := requireFunctionVersion(in.FunctionName, in.Qualifier); f != "" {
 		return f, r
-	}
-	if in.Qualifier == "" {
-		return "Qualifier", "is required"
-	}
-	if !isVersion(in.Qualifier) {
-		return "Qualifier", "must be a published version number (not $LATEST or an alias)"
 	}
 	switch in.ProvisionedType {
 	case "", ProvisionedTypeDefault:
@@ -226,14 +220,8 @@ type DeleteProvisionedConcurrencyConfigInput struct {
 }
 
 func (in *DeleteProvisionedConcurrencyConfigInput) validate() (string, string) {
-	if f, r := requireFunction(in.FunctionName); f != "" {
+	if f, r := requireFunctionVersion(in.FunctionName, in.Qualifier); f != "" {
 		return f, r
-	}
-	if in.Qualifier == "" {
-		return "Qualifier", "is required"
-	}
-	if !isVersion(in.Qualifier) {
-		return "Qualifier", "must be a published version number (not $LATEST or an alias)"
 	}
 	return "", ""
 }

@@ -104,6 +104,21 @@ func requireFunction(name string) (string, string) {
 	return "", ""
 }
 
+// requireFunctionVersion checks a function name and a Qualifier that must
+// be a published version: provisioned concurrency lives only on those.
+func requireFunctionVersion(name, qualifier string) (string, string) {
+	if f, r := requireFunction(name); f != "" {
+		return f, r
+	}
+	if qualifier == "" {
+		return "Qualifier", "is required"
+	}
+	if !isVersion(qualifier) {
+		return "Qualifier", "must be a published version number (not $LATEST or an alias)"
+	}
+	return "", ""
+}
+
 // isVersion reports a published version number ("1", "2", …).
 func isVersion(q string) bool {
 	if q == "" || q[0] == '0' {
