@@ -186,6 +186,7 @@ type SessionManager struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	wg        sync.WaitGroup // the queue runner
+	stops     sync.WaitGroup // releases started by Stop; Add only under mu, before closing
 
 	mu      sync.Mutex
 	users   map[string]*entry // by UserId
@@ -488,20 +489,32 @@ func (m *SessionManager) reattach(ctx context.Context, e *entry) (*Lease, error)
 // Stop releases the user's concurrency (DestroySession) or takes the user
 // out of the queue, and waits until that is done. Stopping a user with no
 // lease does nothing.
+//
+// ctx bounds only the wait. The release itself runs on the manager's own
+// context: a caller that goes away (the request of a page being closed)
+// gets ctx's error back, and the concurrency is still released.
 func (m *SessionManager) Stop(ctx context.Context, userID string) error {
 	m.mu.Lock()
 	e := m.users[userID]
-	m.mu.Unlock()
 	if e == nil {
+		m.mu.Unlock()
 		return nil
 	}
 	reason := ReleaseStopped
-	m.mu.Lock()
 	if e.state == LeaseQueued {
 		reason = ReleaseLeftQueue
 	}
+	closing := m.closing
+	if !closing {
+		m.stops.Add(1)
+	}
 	m.mu.Unlock()
-	m.release(ctx, e, reason)
+	if !closing { // else Shutdown releases e
+		go func() {
+			defer m.stops.Done()
+			m.release(m.runCtx, e, reason)
+		}()
+	}
 	select {
 	case <-e.released:
 		return nil
@@ -800,6 +813,7 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 		}()
 	}
 	releases.Wait()
+	m.stops.Wait()
 	err := m.hb.Shutdown(ctx)
 	m.cancelRun()
 	if err == nil {

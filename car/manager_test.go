@@ -2,10 +2,14 @@ package car_test
 
 import (
 	"context"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -473,6 +477,64 @@ func TestReleaseRacesDestroyOnce(t *testing.T) {
 		}
 		if s := env.mgr.Snapshot(); s.DestroyCalls != 1 || len(s.Users) != 0 {
 			t.Fatalf("snapshot %+v", s)
+		}
+	})
+}
+
+// A caller whose context ends (the request of a page being closed) does
+// not leave the concurrency held: Stop returns, the release goes on.
+func TestStopOutlivesItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newManagerEnv(t, envConfig{})
+		env.connect(env.start("u1"))
+		synctest.Wait()
+		if err := env.car.InjectFault("DestroySession", cartest.Fault{Latency: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		if err := env.mgr.Stop(ctx, "u1"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Stop with a context cancelled during DestroySession: %v", err)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		rel := env.released()
+		if n := env.destroyCalls(); n != 1 || len(rel) != 1 || rel[0].Reason != car.ReleaseStopped || rel[0].DestroyErr != nil {
+			t.Fatalf("DestroySession succeeded %d times; releases %+v", n, rel)
+		}
+		if s := env.mgr.Snapshot(); len(s.Users) != 0 {
+			t.Fatalf("snapshot after Stop: %+v", s)
+		}
+	})
+}
+
+// A lease holds what lets a client act as the user: printing or logging
+// it shows neither its heartbeat token nor its ServerSession, while JSON
+// (to hand it to the client) carries both.
+func TestLeasePrintsRedacted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newManagerEnv(t, envConfig{})
+		lease := env.start("u1")
+		if lease.HeartbeatToken == "" || lease.ServerSession == "" {
+			t.Fatalf("lease %+v lacks its secrets", lease)
+		}
+		var out bytes.Buffer
+		for _, v := range []any{lease, *lease} {
+			fmt.Fprintf(&out, "%v %+v %#v %s %q\n", v, v, v, v, v)
+			slog.New(slog.NewJSONHandler(&out, nil)).Info("lease", "lease", v)
+			slog.New(slog.NewTextHandler(&out, nil)).Info("lease", "lease", v)
+		}
+		for _, secret := range []string{lease.HeartbeatToken, lease.ServerSession} {
+			if strings.Contains(out.String(), secret) {
+				t.Fatalf("a secret of the lease shows:\n%s", out.String())
+			}
+		}
+		if !strings.Contains(out.String(), `"u1"`) {
+			t.Fatalf("the lease prints without its UserId:\n%s", out.String())
+		}
+		b, err := json.Marshal(lease)
+		if err != nil || !strings.Contains(string(b), lease.HeartbeatToken) || !strings.Contains(string(b), lease.ServerSession) {
+			t.Fatalf("JSON of the lease: %s, %v", b, err)
 		}
 	})
 }

@@ -87,7 +87,7 @@ func TestNoSecretInOutput(t *testing.T) {
 	logger.Info("all", "client", c, "credentials", provider, "session", ss, "errors", errs)
 
 	for name, out := range map[string]string{"fmt": printed.String(), "client log": clientLog.String(), "server log": serverLog.String()} {
-		for secret, what := range map[string]string{key: "SecretKey", token: "token", ss.Token: "ServerSession token"} {
+		for secret, what := range map[string]string{key: "SecretKey", token: "token", ss.Token: "ServerSession token", created.ServerSession: "ServerSession"} {
 			if strings.Contains(out, secret) {
 				t.Errorf("the %s shows in the %s:\n%s", what, name, out)
 			}
