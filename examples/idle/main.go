@@ -73,5 +73,8 @@ func run(threshold time.Duration, release int, active time.Duration) error {
 	tl.Printf("CAR: %s holds %s", user, env.Concurrency(user))
 	snap := env.Manager.Snapshot()
 	tl.Printf("manager: active %d, released %v, DestroySession calls %d", snap.Active, snap.Released, snap.DestroyCalls)
+	if snap.Released[car.ReleaseIdle] != 1 || snap.DestroyCalls != 1 {
+		return fmt.Errorf("want one idle release and one DestroySession, got %v and %d", snap.Released, snap.DestroyCalls)
+	}
 	return nil
 }

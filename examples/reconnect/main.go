@@ -68,8 +68,12 @@ func run(wait time.Duration) error {
 	}
 	time.Sleep(wait / 2) // past where the wait would have ended
 	now, _ := env.CAR.User(user)
+	same, destroyed := now.ConcurrencyId == first.ConcurrencyId, env.Manager.Snapshot().DestroyCalls
 	tl.Printf("CAR: %s holds %s — same concurrency: %v; DestroySession calls so far: %d",
-		user, env.Concurrency(user), now.ConcurrencyId == first.ConcurrencyId, env.Manager.Snapshot().DestroyCalls)
+		user, env.Concurrency(user), same, destroyed)
+	if !same || destroyed != 0 {
+		return fmt.Errorf("a reconnect within the wait should keep %s and call no DestroySession", first.ConcurrencyId)
+	}
 
 	tl.Printf("--- the network drops for longer than the wait")
 	b.Cut()
@@ -86,5 +90,8 @@ func run(wait time.Duration) error {
 	tl.Printf("CAR: %s holds %s, on a new lease (heartbeat session %s)", user, env.Concurrency(user), lease.HeartbeatSession)
 	snap := env.Manager.Snapshot()
 	tl.Printf("manager: active %d, released %v, DestroySession calls %d", snap.Active, snap.Released, snap.DestroyCalls)
+	if snap.DestroyCalls != 1 {
+		return fmt.Errorf("a drop past the wait should call DestroySession once, not %d times", snap.DestroyCalls)
+	}
 	return nil
 }

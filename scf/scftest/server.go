@@ -239,6 +239,7 @@ type Server struct {
 	baseCtx context.Context
 	cancel  context.CancelFunc
 	hs      *http.Server
+	served  chan struct{} // closed when hs.Serve has returned
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	wg      sync.WaitGroup
 
@@ -335,8 +336,16 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	s.URL = "http://" + l.Addr().String()
-	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute}
-	go s.hs.Serve(l)
+	logger := s.cfg.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		s.hs.Serve(l)
+	}()
 	return nil
 }
 
@@ -369,11 +378,12 @@ func (s *Server) Close() {
 			}
 		}
 	}
-	hs := s.hs
+	hs, served := s.hs, s.served
 	s.mu.Unlock()
 	s.cancel()
 	if hs != nil {
 		hs.Close()
+		<-served
 	}
 	s.wg.Wait()
 	s.clock.Close()
