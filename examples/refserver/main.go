@@ -8,8 +8,9 @@
 //
 //	go run ./examples/refserver -addr 127.0.0.1:9000
 //
-// The credentials are test values, printed at start; override them with
-// -secret-id and -secret-key. An SCF function's behaviour comes from its
+// The credentials are test values: SecretId AKIDREFSERVER00000001 and
+// SecretKey refserver-test-secret-key, unless -secret-id and -secret-key
+// say otherwise. Only the SecretId is printed at start. An SCF function's behaviour comes from its
 // environment variables SCFTEST_DURATION, SCFTEST_MEMORY, SCFTEST_RESULT,
 // SCFTEST_FAIL_STATUS and SCFTEST_FAIL_MESSAGE (see package scftest).
 package main
