@@ -203,3 +203,29 @@ func FuzzParseINI(f *testing.F) {
 		}
 	})
 }
+
+// Default reads the environment first, then the profile file that
+// TENCENTCLOUD_CREDENTIALS_FILE names, and says ErrNotFound without either.
+func TestDefault(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("HOME", dir) // no ~/.tencentcloud/credentials of the machine's
+	t.Setenv(EnvSessionToken, "")
+	file := writeFile(t, dir, "creds", "[default]\nsecret_id = AKIDfromprofile\nsecret_key = profile-key\n")
+
+	t.Setenv(EnvSecretID, id)
+	t.Setenv(EnvSecretKey, key)
+	t.Setenv(EnvCredentialsFile, file)
+	if c, err := Default().Credential(ctx); err != nil || c.SecretId != id {
+		t.Fatalf("environment and file set: got %v, %v; want the environment's", c, err)
+	}
+	t.Setenv(EnvSecretID, "")
+	t.Setenv(EnvSecretKey, "")
+	if c, err := Default().Credential(ctx); err != nil || c.SecretId != "AKIDfromprofile" || c.SecretKey != "profile-key" {
+		t.Fatalf("file only: got %v, %v", c, err)
+	}
+	t.Setenv(EnvCredentialsFile, filepath.Join(dir, "missing"))
+	if _, err := Default().Credential(ctx); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("neither: err = %v, want ErrNotFound", err)
+	}
+}
