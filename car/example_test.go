@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
@@ -100,4 +101,56 @@ func ExampleAPIError() {
 	// Output:
 	// first has a concurrency
 	// second waits in the queue: ResourceNotFound.NoIdle
+}
+
+// A SessionManager on the CAR reference server, whose only concurrency
+// serves one user at a time: the second user waits in the queue (a
+// browser would learn its position through the heartbeat) and gets the
+// concurrency once the first is stopped. The manager is also the
+// http.Handler of the heartbeat endpoint; see package heartbeat.
+func ExampleSessionManager() {
+	srv, err := cartest.NewServer(
+		cartest.WithProject(cartest.Project{ProjectId: "cap-demo"}),
+		cartest.WithPack(cartest.Pack{PackId: "pack-1", Size: 1, Projects: []string{"cap-demo"}}),
+		cartest.WithCleanupDelay(10*time.Millisecond),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	mgr, err := car.NewSessionManager(srv.Client(), "cap-demo", car.WithQueuePollInterval(20*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	defer mgr.Shutdown(ctx)
+
+	alice, err := mgr.Start(ctx, car.StartRequest{UserId: "alice", UserIp: "203.0.113.7", ClientSession: "alice-client-session"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("alice has a ServerSession:", alice.ServerSession != "")
+	bob, err := mgr.Start(ctx, car.StartRequest{UserId: "bob", UserIp: "203.0.113.8", ClientSession: "bob-client-session"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("bob waits at position", bob.QueuePosition)
+
+	if err := mgr.Stop(ctx, "alice"); err != nil {
+		log.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	serverSession, err := bob.Wait(waitCtx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("bob has a ServerSession:", serverSession != "")
+	snap := mgr.Snapshot()
+	fmt.Println("active:", snap.Active, "released:", snap.Released, "DestroySession calls:", snap.DestroyCalls)
+	// Output:
+	// alice has a ServerSession: true
+	// bob waits at position 1
+	// bob has a ServerSession: true
+	// active: 1 released: map[stopped:1] DestroySession calls: 1
 }
