@@ -3,12 +3,10 @@ package heartbeat_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-
-	"github.com/gorilla/websocket"
+	"net/http/httptest"
+	"strings"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
 // A backend opens a session for a user and hands the token to the user's
@@ -23,10 +21,9 @@ func Example() {
 		panic(err)
 	}
 	// In production: http.Handle("/heartbeat", srv) on the backend's server.
-	l := memnet.Listen("backend")
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(l)
-	defer hs.Close()
+	backend := httptest.NewServer(srv)
+	defer backend.Close()
+	url := "ws" + strings.TrimPrefix(backend.URL, "http") + "/heartbeat"
 
 	token, err := srv.Open("user-42") // sent to the client, e.g. with the page
 	if err != nil {
@@ -34,8 +31,7 @@ func Example() {
 	}
 
 	notices := make(chan heartbeat.Notice, 4)
-	s, err := heartbeat.Connect(context.Background(), "ws://backend/heartbeat", "user-42", token,
-		heartbeat.WithDialer(&websocket.Dialer{NetDialContext: l.DialContext}),
+	s, err := heartbeat.Connect(context.Background(), url, "user-42", token,
 		heartbeat.OnNotice(func(n heartbeat.Notice) { notices <- n }),
 	)
 	if err != nil {
