@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
 func TestOptionsRejected(t *testing.T) {
@@ -261,18 +263,55 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
-func TestDefaultRateLimit(t *testing.T) {
-	// 45 calls cross at most two windows of 20.
-	_, c := setup(t)
-	throttled := 0
-	for range 45 {
-		if _, err := c.DescribeConcurrentCount(t.Context(), nil); car.IsThrottled(err) {
-			throttled++
+// The documented limits, per action and second: 100 for ApplyConcurrent,
+// CreateSession and DestroySession, 20 for the others. The fake clock of a
+// synctest bubble keeps every call of a burst in one second.
+func TestDefaultRateLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := cartest.Start(t, cartest.WithListener(memnet.Listen("car")))
+		c := srv.Client(car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		defer c.CloseIdleConnections()
+		ctx := t.Context()
+		calls := map[string]func() error{
+			"ApplyConcurrent": func() error {
+				_, err := c.ApplyConcurrent(ctx, &car.ApplyConcurrentInput{UserId: "u", UserIp: ip, ProjectId: cartest.DefaultProjectId})
+				return err
+			},
+			"CreateSession": func() error {
+				_, err := c.CreateSession(ctx, &car.CreateSessionInput{UserId: "u", UserIp: ip})
+				return err
+			},
+			"DestroySession": func() error {
+				_, err := c.DestroySession(ctx, &car.DestroySessionInput{UserId: "nobody"})
+				return err
+			},
+			"DescribeConcurrentCount": func() error {
+				_, err := c.DescribeConcurrentCount(ctx, nil)
+				return err
+			},
+			"StopPublishStream": func() error {
+				_, err := c.StopPublishStream(ctx, &car.StopPublishStreamInput{UserId: "nobody"})
+				return err
+			},
 		}
-	}
-	if throttled == 0 {
-		t.Error("45 DescribeConcurrentCount calls at the documented 20/s: none was throttled")
-	}
+		limits := map[string]int{"ApplyConcurrent": 100, "CreateSession": 100, "DestroySession": 100, "DescribeConcurrentCount": 20, "StopPublishStream": 20}
+		for _, action := range []string{"ApplyConcurrent", "CreateSession", "DestroySession", "DescribeConcurrentCount", "StopPublishStream"} {
+			time.Sleep(time.Second) // a fresh window
+			call, limit := calls[action], limits[action]
+			for i := range limit {
+				if err := call(); car.IsThrottled(err) {
+					t.Fatalf("%s call %d of the %d allowed in a second: %v", action, i+1, limit, err)
+				}
+			}
+			if err := call(); !car.HasCode(err, car.CodeRequestLimitExceeded) {
+				t.Fatalf("%s call %d in a second: %v, want RequestLimitExceeded", action, limit+1, err)
+			}
+			time.Sleep(time.Second)
+			if err := call(); car.IsThrottled(err) {
+				t.Fatalf("%s in the next second: %v", action, err)
+			}
+		}
+	})
 }
 
 func TestInjectFault(t *testing.T) {
