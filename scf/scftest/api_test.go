@@ -78,6 +78,49 @@ func TestFrame(t *testing.T) {
 	})
 }
 
+// The documented limits per second: 100 for Invoke, 10,000 for
+// InvokeFunction, 20 for the concurrency settings. The fake clock of a
+// synctest bubble keeps every call of a burst in one second.
+func TestDefaultRateLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, c := start(t)
+		addFunction(t, srv, scftest.FunctionConfig{Name: "fn"})
+		ctx := t.Context()
+		for _, tc := range []struct {
+			action string
+			limit  int
+			call   func() error
+		}{
+			{"Invoke", 100, func() error {
+				_, err := c.Invoke(ctx, &scf.InvokeInput{FunctionName: "fn"})
+				return err
+			}},
+			{"InvokeFunction", 10000, func() error {
+				_, err := c.InvokeFunction(ctx, &scf.InvokeFunctionInput{FunctionName: "fn"})
+				return err
+			}},
+			{"GetReservedConcurrencyConfig", 20, func() error {
+				_, err := c.GetReservedConcurrencyConfig(ctx, &scf.GetReservedConcurrencyConfigInput{FunctionName: "fn"})
+				return err
+			}},
+		} {
+			time.Sleep(time.Second) // a fresh window
+			for i := range tc.limit {
+				if err := tc.call(); err != nil {
+					t.Fatalf("%s call %d of the %d allowed in a second: %v", tc.action, i+1, tc.limit, err)
+				}
+			}
+			if err := tc.call(); !scf.HasCode(err, scf.CodeRequestLimitExceeded) {
+				t.Fatalf("%s call %d in a second: %v, want RequestLimitExceeded", tc.action, tc.limit+1, err)
+			}
+			time.Sleep(time.Second)
+			if err := tc.call(); err != nil {
+				t.Fatalf("%s in the next second: %v", tc.action, err)
+			}
+		}
+	})
+}
+
 // Rate limits can be changed or removed.
 func TestRateLimitOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
