@@ -179,6 +179,13 @@ func TestOfficialSDKErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, "a second user", apply("second"), "ResourceNotFound.NoIdle")
+	if _, err := o.send("CreateSession", map[string]any{"UserId": "first", "UserIp": "203.0.113.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.send("DestroySession", map[string]any{"UserId": "first"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "a user whose session is being destroyed", apply("first"), "UnsupportedOperation.Stopping")
 	_, err := o.send("CreateSession", map[string]any{"UserId": "second", "UserIp": "203.0.113.7"})
 	wantCode(t, "CreateSession without a lock", err, "FailedOperation.LockTimeout")
 	_, err = o.send("ApplyConcurrent", map[string]any{"UserId": "x", "UserIp": "203.0.113.7"})
