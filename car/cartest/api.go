@@ -129,7 +129,7 @@ func (s *Server) forUser(ctx context.Context, req *apiserver.Request, user strin
 
 func (s *Server) applyConcurrent(ctx context.Context, req *apiserver.Request) (any, error) {
 	var in applyConcurrentRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("UserId", in.UserId, "UserIp", in.UserIp, "ProjectId", in.ProjectId); err != nil {
@@ -145,7 +145,7 @@ func (s *Server) applyConcurrent(ctx context.Context, req *apiserver.Request) (a
 
 func (s *Server) createSession(ctx context.Context, req *apiserver.Request) (any, error) {
 	var in createSessionRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("UserId", in.UserId, "UserIp", in.UserIp); err != nil {
@@ -188,7 +188,7 @@ func (s *Server) createSession(ctx context.Context, req *apiserver.Request) (any
 
 func (s *Server) destroySession(ctx context.Context, req *apiserver.Request) (any, error) {
 	var in userRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("UserId", in.UserId); err != nil {
@@ -201,7 +201,7 @@ func (s *Server) destroySession(ctx context.Context, req *apiserver.Request) (an
 
 func (s *Server) describeConcurrentCount(_ context.Context, req *apiserver.Request) (any, error) {
 	var in describeConcurrentCountRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	switch in.ApplicationCategory {
@@ -221,7 +221,7 @@ func (s *Server) describeConcurrentCount(_ context.Context, req *apiserver.Reque
 
 func (s *Server) startPublishStream(ctx context.Context, req *apiserver.Request) (any, error) {
 	var in startPublishStreamRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("UserId", in.UserId); err != nil {
@@ -238,7 +238,7 @@ func (s *Server) startPublishStream(ctx context.Context, req *apiserver.Request)
 
 func (s *Server) startPublishStreamWithURL(ctx context.Context, req *apiserver.Request) (any, error) {
 	var in startPublishStreamWithURLRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("UserId", in.UserId, "PublishStreamURL", in.PublishStreamURL); err != nil {
@@ -254,7 +254,7 @@ func (s *Server) startPublishStreamWithURL(ctx context.Context, req *apiserver.R
 
 func (s *Server) stopPublishStream(ctx context.Context, req *apiserver.Request) (any, error) {
 	var in userRequest
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("UserId", in.UserId); err != nil {

@@ -72,6 +72,7 @@ type Request struct {
 	Latency time.Duration
 
 	closing <-chan struct{} // Config.Closing
+	names   *fieldCache     // the server's
 }
 
 // Delay waits out the request's injected latency (host time). It reports
@@ -168,6 +169,7 @@ type Server struct {
 	next    int     // where the next event goes once the ring is full
 	maxEv   int
 	closing <-chan struct{}
+	names   fieldCache
 }
 
 type action struct {
@@ -368,7 +370,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 	}
 	req := &Request{
 		Action: name, RequestId: requestID, Region: tc3.HeaderValue(r, "X-Tc-Region"),
-		SecretId: id.SecretID, Body: body, HTTP: r, closing: s.closing,
+		SecretId: id.SecretID, Body: body, HTTP: r, closing: s.closing, names: &s.names,
 	}
 	if fault != nil {
 		req.Latency = fault.Latency

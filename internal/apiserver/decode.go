@@ -22,13 +22,22 @@ import (
 // would take "userid" for "UserId", so the top-level names are checked
 // against v's json tags after decoding. (Nested objects keep
 // encoding/json's leniency.)
-func Decode(body []byte, v any) *Error {
+//
+// Handlers call [Request.Decode], which keeps each type's names in the
+// server's cache; Decode works them out on every call.
+func Decode(body []byte, v any) *Error { return decode(body, v, nil) }
+
+// Decode decodes the request's body into v as the package-level Decode
+// does, with the field names of v's type cached by the server.
+func (r *Request) Decode(v any) *Error { return decode(r.Body, v, r.names) }
+
+func decode(body []byte, v any, names *fieldCache) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
 	err := json.Unmarshal(body, v)
 	if err == nil {
-		return checkNames(body, v)
+		return checkNames(body, v, names)
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -76,12 +85,17 @@ func Require(pairs ...string) *Error {
 	return nil
 }
 
-// fieldNames caches the json names of a struct type's fields.
-var fieldNames sync.Map // reflect.Type → map[string]bool
+// fieldCache keeps the json names of struct types' fields; a nil cache
+// keeps nothing.
+type fieldCache struct {
+	m sync.Map // reflect.Type → map[string]bool
+}
 
-func namesOf(t reflect.Type) map[string]bool {
-	if m, ok := fieldNames.Load(t); ok {
-		return m.(map[string]bool)
+func (c *fieldCache) namesOf(t reflect.Type) map[string]bool {
+	if c != nil {
+		if m, ok := c.m.Load(t); ok {
+			return m.(map[string]bool)
+		}
 	}
 	names := make(map[string]bool)
 	for i := range t.NumField() {
@@ -98,7 +112,9 @@ func namesOf(t reflect.Type) map[string]bool {
 		}
 		names[name] = true
 	}
-	fieldNames.Store(t, names)
+	if c != nil {
+		c.m.Store(t, names)
+	}
 	return names
 }
 
@@ -106,7 +122,7 @@ func namesOf(t reflect.Type) map[string]bool {
 // of v: an unknown parameter, or one whose case is wrong. body is valid
 // JSON (it was just decoded), so a small scanner finds the keys without
 // allocating.
-func checkNames(body []byte, v any) *Error {
+func checkNames(body []byte, v any, cache *fieldCache) *Error {
 	t := reflect.TypeOf(v)
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -114,7 +130,7 @@ func checkNames(body []byte, v any) *Error {
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
-	names := namesOf(t)
+	names := cache.namesOf(t)
 	depth, inString, escaped, expectKey := 0, false, false, false
 	keyStart := -1
 	for i, c := range body {

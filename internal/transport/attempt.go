@@ -171,7 +171,11 @@ func isDialError(err error) bool {
 func (a *attempt) readBody(resp *http.Response) {
 	a.scanned = false
 	if a.buf == nil {
-		a.buf = bufPool.Get().(*bytes.Buffer)
+		if b, ok := a.client.bufs.Get().(*bytes.Buffer); ok {
+			a.buf = b
+		} else {
+			a.buf = new(bytes.Buffer)
+		}
 	}
 	a.buf.Reset()
 	if resp.ContentLength > 0 && resp.ContentLength <= MaxResponseBytes {

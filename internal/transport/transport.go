@@ -58,6 +58,8 @@ type Client struct {
 	// hdrNone is an empty User-Agent, which net/http then leaves out: the
 	// API does not use it, and every header costs both ends a parse.
 	hdrContentType, hdrVersion, hdrRegion, hdrLanguage, hdrNone []string
+
+	bufs sync.Pool // *bytes.Buffer for response bodies
 }
 
 // New builds a client from the service's defaults and the user's options.
@@ -251,12 +253,10 @@ type attempt struct {
 	nextWait   time.Duration
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 func (a *attempt) release() {
 	if a.buf != nil && a.buf.Cap() <= 64<<10 {
 		a.buf.Reset()
-		bufPool.Put(a.buf)
+		a.client.bufs.Put(a.buf)
 	}
 	a.buf, a.body = nil, nil
 }

@@ -71,7 +71,7 @@ func (s *Server) recordConfig(action, subject, detail string) {
 
 func (s *Server) putReserved(_ context.Context, req *apiserver.Request) (any, error) {
 	var in putReservedIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -105,7 +105,7 @@ func (s *Server) putReserved(_ context.Context, req *apiserver.Request) (any, er
 
 func (s *Server) getReserved(_ context.Context, req *apiserver.Request) (any, error) {
 	var in fnRefIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -127,7 +127,7 @@ func (s *Server) getReserved(_ context.Context, req *apiserver.Request) (any, er
 
 func (s *Server) deleteReserved(_ context.Context, req *apiserver.Request) (any, error) {
 	var in fnRefIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -146,7 +146,7 @@ func (s *Server) deleteReserved(_ context.Context, req *apiserver.Request) (any,
 
 func (s *Server) putTotal(_ context.Context, req *apiserver.Request) (any, error) {
 	var in putTotalIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if in.TotalConcurrencyMem == nil {
@@ -173,7 +173,7 @@ func (s *Server) putTotal(_ context.Context, req *apiserver.Request) (any, error
 
 func (s *Server) getAccount(_ context.Context, req *apiserver.Request) (any, error) {
 	var in struct{}
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -249,7 +249,7 @@ func publishedVersion(fn *function, q string) (*version, *apiserver.Error) {
 
 func (s *Server) putProvisioned(_ context.Context, req *apiserver.Request) (any, error) {
 	var in putProvisionedIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName, "Qualifier", in.Qualifier); err != nil {
@@ -381,7 +381,7 @@ func parseTriggers(actions []wireTriggerAction) ([]trigger, *apiserver.Error) {
 
 func (s *Server) getProvisioned(_ context.Context, req *apiserver.Request) (any, error) {
 	var in fnQualifierIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -421,7 +421,7 @@ func (s *Server) getProvisioned(_ context.Context, req *apiserver.Request) (any,
 
 func (s *Server) deleteProvisioned(_ context.Context, req *apiserver.Request) (any, error) {
 	var in fnQualifierIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName, "Qualifier", in.Qualifier); err != nil {
@@ -544,7 +544,7 @@ func (s *Server) lockInvocable(action, namespace, name string) (*function, *apis
 
 func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) {
 	var in invokeIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -591,7 +591,7 @@ func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) 
 
 func (s *Server) invokeFunction(_ context.Context, req *apiserver.Request) (any, error) {
 	var in invokeFunctionIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -626,7 +626,7 @@ func (s *Server) invokeFunction(_ context.Context, req *apiserver.Request) (any,
 
 func (s *Server) getRequestStatus(_ context.Context, req *apiserver.Request) (any, error) {
 	var in getRequestStatusIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName, "FunctionRequestId", in.FunctionRequestId); err != nil {
@@ -741,7 +741,7 @@ func applySettings(cfg *fnConfig, mem, timeout, initTimeout *int64, env *wireEnv
 
 func (s *Server) createFunction(_ context.Context, req *apiserver.Request) (any, error) {
 	var in createFunctionIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -817,7 +817,7 @@ func (s *Server) createLocked(in *createFunctionIn) (*function, *apiserver.Error
 
 func (s *Server) getFunction(_ context.Context, req *apiserver.Request) (any, error) {
 	var in getFunctionIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -862,7 +862,7 @@ func orFalse(v string) string {
 
 func (s *Server) updateFunction(_ context.Context, req *apiserver.Request) (any, error) {
 	var in updateFunctionIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -927,7 +927,7 @@ func (s *Server) publishLocked(fn *function, desc string) *version {
 
 func (s *Server) publishVersion(_ context.Context, req *apiserver.Request) (any, error) {
 	var in publishVersionIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -948,7 +948,7 @@ func (s *Server) publishVersion(_ context.Context, req *apiserver.Request) (any,
 
 func (s *Server) listFunctions(_ context.Context, req *apiserver.Request) (any, error) {
 	var in listFunctionsIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if len(in.Filters) > 0 {
@@ -1032,7 +1032,7 @@ func (s *Server) listFunctions(_ context.Context, req *apiserver.Request) (any, 
 
 func (s *Server) deleteFunction(_ context.Context, req *apiserver.Request) (any, error) {
 	var in deleteFunctionIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -1168,7 +1168,7 @@ func routing(fn *function, main string, rc *wireRoutingConfig) ([]weight, []wire
 
 func (s *Server) createAlias(_ context.Context, req *apiserver.Request) (any, error) {
 	var in aliasIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("Name", in.Name, "FunctionName", in.FunctionName, "FunctionVersion", in.FunctionVersion); err != nil {
@@ -1226,7 +1226,7 @@ func aliasView(a *alias) aliasOut {
 
 func (s *Server) getAlias(_ context.Context, req *apiserver.Request) (any, error) {
 	var in aliasRefIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -1240,7 +1240,7 @@ func (s *Server) getAlias(_ context.Context, req *apiserver.Request) (any, error
 
 func (s *Server) updateAlias(_ context.Context, req *apiserver.Request) (any, error) {
 	var in aliasIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionVersion", in.FunctionVersion); err != nil {
@@ -1265,7 +1265,7 @@ func (s *Server) updateAlias(_ context.Context, req *apiserver.Request) (any, er
 
 func (s *Server) deleteAlias(_ context.Context, req *apiserver.Request) (any, error) {
 	var in aliasRefIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -1283,7 +1283,7 @@ func (s *Server) deleteAlias(_ context.Context, req *apiserver.Request) (any, er
 
 func (s *Server) listAliases(_ context.Context, req *apiserver.Request) (any, error) {
 	var in listAliasesIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -1327,7 +1327,7 @@ func (s *Server) listAliases(_ context.Context, req *apiserver.Request) (any, er
 
 func (s *Server) getEventInvokeConfig(_ context.Context, req *apiserver.Request) (any, error) {
 	var in getEventInvokeConfigIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
@@ -1345,7 +1345,7 @@ func (s *Server) getEventInvokeConfig(_ context.Context, req *apiserver.Request)
 
 func (s *Server) updateEventInvokeConfig(_ context.Context, req *apiserver.Request) (any, error) {
 	var in updateEventInvokeConfigIn
-	if err := apiserver.Decode(req.Body, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	if err := apiserver.Require("FunctionName", in.FunctionName); err != nil {
