@@ -167,6 +167,14 @@ func TestResumeWithinGraceWindow(t *testing.T) {
 		if info, _ := e.srv.Session("u1"); !info.Connected {
 			t.Errorf("state %v after resume, want connected", info.State)
 		}
+		// A resume token is single-use: whoever replays it is refused and
+		// the resumed connection stays.
+		replay := e.hello("u1", w.Token)
+		if code, reason := replay.closed(); code != heartbeat.CloseUnauthorized || !strings.Contains(reason, "already used") {
+			t.Errorf("replayed resume token: closed with %d %q, want %d and \"already used\"", code, reason, heartbeat.CloseUnauthorized)
+		}
+		synctest.Wait()
+		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume")
 	})
 }
 

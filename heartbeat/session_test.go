@@ -176,6 +176,47 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 	})
 }
 
+// Each outage starts from a fresh BackOff: waits grown during a long
+// first outage do not slow the reconnect after the second.
+func TestSessionFreshBackOffPerOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		d := &switchDialer{l: e.l}
+		var made int
+		fresh := func() backoff.BackOff {
+			made++
+			return backoff.NewExponentialBackOff(backoff.WithInitialInterval(time.Second), backoff.WithMultiplier(2),
+				backoff.WithRandomizationFactor(0), backoff.WithMaxInterval(time.Minute), backoff.WithMaxElapsedTime(0))
+		}
+		e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), heartbeat.WithBackOff(fresh))
+		outage := func(from, length time.Duration) {
+			e.sleepUntil(from)
+			d.setOff(true)
+			d.cut()
+			e.sleepUntil(from + length)
+			d.setOff(false)
+		}
+		// Waits 1, 2, 4, 8, 16 s: the fifth attempt, at 41 s, finds the
+		// network back (it returned at 40 s).
+		outage(10*time.Second, 30*time.Second)
+		e.sleepUntil(60 * time.Second)
+		synctest.Wait()
+		if got := e.at("u1", "resume", 1); got != 41*time.Second {
+			t.Errorf("first resume at %v, want 41s", got)
+		}
+		// A fresh BackOff waits 1 s again; a reused one would wait 32 s.
+		outage(60*time.Second, 500*time.Millisecond)
+		e.sleepUntil(80 * time.Second)
+		synctest.Wait()
+		if got := e.at("u1", "resume", 2); got != 61*time.Second {
+			t.Errorf("second resume at %v, want 61s", got)
+		}
+		if made != 2 {
+			t.Errorf("%d BackOffs made for two outages, want 2", made)
+		}
+	})
+}
+
 func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
