@@ -352,7 +352,8 @@ func TestProvisionedErrors(t *testing.T) {
 		if _, err := c.PutReservedConcurrencyConfig(ctx, &scf.PutReservedConcurrencyConfigInput{FunctionName: "pv", ReservedConcurrencyMem: 512}); apiCode(err) != scf.CodeProvisionedExceedRes {
 			t.Fatalf("reservation below the provisioned memory: %v", err)
 		}
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute + time.Second) // the ramp's step at 1 min, not the same instant
+		synctest.Wait()
 		list, err := c.ListFunctions(ctx, nil)
 		if err != nil || len(list.Functions) != 1 || *list.Functions[0].ReservedConcurrencyMem != 1024 || *list.Functions[0].TotalProvisionedConcurrencyMem != 1024 {
 			t.Fatalf("ListFunctions: %+v %v", list, err)
