@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -133,4 +138,65 @@ func TestQuick(t *testing.T) {
 	if !strings.Contains(stdout.String(), "N = 200 sessions") {
 		t.Errorf("summary printout lacks the N = 200 block")
 	}
+}
+
+// BenchmarkScale is the heartbeat-at-scale run as a Go benchmark: each
+// iteration is one run of the harness at N sessions (a fresh server
+// process, N clients from this process over loopback, every phase), with
+// the harness's default settings. .ci/bench runs the harness itself, five
+// runs per N, for BENCHMARKS.md; this entry point gives the same figures
+// to `go test -bench`:
+//
+//	go test -run '^$' -bench Scale -benchtime 3x ./internal/benchmark/hbscale
+func BenchmarkScale(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("the harness reads /proc and dials from 127.0.0.2 and up, as on Linux")
+	}
+	for _, n := range []int{1000, 5000, 15000} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			cfg, err := defaultConfig()
+			if err != nil {
+				b.Fatal(err)
+			}
+			o := &orchestrator{cfg: cfg, log: slog.New(slog.DiscardHandler), nextSrc: netip.MustParseAddr(cfg.firstSrc)}
+			var runs []runResult
+			for b.Loop() {
+				r, err := o.runOne(b.Context(), n, len(runs)+1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				runs = append(runs, r)
+			}
+			median := func(f func(runResult) float64) float64 {
+				v := make([]float64, len(runs))
+				for i, r := range runs {
+					v[i] = f(r)
+				}
+				slices.Sort(v)
+				return v[len(v)/2]
+			}
+			b.ReportMetric(median(func(r runResult) float64 { return r.RSSBytesPerSession }), "rss-B/session")
+			b.ReportMetric(median(func(r runResult) float64 { return r.MemGoBytesPerSession }), "go-B/session")
+			b.ReportMetric(median(func(r runResult) float64 { return r.CPUUsPerHeartbeat }), "cpu-µs/heartbeat")
+			b.ReportMetric(median(func(r runResult) float64 { return r.DisconnectSilentMs.P99 }), "silent-detect-p99-ms")
+			b.ReportMetric(median(func(r runResult) float64 { return r.DisconnectResetMs.P99 }), "reset-detect-p99-ms")
+			b.ReportMetric(median(func(r runResult) float64 { return r.IdleErrorMs.P99 }), "idle-error-p99-ms")
+		})
+	}
+}
+
+// defaultConfig is the orchestrator's configuration from its flags'
+// defaults and args.
+func defaultConfig(args ...string) (orchestratorConfig, error) {
+	fs := flag.NewFlagSet("hbscale", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var srv serverConfig
+	srv.register(fs)
+	var orc orchestratorConfig
+	orc.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return orc, err
+	}
+	orc.server, orc.stderr = srv, io.Discard
+	return orc, orc.validate()
 }
