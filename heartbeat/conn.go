@@ -61,7 +61,10 @@ func (c *conn) sessionID() string {
 func (s *Server) accept(ws *websocket.Conn) *conn {
 	c := &conn{srv: s, ws: ws, timer: timerEntry{index: -1}}
 	c.seen()
-	ws.SetReadLimit(s.cfg.maxMessageSize)
+	// The connection checks the size limit itself, to close with a reason
+	// (readMessage); the library's limit is a backstop against giant
+	// frames, which it cuts off at once with CloseMessageTooBig and no text.
+	ws.SetReadLimit(s.cfg.maxMessageSize * readLimitBackstop)
 	ws.SetPongHandler(func(string) error { c.seen(); return nil })
 	ws.SetPingHandler(func(data string) error {
 		c.seen()
@@ -95,6 +98,10 @@ func (c *conn) handshake(r *http.Request) bool {
 		return false
 	}
 	mt, data, err := c.readMessage()
+	if errors.Is(err, errMessageTooBig) {
+		c.seen()
+		return c.refuse(CloseMessageTooBig, c.tooBigText())
+	}
 	if err != nil {
 		return false
 	}
@@ -208,6 +215,11 @@ func (c *conn) readLoop() {
 	defer func() { c.finish(reason) }()
 	for {
 		mt, data, err := c.readMessage()
+		if errors.Is(err, errMessageTooBig) {
+			c.seen()
+			c.closeForFrame(ReasonMessageTooBig, CloseMessageTooBig, c.tooBigText())
+			continue
+		}
 		if err != nil {
 			reason = readFailure(err)
 			return
@@ -229,15 +241,32 @@ func (c *conn) readLoop() {
 	}
 }
 
+// readLimitBackstop times the size limit is where the WebSocket library
+// cuts a connection off without reading further.
+const readLimitBackstop = 16
+
+// errMessageTooBig: a data message exceeded the size limit.
+var errMessageTooBig = errors.New("message too big")
+
 // readMessage reads the next data message (control frames are handled on the
-// way, each counting as a sign of life).
+// way, each counting as a sign of life). A message over the size limit is
+// errMessageTooBig; no more of it than the limit is kept, and the rest is
+// discarded by the next read.
 func (c *conn) readMessage() (int, []byte, error) {
 	mt, r, err := c.ws.NextReader()
 	if err != nil {
 		return 0, nil, err
 	}
-	data, err := io.ReadAll(r)
+	limit := c.srv.cfg.maxMessageSize
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		return mt, nil, errMessageTooBig
+	}
 	return mt, data, err
+}
+
+func (c *conn) tooBigText() string {
+	return "message too big: the limit is " + strconv.FormatInt(c.srv.cfg.maxMessageSize, 10) + " bytes"
 }
 
 // readFailure maps a read error to the Reason reported by OnDisconnect.
@@ -260,11 +289,17 @@ func readFailure(err error) Reason {
 
 // protocolError closes an attached connection that sent a bad frame.
 func (c *conn) protocolError(code int, reason string) {
+	c.closeForFrame(ReasonProtocolError, code, reason)
+}
+
+// closeForFrame closes an attached connection because of a frame it sent:
+// the session sees why (OnDisconnect), the client gets code and text.
+func (c *conn) closeForFrame(why Reason, code int, text string) {
 	s := c.srv
-	s.cfg.logger.Debug("heartbeat: bad frame", "session", c.sessionID(), "reason", reason)
+	s.cfg.logger.Debug("heartbeat: bad frame", "session", c.sessionID(), "reason", text)
 	s.mu.Lock()
-	s.detachLocked(c, ReasonProtocolError)
-	s.closeLocked(c, code, reason)
+	s.detachLocked(c, why)
+	s.closeLocked(c, code, text)
 	s.mu.Unlock()
 }
 

@@ -114,7 +114,8 @@
 //
 //	1000 CloseNormal              the client closed on purpose
 //	1001 CloseGoingAway           the server is shutting down; try again later
-//	1009 CloseMessageTooBig       a client frame exceeded the size limit
+//	1009 CloseMessageTooBig       a client frame exceeded the size limit (reason names it; a frame
+//	                              over 16 times the limit is cut off unread, without a reason)
 //	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s
 //	4001 CloseUnsupportedVersion  subprotocol not offered or hello "v" is not 1
 //	4002 CloseUnauthorized        token malformed, forged, used or superseded; authorization hook refused

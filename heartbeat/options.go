@@ -224,7 +224,8 @@ func WithPingTimeout(d time.Duration) ServerOption {
 
 // WithMaxMessageSize sets the largest frame a client may send, in bytes
 // (default DefaultMaxMessageSize; 256 to 1 MiB). A larger frame closes the
-// connection with CloseMessageTooBig.
+// connection with CloseMessageTooBig and a reason that gives the limit; no
+// more of it than the limit is held in memory.
 func WithMaxMessageSize(n int) ServerOption {
 	return serverOption(func(c *serverConfig) error {
 		if n < 256 || n > 1<<20 {

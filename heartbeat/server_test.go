@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -333,10 +334,19 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 		return c
 	}
 	cases := []tc{
-		{name: "oversized frame", code: heartbeat.CloseMessageTooBig, history: "connect disconnect(message too big)",
+		{name: "oversized frame", code: heartbeat.CloseMessageTooBig, reason: "message too big: the limit is " + strconv.Itoa(heartbeat.DefaultMaxMessageSize) + " bytes",
+			history: "connect disconnect(message too big)",
 			run: func(e *env) *rawClient {
 				c := hello(e)
 				c.sendMayFail(`{"type":"activity","pad":"` + strings.Repeat("x", heartbeat.DefaultMaxMessageSize) + `"}`)
+				return c
+			}},
+		// A giant frame is cut off by the WebSocket library before it is
+		// read: the same code, without text.
+		{name: "giant frame", code: heartbeat.CloseMessageTooBig, history: "connect disconnect(message too big)",
+			run: func(e *env) *rawClient {
+				c := hello(e)
+				c.sendMayFail(`{"type":"activity","pad":"` + strings.Repeat("x", 20*heartbeat.DefaultMaxMessageSize) + `"}`)
 				return c
 			}},
 		{name: "invalid JSON", code: heartbeat.CloseProtocolError, reason: "not a valid JSON", history: "connect disconnect(bad frame)",
@@ -366,7 +376,7 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 			}},
 		{name: "no hello in time", code: heartbeat.CloseProtocolError, reason: "no hello within 10s", atMostAfter: 10 * time.Second,
 			run: func(e *env) *rawClient { return e.dialRaw(nil) }},
-		{name: "oversized hello", code: heartbeat.CloseMessageTooBig,
+		{name: "oversized hello", code: heartbeat.CloseMessageTooBig, reason: "message too big",
 			run: func(e *env) *rawClient {
 				c := e.dialRaw(nil)
 				c.sendMayFail(`{"type":"hello","v":1,"session":"bad","token":"` + strings.Repeat("x", 5000) + `"}`)
