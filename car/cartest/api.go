@@ -102,18 +102,22 @@ func (s *Server) forUser(ctx context.Context, req *apiserver.Request, user strin
 		s.mu.Unlock()
 		return nil, apiserver.Errorf(car.CodeSlowDown, "a request for UserId %q is still being processed; retry later", clip(user))
 	}
-	s.inflight[user] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.inflight, user)
+	if req.Latency > 0 {
+		// The request stays in progress through its injected latency;
+		// without one it is a single critical section, and nothing can
+		// overlap it.
+		s.inflight[user] = struct{}{}
 		s.mu.Unlock()
-	}()
-
-	if !req.Delay(ctx) {
-		return nil, apiserver.Errorf(car.CodeFailedOperation, "the request was abandoned: the client went away or the server is closing")
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, user)
+			s.mu.Unlock()
+		}()
+		if !req.Delay(ctx) {
+			return nil, apiserver.Errorf(car.CodeFailedOperation, "the request was abandoned: the client went away or the server is closing")
+		}
+		s.mu.Lock()
 	}
-	s.mu.Lock()
 	now := s.clock.Now()
 	s.model.settle(now)
 	out, orders, apiErr := op(now, cause{action: req.Action, requestID: req.RequestId})
