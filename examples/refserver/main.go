@@ -10,9 +10,11 @@
 //
 // The credentials are test values: SecretId AKIDREFSERVER00000001 and
 // SecretKey refserver-test-secret-key, unless -secret-id and -secret-key
-// say otherwise. Only the SecretId is printed at start. An SCF function's behaviour comes from its
-// environment variables SCFTEST_DURATION, SCFTEST_MEMORY, SCFTEST_RESULT,
-// SCFTEST_FAIL_STATUS and SCFTEST_FAIL_MESSAGE (see package scftest).
+// say otherwise. Only the SecretId is printed at start.
+//
+// An SCF function's behaviour comes from its environment variables
+// SCFTEST_DURATION, SCFTEST_MEMORY, SCFTEST_RESULT, SCFTEST_FAIL_STATUS and
+// SCFTEST_FAIL_MESSAGE (see package scftest).
 package main
 
 import (

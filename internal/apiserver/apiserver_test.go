@@ -41,7 +41,7 @@ func setup(t *testing.T, rate int) (*Server, *transport.Client) {
 	s.AddCredential(id, key, "")
 	s.Register(Action{Name: "Echo", RatePerSecond: rate, Handle: func(_ context.Context, r *Request) (any, error) {
 		var in echoIn
-		if err := Decode(r.Body, &in); err != nil {
+		if err := r.Decode(&in); err != nil {
 			return nil, err
 		}
 		if err := Require("Name", in.Name); err != nil {
@@ -254,7 +254,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"N\u0061me":"a","Count":{"Name":[1,"}"]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in echoIn
-		err := Decode(body, &in)
+		err := (&Request{Body: body}).Decode(&in)
 		if err == nil {
 			// Accepted: every top-level key is exactly a field name.
 			var keys map[string]json.RawMessage

@@ -12,32 +12,24 @@ import (
 	"github.com/tcconcurrency/sdk-go/internal/apierr"
 )
 
-// Decode reads a request body into v strictly, mapping failures to the codes
-// the real API uses: InvalidParameter.JsonParseError for malformed JSON,
-// UnknownParameter for a field the action does not have, and
+// Decode reads the request's body into v strictly, mapping failures to the
+// codes the real API uses: InvalidParameter.JsonParseError for malformed
+// JSON, UnknownParameter for a field the action does not have, and
 // InvalidParameterValue for a value of the wrong type. Each message names
 // the field. An empty body is an empty object.
 //
 // Parameter names are case-sensitive, as on the real service: encoding/json
 // would take "userid" for "UserId", so the top-level names are checked
-// against v's json tags after decoding. (Nested objects keep
-// encoding/json's leniency.)
-//
-// Handlers call [Request.Decode], which keeps each type's names in the
-// server's cache; Decode works them out on every call.
-func Decode(body []byte, v any) *Error { return decode(body, v, nil) }
-
-// Decode decodes the request's body into v as the package-level Decode
-// does, with the field names of v's type cached by the server.
-func (r *Request) Decode(v any) *Error { return decode(r.Body, v, r.names) }
-
-func decode(body []byte, v any, names *fieldCache) *Error {
+// against v's json tags after decoding, with each type's names kept in the
+// server's cache. (Nested objects keep encoding/json's leniency.)
+func (r *Request) Decode(v any) *Error {
+	body := r.Body
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
 	err := json.Unmarshal(body, v)
 	if err == nil {
-		return checkNames(body, v, names)
+		return checkNames(body, v, r.names)
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError

@@ -808,7 +808,7 @@ func (s *Server) createLocked(in *createFunctionIn) (*function, *apiserver.Error
 		versions: map[string]*version{}, aliases: map[string]*alias{},
 		retryNum: defaultRetryNum, msgTTL: defaultMsgTTL,
 	}
-	fn.versions[scf.QualifierLatest] = &version{fn: fn, name: scf.QualifierLatest, key: fn.fkey + ":" + scf.QualifierLatest, cfg: cfg, desc: in.Description, added: now}
+	fn.versions[scf.QualifierLatest] = fn.newVersion(scf.QualifierLatest, cfg, in.Description, now)
 	fn.aliases[scf.AliasDefault] = &alias{name: scf.AliasDefault, main: scf.QualifierLatest, added: now, modified: now}
 	s.fns[fn.key()] = fn
 	s.recordConfig("function", fn.key(), fmt.Sprintf("created: %s, %d MB, %d s", cfg.typ, cfg.memMB, cfg.timeoutSec))
@@ -918,8 +918,7 @@ func (s *Server) updateFunction(_ context.Context, req *apiserver.Request) (any,
 func (s *Server) publishLocked(fn *function, desc string) *version {
 	latest := fn.versions[scf.QualifierLatest]
 	fn.nextVersion++
-	name := strconv.Itoa(fn.nextVersion)
-	v := &version{fn: fn, name: name, key: fn.key() + ":" + name, cfg: latest.cfg.clone(), desc: desc, added: s.clock.Now()}
+	v := fn.newVersion(strconv.Itoa(fn.nextVersion), latest.cfg.clone(), desc, s.clock.Now())
 	fn.versions[v.name] = v
 	s.recordConfig("function", fn.key(), "published version "+v.name)
 	return v

@@ -88,6 +88,11 @@ type function struct {
 // subject of its events.
 func (f *function) key() string { return f.fkey }
 
+// newVersion makes a version of f named name ("$LATEST", "1", …).
+func (f *function) newVersion(name string, cfg fnConfig, desc string, added time.Time) *version {
+	return &version{fn: f, name: name, key: f.fkey + ":" + name, cfg: cfg, desc: desc, added: added}
+}
+
 // published returns the published versions in order.
 func (f *function) published() []*version {
 	var vs []*version
