@@ -259,6 +259,7 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		heartbeat.OnIdle(m.onIdle),
 		heartbeat.OnExpire(m.onExpire),
 	)
+	hbOpts = append(hbOpts, m.streamOptions()...)
 
 	hb, err := heartbeat.NewServer(hbOpts...)
 	if err != nil {

@@ -412,6 +412,10 @@ func TestQueue(t *testing.T) {
 		if len(ready) != 1 || json.Unmarshal(ready[0].Data, &data) != nil || data.ServerSession != serverSession {
 			t.Fatalf("b's ready notices %+v", ready)
 		}
+		// Position notices are coalesced: c hears of its new place within
+		// one notice interval.
+		time.Sleep(car.DefaultNoticeInterval)
+		synctest.Wait()
 		if q := cb.received(heartbeat.NoticeQueue); q[len(q)-1].Position != 1 {
 			t.Fatalf("c did not move up: %+v", q)
 		}

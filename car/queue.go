@@ -163,7 +163,6 @@ func (m *SessionManager) runQueue() {
 	defer m.queueWG.Done()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var lastRound time.Time
 	for {
 		now := time.Now()
 		m.mu.Lock()
@@ -196,14 +195,10 @@ func (m *SessionManager) runQueue() {
 		}
 		var notices []positionNotice
 		if m.queue.dirty {
-			if d := m.cfg.noticeInterval - now.Sub(lastRound); d > 0 {
-				wait = min(wait, d)
-			} else {
-				notices = m.positionRoundLocked(now)
-				lastRound = now
-				if m.queue.dirty {
-					wait = min(wait, m.cfg.noticeInterval)
-				}
+			var next time.Time
+			notices, next = m.positionRoundLocked(now)
+			if !next.IsZero() {
+				wait = min(wait, next.Sub(now))
 			}
 		}
 		m.mu.Unlock()
@@ -238,23 +233,27 @@ func (m *SessionManager) runQueue() {
 }
 
 // positionRoundLocked picks the position notices due: users whose position
-// changed and who got none within the notice interval. Caller holds m.mu.
-func (m *SessionManager) positionRoundLocked(now time.Time) []positionNotice {
-	var out []positionNotice
+// changed and who got none within the notice interval. It also returns when
+// the first user it had to skip may have its notice (zero if none). Caller
+// holds m.mu.
+func (m *SessionManager) positionRoundLocked(now time.Time) (out []positionNotice, next time.Time) {
 	m.queue.dirty = false
 	m.queue.each(func(e *entry, pos int) bool {
-		if e.sentPos == pos || e.state != LeaseQueued {
+		if e.sentPos == pos {
 			return true
 		}
-		if now.Sub(e.sentAt) < m.cfg.noticeInterval {
-			m.queue.dirty = true // its turn comes in the next round
+		if at := e.sentAt.Add(m.cfg.noticeInterval); now.Before(at) {
+			m.queue.dirty = true // its turn comes later
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
 			return true
 		}
 		e.sentPos, e.sentAt = pos, now
 		out = append(out, positionNotice{e.hbID, pos})
 		return true
 	})
-	return out
+	return out, next
 }
 
 // admitHead runs ApplyConcurrent and CreateSession for the head (state
