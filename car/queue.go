@@ -19,6 +19,7 @@ import (
 // queueSlot is an entry's part in the queue.
 type queueSlot struct {
 	ticket    uint64
+	inQueue   bool
 	queuedAt  time.Time
 	sentPos   int       // the last position notice sent
 	sentAt    time.Time // when it was sent
@@ -41,6 +42,7 @@ type waitQueue struct {
 
 func (q *waitQueue) push(e *entry) {
 	e.ticket = q.base + uint64(len(q.items))
+	e.inQueue = true
 	q.items = append(q.items, e)
 	q.live++
 	// Appending slot i (1-based) to a Fenwick tree: its node covers
@@ -70,6 +72,7 @@ func (q *waitQueue) remove(e *entry) {
 		return
 	}
 	q.items[i] = nil
+	e.inQueue = false
 	q.add(i, -1)
 	q.live--
 	q.dirty = true

@@ -61,10 +61,12 @@ func (m *SessionManager) Snapshot() Snapshot {
 	}
 	for _, e := range m.users {
 		u := UserSnapshot{UserId: e.userID, State: e.state, Since: e.since, HeartbeatSession: e.hbID}
-		switch e.state {
-		case LeaseQueued:
+		switch {
+		case e.inQueue: // queued, or the head being admitted
 			u.QueuePosition = m.queue.position(e)
 			s.Waiting++
+		}
+		switch e.state {
 		case LeaseActive:
 			s.Active++
 		case LeaseDisconnected:
