@@ -228,10 +228,11 @@ func (m *SessionManager) attemptRelease(e *entry) {
 		e.relNext = time.Now().Add(delay)
 		m.relPending[e] = struct{}{}
 		m.startReleaseRunnerLocked()
+		reason, attempt := e.reason, e.relAttempts
 		m.mu.Unlock()
 		if m.runCtx.Err() == nil {
 			m.log.Warn("DestroySession failed; the release is queued and will be retried",
-				"user", e.userID, "reason", string(e.reason), "attempt", e.relAttempts, "retry_in", delay, "error", err)
+				"user", e.userID, "reason", string(reason), "attempt", attempt, "retry_in", delay, "error", err)
 		}
 	}
 }

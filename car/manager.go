@@ -176,13 +176,13 @@ type entry struct {
 	queueSlot // while queued
 
 	// While releasing (see lease.go).
-	reason       ReleaseReason
-	relAttempts  int
-	relErr       error     // the last transient DestroySession failure
-	relNext      time.Time // when the next attempt is due
-	relRunning   bool      // an attempt is in progress
-	relFinal     error     // a permanent failure, once released is closed
-	released     chan struct{}
+	reason      ReleaseReason
+	relAttempts int
+	relErr      error     // the last transient DestroySession failure
+	relNext     time.Time // when the next attempt is due
+	relRunning  bool      // an attempt is in progress
+	relFinal    error     // a permanent failure, once released is closed
+	released    chan struct{}
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }
@@ -707,7 +707,7 @@ func (m *SessionManager) onIdle(ev heartbeat.Event) {
 		return
 	}
 	m.mu.Lock()
-	holding := e.state == LeaseActive || e.state == LeaseDisconnected || e.state == LeaseStarting
+	holding := (e.state == LeaseActive || e.state == LeaseDisconnected || e.state == LeaseStarting) && !e.inQueue
 	m.mu.Unlock()
 	if holding { // a queued user may wait idle
 		m.release(e, ReleaseIdle)

@@ -303,4 +303,3 @@ func WithPendingReleases(userIDs ...string) ManagerOption {
 		return nil
 	}
 }
-

@@ -99,5 +99,3 @@ func (m *SessionManager) Snapshot() Snapshot {
 func sortUsers(u []UserSnapshot) {
 	slices.SortFunc(u, func(a, b UserSnapshot) int { return strings.Compare(a.UserId, b.UserId) })
 }
-
-
