@@ -42,6 +42,7 @@ type Server struct {
 	model    *model
 	inflight map[string]struct{}      // UserIds with a call in progress
 	streams  map[string]*serverStream // by id: the client streams open
+	sessions sessionEncoder
 	started  bool
 	closed   bool
 	work     sync.WaitGroup // every handler, API and stream, in progress
