@@ -1252,14 +1252,22 @@ func (iv *Invoker) backoff(bo *backoff.BackOff) time.Duration {
 	return min((*bo).NextBackOff(), iv.retry.MaxWait)
 }
 
-// newBackoff is the Invoker's one backoff shape: doubling from first up to
-// longest, ±50% jitter, no end.
+// newBackoff is the Invoker's backoff: doubling from first up to longest,
+// ±50% jitter.
 func (iv *Invoker) newBackoff(first, longest time.Duration) backoff.BackOff {
+	return newBackoff(first, longest, 2, 0.5)
+}
+
+// newBackoff is the package's one backoff construction (the Invoker's and
+// the waiter's): pauses from first, growing by factor up to longest, each
+// randomized by ±jitter, with no end (the caller's context and attempt
+// count bound them).
+func newBackoff(first, longest time.Duration, factor, jitter float64) backoff.BackOff {
 	return backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(first),
 		backoff.WithMaxInterval(longest),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMultiplier(factor),
+		backoff.WithRandomizationFactor(jitter),
 		backoff.WithMaxElapsedTime(0),
 	)
 }
