@@ -14,6 +14,10 @@ import (
 type Limits struct {
 	// ReadHeaderTimeout bounds the time to read a request's headers.
 	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes caps the size of a request's headers
+	// (http.Server.MaxHeaderBytes); a request over it is answered 431.
+	// The SDKs send about 1 KB, a temporary credential's token included.
+	MaxHeaderBytes int
 	// ReadTimeout bounds the time to read a whole request, body included,
 	// from the moment the connection is accepted or the previous request
 	// ended (http.Server.ReadTimeout). At the default, a 10 MB body must
@@ -54,6 +58,7 @@ const SmallBody = 16 << 10
 // (64 MB + 64 MB) whatever clients send.
 var DefaultLimits = Limits{
 	ReadHeaderTimeout: 10 * time.Second,
+	MaxHeaderBytes:    64 << 10,
 	ReadTimeout:       time.Minute,
 	WriteTimeout:      5 * time.Minute,
 	IdleTimeout:       time.Minute,
@@ -76,6 +81,9 @@ func (l Limits) WithDefaults() Limits {
 	l.WriteTimeout = pick(l.WriteTimeout, d.WriteTimeout)
 	l.IdleTimeout = pick(l.IdleTimeout, d.IdleTimeout)
 	l.BodyWait = pick(l.BodyWait, d.BodyWait)
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
 	if l.MaxConns == 0 {
 		l.MaxConns = d.MaxConns
 	}
@@ -115,6 +123,7 @@ func (l Limits) HTTPServer(h http.Handler, logger *slog.Logger, ln *Listener) *h
 		ReadTimeout:       positive(l.ReadTimeout),
 		WriteTimeout:      positive(l.WriteTimeout),
 		IdleTimeout:       positive(l.IdleTimeout),
+		MaxHeaderBytes:    max(l.MaxHeaderBytes, 0), // 0: http.DefaultMaxHeaderBytes (1 MB)
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	if ln != nil {
