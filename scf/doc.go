@@ -125,14 +125,16 @@
 // done before the second minute's burst). Sending every call at once gets
 // 1,000 × 429.
 //
-// A 429 still comes when the estimate was wrong or someone else spent the
-// account's burst. The call then goes back to the head of the line, keeping
-// its place, to wait for a warm instance or for the budget; the 429 closes
-// the budget, which reopens to one probe at a time after a backoff (from
-// 1 s, doubling, at most the window) until a probe gets through. A 432 is
-// retried with exponential backoff (1 s up to 30 s); both count towards
-// up to 10 attempts. The Invoker never retries 433, 434, 439 or user-code
-// errors unless the call is marked Idempotent. It uses InvokeFunction by
+// A 429 still comes when the estimate counted too many (an instance SCF
+// recycled early, an alias whose calls are split between two versions) or
+// someone else spent the account's burst. The call then goes back to the
+// head of the line, keeping its place, to wait for a warm instance or for
+// the budget; the 429 closes the budget, which reopens to one probe at a
+// time after a backoff (from 1 s, doubling, at most 30 s) until a probe
+// gets through (no 429 within [ProbeGrace], 2 s). A 432 is retried with
+// exponential backoff (1 s up to 30 s); both count towards up to 10
+// attempts. The Invoker never retries 433, 434, 439 or user-code errors
+// unless the call is marked Idempotent. It uses InvokeFunction by
 // default: 10,000 calls per second against Invoke's 100, so a burst meets
 // the function's own limits, which the Invoker absorbs, before the API's
 // rate limit, which would throttle every call beyond 100 in a second.

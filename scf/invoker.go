@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // InvokeAPI is the action an Invoker uses for synchronous calls.
@@ -45,9 +45,15 @@ type InvokerRetry struct {
 	ExecutionAttempts int
 	// MinWait and MaxWait bound the exponential backoff after a 432,
 	// between idempotent retries, and between the probes of the start
-	// budget after a 429 (default 1 s and 30 s, ±50% jitter; a probe waits
-	// at most the budget's minute).
+	// budget after a 429 (default 1 s and 30 s): pause n is MinWait ×
+	// 2ⁿ⁻¹, at most MaxWait (and for a probe the budget's window), made up
+	// to 50% shorter at random.
 	MinWait, MaxWait time.Duration
+}
+
+// backoff is the policy's pauses, in the SDK's one retry model.
+func (p InvokerRetry) backoff() retry.Backoff {
+	return retry.Backoff{Initial: p.MinWait, Max: p.MaxWait, Multiplier: 2, Jitter: 0.5}
 }
 
 func (p InvokerRetry) withDefaults() InvokerRetry {
@@ -81,6 +87,11 @@ const (
 	// against the budget for this long after it was sent, a minute plus
 	// a second's margin for the network and the server's clock.
 	ScaleOutWindow = time.Minute + time.Second
+	// ProbeGrace is how long a probe of the start budget after a 429 has
+	// to come back with another 429 (SCF turns a call away at once, before
+	// it runs); a probe without an answer by then got an instance, and the
+	// budget opens again.
+	ProbeGrace = 2 * time.Second
 )
 
 // InvokerOption configures an Invoker.
@@ -281,8 +292,10 @@ type InvokerStats struct {
 //   - for a published version, the instances GetProvisionedConcurrencyConfig
 //     reports available (read once, at its first call) are warm for good,
 //     and are used first, as SCF uses them;
-//   - a 429 proves the estimate wrong: the pool's idle instances are
-//     forgotten (and its provisioned count lowered to those busy).
+//   - a 429 proves the estimate wrong (SCF recycled an instance early, or
+//     an alias split its calls between two versions, which the Invoker
+//     counts as one): the pool's idle instances are forgotten, and its
+//     provisioned count lowered to those busy.
 //
 // A call takes, in order of arrival, a known warm instance, or, if there
 // is none, the start budget; when there is neither it waits for a call to
@@ -295,12 +308,17 @@ type InvokerStats struct {
 // On a 429 the call goes back to the head of the line, keeping its place,
 // to wait for a warm instance or for the budget, which the 429 has shown
 // to be spent: no call is sent as a new instance until a probe gets
-// through — one call at a time, after a backoff from MinWait, at most the
-// window, growing with each 429 — so the calls turned away do not all
-// return into the same wall. A 432 is retried with exponential backoff.
+// through. Probes go one at a time, after a backoff that grows with each
+// 429 (from MinWait, doubling, at most MaxWait and the window); a probe
+// gets through when it is answered without a 429 or has no answer within
+// ProbeGrace (SCF turns a call away at once), and the budget then opens
+// again. So the calls turned away do not all return into the same wall.
+// A 432 is retried with exponential backoff.
 // The Invoker never retries 433, 434 or user-code errors unless the call
-// is marked Idempotent. Every wait ends with the call's context, and a
-// call whose context ends gives its slot, instance or budget back at once.
+// is marked Idempotent. Every wait ends with the call's context: a call
+// whose context ends before it is sent gives its slot, instance and start
+// back at once; one in flight frees its slot, and its instance and start
+// count as spent.
 //
 // The Invoker has no goroutines of its own: all waiting happens in the
 // callers' goroutines (the oldest call waiting for the budget sleeps on
@@ -398,7 +416,7 @@ type waiter struct {
 	wake    context.CancelFunc
 	granted bool
 	kind    sendKind
-	probe   bool      // a start sent to test the budget after a 429
+	probe   uint64    // the id of the probe this start is, or 0
 	at      time.Time // the start's budget entry, or the idle instance's time
 }
 
@@ -418,10 +436,17 @@ type startBudget struct {
 	rate   int
 	starts []time.Time // when each start in the window was sent, oldest first
 	// After a 429, the budget is closed until blockedUntil, and then open
-	// to one probe at a time until a probe gets through.
-	blockedUntil      time.Time
-	probing, probeOut bool
-	bo                backoff.BackOff
+	// to one probe at a time until a probe gets through: it is answered
+	// without a 429, or has no answer by probeUntil.
+	blockedUntil, probeUntil time.Time
+	probing, probeOut        bool
+	probeID                  uint64 // the last probe's
+	fails                    int    // 429s that closed the budget since it was last open
+}
+
+// isOut reports whether probe is the probe the budget waits for.
+func (b *startBudget) isOut(probe uint64) bool {
+	return probe != 0 && b.probing && b.probeOut && b.probeID == probe
 }
 
 func (b *startBudget) prune(now time.Time) {
@@ -437,16 +462,24 @@ func (b *startBudget) prune(now time.Time) {
 // open reports whether a call may be sent as a new instance now.
 func (b *startBudget) open(now time.Time) bool {
 	b.prune(now)
+	if b.probing && b.probeOut && !now.Before(b.probeUntil) {
+		b.passed() // no 429 in time: the probe got an instance
+	}
 	return !now.Before(b.blockedUntil) && !(b.probing && b.probeOut) && len(b.starts) < b.rate
 }
 
+// passed ends probing: the burst has room again.
+func (b *startBudget) passed() {
+	b.probing, b.probeOut, b.fails = false, false, 0
+}
+
 // next returns when the budget opens with the passing of time alone; false
-// if only an answer can open it (a probe is out) or it is open.
+// if it does not (it is open).
 func (b *startBudget) next(now time.Time) (time.Time, bool) {
-	if b.probing && b.probeOut {
-		return time.Time{}, false
-	}
 	t := b.blockedUntil
+	if b.probing && b.probeOut && b.probeUntil.After(t) {
+		t = b.probeUntil
+	}
 	if n := len(b.starts); n >= b.rate {
 		if end := b.starts[n-b.rate].Add(ScaleOutWindow); end.After(t) {
 			t = end
@@ -455,25 +488,26 @@ func (b *startBudget) next(now time.Time) (time.Time, bool) {
 	return t, t.After(now)
 }
 
-// take spends one start; it reports whether the start is a probe.
-func (b *startBudget) take(now time.Time) bool {
+// take spends one start; it returns the probe's id if the start is one.
+func (b *startBudget) take(now time.Time) uint64 {
 	b.starts = append(b.starts, now)
 	if b.probing {
-		b.probeOut = true
-		return true
+		b.probeID++
+		b.probeOut, b.probeUntil = true, now.Add(ProbeGrace)
+		return b.probeID
 	}
-	return false
+	return 0
 }
 
 // refund gives back a start that started nothing.
-func (b *startBudget) refund(at time.Time, probe bool) {
+func (b *startBudget) refund(at time.Time, probe uint64) {
 	for i := len(b.starts) - 1; i >= 0; i-- {
 		if b.starts[i].Equal(at) {
 			b.starts = slices.Delete(b.starts, i, i+1)
 			break
 		}
 	}
-	if probe {
+	if b.isOut(probe) {
 		b.probeOut = false
 	}
 }
@@ -789,7 +823,7 @@ func (iv *Invoker) admit(ctx context.Context, w *waiter) error {
 		iv.seq++
 		w.seq = iv.seq
 	}
-	w.granted, w.probe = false, false
+	w.granted, w.probe = false, 0
 	iv.enqueueLocked(w)
 	iv.grantLocked()
 	granted := w.granted
@@ -1023,22 +1057,21 @@ func (iv *Invoker) settle(w *waiter, err error) outcome {
 		p.idle = p.idle[:0]
 		p.provisioned = min(p.provisioned, p.provBusy)
 		if !now.Before(iv.budget.blockedUntil) {
-			if iv.budget.bo == nil {
-				iv.budget.bo = iv.newBackoff(iv.retry.MinWait, min(iv.retry.MaxWait, ScaleOutWindow))
-			}
-			iv.budget.blockedUntil = now.Add(min(iv.budget.bo.NextBackOff(), ScaleOutWindow))
+			iv.budget.fails++
+			pause := iv.retry.backoff()
+			pause.Max = min(pause.Max, ScaleOutWindow)
+			iv.budget.blockedUntil = now.Add(pause.Delay(iv.budget.fails))
 		}
 		iv.budget.probing, iv.budget.probeOut = true, false
 	case ranIdle, ranGone:
-		if w.kind == sendStart && w.probe {
-			iv.budget.probing, iv.budget.probeOut = false, false
-			iv.budget.bo = nil
+		if iv.budget.isOut(w.probe) {
+			iv.budget.passed()
 		}
 		if o == ranIdle && w.kind != sendProvisioned {
 			p.putIdle(now)
 		}
 	case unknown:
-		if w.kind == sendStart && w.probe {
+		if iv.budget.isOut(w.probe) {
 			iv.budget.probeOut = false
 		}
 	}
@@ -1126,7 +1159,7 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 	var (
 		out                      InvokerOutput
 		met429, met432, execRuns int
-		bo                       backoff.BackOff
+		pauses                   int // backoffs so far (432 and idempotent retries)
 		last                     error
 		w                        = &waiter{p: p, sig: make(chan struct{}, 1)}
 	)
@@ -1173,7 +1206,8 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 			if iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
-			wait = iv.backoff(&bo)
+			pauses++
+			wait = iv.retry.backoff().Delay(pauses)
 			w.seq = 0 // to the back of the line after the pause
 		case in.Idempotent && retryableWhenIdempotent(err, fe, isFE):
 			execRuns++
@@ -1181,7 +1215,8 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
 			iv.execRetries.Add(1)
-			wait = iv.backoff(&bo)
+			pauses++
+			wait = iv.retry.backoff().Delay(pauses)
 			w.seq = 0
 		default:
 			return nil, iv.gaveUp(name, out.Attempts, err, nil)
@@ -1215,25 +1250,6 @@ func retryableWhenIdempotent(err error, fe *FunctionError, isFE bool) bool {
 	}
 	var ve *ValidationError
 	return !errors.As(err, &ve) // network errors
-}
-
-func (iv *Invoker) backoff(bo *backoff.BackOff) time.Duration {
-	if *bo == nil {
-		*bo = iv.newBackoff(iv.retry.MinWait, iv.retry.MaxWait)
-	}
-	return min((*bo).NextBackOff(), iv.retry.MaxWait)
-}
-
-// newBackoff is the Invoker's one backoff shape: doubling from first up to
-// longest, ±50% jitter, no end.
-func (iv *Invoker) newBackoff(first, longest time.Duration) backoff.BackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(first),
-		backoff.WithMaxInterval(longest),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(0.5),
-		backoff.WithMaxElapsedTime(0),
-	)
 }
 
 // gaveUp wraps the last failure (and the context's error, if it ended).

@@ -360,6 +360,7 @@ func TestInvokerOptions(t *testing.T) {
 	for _, opt := range []scf.InvokerOption{
 		scf.WithConcurrencyLimit("fn", 0), scf.WithConcurrencyLimit("9bad", 3), scf.WithDefaultConcurrencyLimit(0),
 		scf.WithSyncAPI("Call"), scf.WithInvokerRetry(scf.InvokerRetry{MinWait: -1}), scf.WithInvokerClock(nil), scf.WithInvokerLogger(nil),
+		scf.WithScaleOutRate(0), scf.WithWarmRetention(0),
 	} {
 		if _, err := scf.NewInvoker(c, opt); err == nil {
 			t.Errorf("option accepted: %p", opt)
