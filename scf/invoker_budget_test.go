@@ -67,6 +67,7 @@ func TestInvokerAfter429WaitsForAWarmInstance(t *testing.T) {
 		for range 300 {
 			others.Go(func() { c.InvokeFunction(t.Context(), &scf.InvokeFunctionInput{FunctionName: "other"}) })
 		}
+		time.Sleep(5 * time.Second) // past any cold start
 		synctest.Wait()
 		if g.count() != 300 {
 			t.Fatalf("%d others running", g.count())
@@ -78,7 +79,8 @@ func TestInvokerAfter429WaitsForAWarmInstance(t *testing.T) {
 		if len(lat) != 400 || st.Succeeded != 400 {
 			t.Fatalf("%d done, stats %+v", len(lat), st)
 		}
-		if m := maxOf(lat); m > 21*time.Second {
+		// Two runs of 10 s and a cold start, against 55 s to the minute.
+		if m := maxOf(lat); m > 25*time.Second {
 			t.Errorf("the last call took %v: the calls turned away did not take the instances freed at 10 s", m)
 		}
 		// At most the 200 the server could not start (fewer if the first
@@ -138,8 +140,9 @@ func TestInvokerProbesTheBudgetAfter429(t *testing.T) {
 		}
 		// The server opened 10 starts at 60 s, which the next probe finds
 		// (at most MaxWait, 30 s, later) and holds ProbeGrace; the calls
-		// beyond those 10 then take the instances they free, 10 s later.
-		if m := maxOf(lat); m > 60*time.Second+30*time.Second+scf.ProbeGrace+20*time.Second {
+		// beyond those 10 then take the instances they free, 10 s (and a
+		// cold start) later.
+		if m := maxOf(lat); m > 60*time.Second+30*time.Second+scf.ProbeGrace+20*time.Second+5*time.Second {
 			t.Errorf("the last call took %v", m)
 		}
 		t.Logf("%d × 429 in all (%d probes before 59 s); last call %v after %v", st.Met429, probes, maxOf(lat), time.Since(t0))
@@ -169,6 +172,7 @@ func TestInvokerBudgetSharedByFunctions(t *testing.T) {
 				})
 			}
 		}
+		time.Sleep(5 * time.Second) // past any cold start
 		synctest.Wait()
 		if st := iv.Stats(); g.count() != 500 || st.Starts != 500 || st.Waiting != 100 || st.Met429 != 0 {
 			t.Fatalf("%d running, stats %+v", g.count(), st)
@@ -183,7 +187,8 @@ func TestInvokerBudgetSharedByFunctions(t *testing.T) {
 
 // A published version's available provisioned instances are warm for the
 // Invoker: with 100 of them, 700 calls of 10 s put 100 on them, start 500,
-// and give the last 100 the first instances freed; all done at 20 s.
+// and give the last 100 the first instances freed (the provisioned ones,
+// which have no cold start); all done at 20 s.
 func TestInvokerUsesProvisionedInstances(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, c := startServer(t)
