@@ -160,3 +160,31 @@ func (p *Plan) explain(in PlanInput, quota int64) string {
 	fmt.Fprintf(&b, "Provisioning %d instances at 100 per minute takes %d minute(s).", p.Concurrency, p.WarmUpMinutes)
 	return b.String()
 }
+
+// RegionQuotaMB returns the documented default concurrency quota of a
+// region's account, and whether SCF serves the region: 128,000 MB
+// ([AccountQuotaMB]) in Guangzhou, Shanghai, Beijing, Chengdu and Hong
+// Kong, 64,000 MB ([SmallRegionQuotaMB]) in Mumbai, Singapore, Tokyo,
+// Toronto, Silicon Valley, Frankfurt, Shenzhen Finance and Shanghai
+// Finance. Each region's account is separate: its own quota, burst and
+// functions.
+func RegionQuotaMB(region string) (int64, bool) {
+	switch region {
+	case "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-hongkong":
+		return AccountQuotaMB, true
+	case "ap-mumbai", "ap-singapore", "ap-tokyo", "na-toronto", "na-siliconvalley", "eu-frankfurt",
+		"ap-shenzhen-fsi", "ap-shanghai-fsi":
+		return SmallRegionQuotaMB, true
+	}
+	return 0, false
+}
+
+// Regions returns the region codes RegionQuotaMB knows, the large regions
+// first.
+func Regions() []string {
+	return []string{
+		"ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-hongkong",
+		"ap-mumbai", "ap-singapore", "ap-tokyo", "na-toronto", "na-siliconvalley", "eu-frankfurt",
+		"ap-shenzhen-fsi", "ap-shanghai-fsi",
+	}
+}
