@@ -241,16 +241,13 @@ func TestRegionsAreSeparateAccounts(t *testing.T) {
 		}
 		addFunction(t, srv, scftest.FunctionConfig{Name: "fn", Timeout: 60 * time.Second, Behavior: &scftest.Behavior{Duration: 10 * time.Second}})
 		// Each region has its own burst (2 here) and quota.
-		got := map[string]map[int]int{}
+		var got [2]map[int]int
 		var wg sync.WaitGroup
-		for _, c := range []struct {
-			region string
-			c      *scf.Client
-		}{{"ap-guangzhou", gz}, {"ap-mumbai", mumbai}} {
-			wg.Go(func() { got[c.region] = calls(t, c.c, "fn", 3) })
-		}
+		wg.Go(func() { got[0] = calls(t, gz, "fn", 3) })
+		wg.Go(func() { got[1] = calls(t, mumbai, "fn", 3) })
 		wg.Wait()
-		for r, g := range got {
+		for i, g := range got {
+			r := []string{"ap-guangzhou", "ap-mumbai"}[i]
 			if g[scf.StatusSuccess] != 2 || g[scf.StatusResourceLimit] != 1 {
 				t.Fatalf("%s: %v, want 2 started and 1 × 429 of its own burst", r, g)
 			}
