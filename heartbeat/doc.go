@@ -67,23 +67,49 @@
 //   - A bad frame or a stuck client closes that one connection; no other
 //     session is affected.
 //
-// # Wire protocol (tcc.heartbeat.v1)
+// # Wire protocol (tcc.heartbeat.v1 and v2)
 //
 // The client opens a WebSocket to the URL where the Server is mounted,
-// offering the subprotocol [Subprotocol] ("tcc.heartbeat.v1"). All frames are
-// text frames holding one JSON object with a "type". A client frame may be at
-// most 4 KiB ([WithMaxMessageSize]).
+// offering the subprotocol [Subprotocol] ("tcc.heartbeat.v1") or, to send
+// stream frames, [SubprotocolV2] ("tcc.heartbeat.v2") first and v1 second.
+// The Server accepts both and picks v2 when offered; the client learns
+// which one it got from the handshake (the browser's WebSocket.protocol),
+// and states that version in its hello ("v":1 or "v":2; the welcome's "v"
+// repeats it). Version 2 is version 1 plus the client's stream frame; a v1
+// client never sends it, and a client that was given v1 (an older server)
+// must not either. All frames are text frames holding one JSON object with a
+// "type". A client frame may be at most 4 KiB ([WithMaxMessageSize]).
 //
 // Client → server:
 //
 //	{"type":"hello","v":1,"session":"<id>","token":"<token>"}   first frame, exactly once
 //	{"type":"activity"}                                          user input happened (optional)
+//	{"type":"stream","state":"lost","code":-3}                   v2 only: the media stream's state (optional)
 //
 // The hello must arrive within 10 s. The token is the join token from
 // [Server.Open], or the resume token from the latest welcome. Unknown fields
 // are ignored; unknown types are an error. Clients should coalesce activity:
 // at most one frame every few seconds (the Go client sends at most one per
 // [WithActivityInterval], default 5 s, on the leading and trailing edge).
+//
+// Stream frames (v2) tell the backend what the client's media stream (for
+// CAR, TCGSDK's cloud stream) is doing, which TCGSDK itself never tells the
+// backend. They reach [OnStream] as Event.Stream. "state" is one of
+//
+//	connected     the stream is up                        onConnectSuccess
+//	disconnected  it dropped; "code" says how (a hint)    onDisconnect 1 repeated connection, 2 heartbeat
+//	                                                      timeout, -1 reconnecting, 0 server closed
+//	reconnecting  the SDK is retrying                     onConnectFail -2 (and -1, retry later)
+//	lost          gone for good: a new session is needed  onConnectFail -3 retries exhausted, > 0 proxy
+//	                                                      error; onDisconnect -2 create offer failed
+//
+// and "code" (optional, default 0) is the SDK's code, a 32-bit integer. An
+// unknown state, a missing state or a stream frame on a v1 connection close
+// the connection with 4000 and a reason. A report that repeats the previous
+// one of the connection is not delivered again; at most 10 come through in a
+// burst, then one per second, and the rest are dropped, except a "lost" that
+// follows another state. The reports are hints: the heartbeat stays the
+// truth about presence, and TCGSDK's own docs call codes 1 and 2 unreliable.
 //
 // Server → client:
 //
@@ -116,8 +142,9 @@
 //	1001 CloseGoingAway           the server is shutting down; try again later
 //	1009 CloseMessageTooBig       a client frame exceeded the size limit (reason names it; a frame
 //	                              over 16 times the limit is cut off unread, without a reason)
-//	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s
-//	4001 CloseUnsupportedVersion  subprotocol not offered or hello "v" is not 1
+//	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s,
+//	                              bad stream frame
+//	4001 CloseUnsupportedVersion  no known subprotocol offered, or hello "v" is not the negotiated version
 //	4002 CloseUnauthorized        token malformed, forged, used or superseded; authorization hook refused
 //	4003 CloseExpired             genuine token, but the session is gone (grace passed, released)
 //	4004 CloseReplaced            a newer connection took over the session; do not reconnect

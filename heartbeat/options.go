@@ -173,6 +173,7 @@ type serverConfig struct {
 	onDisconnect   func(Event)
 	onResume       func(Event)
 	onExpire       func(Event)
+	onStream       func(Event)
 }
 
 func newServerConfig(opts []ServerOption) (serverConfig, error) {

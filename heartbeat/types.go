@@ -19,6 +19,8 @@ type Event struct {
 	Times int
 	// Reason says why the connection ended (OnDisconnect only).
 	Reason Reason
+	// Stream is the client's stream report (OnStream only).
+	Stream StreamReport
 }
 
 // Reason says why a connection ended.

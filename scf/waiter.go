@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
 // Defaults of the provisioned-concurrency waiter's polling.
@@ -88,13 +86,7 @@ func (c *Client) WaitProvisionedConcurrencyReady(ctx context.Context, in *GetPro
 			return nil, fmt.Errorf("scf %s: %w", action, err)
 		}
 	}
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(cfg.minDelay),
-		backoff.WithMaxInterval(cfg.maxDelay),
-		backoff.WithMultiplier(1.5),
-		backoff.WithRandomizationFactor(0.2),
-		backoff.WithMaxElapsedTime(0),
-	)
+	bo := newBackoff(cfg.minDelay, cfg.maxDelay, 1.5, 0.2)
 	name := in.FunctionName + ":" + in.Qualifier
 	last := "none yet"
 	for {

@@ -42,6 +42,7 @@ type Server struct {
 	model    *model
 	inflight map[string]struct{}      // UserIds with a call in progress
 	streams  map[string]*serverStream // by id: the client streams open
+	sessions sessionEncoder
 	started  bool
 	closed   bool
 	work     sync.WaitGroup // every handler, API and stream, in progress
@@ -295,6 +296,9 @@ type Fault struct {
 	HTTPStatus int
 	// Drop closes the connection without an answer, after Latency.
 	Drop bool
+	// DropAnswer carries the action out, then closes the connection
+	// without an answer: a response lost after CAR acted.
+	DropAnswer bool
 	// Times is how many calls the fault applies to; 0 means 1.
 	Times int
 }
@@ -303,7 +307,7 @@ type Fault struct {
 // action apply in the order they were injected.
 func (s *Server) InjectFault(action string, f Fault) error {
 	err := s.api.InjectFault(action, apiserver.Fault{
-		Latency: f.Latency, Code: f.Code, Message: f.Message, HTTPStatus: f.HTTPStatus, Drop: f.Drop, Times: f.Times,
+		Latency: f.Latency, Code: f.Code, Message: f.Message, HTTPStatus: f.HTTPStatus, Drop: f.Drop, DropAnswer: f.DropAnswer, Times: f.Times,
 	})
 	if err != nil {
 		return fmt.Errorf("cartest: InjectFault: %w", err)

@@ -120,6 +120,9 @@ type Fault struct {
 	HTTPStatus int
 	// Drop closes the connection without an answer, after Latency.
 	Drop bool
+	// DropAnswer carries the action out, then closes the connection
+	// without an answer: a response lost after the server acted.
+	DropAnswer bool
 	// Times is how many calls the fault applies to; 0 means 1.
 	Times int
 }
@@ -391,6 +394,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 		}
 		if fault.Code != "" {
 			return nil, &faultError{err: &Error{Code: fault.Code, Message: fault.Message}, status: fault.HTTPStatus}
+		}
+		if fault.DropAnswer {
+			a.Handle(r.Context(), req)
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: "(answer dropped)"})
+					conn.Close()
+					return nil, errDropped
+				}
+			}
 		}
 	}
 	return a.Handle(r.Context(), req)
