@@ -288,7 +288,7 @@ func (m *SessionManager) finish(e *entry, held bool, destroyErr error) {
 		m.log.Info("released", "user", e.userID, "reason", string(reason), "destroyed", held, "attempts", attempts)
 	}
 	if m.cfg.onRelease != nil {
-		m.cfg.onRelease(Release{UserId: e.userID, Reason: reason, Destroyed: held, DestroyErr: destroyErr, Attempts: attempts, At: at})
+		m.cfg.onRelease(Release{UserId: e.userID, HeartbeatSession: e.hbID, Reason: reason, Destroyed: held, DestroyErr: destroyErr, Attempts: attempts, At: at})
 	}
 	if held {
 		m.kickQueue()

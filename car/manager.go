@@ -138,7 +138,11 @@ func (l *Lease) Wait(ctx context.Context) (string, error) {
 // Release describes a finished lease, for OnRelease.
 type Release struct {
 	UserId string //nolint:revive
-	Reason ReleaseReason
+	// HeartbeatSession is the lease's heartbeat session id (its Lease's
+	// HeartbeatSession): it tells the leases of one user apart. Empty for
+	// a release adopted with WithPendingReleases.
+	HeartbeatSession string
+	Reason           ReleaseReason
 	// Destroyed reports that the lease held (or may have held) a
 	// concurrency and DestroySession was called for it until it succeeded
 	// or failed for good; DestroyErr is that permanent failure, if any.
@@ -306,10 +310,11 @@ const (
 // Start waits, within ctx, while CAR answers UnsupportedOperation.Stopping
 // (the user's previous session is still being torn down),
 // FailedOperation.SlowDown or FailedOperation.LockTimeout, and while the
-// user's previous lease is being released. If ApplyConcurrent or
-// CreateSession fails in a way that may have reached CAR (a timeout, a
-// lost answer, 5xx, InternalError), Start calls DestroySession for the user
-// before it returns the error, so no lock is left that no lease owns.
+// user's previous lease is being released; it tries both calls up to
+// three more times after a transient failure (5xx, InternalError, a lost
+// answer, throttling). If it still fails in a way that may have reached
+// CAR, Start calls DestroySession for the user before it returns the
+// error, so no lock is left that no lease owns.
 //
 // Start for a user who already holds a concurrency (a reload, another
 // device) runs ApplyConcurrent and CreateSession again: CAR reattaches the
@@ -491,6 +496,10 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 // previous session (Stopping, SlowDown, LockTimeout).
 var startBackoff = retry.Backoff{Initial: 250 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.5}
 
+// maxStartRetries bounds the extra rounds of ApplyConcurrent and
+// CreateSession a Start makes after transient failures.
+const maxStartRetries = 3
+
 // busyInCAR reports the answers that mean "this user's previous call or
 // session is still being dealt with": worth waiting for.
 func busyInCAR(err error) bool {
@@ -500,10 +509,19 @@ func busyInCAR(err error) bool {
 // admit runs ApplyConcurrent then CreateSession for e. With wait, it keeps
 // trying within ctx while CAR is busy with the user (busyInCAR).
 func (m *SessionManager) admit(ctx context.Context, e *entry, wait bool) error {
+	transient := 0
 	for attempt := 1; ; attempt++ {
 		err := m.admitOnce(ctx, e)
-		if err == nil || !wait || !busyInCAR(err) {
+		if err == nil || !wait {
 			return err
+		}
+		if !busyInCAR(err) {
+			// A transient failure (5xx, InternalError, a lost answer,
+			// throttling beyond the client's retries) is worth a few more
+			// rounds: both calls are safe to repeat for the user.
+			if transient++; transient > maxStartRetries || !(mayHaveActed(err) || IsThrottled(err)) {
+				return err
+			}
 		}
 		t := time.NewTimer(startBackoff.Delay(attempt))
 		select {

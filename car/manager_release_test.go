@@ -236,12 +236,12 @@ func TestShutdownHandsOverPendingReleases(t *testing.T) {
 }
 
 // TestStartCleansUpAfterALostAnswer: CreateSession's answers are lost
-// after CAR acted, more often than the client retries: Start fails, and
+// after CAR acted, more often than Start and the client retry: Start fails, and
 // calls DestroySession first, so no session is left that no lease owns.
 func TestStartCleansUpAfterALostAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newManagerEnv(t, envConfig{})
-		if err := env.car.InjectFault("CreateSession", cartest.Fault{DropAnswer: true, Times: 3}); err != nil {
+		if err := env.car.InjectFault("CreateSession", cartest.Fault{DropAnswer: true, Times: 12}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := env.mgr.Start(t.Context(), car.StartRequest{UserId: "u1", UserIp: "10.0.0.1"}); err == nil {

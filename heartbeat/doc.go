@@ -18,8 +18,9 @@
 //     [Server.Send] pushes notices (queue position, "ready" with opaque
 //     data, custom); [Server.Release] ends a session; [Server.Shutdown] ends
 //     them all.
-//   - [Session], the client, for Go clients, bots and tests ([Connect]). A
-//     browser speaks the protocol with a plain WebSocket (see below).
+//   - [Session], the client, for Go clients, bots and tests ([Connect]).
+//     Browsers use heartbeat.js from package heartbeat/web (see "Browser
+//     clients" below).
 //
 // # Session lifecycle (server side)
 //
@@ -154,29 +155,52 @@
 // On 4000–4005 a client must not reconnect with the same token; on anything
 // else it may resume with its latest resume token within the grace window.
 //
-// A browser client, from this description alone:
+// # Browser clients
 //
-//	let token = joinToken, closed = false;
+// Package [github.com/tcconcurrency/sdk-go/heartbeat/web] ships the browser
+// client: heartbeat.js, one ES module without dependencies or build step
+// (with heartbeat.d.ts), and tcgsdk.js, which wires TCGSDK, the heartbeat
+// and a car.SessionManager backend in one call. web.Handler serves them
+// from the binary. The client keeps the latest resume token in
+// sessionStorage so that a reload resumes, reconnects with full-jitter
+// exponential backoff within the grace window (at once on the browser's
+// online event and when the page becomes visible), stops on 4000–4005 and
+// says why, coalesces activity below the idle threshold, and sends stream
+// frames on v2:
+//
+//	import { connect } from "/heartbeat/web/heartbeat.js";
+//	const hb = connect({ url: "/heartbeat", session: lease.HeartbeatSession, token: lease.HeartbeatToken });
+//	hb.on("ready", ({ serverSession }) => TCGSDK.start(serverSession));
+//	hb.on("state", ({ state }) => state === "expired" && startAgain());      // 4003: call Start for a fresh lease
+//	hb.bindInput();                                                            // keyboard, pointer, gamepad = activity
+//
+// A minimal page by hand, from this description alone (the data of a
+// car.SessionManager's ready notice is {"ServerSession": …}; a user who was
+// not queued also has it in the Start answer already):
+//
+//	const key = "tcc.heartbeat:" + session;              // session, joinToken: from the backend's Start
+//	let token = sessionStorage.getItem(key) || joinToken; // after a reload: resume with the stored token
+//	let ws, grace = 90000, until = 0, attempt = 0, started = "", last = 0;
+//	const play = (ss) => { if (ss && ss !== started) TCGSDK.start(started = ss); };
 //	function connect() {
-//	  const ws = new WebSocket(url, "tcc.heartbeat.v1");
-//	  ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: 1, session: id, token}));
+//	  ws = new WebSocket(url, ["tcc.heartbeat.v2", "tcc.heartbeat.v1"]);
+//	  ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: ws.protocol === "tcc.heartbeat.v2" ? 2 : 1, session, token}));
 //	  ws.onmessage = (e) => {
 //	    const f = JSON.parse(e.data);
-//	    if (f.type === "welcome") token = f.token;          // keep for the next resume
-//	    else if (f.type === "ready") TCGSDK.start(f.data);   // or queue / idle / custom
+//	    if (f.type === "welcome") { token = f.token; sessionStorage.setItem(key, token); grace = f.grace; until = 0; attempt = 0; }
+//	    else if (f.type === "ready") play(f.data.ServerSession);   // or queue / idle / released / custom
 //	  };
 //	  ws.onclose = (e) => {
-//	    if (closed || (e.code >= 4000 && e.code <= 4005)) return;   // final: show e.reason
-//	    setTimeout(connect, 1000 + Math.random() * 2000);          // resume within the grace window
-//	  };
-//	  let last = 0, timer = null;
-//	  const activity = () => ws.readyState === 1 && ws.send('{"type":"activity"}');
-//	  onkeydown = onpointerdown = () => {                   // at most one frame per 5 s
-//	    const wait = last + 5000 - Date.now();
-//	    if (wait <= 0) { last = Date.now(); activity(); }
-//	    else if (!timer) timer = setTimeout(() => { timer = null; last = Date.now(); activity(); }, wait);
+//	    if (e.code >= 4000 && e.code <= 4005) { sessionStorage.removeItem(key); return; } // final: show e.reason;
+//	    until ||= Date.now() + grace;                                                   // after 4003, call Start again
+//	    if (Date.now() < until) setTimeout(connect, Math.random() * Math.min(10000, 500 * 2 ** attempt++));
 //	  };
 //	}
+//	onkeydown = onpointerdown = () => {                     // activity: at most one frame per 5 s
+//	  if (Date.now() - last > 5000 && ws.readyState === 1) { last = Date.now(); ws.send('{"type":"activity"}'); }
+//	};
+//	play(lease.ServerSession);
+//	connect();
 //
 // # Tokens and access
 //

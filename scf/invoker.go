@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // InvokeAPI is the action an Invoker uses for synchronous calls.
@@ -45,9 +45,15 @@ type InvokerRetry struct {
 	ExecutionAttempts int
 	// MinWait and MaxWait bound the exponential backoff after a 432,
 	// between idempotent retries, and between the probes of the start
-	// budget after a 429 (default 1 s and 30 s, ±50% jitter; a probe waits
-	// at most the budget's minute).
+	// budget after a 429 (default 1 s and 30 s): pause n is MinWait ×
+	// 2ⁿ⁻¹, at most MaxWait (and for a probe the budget's window), made up
+	// to 50% shorter at random.
 	MinWait, MaxWait time.Duration
+}
+
+// backoff is the policy's pauses, in the SDK's one retry model.
+func (p InvokerRetry) backoff() retry.Backoff {
+	return retry.Backoff{Initial: p.MinWait, Max: p.MaxWait, Multiplier: 2, Jitter: 0.5}
 }
 
 func (p InvokerRetry) withDefaults() InvokerRetry {
@@ -435,7 +441,7 @@ type startBudget struct {
 	blockedUntil, probeUntil time.Time
 	probing, probeOut        bool
 	probeID                  uint64 // the last probe's
-	bo                       backoff.BackOff
+	fails                    int    // 429s that closed the budget since it was last open
 }
 
 // isOut reports whether probe is the probe the budget waits for.
@@ -464,7 +470,7 @@ func (b *startBudget) open(now time.Time) bool {
 
 // passed ends probing: the burst has room again.
 func (b *startBudget) passed() {
-	b.probing, b.probeOut, b.bo = false, false, nil
+	b.probing, b.probeOut, b.fails = false, false, 0
 }
 
 // next returns when the budget opens with the passing of time alone; false
@@ -1051,11 +1057,10 @@ func (iv *Invoker) settle(w *waiter, err error) outcome {
 		p.idle = p.idle[:0]
 		p.provisioned = min(p.provisioned, p.provBusy)
 		if !now.Before(iv.budget.blockedUntil) {
-			longest := min(iv.retry.MaxWait, ScaleOutWindow)
-			if iv.budget.bo == nil {
-				iv.budget.bo = iv.newBackoff(iv.retry.MinWait, longest)
-			}
-			iv.budget.blockedUntil = now.Add(min(iv.budget.bo.NextBackOff(), longest))
+			iv.budget.fails++
+			pause := iv.retry.backoff()
+			pause.Max = min(pause.Max, ScaleOutWindow)
+			iv.budget.blockedUntil = now.Add(pause.Delay(iv.budget.fails))
 		}
 		iv.budget.probing, iv.budget.probeOut = true, false
 	case ranIdle, ranGone:
@@ -1154,7 +1159,7 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 	var (
 		out                      InvokerOutput
 		met429, met432, execRuns int
-		bo                       backoff.BackOff
+		pauses                   int // backoffs so far (432 and idempotent retries)
 		last                     error
 		w                        = &waiter{p: p, sig: make(chan struct{}, 1)}
 	)
@@ -1201,7 +1206,8 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 			if iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
-			wait = iv.backoff(&bo)
+			pauses++
+			wait = iv.retry.backoff().Delay(pauses)
 			w.seq = 0 // to the back of the line after the pause
 		case in.Idempotent && retryableWhenIdempotent(err, fe, isFE):
 			execRuns++
@@ -1209,7 +1215,8 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
 			iv.execRetries.Add(1)
-			wait = iv.backoff(&bo)
+			pauses++
+			wait = iv.retry.backoff().Delay(pauses)
 			w.seq = 0
 		default:
 			return nil, iv.gaveUp(name, out.Attempts, err, nil)
@@ -1243,33 +1250,6 @@ func retryableWhenIdempotent(err error, fe *FunctionError, isFE bool) bool {
 	}
 	var ve *ValidationError
 	return !errors.As(err, &ve) // network errors
-}
-
-func (iv *Invoker) backoff(bo *backoff.BackOff) time.Duration {
-	if *bo == nil {
-		*bo = iv.newBackoff(iv.retry.MinWait, iv.retry.MaxWait)
-	}
-	return min((*bo).NextBackOff(), iv.retry.MaxWait)
-}
-
-// newBackoff is the Invoker's backoff: doubling from first up to longest,
-// ±50% jitter.
-func (iv *Invoker) newBackoff(first, longest time.Duration) backoff.BackOff {
-	return newBackoff(first, longest, 2, 0.5)
-}
-
-// newBackoff is the package's one backoff construction (the Invoker's and
-// the waiter's): pauses from first, growing by factor up to longest, each
-// randomized by ±jitter, with no end (the caller's context and attempt
-// count bound them).
-func newBackoff(first, longest time.Duration, factor, jitter float64) backoff.BackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(first),
-		backoff.WithMaxInterval(longest),
-		backoff.WithMultiplier(factor),
-		backoff.WithRandomizationFactor(jitter),
-		backoff.WithMaxElapsedTime(0),
-	)
 }
 
 // gaveUp wraps the last failure (and the context's error, if it ended).

@@ -65,6 +65,9 @@ type Config struct {
 	Manager []car.ManagerOption
 	// Logger gets the manager's and the servers' logs (default: silent).
 	Logger *slog.Logger
+	// Routes, if set, adds routes to the demo's mux (the browser tests
+	// serve pages of their own on the demo's origin).
+	Routes func(*http.ServeMux)
 }
 
 func (c *Config) defaults() {
@@ -194,6 +197,9 @@ func (a *App) routes() http.Handler {
 	mux.HandleFunc("POST /api/start", a.start)
 	mux.HandleFunc("POST /api/stop", a.stop)
 	mux.HandleFunc("GET /api/state", a.state)
+	if a.cfg.Routes != nil {
+		a.cfg.Routes(mux)
+	}
 	return mux
 }
 

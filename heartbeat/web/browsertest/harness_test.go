@@ -151,10 +151,16 @@ type tab struct {
 // "user=alice&sdkRetry=200").
 func (e *env) open(name, query string) *tab {
 	e.t.Helper()
+	return e.openPath(name, "/?"+query)
+}
+
+// openPath opens a path of the demo server in a new tab.
+func (e *env) openPath(name, path string) *tab {
+	e.t.Helper()
 	ctx, cancel := chromedp.NewContext(e.ctx)
 	tb := &tab{e: e, name: name, ctx: ctx, cancel: cancel}
 	e.t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+e.net.addr()+"/?"+query)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+e.net.addr()+path)); err != nil {
 		e.t.Fatalf("%s: open: %v", name, err)
 	}
 	return tb
