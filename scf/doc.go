@@ -108,7 +108,9 @@
 // The Invoker's estimate of the warm instances of a function and
 // qualifier: every call that finishes (successfully, or with an execution
 // error that leaves its instance up, such as user code) frees an
-// instance, idle from then on, which the next waiting call takes; an idle
+// instance, idle from then on, which the next waiting call takes (unless
+// it was freed within [ReplyWindow] after a call went out as a new
+// instance, which SCF may have given it: one instance for the two); an idle
 // instance is counted on for [WithWarmRetention] (default 1 minute,
 // [DefaultWarmRetention]) and then forgotten; a call that recycles its
 // instance (433, 434, 439) or whose outcome is unknown frees none; a
@@ -131,7 +133,7 @@
 // head of the line, keeping its place, to wait for a warm instance or for
 // the budget; the 429 closes the budget, which reopens to one probe at a
 // time after a backoff (from 1 s, doubling, at most 30 s) until a probe
-// gets through (no 429 within [ProbeGrace], 2 s). A 432 is retried with
+// gets through (no 429 within [ReplyWindow], 2 s). A 432 is retried with
 // exponential backoff (1 s up to 30 s); both count towards up to 10
 // attempts. The Invoker never retries 433, 434, 439 or user-code errors
 // unless the call is marked Idempotent. It uses InvokeFunction by
