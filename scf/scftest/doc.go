@@ -21,6 +21,17 @@
 // clock until Advance. The official Go SDK works against it unchanged
 // (internal/conformance).
 //
+// The frame's limits keep one client from taking the server down
+// (WithLimits; see Limits and internal/apiserver): SignedHeaders capped,
+// the signature hashed as a stream, everything but the signature checked
+// before the body is read, bodies over 10 MB refused unread, large bodies
+// sharing 64 MB, strict UTF-8 and no duplicate keys in JSON, header, read
+// and idle timeouts, at most 4,096 connections. The write timeout is
+// DefaultWriteTimeout (16 min, above the longest synchronous execution),
+// none with the manual clock. HTTP-function requests under /http/ are
+// read by the function's own rule (up to the synchronous event limit),
+// not under the body budget.
+//
 // # Functions
 //
 // A function has a MemorySize, a Timeout, a Type (Event or HTTP),

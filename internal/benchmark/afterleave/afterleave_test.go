@@ -81,6 +81,8 @@ type results struct {
 		CleanupS       float64 `json:"cleanup_s"`
 	} `json:"car"`
 	Cases []caseResult `json:"cases"`
+	// Failed reports that an assertion of the test failed.
+	Failed bool `json:"test_failed"`
 }
 
 type caseResult struct {
@@ -152,7 +154,10 @@ func TestAfterLeave(t *testing.T) {
 			logCase(t, cr)
 		})
 	}
-	if *jsonOut != "" && !t.Failed() {
+	// The figures are written even when an assertion failed: they say by
+	// how much.
+	res.Failed = t.Failed()
+	if *jsonOut != "" {
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
 			t.Fatal(err)
