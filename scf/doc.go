@@ -27,9 +27,10 @@
 //     per minute: [Client.WaitProvisionedConcurrencyReady] waits for Done.
 //     Scheduled counts (TriggerActions) and utilization tracking are the
 //     same action with other fields.
-//   - Elastic scale-out starts at most 500 new instances per minute per
-//     account and region; beyond that a call fails with 429 until the next
-//     minute.
+//   - Elastic scale-out starts at most 500 new instances in any 60 s per
+//     account and region (a rolling minute); beyond that a call fails with
+//     429 until the oldest of those starts is a minute old. The quota and
+//     the burst are the region's: [RegionQuotaMB] gives each region's.
 //
 // # Function failures and how they reach the caller
 //
