@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // Errors of the SessionManager.
@@ -23,19 +24,33 @@ var (
 	// ErrLeftQueue: a queued user was stopped or went away before getting
 	// a concurrency.
 	ErrLeftQueue = errors.New("car: the user left the queue")
+	// ErrQueueTimeout: a queued user waited longer than WithQueueTimeout.
+	ErrQueueTimeout = errors.New("car: the user waited in the queue longer than the queue timeout")
+	// ErrNotQueued: RefreshClientSession for a user who is not waiting in
+	// the queue.
+	ErrNotQueued = errors.New("car: the user is not waiting in the queue")
 )
+
+// MaxUserIDLen is the longest UserId the manager accepts, in bytes: the
+// heartbeat session id of a lease is the UserId, "#" and the lease's
+// generation (up to 20 decimal digits), and must fit
+// heartbeat.MaxSessionIDLen.
+const MaxUserIDLen = heartbeat.MaxSessionIDLen - len("#") - 20
 
 // ReleaseReason says why a lease ended.
 type ReleaseReason string
 
 // Release reasons, as the client also reads them in its released notice.
 const (
-	ReleaseIdle         ReleaseReason = "idle"         // idle for WithIdleRelease thresholds
-	ReleaseDisconnected ReleaseReason = "disconnected" // the client did not come back within the reconnect wait
-	ReleaseStopped      ReleaseReason = "stopped"      // Stop was called
-	ReleaseShutdown     ReleaseReason = "shutdown"     // the manager shut down
-	ReleaseStartFailed  ReleaseReason = "start failed" // ApplyConcurrent or CreateSession failed
-	ReleaseLeftQueue    ReleaseReason = "left queue"   // stopped or gone while waiting in the queue
+	ReleaseIdle         ReleaseReason = "idle"          // idle for WithIdleRelease thresholds
+	ReleaseDisconnected ReleaseReason = "disconnected"  // the client did not come back within the reconnect wait
+	ReleaseStopped      ReleaseReason = "stopped"       // Stop was called
+	ReleaseShutdown     ReleaseReason = "shutdown"      // the manager shut down
+	ReleaseStartFailed  ReleaseReason = "start failed"  // ApplyConcurrent or CreateSession failed
+	ReleaseLeftQueue    ReleaseReason = "left queue"    // stopped or gone while waiting in the queue
+	ReleaseQueueTimeout ReleaseReason = "queue timeout" // waited longer than WithQueueTimeout
+	ReleaseStreamLost   ReleaseReason = "stream lost"   // the client reported the CAR stream lost for good
+	ReleaseAdopted      ReleaseReason = "adopted"       // a pending release handed over by WithPendingReleases
 )
 
 // LeaseState is where a user stands.
@@ -47,23 +62,34 @@ const (
 	LeaseStarting                       // ApplyConcurrent/CreateSession running
 	LeaseActive                         // holds a concurrency; the client is connected or expected
 	LeaseDisconnected                   // holds a concurrency; the client is gone, the reconnect wait runs
-	LeaseReleasing                      // being released
+	LeaseReleasing                      // being released: DestroySession running or waiting for a retry
 )
 
+var leaseStateNames = [...]string{"queued", "starting", "active", "disconnected", "releasing"}
+
 func (s LeaseState) String() string {
-	switch s {
-	case LeaseQueued:
-		return "queued"
-	case LeaseStarting:
-		return "starting"
-	case LeaseActive:
-		return "active"
-	case LeaseDisconnected:
-		return "disconnected"
-	case LeaseReleasing:
-		return "releasing"
+	if int(s) >= 0 && int(s) < len(leaseStateNames) {
+		return leaseStateNames[s]
 	}
 	return fmt.Sprintf("LeaseState(%d)", int(s))
+}
+
+// MarshalText encodes the state as its name ("active"), so JSON shows it
+// that way.
+func (s LeaseState) MarshalText() ([]byte, error) {
+	if int(s) < 0 || int(s) >= len(leaseStateNames) {
+		return nil, fmt.Errorf("car: LeaseState(%d) has no name", int(s))
+	}
+	return []byte(leaseStateNames[s]), nil
+}
+
+// UnmarshalText decodes a state name.
+func (s *LeaseState) UnmarshalText(b []byte) error {
+	if i := slices.Index(leaseStateNames[:], string(b)); i >= 0 {
+		*s = LeaseState(i)
+		return nil
+	}
+	return fmt.Errorf("car: unknown lease state %q", b)
 }
 
 // StartRequest asks for a concurrency for one user.
@@ -85,9 +111,10 @@ type Lease struct {
 	// hello carries. The token is a secret for this client only.
 	HeartbeatSession string
 	HeartbeatToken   string
-	// ServerSession goes to TCGSDK.start(). Empty while queued: it then
-	// arrives in a "ready" heartbeat notice (Data: {"ServerSession": …})
-	// and from Wait.
+	// ServerSession goes to TCGSDK.start(). Empty while queued. Every
+	// user, queued or not, also gets it in a "ready" heartbeat notice
+	// (Data: {"ServerSession": …}), so a page has one path; Wait returns
+	// it too.
 	ServerSession string
 	// QueuePosition is the 1-based place in the queue; 0 when not queued.
 	QueuePosition int
@@ -96,8 +123,9 @@ type Lease struct {
 }
 
 // Wait blocks until a queued user has a concurrency and returns its
-// ServerSession, or the reason it never will (ErrLeftQueue, a start error,
-// ErrManagerClosed). It returns at once for a lease that was not queued.
+// ServerSession, or the reason it never will (ErrLeftQueue,
+// ErrQueueTimeout, a start error, ErrManagerClosed). It returns at once for
+// a lease that was not queued.
 func (l *Lease) Wait(ctx context.Context) (string, error) {
 	select {
 	case <-l.e.admitted:
@@ -110,49 +138,32 @@ func (l *Lease) Wait(ctx context.Context) (string, error) {
 // Release describes a finished lease, for OnRelease.
 type Release struct {
 	UserId string //nolint:revive
-	Reason ReleaseReason
-	// Destroyed reports that the lease held a concurrency and
-	// DestroySession was called for it (once); DestroyErr is its final
-	// error, if it failed after its retries.
+	// HeartbeatSession is the lease's heartbeat session id (its Lease's
+	// HeartbeatSession): it tells the leases of one user apart. Empty for
+	// a release adopted with WithPendingReleases.
+	HeartbeatSession string
+	Reason           ReleaseReason
+	// Destroyed reports that the lease held (or may have held) a
+	// concurrency and DestroySession was called for it until it succeeded
+	// or failed for good; DestroyErr is that permanent failure, if any.
 	Destroyed  bool
 	DestroyErr error
-	At         time.Time
-}
-
-// UserSnapshot is one user's state in a Snapshot.
-type UserSnapshot struct {
-	UserId           string //nolint:revive
-	State            LeaseState
-	Since            time.Time
-	QueuePosition    int
-	Connected        bool
-	IdleTimes        int
-	HeartbeatSession string
-}
-
-// Snapshot is the manager's state at one moment.
-type Snapshot struct {
-	Users        []UserSnapshot // by UserId
-	Active       int            // holding a concurrency (active or disconnected)
-	Disconnected int            // of which the client is gone
-	Waiting      int            // queued
-	// Released counts finished leases by reason since the manager started.
-	Released map[ReleaseReason]int
-	// DestroyCalls counts DestroySession calls (one per lease that held a
-	// concurrency); DestroyFailures those that failed after retries.
-	DestroyCalls, DestroyFailures int
+	// Attempts counts the DestroySession calls made (each with its own
+	// retries); more than 1 means the release was queued and retried.
+	Attempts int
+	At       time.Time
 }
 
 // entry is one lease. Its fields are guarded by SessionManager.mu; the
 // channels are closed once each.
 type entry struct {
 	userID        string
-	hbID          string
+	hbID          string // "" for a release adopted with WithPendingReleases
 	req           StartRequest
 	state         LeaseState
 	resume        LeaseState // state to return to if a reattach fails
 	since         time.Time
-	applied       bool          // ApplyConcurrent succeeded: releasing needs DestroySession
+	applied       bool          // a lock or session may exist in CAR: releasing needs DestroySession
 	pending       ReleaseReason // a release asked for while starting
 	serverSession string
 
@@ -165,7 +176,17 @@ type entry struct {
 	admitted     chan struct{}
 	admitSession string
 	admitErr     error
-	released     chan struct{} // closed once the release is complete
+
+	queueSlot // while queued
+
+	// While releasing (see lease.go).
+	reason      ReleaseReason
+	relAttempts int
+	relErr      error     // the last transient DestroySession failure
+	relNext     time.Time // when the next attempt is due
+	relRunning  bool      // an attempt is in progress
+	relFinal    error     // a permanent failure, once released is closed
+	released    chan struct{}
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }
@@ -182,23 +203,29 @@ type SessionManager struct {
 	log     *slog.Logger
 
 	// runCtx bounds the calls the manager makes on its own (queue,
-	// callback-driven releases); Shutdown cancels it when its ctx ends.
+	// releases); Shutdown cancels it when its ctx ends.
 	runCtx    context.Context
 	cancelRun context.CancelFunc
-	wg        sync.WaitGroup // the queue runner
-	stops     sync.WaitGroup // releases started by Stop; Add only under mu, before closing
+	queueWG   sync.WaitGroup // the queue runner
+	relWG     sync.WaitGroup // the release runner and its attempts
+	stops     sync.WaitGroup // releases started by Stop and Start cleanups; Add only under mu, before closing
 
-	mu      sync.Mutex
-	users   map[string]*entry // by UserId
-	byHB    map[string]*entry // by heartbeat session id
-	queue   []*entry
-	gen     uint64
-	closing bool
-	running bool // the queue runner is alive
-	kick    chan struct{}
-	stats   struct {
+	mu         sync.Mutex
+	users      map[string]*entry // by UserId
+	byHB       map[string]*entry // by heartbeat session id
+	queue      waitQueue
+	gen        uint64
+	closing    bool
+	running    bool // the queue runner is alive
+	kick       chan struct{}
+	relPending map[*entry]struct{} // releases waiting for their next attempt
+	relAlive   bool                // the release runner is alive
+	relKick    chan struct{}
+	stats      struct {
 		released                  map[ReleaseReason]int
 		destroyCalls, destroyFail int
+		destroyRetries            int
+		noticesSent               int
 	}
 }
 
@@ -210,24 +237,20 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 	if projectID == "" {
 		return nil, &ValidationError{Service: Service, Action: "NewSessionManager", Field: "ProjectId", Rule: "is required"}
 	}
-	cfg := managerConfig{
-		reconnectWait: heartbeat.DefaultGraceWindow,
-		idleThreshold: heartbeat.DefaultIdleThreshold,
-		idleRelease:   DefaultIdleRelease,
-		queueLimit:    DefaultQueueLimit,
-		queuePoll:     DefaultQueuePollInterval,
-		destroyRetry:  RetryPolicy{MaxAttempts: 8, MinWait: 500 * time.Millisecond, MaxWait: 10 * time.Second},
-		logger:        slog.New(slog.DiscardHandler),
-	}
+	cfg := defaultManagerConfig()
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("car: NewSessionManager: %w", err)
 		}
 	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("car: NewSessionManager: %w", err)
+	}
 	m := &SessionManager{
 		client: client, project: projectID, cfg: cfg, log: cfg.logger,
 		users: make(map[string]*entry), byHB: make(map[string]*entry),
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), relKick: make(chan struct{}, 1),
+		relPending: make(map[*entry]struct{}),
 	}
 	m.stats.released = make(map[ReleaseReason]int)
 	m.runCtx, m.cancelRun = context.WithCancel(context.Background())
@@ -240,12 +263,15 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		heartbeat.OnIdle(m.onIdle),
 		heartbeat.OnExpire(m.onExpire),
 	)
+	hbOpts = append(hbOpts, m.streamOptions()...)
+
 	hb, err := heartbeat.NewServer(hbOpts...)
 	if err != nil {
 		m.cancelRun()
 		return nil, fmt.Errorf("car: NewSessionManager: heartbeat: %w", err)
 	}
 	m.hb = hb
+	m.adoptPending(cfg.pendingReleases)
 	return m, nil
 }
 
@@ -258,17 +284,37 @@ func (r *StartRequest) validate() error {
 	if field, rule := in.validate(); field != "" {
 		return &ValidationError{Service: Service, Action: "Start", Field: field, Rule: rule}
 	}
-	if len(r.UserId) > heartbeat.MaxSessionIDLen-21 {
-		return &ValidationError{Service: Service, Action: "Start", Field: "UserId", Rule: fmt.Sprintf("must be at most %d bytes", heartbeat.MaxSessionIDLen-21)}
+	if len(r.UserId) > MaxUserIDLen {
+		return &ValidationError{Service: Service, Action: "Start", Field: "UserId", Rule: fmt.Sprintf("must be at most %d bytes", MaxUserIDLen)}
 	}
 	return nil
 }
+
+// startStep is what Start does next, decided under the lock.
+type startStep int
+
+const (
+	stepAdmit    startStep = iota // a new lease: ApplyConcurrent and CreateSession
+	stepQueued                    // a new lease joined the queue
+	stepReattach                  // the user holds a concurrency: run both calls again
+	stepLease                     // a queued user: a fresh token, same place
+	stepWait                      // a start or release of the user is in progress
+)
 
 // Start admits a user. With a concurrency idle, it runs ApplyConcurrent then
 // CreateSession and returns the ServerSession; with none (NoIdle) the user
 // joins the FIFO queue and the lease says so (QueuePosition); its heartbeat
 // then reports the position, and a "ready" notice brings the ServerSession.
 // Either way the lease carries the heartbeat token for the client.
+//
+// Start waits, within ctx, while CAR answers UnsupportedOperation.Stopping
+// (the user's previous session is still being torn down),
+// FailedOperation.SlowDown or FailedOperation.LockTimeout, and while the
+// user's previous lease is being released; it tries both calls up to
+// three more times after a transient failure (5xx, InternalError, a lost
+// answer, throttling). If it still fails in a way that may have reached
+// CAR, Start calls DestroySession for the user before it returns the
+// error, so no lock is left that no lease owns.
 //
 // Start for a user who already holds a concurrency (a reload, another
 // device) runs ApplyConcurrent and CreateSession again: CAR reattaches the
@@ -281,39 +327,81 @@ func (m *SessionManager) Start(ctx context.Context, req StartRequest) (*Lease, e
 	}
 	m.applyDefaults(&req)
 	for {
-		m.mu.Lock()
-		if m.closing {
-			m.mu.Unlock()
-			return nil, ErrManagerClosed
+		step, e, wait, err := m.nextStartStep(req)
+		if err != nil {
+			return nil, err
 		}
-		e := m.users[req.UserId]
-		if e == nil {
-			return m.startNew(ctx, req) // unlocks
-		}
-		switch e.state {
-		case LeaseReleasing, LeaseStarting:
-			wait := e.released
-			if e.state == LeaseStarting {
-				wait = e.busy
-			}
-			m.mu.Unlock()
+		switch step {
+		case stepWait:
 			select {
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, m.waitError(e, ctx.Err())
 			}
-		case LeaseQueued:
-			e.req = req
-			m.mu.Unlock()
+		case stepLease:
 			return m.lease(e)
-		default:
-			e.req, e.resume = req, e.state
-			m.beginStartLocked(e)
-			m.mu.Unlock()
+		case stepQueued:
+			return m.leaseQueued(e)
+		case stepReattach:
 			return m.reattach(ctx, e)
+		default:
+			return m.startNew(ctx, e)
 		}
 	}
+}
+
+// nextStartStep looks at the user's current lease, under the lock.
+func (m *SessionManager) nextStartStep(req StartRequest) (startStep, *entry, <-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return 0, nil, nil, ErrManagerClosed
+	}
+	e := m.users[req.UserId]
+	if e == nil {
+		m.gen++
+		e = &entry{
+			userID: req.UserId, hbID: fmt.Sprintf("%s#%d", req.UserId, m.gen), req: req,
+			since: time.Now(), admitted: make(chan struct{}), released: make(chan struct{}),
+		}
+		if m.queue.live > 0 { // FIFO: nobody overtakes a waiting user
+			if m.queue.live >= m.cfg.queueLimit {
+				return 0, nil, nil, ErrQueueFull
+			}
+			m.enqueueLocked(e)
+			m.users[e.userID], m.byHB[e.hbID] = e, e
+			return stepQueued, e, nil, nil
+		}
+		m.beginStartLocked(e)
+		m.users[e.userID], m.byHB[e.hbID] = e, e
+		return stepAdmit, e, nil, nil
+	}
+	switch e.state {
+	case LeaseReleasing:
+		m.retryReleaseNowLocked(e) // take the pending release over: try it now
+		return stepWait, e, e.released, nil
+	case LeaseStarting:
+		return stepWait, e, e.busy, nil
+	case LeaseQueued:
+		e.req = req
+		return stepLease, e, nil, nil
+	default:
+		e.req, e.resume = req, e.state
+		m.beginStartLocked(e)
+		return stepReattach, e, nil, nil
+	}
+}
+
+// waitError explains a Start that gave up waiting for the user's previous
+// lease.
+func (m *SessionManager) waitError(e *entry, ctxErr error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e.state == LeaseReleasing {
+		return fmt.Errorf("car: Start %q: the previous lease is still being released: %w", e.userID, m.pendingErrorLocked(e, ctxErr))
+	}
+	return ctxErr
 }
 
 func (m *SessionManager) applyDefaults(r *StartRequest) {
@@ -331,38 +419,15 @@ func (m *SessionManager) applyDefaults(r *StartRequest) {
 	}
 }
 
-// startNew runs with m.mu held and releases it.
-func (m *SessionManager) startNew(ctx context.Context, req StartRequest) (*Lease, error) {
-	m.gen++
-	e := &entry{
-		userID: req.UserId, hbID: fmt.Sprintf("%s#%d", req.UserId, m.gen), req: req,
-		since: time.Now(), admitted: make(chan struct{}), released: make(chan struct{}),
-	}
-	queued := len(m.queue) > 0 // FIFO: nobody overtakes a waiting user
-	if queued {
-		if len(m.queue) >= m.cfg.queueLimit {
-			m.mu.Unlock()
-			return nil, ErrQueueFull
-		}
-		e.state = LeaseQueued
-		m.queue = append(m.queue, e)
-	} else {
-		m.beginStartLocked(e)
-	}
-	m.users[e.userID], m.byHB[e.hbID] = e, e
-	m.mu.Unlock()
-
-	if queued {
-		return m.leaseQueued(e)
-	}
-	err := m.admit(ctx, e)
+// startNew admits a new lease (state starting) or, on NoIdle, queues it.
+func (m *SessionManager) startNew(ctx context.Context, e *entry) (*Lease, error) {
+	err := m.admit(ctx, e, true)
 	if HasCode(err, CodeNoIdle) && m.cfg.queueLimit > 0 {
 		m.mu.Lock()
-		full := len(m.queue) >= m.cfg.queueLimit
-		if !full && e.pending == "" {
-			e.state = LeaseQueued
-			m.queue = append(m.queue, e)
+		full := m.queue.live >= m.cfg.queueLimit
+		if !full && e.pending == "" && !m.closing {
 			m.settleLocked(e)
+			m.enqueueLocked(e)
 			m.mu.Unlock()
 			return m.leaseQueued(e)
 		}
@@ -375,7 +440,11 @@ func (m *SessionManager) startNew(ctx context.Context, req StartRequest) (*Lease
 	if err != nil {
 		return nil, err
 	}
-	return m.lease(e)
+	l, err := m.lease(e)
+	if err == nil {
+		m.sendReady(e)
+	}
+	return l, err
 }
 
 // beginStartLocked marks e as starting: releases wait until it settles.
@@ -393,10 +462,12 @@ func (m *SessionManager) settleLocked(e *entry) {
 }
 
 // leaseQueued opens the heartbeat session of a user who just joined the
-// queue, then tells every queued user its position.
+// queue and tells it its position.
 func (m *SessionManager) leaseQueued(e *entry) (*Lease, error) {
 	l, err := m.lease(e)
-	m.queueChanged()
+	if err == nil {
+		m.kickQueue()
+	}
 	return l, err
 }
 
@@ -404,37 +475,88 @@ func (m *SessionManager) leaseQueued(e *entry) (*Lease, error) {
 func (m *SessionManager) lease(e *entry) (*Lease, error) {
 	token, err := m.hb.Open(e.hbID)
 	if err != nil {
-		m.release(m.runCtx, e, ReleaseStartFailed)
+		m.release(e, ReleaseStartFailed)
 		return nil, fmt.Errorf("car: heartbeat session: %w", err)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
-	if e.state == LeaseQueued {
-		l.QueuePosition = slices.Index(m.queue, e) + 1
+	queued := e.state == LeaseQueued
+	if queued {
+		l.QueuePosition = m.queue.position(e)
+		e.sentPos, e.sentAt = l.QueuePosition, time.Now()
+	}
+	m.mu.Unlock()
+	if queued {
+		m.notify(e.hbID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: l.QueuePosition})
 	}
 	return l, nil
 }
 
-// admit runs ApplyConcurrent then CreateSession for e.
-func (m *SessionManager) admit(ctx context.Context, e *entry) error {
+// startBackoff paces a Start waiting for CAR to finish with the user's
+// previous session (Stopping, SlowDown, LockTimeout).
+var startBackoff = retry.Backoff{Initial: 250 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.5}
+
+// maxStartRetries bounds the extra rounds of ApplyConcurrent and
+// CreateSession a Start makes after transient failures.
+const maxStartRetries = 3
+
+// busyInCAR reports the answers that mean "this user's previous call or
+// session is still being dealt with": worth waiting for.
+func busyInCAR(err error) bool {
+	return HasCode(err, CodeStopping) || HasCode(err, CodeSlowDown) || HasCode(err, CodeLockTimeout)
+}
+
+// admit runs ApplyConcurrent then CreateSession for e. With wait, it keeps
+// trying within ctx while CAR is busy with the user (busyInCAR).
+func (m *SessionManager) admit(ctx context.Context, e *entry, wait bool) error {
+	transient := 0
+	for attempt := 1; ; attempt++ {
+		err := m.admitOnce(ctx, e)
+		if err == nil || !wait {
+			return err
+		}
+		if !busyInCAR(err) {
+			// A transient failure (5xx, InternalError, a lost answer,
+			// throttling beyond the client's retries) is worth a few more
+			// rounds: both calls are safe to repeat for the user.
+			if transient++; transient > maxStartRetries || !(mayHaveActed(err) || IsThrottled(err)) {
+				return err
+			}
+		}
+		t := time.NewTimer(startBackoff.Delay(attempt))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (while waiting: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+func (m *SessionManager) admitOnce(ctx context.Context, e *entry) error {
 	m.mu.Lock()
 	r := e.req
 	m.mu.Unlock()
-	_, err := m.client.ApplyConcurrent(ctx, &ApplyConcurrentInput{
+	callCtx, cancel := m.callContext(ctx)
+	_, err := m.client.ApplyConcurrent(callCtx, &ApplyConcurrentInput{
 		UserId: r.UserId, UserIp: r.UserIp, ProjectId: m.project,
 		ApplicationId: r.ApplicationId, ApplicationVersionId: r.ApplicationVersionId,
 	})
+	cancel()
+	m.mu.Lock()
+	if err == nil || mayHaveActed(err) {
+		e.applied = true
+	}
+	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	e.applied = true
-	m.mu.Unlock()
-	out, err := m.client.CreateSession(ctx, &CreateSessionInput{
+	callCtx, cancel = m.callContext(ctx)
+	out, err := m.client.CreateSession(callCtx, &CreateSessionInput{
 		UserId: r.UserId, UserIp: r.UserIp, ClientSession: r.ClientSession,
 		RunMode: r.RunMode, ApplicationParameters: r.ApplicationParameters,
 	})
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -444,10 +566,37 @@ func (m *SessionManager) admit(ctx context.Context, e *entry) error {
 	return nil
 }
 
+// callContext bounds one API call of the manager by WithAPITimeout.
+func (m *SessionManager) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.cfg.apiTimeout)
+}
+
+// mayHaveActed reports whether a failed call may still have been carried
+// out by CAR: it timed out, its answer was lost, or the server failed
+// (5xx, InternalError, ProcessTimeout). A definite API answer (NoIdle,
+// Stopping, a bad parameter, throttling) means it was not.
+func mayHaveActed(err error) bool {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return false
+	}
+	var e *APIError
+	if !errors.As(err, &e) {
+		return true // network, timeout, cancelled while in flight
+	}
+	switch {
+	case e.HTTPStatus >= 500, e.Code == CodeInternalError, HasCode(err, CodeProcessTimeout),
+		e.Code == "ClientError.HttpStatusCodeError", e.Code == "ClientError.ParseJsonError":
+		return true
+	}
+	return false
+}
+
 // finishStart settles an ApplyConcurrent/CreateSession run. On the first
-// admission (initial) a failure releases the entry; a failed reattach
-// leaves the user with the concurrency it held. A release asked for
-// meanwhile runs now.
+// admission (initial) a failure releases the entry — with DestroySession
+// when the calls may have reached CAR — before the error is reported; a
+// failed reattach leaves the user with the concurrency it held. A release
+// asked for meanwhile runs now.
 func (m *SessionManager) finishStart(e *entry, err error, initial bool) {
 	m.mu.Lock()
 	pending := e.pending
@@ -469,138 +618,72 @@ func (m *SessionManager) finishStart(e *entry, err error, initial bool) {
 	}
 	switch {
 	case err != nil && initial:
-		m.release(m.runCtx, e, ReleaseStartFailed)
+		m.release(e, ReleaseStartFailed)
 	case pending != "":
-		m.release(m.runCtx, e, pending)
+		m.release(e, pending)
 	}
 }
 
 // reattach repeats ApplyConcurrent and CreateSession for a user who holds a
 // concurrency (e is starting): CAR hands back the same one.
 func (m *SessionManager) reattach(ctx context.Context, e *entry) (*Lease, error) {
-	err := m.admit(ctx, e)
+	err := m.admit(ctx, e, true)
 	m.finishStart(e, err, false)
 	if err != nil {
 		return nil, err
 	}
-	return m.lease(e)
+	l, err := m.lease(e)
+	if err == nil {
+		m.sendReady(e)
+	}
+	return l, err
 }
 
-// Stop releases the user's concurrency (DestroySession) or takes the user
-// out of the queue, and waits until that is done. Stopping a user with no
-// lease does nothing.
-//
-// ctx bounds only the wait. The release itself runs on the manager's own
-// context: a caller that goes away (the request of a page being closed)
-// gets ctx's error back, and the concurrency is still released.
-func (m *SessionManager) Stop(ctx context.Context, userID string) error {
+// sendReady queues the "ready" notice with the lease's ServerSession: the
+// client gets it after its welcome, whether it was queued or not.
+func (m *SessionManager) sendReady(e *entry) {
 	m.mu.Lock()
+	ss := e.serverSession
+	m.mu.Unlock()
+	data, _ := json.Marshal(map[string]string{"ServerSession": ss})
+	m.notify(e.hbID, heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: data})
+}
+
+// notify sends a notice to a session, counting it; a session already gone
+// is not an error.
+func (m *SessionManager) notify(hbID string, n heartbeat.Notice) {
+	err := m.hb.Send(hbID, n)
+	if err != nil {
+		if !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
+			m.log.Warn("notice not sent", "session", hbID, "kind", string(n.Kind), "error", err)
+		}
+		return
+	}
+	m.mu.Lock()
+	m.stats.noticesSent++
+	m.mu.Unlock()
+}
+
+// RefreshClientSession replaces the ClientSession of a user waiting in the
+// queue, for the CreateSession its admission will run (a ClientSession is
+// valid for one TCGSDK.init, so a page that waited long may init again).
+// It fails with ErrNotQueued for a user who is not queued, and with a
+// *ValidationError for an empty ClientSession.
+func (m *SessionManager) RefreshClientSession(ctx context.Context, userID, clientSession string) error {
+	if clientSession == "" {
+		return &ValidationError{Service: Service, Action: "RefreshClientSession", Field: "ClientSession", Rule: "is required"}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	e := m.users[userID]
-	if e == nil {
-		m.mu.Unlock()
-		return nil
+	if e == nil || e.state != LeaseQueued {
+		return fmt.Errorf("%w: %q", ErrNotQueued, userID)
 	}
-	reason := ReleaseStopped
-	if e.state == LeaseQueued {
-		reason = ReleaseLeftQueue
-	}
-	closing := m.closing
-	if !closing {
-		m.stops.Add(1)
-	}
-	m.mu.Unlock()
-	if !closing { // else Shutdown releases e
-		go func() {
-			defer m.stops.Done()
-			m.release(m.runCtx, e, reason)
-		}()
-	}
-	select {
-	case <-e.released:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// release ends e exactly once: whoever moves it to LeaseReleasing does the
-// work; every other caller returns at once. A release asked for while e is
-// starting is recorded and carried out when the start settles.
-func (m *SessionManager) release(ctx context.Context, e *entry, reason ReleaseReason) {
-	m.mu.Lock()
-	if m.users[e.userID] != e || e.state == LeaseReleasing {
-		m.mu.Unlock()
-		return
-	}
-	if e.state == LeaseStarting {
-		if e.pending == "" {
-			e.pending = reason
-		}
-		m.mu.Unlock()
-		return
-	}
-	wasQueued := e.state == LeaseQueued
-	if wasQueued {
-		m.queue = slices.DeleteFunc(m.queue, func(q *entry) bool { return q == e })
-		e.admitErr = ErrLeftQueue
-		if reason == ReleaseShutdown {
-			e.admitErr = ErrManagerClosed
-		} else {
-			reason = ReleaseLeftQueue
-		}
-	}
-	e.state, e.since = LeaseReleasing, time.Now()
-	held := e.applied
-	m.mu.Unlock()
-
-	if wasQueued {
-		close(e.admitted)
-		m.queueChanged()
-	}
-	// Tell the client first, so it stops reconnecting; an expired session
-	// is already gone and that is fine.
-	if err := m.hb.Release(e.hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
-		m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
-	}
-	var destroyErr error
-	if held {
-		destroyErr = m.destroy(ctx, e.userID)
-	}
-	at := time.Now()
-	m.mu.Lock()
-	delete(m.users, e.userID)
-	delete(m.byHB, e.hbID)
-	m.stats.released[reason]++
-	if held {
-		m.stats.destroyCalls++
-		if destroyErr != nil {
-			m.stats.destroyFail++
-		}
-	}
-	m.mu.Unlock()
-	close(e.released)
-
-	level := slog.LevelInfo
-	if destroyErr != nil {
-		level = slog.LevelError
-	}
-	m.log.Log(ctx, level, "released", "user", e.userID, "reason", string(reason), "destroyed", held, "error", destroyErr)
-	if m.cfg.onRelease != nil {
-		m.cfg.onRelease(Release{UserId: e.userID, Reason: reason, Destroyed: held, DestroyErr: destroyErr, At: at})
-	}
-	if held {
-		m.wakeQueue()
-	}
-}
-
-// destroy calls DestroySession, retried on throttling, 5xx and network
-// errors. A session CAR is already tearing down counts as destroyed.
-func (m *SessionManager) destroy(ctx context.Context, userID string) error {
-	_, err := m.client.DestroySession(ctx, &DestroySessionInput{UserId: userID}, WithCallRetry(m.cfg.destroyRetry))
-	if HasCode(err, CodeStopping) {
-		return nil
-	}
-	return err
+	e.req.ClientSession = clientSession
+	return nil
 }
 
 // Heartbeat callbacks. They run on the heartbeat server's per-session
@@ -642,182 +725,15 @@ func (m *SessionManager) onIdle(ev heartbeat.Event) {
 		return
 	}
 	m.mu.Lock()
-	holding := e.state == LeaseActive || e.state == LeaseDisconnected || e.state == LeaseStarting
+	holding := (e.state == LeaseActive || e.state == LeaseDisconnected || e.state == LeaseStarting) && !e.inQueue
 	m.mu.Unlock()
 	if holding { // a queued user may wait idle
-		m.release(m.runCtx, e, ReleaseIdle)
+		m.release(e, ReleaseIdle)
 	}
 }
 
 func (m *SessionManager) onExpire(ev heartbeat.Event) {
 	if e := m.entryFor(ev.SessionID); e != nil {
-		m.release(m.runCtx, e, ReleaseDisconnected)
+		m.release(e, ReleaseDisconnected)
 	}
-}
-
-// The queue.
-
-// queueChanged tells every queued user its position and makes sure the
-// runner is working on the head.
-func (m *SessionManager) queueChanged() {
-	m.mu.Lock()
-	ids := make([]string, len(m.queue))
-	for i, e := range m.queue {
-		ids[i] = e.hbID
-	}
-	if len(m.queue) > 0 && !m.running && !m.closing {
-		m.running = true
-		m.wg.Add(1)
-		go m.runQueue()
-	}
-	m.mu.Unlock()
-	for i, id := range ids {
-		if err := m.hb.Send(id, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: i + 1}); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) {
-			m.log.Debug("queue notice not sent", "session", id, "error", err)
-		}
-	}
-}
-
-func (m *SessionManager) wakeQueue() {
-	select {
-	case m.kick <- struct{}{}:
-	default:
-	}
-}
-
-// runQueue admits queued users in order. It lives while the queue is not
-// empty; the head retries ApplyConcurrent every poll interval, or at once
-// after a release.
-func (m *SessionManager) runQueue() {
-	defer m.wg.Done()
-	poll := time.NewTimer(0)
-	defer poll.Stop()
-	for {
-		m.mu.Lock()
-		if m.closing || len(m.queue) == 0 {
-			m.running = false
-			m.mu.Unlock()
-			return
-		}
-		e := m.queue[0]
-		m.beginStartLocked(e)
-		m.mu.Unlock()
-
-		err := m.admit(m.runCtx, e)
-		if HasCode(err, CodeNoIdle) {
-			m.mu.Lock()
-			pending := e.pending
-			e.state, e.pending = LeaseQueued, ""
-			m.settleLocked(e)
-			m.mu.Unlock()
-			if pending != "" {
-				m.release(m.runCtx, e, pending)
-				continue
-			}
-			poll.Reset(m.cfg.queuePoll)
-			select {
-			case <-poll.C:
-			case <-m.kick:
-			case <-m.runCtx.Done():
-			}
-			continue
-		}
-		m.mu.Lock()
-		m.queue = slices.DeleteFunc(m.queue, func(q *entry) bool { return q == e })
-		m.mu.Unlock()
-		m.finishStart(e, err, true)
-		if err == nil {
-			data, _ := json.Marshal(map[string]string{"ServerSession": e.admitSession})
-			if err := m.hb.Send(e.hbID, heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: data}); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) {
-				m.log.Warn("ready notice not sent", "user", e.userID, "error", err)
-			}
-		}
-		m.queueChanged()
-	}
-}
-
-// Snapshot reports every user's state and the counters.
-func (m *SessionManager) Snapshot() Snapshot {
-	m.mu.Lock()
-	s := Snapshot{
-		Users:           make([]UserSnapshot, 0, len(m.users)),
-		Released:        make(map[ReleaseReason]int, len(m.stats.released)),
-		DestroyCalls:    m.stats.destroyCalls,
-		DestroyFailures: m.stats.destroyFail,
-	}
-	for k, v := range m.stats.released {
-		s.Released[k] = v
-	}
-	for _, e := range m.users {
-		u := UserSnapshot{UserId: e.userID, State: e.state, Since: e.since, HeartbeatSession: e.hbID}
-		switch e.state {
-		case LeaseQueued:
-			u.QueuePosition = slices.Index(m.queue, e) + 1
-			s.Waiting++
-		case LeaseActive:
-			s.Active++
-		case LeaseDisconnected:
-			s.Active++
-			s.Disconnected++
-		}
-		s.Users = append(s.Users, u)
-	}
-	m.mu.Unlock()
-	for i := range s.Users {
-		if info, ok := m.hb.Session(s.Users[i].HeartbeatSession); ok {
-			s.Users[i].Connected, s.Users[i].IdleTimes = info.Connected, info.IdleTimes
-		}
-	}
-	slices.SortFunc(s.Users, func(a, b UserSnapshot) int {
-		if a.UserId < b.UserId {
-			return -1
-		}
-		if a.UserId > b.UserId {
-			return 1
-		}
-		return 0
-	})
-	return s
-}
-
-// Shutdown drains the manager: it stops admitting, empties the queue,
-// releases every concurrency it holds (DestroySession, a few at a time),
-// then shuts the heartbeat server down. If ctx ends first, the calls still
-// running are cancelled and ctx's error is returned.
-func (m *SessionManager) Shutdown(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closing {
-		m.mu.Unlock()
-		return ErrManagerClosed
-	}
-	m.closing = true
-	entries := make([]*entry, 0, len(m.users))
-	for _, e := range m.users {
-		entries = append(entries, e)
-	}
-	m.mu.Unlock()
-	stop := context.AfterFunc(ctx, m.cancelRun)
-	defer stop()
-	m.wakeQueue()
-	m.wg.Wait() // the queue runner has stopped; queued users are still queued
-
-	sem := make(chan struct{}, 8)
-	var releases sync.WaitGroup
-	for _, e := range entries {
-		releases.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; releases.Done() }()
-			m.release(m.runCtx, e, ReleaseShutdown)
-			<-e.released
-		}()
-	}
-	releases.Wait()
-	m.stops.Wait()
-	err := m.hb.Shutdown(ctx)
-	m.cancelRun()
-	if err == nil {
-		err = ctx.Err()
-	}
-	return err
 }

@@ -14,22 +14,63 @@ const (
 	DefaultIdleRelease       = 2
 	DefaultQueueLimit        = 1000
 	DefaultQueuePollInterval = time.Second
+	// DefaultNoticeInterval is the shortest time between two queue
+	// position notices to one user.
+	DefaultNoticeInterval = time.Second
+	// DefaultAPITimeout bounds each API call the manager makes.
+	DefaultAPITimeout = 30 * time.Second
+	// DefaultReleaseRetryMax is the longest wait between two attempts of a
+	// queued release.
+	DefaultReleaseRetryMax = 30 * time.Second
 )
 
 // ManagerOption configures a SessionManager.
 type ManagerOption func(*managerConfig) error
 
 type managerConfig struct {
-	reconnectWait time.Duration
-	idleThreshold time.Duration
-	idleRelease   int
-	queueLimit    int
-	queuePoll     time.Duration
-	destroyRetry  RetryPolicy
-	heartbeat     []heartbeat.ServerOption
-	logger        *slog.Logger
-	onRelease     func(Release)
-	start         StartDefaults
+	reconnectWait    time.Duration
+	carReconnectWait time.Duration // the project's own, when known
+	idleThreshold    time.Duration
+	idleRelease      int
+	queueLimit       int
+	queuePoll        time.Duration
+	queueTimeout     time.Duration
+	noticeInterval   time.Duration
+	apiTimeout       time.Duration
+	releaseRetryMax  time.Duration
+	destroyRetry     RetryPolicy
+	heartbeat        []heartbeat.ServerOption
+	logger           *slog.Logger
+	onRelease        func(Release)
+	onReleasePending func(PendingRelease)
+	pendingReleases  []string
+	streamLost       StreamLostAction
+	onStreamEvent    func(StreamEvent)
+	start            StartDefaults
+}
+
+func defaultManagerConfig() managerConfig {
+	return managerConfig{
+		reconnectWait:   heartbeat.DefaultGraceWindow,
+		idleThreshold:   heartbeat.DefaultIdleThreshold,
+		idleRelease:     DefaultIdleRelease,
+		queueLimit:      DefaultQueueLimit,
+		queuePoll:       DefaultQueuePollInterval,
+		noticeInterval:  DefaultNoticeInterval,
+		apiTimeout:      DefaultAPITimeout,
+		releaseRetryMax: DefaultReleaseRetryMax,
+		destroyRetry:    RetryPolicy{MaxAttempts: 8, MinWait: 500 * time.Millisecond, MaxWait: 10 * time.Second},
+		streamLost:      StreamLostRelease,
+		logger:          slog.New(slog.DiscardHandler),
+	}
+}
+
+// check validates the options together.
+func (c *managerConfig) check() error {
+	if c.carReconnectWait > 0 && c.reconnectWait > c.carReconnectWait {
+		return fmt.Errorf("WithReconnectWait (%v) is longer than the project's CAR reconnect wait (%v, WithCARReconnectWait): CAR would reclaim the concurrency first", c.reconnectWait, c.carReconnectWait)
+	}
+	return nil
 }
 
 // StartDefaults are CreateSession and ApplyConcurrent fields the manager
@@ -107,9 +148,11 @@ func WithQueuePollInterval(d time.Duration) ManagerOption {
 	}
 }
 
-// WithDestroyRetry sets the retry policy of DestroySession (default: 8
-// attempts, waits from 500 ms up to 10 s), retried on throttling, 5xx and
-// network errors.
+// WithDestroyRetry sets the retries inside one DestroySession call
+// (default: 8 attempts, waits from 500 ms up to 10 s), on throttling, 5xx
+// and network errors. A call that still fails for a transient reason sends
+// the release to the release queue, which tries again with backoff until it
+// is done (WithReleaseRetryMax).
 func WithDestroyRetry(p RetryPolicy) ManagerOption {
 	return func(c *managerConfig) error {
 		if p.MaxAttempts < 0 || p.MinWait < 0 || p.MaxWait < 0 {
@@ -162,6 +205,101 @@ func WithStartDefaults(d StartDefaults) ManagerOption {
 			return fmt.Errorf("WithStartDefaults: RunMode %q must be empty or RunWithoutClient", d.RunMode)
 		}
 		c.start = d
+		return nil
+	}
+}
+
+// WithCARReconnectWait tells the manager the project's own reconnect wait
+// in CAR (its ReconnectTimeout; 90 s unless the project says otherwise). A
+// WithReconnectWait longer than it is refused: after CAR's wait the lease
+// is dead.
+func WithCARReconnectWait(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("WithCARReconnectWait: must be positive")
+		}
+		c.carReconnectWait = d
+		return nil
+	}
+}
+
+// WithQueueTimeout makes a queued user leave the queue (reason "queue
+// timeout", Wait returns ErrQueueTimeout) after waiting d. 0, the default,
+// means no limit: a queued user leaves only by Stop, by its client being
+// gone past the grace window, or by a permanent error.
+func WithQueueTimeout(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d < 0 {
+			return errors.New("WithQueueTimeout: must not be negative")
+		}
+		c.queueTimeout = d
+		return nil
+	}
+}
+
+// WithNoticeInterval sets the shortest time between two queue position
+// notices to one user (default 1 s); the latest position wins, and only
+// users whose position changed get one.
+func WithNoticeInterval(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("WithNoticeInterval: must be positive")
+		}
+		c.noticeInterval = d
+		return nil
+	}
+}
+
+// WithAPITimeout bounds each ApplyConcurrent, CreateSession and
+// DestroySession call the manager makes (default 30 s; CAR documents 20 s
+// as ApplyConcurrent's own limit). A call cut short counts as a transient
+// failure that may have reached CAR.
+func WithAPITimeout(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("WithAPITimeout: must be positive")
+		}
+		c.apiTimeout = d
+		return nil
+	}
+}
+
+// WithReleaseRetryMax sets the longest wait between two attempts of a
+// queued release (default 30 s); waits start at 1 s and double.
+func WithReleaseRetryMax(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d < time.Second {
+			return errors.New("WithReleaseRetryMax: must be at least 1 s")
+		}
+		c.releaseRetryMax = d
+		return nil
+	}
+}
+
+// OnReleasePending sets a callback that Shutdown runs, once its context has
+// ended, for every release not done yet. Persist them, and give their
+// UserIds to the next manager with WithPendingReleases.
+func OnReleasePending(f func(PendingRelease)) ManagerOption {
+	return func(c *managerConfig) error {
+		if f == nil {
+			return errors.New("OnReleasePending: callback must not be nil")
+		}
+		c.onReleasePending = f
+		return nil
+	}
+}
+
+// WithPendingReleases hands the manager releases an earlier one could not
+// finish (see OnReleasePending): it calls DestroySession for each user,
+// retried until done; a Start for one of them waits for it.
+func WithPendingReleases(userIDs ...string) ManagerOption {
+	return func(c *managerConfig) error {
+		for _, id := range userIDs {
+			if id == "" || len(id) > MaxUserIDLen {
+				return fmt.Errorf("WithPendingReleases: UserId %q must be 1 to %d bytes", id, MaxUserIDLen)
+			}
+		}
+		c.pendingReleases = append(c.pendingReleases, userIDs...)
 		return nil
 	}
 }

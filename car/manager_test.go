@@ -48,6 +48,9 @@ type envConfig struct {
 	cleanup       time.Duration
 	noRateLimits  bool
 	managerOption []car.ManagerOption
+	// wrap, when set, wraps the API client's transport (to fail or
+	// observe calls).
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 func newManagerEnv(t *testing.T, cfg envConfig) *managerEnv {
@@ -61,8 +64,9 @@ func newManagerEnv(t *testing.T, cfg envConfig) *managerEnv {
 	if cfg.cleanup == 0 {
 		cfg.cleanup = 500 * time.Millisecond
 	}
+	carNet := memnet.Listen("car")
 	opts := []cartest.Option{
-		cartest.WithListener(memnet.Listen("car")),
+		cartest.WithListener(carNet),
 		cartest.WithProject(cartest.Project{ProjectId: mgrProject, ReconnectWait: cfg.carWait}),
 		cartest.WithPack(cartest.Pack{PackId: "pack", Size: cfg.packSize, Projects: []string{mgrProject}}),
 		cartest.WithCleanupDelay(cfg.cleanup),
@@ -71,7 +75,11 @@ func newManagerEnv(t *testing.T, cfg envConfig) *managerEnv {
 		opts = append(opts, cartest.WithoutRateLimits())
 	}
 	srv := cartest.Start(t, opts...)
-	client := srv.Client()
+	var copts []car.Option
+	if cfg.wrap != nil {
+		copts = append(copts, car.WithHTTPClient(&http.Client{Transport: cfg.wrap(&http.Transport{DialContext: carNet.DialContext})}))
+	}
+	client := srv.Client(copts...)
 	env := &managerEnv{t: t, car: srv, hb: memnet.Listen("heartbeat"), retryEvery: cfg.retryEvery}
 	if env.retryEvery == 0 {
 		env.retryEvery = 100 * time.Millisecond
@@ -412,6 +420,10 @@ func TestQueue(t *testing.T) {
 		if len(ready) != 1 || json.Unmarshal(ready[0].Data, &data) != nil || data.ServerSession != serverSession {
 			t.Fatalf("b's ready notices %+v", ready)
 		}
+		// Position notices are coalesced: c hears of its new place within
+		// one notice interval.
+		time.Sleep(car.DefaultNoticeInterval)
+		synctest.Wait()
 		if q := cb.received(heartbeat.NoticeQueue); q[len(q)-1].Position != 1 {
 			t.Fatalf("c did not move up: %+v", q)
 		}

@@ -36,8 +36,10 @@ type conn struct {
 	closing  atomic.Bool  // the reader ignores frames once set
 
 	// Reader goroutine only (finish reads peerCode on that goroutine too).
-	tat      time.Duration // frame rate limit: theoretical arrival time (GCRA)
-	peerCode int           // close code of the client's close frame, if any
+	tat      time.Duration  // frame rate limit: theoretical arrival time (GCRA)
+	peerCode int            // close code of the client's close frame, if any
+	version  int            // ProtocolVersion or ProtocolVersionV2, from the subprotocol; set by accept
+	streams  *streamLimiter // made by the first stream frame; the reader's alone
 
 	// Guarded by Server.mu.
 	timer    timerEntry
@@ -63,7 +65,7 @@ func (c *conn) sessionID() string {
 
 // accept registers a freshly upgraded connection.
 func (s *Server) accept(ws *websocket.Conn) *conn {
-	c := &conn{srv: s, ws: ws, timer: timerEntry{index: -1}}
+	c := &conn{srv: s, ws: ws, timer: timerEntry{index: -1}, version: negotiatedVersion(ws.Subprotocol())}
 	c.seen()
 	// The connection checks the size limit itself, to close with a reason
 	// (readMessage); the library's limit is a backstop against giant
@@ -89,8 +91,8 @@ func (s *Server) accept(ws *websocket.Conn) *conn {
 	switch {
 	case s.closed:
 		s.closeLocked(c, CloseGoingAway, "server shutting down")
-	case ws.Subprotocol() != Subprotocol:
-		s.closeLocked(c, CloseUnsupportedVersion, "client must offer subprotocol "+Subprotocol)
+	case c.version == 0:
+		s.closeLocked(c, CloseUnsupportedVersion, "client must offer subprotocol "+SubprotocolV2+" or "+Subprotocol)
 	}
 	return c
 }
@@ -120,8 +122,8 @@ func (c *conn) handshake(r *http.Request) bool {
 		return c.refuse(fe.code, fe.reason)
 	case f.Type != frameHello:
 		return c.refuse(CloseProtocolError, "first frame must be hello, got "+quoteShort(f.Type))
-	case f.V != ProtocolVersion:
-		return c.refuse(CloseUnsupportedVersion, "unsupported protocol version "+strconv.Itoa(f.V)+"; this server speaks "+strconv.Itoa(ProtocolVersion))
+	case f.V != c.version:
+		return c.refuse(CloseUnsupportedVersion, "unsupported protocol version "+strconv.Itoa(f.V)+"; this connection speaks "+strconv.Itoa(c.version))
 	}
 	if err := validateSessionID("hello session", f.Session); err != nil {
 		return c.refuse(CloseProtocolError, err.Error())
@@ -185,7 +187,7 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 	s.schedule(c, c.nextPing)
 	c.out = append(c.out, encode(welcomeFrame{
 		Type:          frameWelcome,
-		V:             ProtocolVersion,
+		V:             c.version,
 		Session:       id,
 		Token:         resume,
 		Resumed:       prev != SessionWaiting,
@@ -225,8 +227,9 @@ func (c *conn) readLoop() {
 		mt, data, err := c.readMessage()
 		if err != nil && !errors.Is(err, errMessageTooBig) {
 			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
+			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
 				c.peerCode = ce.Code
+				c.lastSeen.Store(int64(c.srv.now())) // the close frame is the last sign of life
 			}
 			reason = readFailure(err)
 			return
@@ -251,6 +254,8 @@ func (c *conn) readLoop() {
 			c.protocolError(CloseProtocolError, "duplicate hello")
 		case f.Type == frameActivity:
 			c.sess.lastActivity.Store(int64(c.srv.now()))
+		case f.Type == frameStream:
+			c.stream(f)
 		}
 	}
 }

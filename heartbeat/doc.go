@@ -18,8 +18,9 @@
 //     [Server.Send] pushes notices (queue position, "ready" with opaque
 //     data, custom); [Server.Release] ends a session; [Server.Shutdown] ends
 //     them all.
-//   - [Session], the client, for Go clients, bots and tests ([Connect]). A
-//     browser speaks the protocol with a plain WebSocket (see below).
+//   - [Session], the client, for Go clients, bots and tests ([Connect]).
+//     Browsers use heartbeat.js from package heartbeat/web (see "Browser
+//     clients" below).
 //
 // # Session lifecycle (server side)
 //
@@ -106,17 +107,24 @@
 //   - A bad frame or a stuck client closes that one connection; no other
 //     session is affected.
 //
-// # Wire protocol (tcc.heartbeat.v1)
+// # Wire protocol (tcc.heartbeat.v1 and v2)
 //
 // The client opens a WebSocket to the URL where the Server is mounted,
-// offering the subprotocol [Subprotocol] ("tcc.heartbeat.v1"). All frames are
-// text frames holding one JSON object with a "type". A client frame may be at
-// most 4 KiB ([WithMaxMessageSize]).
+// offering the subprotocol [Subprotocol] ("tcc.heartbeat.v1") or, to send
+// stream frames, [SubprotocolV2] ("tcc.heartbeat.v2") first and v1 second.
+// The Server accepts both and picks v2 when offered; the client learns
+// which one it got from the handshake (the browser's WebSocket.protocol),
+// and states that version in its hello ("v":1 or "v":2; the welcome's "v"
+// repeats it). Version 2 is version 1 plus the client's stream frame; a v1
+// client never sends it, and a client that was given v1 (an older server)
+// must not either. All frames are text frames holding one JSON object with a
+// "type". A client frame may be at most 4 KiB ([WithMaxMessageSize]).
 //
 // Client → server:
 //
 //	{"type":"hello","v":1,"session":"<id>","token":"<token>"}   first frame, exactly once
 //	{"type":"activity"}                                          user input happened (optional)
+//	{"type":"stream","state":"lost","code":-3}                   v2 only: the media stream's state (optional)
 //
 // The hello must arrive within 10 s. The token is the join token from
 // [Server.Open], or the resume token from the latest welcome. Unknown fields
@@ -135,6 +143,25 @@
 // client that goes on sending while closing is cut after one more burst, so
 // a flood costs the server at most two bursts per connection, and
 // reconnecting takes a fresh join token from the application.
+//
+// Stream frames (v2) tell the backend what the client's media stream (for
+// CAR, TCGSDK's cloud stream) is doing, which TCGSDK itself never tells the
+// backend. They reach [OnStream] as Event.Stream. "state" is one of
+//
+//	connected     the stream is up                        onConnectSuccess
+//	disconnected  it dropped; "code" says how (a hint)    onDisconnect 1 repeated connection, 2 heartbeat
+//	                                                      timeout, -1 reconnecting, 0 server closed
+//	reconnecting  the SDK is retrying                     onConnectFail -2 (and -1, retry later)
+//	lost          gone for good: a new session is needed  onConnectFail -3 retries exhausted, > 0 proxy
+//	                                                      error; onDisconnect -2 create offer failed
+//
+// and "code" (optional, default 0) is the SDK's code, a 32-bit integer. An
+// unknown state, a missing state or a stream frame on a v1 connection close
+// the connection with 4000 and a reason. A report that repeats the previous
+// one of the connection is not delivered again; at most 10 come through in a
+// burst, then one per second, and the rest are dropped, except a "lost" that
+// follows another state. The reports are hints: the heartbeat stays the
+// truth about presence, and TCGSDK's own docs call codes 1 and 2 unreliable.
 //
 // Server → client:
 //
@@ -170,8 +197,9 @@
 //	1007 CloseInvalidPayload      a text frame was not valid UTF-8
 //	1009 CloseMessageTooBig       a client frame exceeded the size limit (reason names it; a frame
 //	                              over 16 times the limit is cut off unread, without a reason)
-//	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s
-//	4001 CloseUnsupportedVersion  subprotocol not offered or hello "v" is not 1
+//	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s,
+//	                              bad stream frame
+//	4001 CloseUnsupportedVersion  no known subprotocol offered, or hello "v" is not the negotiated version
 //	4002 CloseUnauthorized        token malformed, forged, used or superseded; authorization hook refused
 //	4003 CloseExpired             genuine token, but the session is gone (grace passed, released)
 //	4004 CloseReplaced            a newer connection took over the session; do not reconnect
@@ -184,30 +212,54 @@
 // same token; on anything else it may resume with its latest resume token
 // within the grace window.
 //
-// A browser client, from this description alone:
+// # Browser clients
 //
-//	let token = joinToken, closed = false;
+// Package [github.com/tcconcurrency/sdk-go/heartbeat/web] ships the browser
+// client: heartbeat.js, one ES module without dependencies or build step
+// (with heartbeat.d.ts), and tcgsdk.js, which wires TCGSDK, the heartbeat
+// and a car.SessionManager backend in one call. web.Handler serves them
+// from the binary. The client keeps the latest resume token in
+// sessionStorage so that a reload resumes, reconnects with full-jitter
+// exponential backoff within the grace window (at once on the browser's
+// online event and when the page becomes visible), stops on 4000–4005 and
+// says why, coalesces activity below the idle threshold, and sends stream
+// frames on v2:
+//
+//	import { connect } from "/heartbeat/web/heartbeat.js";
+//	const hb = connect({ url: "/heartbeat", session: lease.HeartbeatSession, token: lease.HeartbeatToken });
+//	hb.on("ready", ({ serverSession }) => TCGSDK.start(serverSession));
+//	hb.on("state", ({ state }) => state === "expired" && startAgain());      // 4003: call Start for a fresh lease
+//	hb.bindInput();                                                            // keyboard, pointer, gamepad = activity
+//
+// A minimal page by hand, from this description alone (the data of a
+// car.SessionManager's ready notice is {"ServerSession": …}; a user who was
+// not queued also has it in the Start answer already):
+//
+//	const key = "tcc.heartbeat:" + session;              // session, joinToken: from the backend's Start
+//	let token = sessionStorage.getItem(key) || joinToken; // after a reload: resume with the stored token
+//	let ws, grace = 60000, until = 0, attempt = 0, started = "", last = 0;
+//	const play = (ss) => { if (ss && ss !== started) TCGSDK.start(started = ss); };
 //	function connect() {
-//	  const ws = new WebSocket(url, "tcc.heartbeat.v1");
-//	  ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: 1, session: id, token}));
+//	  ws = new WebSocket(url, ["tcc.heartbeat.v2", "tcc.heartbeat.v1"]);
+//	  ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: ws.protocol === "tcc.heartbeat.v2" ? 2 : 1, session, token}));
 //	  ws.onmessage = (e) => {
 //	    const f = JSON.parse(e.data);
-//	    if (f.type === "welcome") token = f.token;          // keep for the next resume
-//	    else if (f.type === "ready") TCGSDK.start(f.data);   // or queue / idle / custom
+//	    if (f.type === "welcome") { token = f.token; sessionStorage.setItem(key, token); grace = f.grace; until = 0; attempt = 0; }
+//	    else if (f.type === "ready") play(f.data.ServerSession);   // or queue / idle / released / custom
 //	  };
 //	  ws.onclose = (e) => {
-//	    if (closed || (e.code >= 4000 && e.code <= 4007 && e.code !== 4006) ||
-//	        e.code === 1007 || e.code === 1009) return;              // final: show e.reason
-//	    setTimeout(connect, 1000 + Math.random() * 2000);          // resume within the grace window
-//	  };
-//	  let last = 0, timer = null;
-//	  const activity = () => ws.readyState === 1 && ws.send('{"type":"activity"}');
-//	  onkeydown = onpointerdown = () => {                   // at most one frame per 5 s
-//	    const wait = last + 5000 - Date.now();
-//	    if (wait <= 0) { last = Date.now(); activity(); }
-//	    else if (!timer) timer = setTimeout(() => { timer = null; last = Date.now(); activity(); }, wait);
+//	    if ((e.code >= 4000 && e.code <= 4005) || e.code === 4007 || e.code === 1007 || e.code === 1009) {
+//	      sessionStorage.removeItem(key); return;                                       // final: show e.reason;
+//	    }
+//	    until ||= Date.now() + grace;                                                   // after 4003, call Start again
+//	    if (Date.now() < until) setTimeout(connect, Math.random() * Math.min(10000, 500 * 2 ** attempt++));
 //	  };
 //	}
+//	onkeydown = onpointerdown = () => {                     // activity: at most one frame per 5 s
+//	  if (Date.now() - last > 5000 && ws.readyState === 1) { last = Date.now(); ws.send('{"type":"activity"}'); }
+//	};
+//	play(lease.ServerSession);
+//	connect();
 //
 // # Tokens and access
 //

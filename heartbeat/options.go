@@ -198,6 +198,7 @@ type serverConfig struct {
 	frameRate, frameBurst int           // WithFrameRateLimit
 	frameEvery            time.Duration // 1 s / frameRate
 	frameTolerance        time.Duration // frameBurst × frameEvery
+	onStream              func(Event)
 }
 
 func newServerConfig(opts []ServerOption) (serverConfig, error) {

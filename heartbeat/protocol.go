@@ -20,6 +20,15 @@ const Subprotocol = "tcc.heartbeat.v1"
 // of its hello frame.
 const ProtocolVersion = 1
 
+// SubprotocolV2 is version 2 of the protocol: version 1 plus the client's
+// stream frame (see [OnStream]). A Server accepts both and prefers
+// version 2: a client that offers both and is given SubprotocolV2 knows the
+// server understands stream frames. Its hello states "v":2.
+const SubprotocolV2 = "tcc.heartbeat.v2"
+
+// ProtocolVersionV2 is the hello's "v" on a SubprotocolV2 connection.
+const ProtocolVersionV2 = 2
+
 // WebSocket close codes used by the protocol. Private codes are in the
 // 4000–4999 range that RFC 6455 reserves for applications; the close reason
 // text says more.
@@ -74,6 +83,7 @@ const (
 	frameHello    = "hello"
 	frameActivity = "activity"
 	frameWelcome  = "welcome"
+	frameStream   = "stream" // version 2 only
 )
 
 // Limits of the protocol.
@@ -104,6 +114,8 @@ type clientFrame struct {
 	V       int    `json:"v"`
 	Session string `json:"session"`
 	Token   string `json:"token"`
+	State   string `json:"state"` // stream
+	Code    int64  `json:"code"`  // stream
 }
 
 // frameError is a protocol violation: the close code and the reason text to
@@ -148,6 +160,10 @@ func decodeClientFrame(messageType int, data []byte) (clientFrame, error) {
 			return f, &frameError{CloseProtocolError, `hello: field "token" is required`}
 		}
 	case frameActivity:
+	case frameStream:
+		if err := checkStreamFrame(f); err != nil {
+			return f, err
+		}
 	case "":
 		return f, &frameError{CloseProtocolError, `field "type" is required`}
 	default:

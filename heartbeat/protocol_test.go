@@ -30,6 +30,12 @@ func TestDecodeClientFrame(t *testing.T) {
 		{in: `{"type":"activity"} {}`, reason: "not a valid JSON object"},
 		{in: ``, reason: "not a valid JSON object"},
 		{in: `{"type":"ping"}`, reason: `unknown frame type "ping"`},
+		{in: `{"type":"stream","state":"lost","code":-3}`, typ: "stream"},
+		{in: `{"type":"stream","state":"connected"}`, typ: "stream"},
+		{in: `{"type":"stream","state":"Lost"}`, reason: `stream: unknown state "Lost"`},
+		{in: `{"type":"stream","code":2}`, reason: `stream: field "state" is required`},
+		{in: `{"type":"stream","state":"lost","code":2147483648}`, reason: `"code" must be a 32-bit integer`},
+		{in: `{"type":"stream","state":"lost","code":1.5}`, reason: "not a valid JSON object"},
 		{in: `{"type":"` + strings.Repeat("z", 100) + `"}`, reason: `unknown frame type "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"`},
 	}
 	for _, c := range cases {
@@ -60,6 +66,11 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		`{"type":null}`,
 		`{"type":"hello","v":1e400}`,
 		`{"type":"activity","type":"hello"}`,
+		`{"type":"stream","state":"lost","code":-3}`,
+		`{"type":"stream","state":"disconnected","code":2}`,
+		`{"type":"stream","state":"gone","code":0}`,
+		`{"type":"stream","state":"connected","code":-2147483649}`,
+		`{"type":"stream","state":"` + "\u00e9" + `"}`,
 		`"hello"`,
 		`{`,
 		"\xff\xfe",
@@ -93,6 +104,10 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		}
 		switch fr.Type {
 		case frameActivity:
+		case frameStream:
+			if !validStreamState(StreamState(fr.State)) || int64(int32(fr.Code)) != fr.Code {
+				t.Fatalf("stream frame accepted with state %q, code %d", fr.State, fr.Code)
+			}
 		case frameHello:
 			if fr.V == 0 || fr.Session == "" || fr.Token == "" {
 				t.Fatalf("hello accepted without v, session or token: %+v", fr)

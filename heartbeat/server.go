@@ -88,7 +88,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		ReadBufferSize:   512,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  new(sync.Pool),
-		Subprotocols:     []string{Subprotocol},
+		Subprotocols:     []string{SubprotocolV2, Subprotocol}, // preferred first
 		CheckOrigin:      s.checkOrigin,
 	}
 	return s, nil

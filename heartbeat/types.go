@@ -31,6 +31,8 @@ type Event struct {
 	// grace or the reconnect window, depending on Reason, and never before
 	// the disconnect was detected.
 	ExpiresAt time.Time
+	// Stream is the client's stream report (OnStream only).
+	Stream StreamReport
 }
 
 // Reason says why a connection ended.

@@ -87,19 +87,60 @@
 //
 // # Invoker
 //
-// An [Invoker] runs invocations within each function's limit: the
-// reserved quota ÷ MemorySize, or without a reservation the account's
-// unreserved share (UserConcurrencyMemLimit − TotalAllocatedConcurrencyMem)
-// ÷ MemorySize, discovered once per function, or set with
-// [WithConcurrencyLimit]. It retries 429 at the next minute boundary of its
-// clock plus up to 2 s of jitter (the burst resets with the minute), and
-// 432 with exponential backoff (1 s up to 30 s), for up to 10 attempts; it
-// never retries 433, 434, 439 or user-code errors unless the call is marked
-// Idempotent. It uses InvokeFunction by default: 10,000 calls per second
-// against Invoke's 100, so a burst meets the function's own limits, which
-// the Invoker absorbs, before the API's rate limit, which would throttle
-// every call beyond 100 in a second. Asynchronous calls use Invoke (the
-// only action that queues) and return at once.
+// An [Invoker] runs synchronous invocations within the two limits SCF
+// enforces, so that a burst neither fails nor waits for the next minute:
+//
+//   - Quota (432): each function's calls in flight stay under its limit,
+//     the reserved quota ÷ MemorySize, or without a reservation the
+//     account's unreserved share (UserConcurrencyMemLimit −
+//     TotalAllocatedConcurrencyMem) ÷ MemorySize, discovered once per
+//     function, or set with [WithConcurrencyLimit]. Calls beyond it wait
+//     in line, first come first served.
+//   - Scale-out rate (429): a start budget, shared by all the Invoker's
+//     calls to all functions, allows at most [WithScaleOutRate] (default
+//     500, [ScaleOutPerMinute]) calls sent as new instances in any
+//     [ScaleOutWindow] (a minute and a second's margin, counted from each
+//     start). A call is sent as a new instance only when the Invoker knows
+//     of no warm instance for it; otherwise it waits for one of its own
+//     calls to finish and free an instance, or for the oldest start to
+//     leave the window, whichever comes first.
+//
+// The Invoker's estimate of the warm instances of a function and
+// qualifier: every call that finishes (successfully, or with an execution
+// error that leaves its instance up, such as user code) frees an
+// instance, idle from then on, which the next waiting call takes; an idle
+// instance is counted on for [WithWarmRetention] (default 1 minute,
+// [DefaultWarmRetention]) and then forgotten; a call that recycles its
+// instance (433, 434, 439) or whose outcome is unknown frees none; a
+// published version's available provisioned instances, read once with
+// GetProvisionedConcurrencyConfig, are warm for good and used first. What
+// the Invoker cannot see (other processes, asynchronous events, instances
+// it has forgotten) it does not count: counting too few only spends
+// budget that was not needed.
+//
+// So a burst of 1,500 ten-second calls on a fresh account runs as fast as
+// SCF allows: 500 instances start at once, and each freed instance takes
+// the next call, so 500 calls finish at 10 s, 20 s and 30 s, with no 429
+// (p50 20 s, the floor: no client can have more than 500 × ⌊t/10 s⌋ calls
+// done before the second minute's burst). Sending every call at once gets
+// 1,000 × 429.
+//
+// A 429 still comes when the estimate counted too many (an instance SCF
+// recycled early, an alias whose calls are split between two versions) or
+// someone else spent the account's burst. The call then goes back to the
+// head of the line, keeping its place, to wait for a warm instance or for
+// the budget; the 429 closes the budget, which reopens to one probe at a
+// time after a backoff (from 1 s, doubling, at most 30 s) until a probe
+// gets through (no 429 within [ProbeGrace], 2 s). A 432 is retried with
+// exponential backoff (1 s up to 30 s); both count towards up to 10
+// attempts. The Invoker never retries 433, 434, 439 or user-code errors
+// unless the call is marked Idempotent. It uses InvokeFunction by
+// default: 10,000 calls per second against Invoke's 100, so a burst meets
+// the function's own limits, which the Invoker absorbs, before the API's
+// rate limit, which would throttle every call beyond 100 in a second.
+// Asynchronous calls use Invoke (the only action that queues), return at
+// once and are not counted: SCF runs them from its own queue, on the same
+// burst.
 //
 // # Units
 //

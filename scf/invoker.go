@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // InvokeAPI is the action an Invoker uses for synchronous calls.
@@ -43,14 +43,17 @@ type InvokerRetry struct {
 	// or on the network after the request was sent. 0 means 3 (two
 	// retries, SCF's own policy for asynchronous events).
 	ExecutionAttempts int
-	// MinWait and MaxWait bound the exponential backoff after a 432 and
-	// between idempotent retries (default 1 s and 30 s, ±50% jitter).
+	// MinWait and MaxWait bound the exponential backoff after a 432,
+	// between idempotent retries, and between the probes of the start
+	// budget after a 429 (default 1 s and 30 s): pause n is MinWait ×
+	// 2ⁿ⁻¹, at most MaxWait (and for a probe the budget's window), made up
+	// to 50% shorter at random.
 	MinWait, MaxWait time.Duration
-	// MinuteJitter is the largest random delay after the next minute
-	// boundary before a call that met 429 is sent again (0 means 2 s), so
-	// the calls a burst turned away do not all return in the same
-	// millisecond.
-	MinuteJitter time.Duration
+}
+
+// backoff is the policy's pauses, in the SDK's one retry model.
+func (p InvokerRetry) backoff() retry.Backoff {
+	return retry.Backoff{Initial: p.MinWait, Max: p.MaxWait, Multiplier: 2, Jitter: 0.5}
 }
 
 func (p InvokerRetry) withDefaults() InvokerRetry {
@@ -69,11 +72,27 @@ func (p InvokerRetry) withDefaults() InvokerRetry {
 	if p.MinWait > p.MaxWait {
 		p.MinWait = p.MaxWait
 	}
-	if p.MinuteJitter == 0 {
-		p.MinuteJitter = 2 * time.Second
-	}
 	return p
 }
+
+// Defaults of the Invoker's start budget and warm-instance estimate.
+const (
+	// DefaultWarmRetention is how long the Invoker counts on an idle
+	// instance it knows of staying warm. SCF keeps finished instances
+	// for a period it chooses and does not document; a shorter estimate
+	// only spends start budget that was not needed, a longer one risks
+	// 429s (which the Invoker then absorbs).
+	DefaultWarmRetention = time.Minute
+	// ScaleOutWindow is the period of the start budget: a start counts
+	// against the budget for this long after it was sent, a minute plus
+	// a second's margin for the network and the server's clock.
+	ScaleOutWindow = time.Minute + time.Second
+	// ProbeGrace is how long a probe of the start budget after a 429 has
+	// to come back with another 429 (SCF turns a call away at once, before
+	// it runs); a probe without an answer by then got an instance, and the
+	// budget opens again.
+	ProbeGrace = 2 * time.Second
+)
 
 // InvokerOption configures an Invoker.
 type InvokerOption func(*Invoker) error
@@ -122,7 +141,7 @@ func WithSyncAPI(api InvokeAPI) InvokerOption {
 // WithInvokerRetry sets the retry policy; zero fields keep the defaults.
 func WithInvokerRetry(p InvokerRetry) InvokerOption {
 	return func(iv *Invoker) error {
-		if p.MinWait < 0 || p.MaxWait < 0 || p.MinuteJitter < 0 || p.ExecutionAttempts < 0 {
+		if p.MinWait < 0 || p.MaxWait < 0 || p.ExecutionAttempts < 0 {
 			return errors.New("InvokerRetry: waits and ExecutionAttempts must not be negative")
 		}
 		iv.retry = p.withDefaults()
@@ -130,14 +149,43 @@ func WithInvokerRetry(p InvokerRetry) InvokerOption {
 	}
 }
 
-// WithInvokerClock sets the clock the Invoker waits on (default: the
-// host's). The 429 wait aims at this clock's next minute boundary.
+// WithInvokerClock sets the clock the Invoker waits on and counts its
+// start budget and warm instances by (default: the host's).
 func WithInvokerClock(c Clock) InvokerOption {
 	return func(iv *Invoker) error {
 		if c == nil {
 			return errors.New("invoker clock must not be nil")
 		}
 		iv.clock = c
+		return nil
+	}
+}
+
+// WithScaleOutRate sets the Invoker's start budget: how many new instances
+// its calls may start in any ScaleOutWindow, all functions together
+// (default ScaleOutPerMinute, SCF's burst of 500 per minute per account
+// and region; set it to what a ticket or package raised it to, or to a
+// share of it when several processes call in the same account and
+// region). n must be at least 1.
+func WithScaleOutRate(n int) InvokerOption {
+	return func(iv *Invoker) error {
+		if n < 1 {
+			return fmt.Errorf("scale-out rate %d: must be at least 1 new instance per minute", n)
+		}
+		iv.budget.rate = n
+		return nil
+	}
+}
+
+// WithWarmRetention sets how long the Invoker counts on an idle instance
+// staying warm after its last call (default DefaultWarmRetention). d must
+// be positive.
+func WithWarmRetention(d time.Duration) InvokerOption {
+	return func(iv *Invoker) error {
+		if d <= 0 {
+			return fmt.Errorf("warm retention %v: must be positive", d)
+		}
+		iv.retention = d
 		return nil
 	}
 }
@@ -193,7 +241,11 @@ type InvokerStats struct {
 	Failed    int64
 	Attempts  int64 // API calls sent
 	InFlight  int64 // invocations sent and not yet answered
-	Waiting   int64 // calls waiting for a slot or before a retry
+	Waiting   int64 // calls waiting for a slot, an instance, the start budget or a retry
+	// Starts counts the calls sent beyond the warm instances the Invoker
+	// knew of, each spending one new instance of the start budget;
+	// WarmSends those sent to an idle or provisioned instance it knew of.
+	Starts, WarmSends int64
 	// Met429 and Met432 count the overrun answers received; Absorbed429
 	// and Absorbed432 those of calls that then succeeded.
 	Met429, Met432           int64
@@ -203,26 +255,74 @@ type InvokerStats struct {
 	ExecutionRetries int64
 }
 
-// Invoker runs invocations of SCF functions within their concurrency
-// limits. It keeps the invocations of each function in flight under the
-// limit its quota allows — the reserved quota ÷ MemorySize, or, without a
-// reservation, the account's unreserved share ÷ MemorySize (discovered
-// once per function, at its first call, with GetFunction,
-// GetReservedConcurrencyConfig and GetAccount; MemorySize is that of the
-// version called, or of $LATEST for an alias; or set with
+// Invoker runs synchronous invocations of SCF functions within the two
+// limits SCF enforces, so that a burst meets neither 432 nor 429, and
+// absorbs them when it does.
+//
+// The quota (432). The Invoker keeps the invocations of each function in
+// flight under the limit its quota allows — the reserved quota ÷
+// MemorySize, or, without a reservation, the account's unreserved share ÷
+// MemorySize (discovered once per function, at its first call, with
+// GetFunction, GetReservedConcurrencyConfig and GetAccount; MemorySize is
+// that of the version called, or of $LATEST for an alias; or set with
 // WithConcurrencyLimit) — and makes the calls beyond it wait their turn,
 // first come first served. A reservation of 0 MB is a limit of 0: calls
 // fail with 432 without being sent. Provisioned concurrency does not raise
 // the limit, as it does not raise SCF's.
 //
-// It retries 429 (scale-out rate) at the next minute boundary of its clock
-// plus jitter, when the next minute's burst opens, and 432 (quota) with
-// exponential backoff, and never retries 433, 434 or user-code errors
-// unless the call is marked Idempotent. Every wait ends with the call's
-// context, and a call whose context ends gives its slot back at once.
+// The scale-out rate (429). SCF starts at most 500 new instances per
+// minute per account and region. The Invoker keeps a start budget, shared
+// by all its calls to all functions: at most WithScaleOutRate (default
+// 500) calls sent as new instances in any ScaleOutWindow (a minute and a
+// second's margin), counted from when each was sent. It sends a call as a
+// new instance only when it knows of no warm instance for it, so a burst
+// beyond the budget waits for instances its own calls free rather than
+// for the next minute. Its estimate of the warm instances of each
+// function and qualifier (instances are per version):
+//
+//   - a call that finishes — successfully, or with an execution error
+//     that leaves the instance up (430, user code) — frees a warm instance,
+//     idle from then on, which the next waiting call takes (SCF, like the
+//     Invoker, reuses the most recently freed one);
+//   - an idle instance is counted on for WithWarmRetention (default 1
+//     minute) after its last call and then forgotten, as SCF recycles idle
+//     instances after a period of its own;
+//   - a call that recycles its instance (433, 434, 439), or whose fate is
+//     unknown (network error, context ended in flight, 5xx), frees none;
+//   - for a published version, the instances GetProvisionedConcurrencyConfig
+//     reports available (read once, at its first call) are warm for good,
+//     and are used first, as SCF uses them;
+//   - a 429 proves the estimate wrong (SCF recycled an instance early, or
+//     an alias split its calls between two versions, which the Invoker
+//     counts as one): the pool's idle instances are forgotten, and its
+//     provisioned count lowered to those busy.
+//
+// A call takes, in order of arrival, a known warm instance, or, if there
+// is none, the start budget; when there is neither it waits for a call to
+// finish or for the budget's oldest start to leave the window. Instances
+// started elsewhere (other processes, asynchronous events, warm instances
+// the Invoker does not know of) are not counted: undercounting only
+// spends budget that was not needed, but another user of the account's
+// burst can still cause 429s.
+//
+// On a 429 the call goes back to the head of the line, keeping its place,
+// to wait for a warm instance or for the budget, which the 429 has shown
+// to be spent: no call is sent as a new instance until a probe gets
+// through. Probes go one at a time, after a backoff that grows with each
+// 429 (from MinWait, doubling, at most MaxWait and the window); a probe
+// gets through when it is answered without a 429 or has no answer within
+// ProbeGrace (SCF turns a call away at once), and the budget then opens
+// again. So the calls turned away do not all return into the same wall.
+// A 432 is retried with exponential backoff.
+// The Invoker never retries 433, 434 or user-code errors unless the call
+// is marked Idempotent. Every wait ends with the call's context: a call
+// whose context ends before it is sent gives its slot, instance and start
+// back at once; one in flight frees its slot, and its instance and start
+// count as spent.
 //
 // The Invoker has no goroutines of its own: all waiting happens in the
-// callers' goroutines. It is safe for concurrent use.
+// callers' goroutines (the oldest call waiting for the budget sleeps on
+// the clock for the others). It is safe for concurrent use.
 type Invoker struct {
 	c            *Client
 	api          InvokeAPI
@@ -231,11 +331,17 @@ type Invoker struct {
 	logger       *slog.Logger
 	explicit     map[string]int
 	defaultLimit int
+	retention    time.Duration
 
-	mu  sync.Mutex
-	fns map[string]*fnSlots
+	mu     sync.Mutex
+	fns    map[string]*fnSlots
+	budget startBudget
+	queued []*pool // pools with calls waiting, in no order
+	keeper *waiter // the waiting call that sleeps until the budget opens
+	seq    uint64  // arrival order of calls
 
 	calls, succeeded, failed, attempts, inFlight, waiting atomic.Int64
+	starts, warmSends                                     atomic.Int64
 	met429, met432, absorbed429, absorbed432, execRetries atomic.Int64
 }
 
@@ -245,7 +351,165 @@ type fnSlots struct {
 	known       bool
 	discovering chan struct{} // non-nil while a caller discovers the limit
 	inFlight    int
-	waiters     []chan struct{}
+	pools       map[string]*pool // by qualifier as given
+}
+
+// pool is what the Invoker knows of the instances of one function and
+// qualifier, and the calls waiting for one; guarded by Invoker.mu.
+type pool struct {
+	fs        *fnSlots
+	qualifier string
+	// idle holds when each known idle elastic instance was freed, oldest
+	// first.
+	idle []time.Time
+	// provisioned is the count of provisioned instances known, provBusy
+	// how many of them the Invoker's calls hold.
+	provisioned, provBusy int
+	provLooked            bool          // the provisioned count was read (or needs no reading)
+	provLooking           chan struct{} // non-nil while a caller reads it
+	queue                 []*waiter     // by seq
+	listed                bool          // in Invoker.queued
+}
+
+// hasWarm reports which known warm instance the next call would take.
+func (p *pool) hasWarm(now time.Time, retention time.Duration) (sendKind, bool) {
+	if p.provBusy < p.provisioned {
+		return sendProvisioned, true
+	}
+	i := 0
+	for i < len(p.idle) && now.Sub(p.idle[i]) >= retention {
+		i++
+	}
+	if i > 0 {
+		p.idle = append(p.idle[:0], p.idle[i:]...)
+	}
+	if len(p.idle) > 0 {
+		return sendWarm, true
+	}
+	return 0, false
+}
+
+// putIdle records an idle instance freed at t, keeping idle sorted.
+func (p *pool) putIdle(t time.Time) {
+	i := len(p.idle)
+	for i > 0 && p.idle[i-1].After(t) {
+		i--
+	}
+	p.idle = slices.Insert(p.idle, i, t)
+}
+
+// sendKind is how a call was admitted.
+type sendKind uint8
+
+const (
+	sendStart       sendKind = iota // as a new instance, spending the start budget
+	sendWarm                        // to a known idle elastic instance
+	sendProvisioned                 // to a known provisioned instance
+)
+
+// waiter is one call's place in line; its fields are guarded by
+// Invoker.mu.
+type waiter struct {
+	p       *pool
+	seq     uint64
+	sig     chan struct{} // buffered: granted, or made the keeper
+	wake    context.CancelFunc
+	granted bool
+	kind    sendKind
+	probe   uint64    // the id of the probe this start is, or 0
+	at      time.Time // the start's budget entry, or the idle instance's time
+}
+
+func (w *waiter) signal() {
+	select {
+	case w.sig <- struct{}{}:
+	default:
+	}
+	if w.wake != nil {
+		w.wake()
+	}
+}
+
+// startBudget counts the new instances the Invoker's calls started in the
+// last ScaleOutWindow; guarded by Invoker.mu.
+type startBudget struct {
+	rate   int
+	starts []time.Time // when each start in the window was sent, oldest first
+	// After a 429, the budget is closed until blockedUntil, and then open
+	// to one probe at a time until a probe gets through: it is answered
+	// without a 429, or has no answer by probeUntil.
+	blockedUntil, probeUntil time.Time
+	probing, probeOut        bool
+	probeID                  uint64 // the last probe's
+	fails                    int    // 429s that closed the budget since it was last open
+}
+
+// isOut reports whether probe is the probe the budget waits for.
+func (b *startBudget) isOut(probe uint64) bool {
+	return probe != 0 && b.probing && b.probeOut && b.probeID == probe
+}
+
+func (b *startBudget) prune(now time.Time) {
+	i := 0
+	for i < len(b.starts) && now.Sub(b.starts[i]) >= ScaleOutWindow {
+		i++
+	}
+	if i > 0 {
+		b.starts = append(b.starts[:0], b.starts[i:]...)
+	}
+}
+
+// open reports whether a call may be sent as a new instance now.
+func (b *startBudget) open(now time.Time) bool {
+	b.prune(now)
+	if b.probing && b.probeOut && !now.Before(b.probeUntil) {
+		b.passed() // no 429 in time: the probe got an instance
+	}
+	return !now.Before(b.blockedUntil) && !(b.probing && b.probeOut) && len(b.starts) < b.rate
+}
+
+// passed ends probing: the burst has room again.
+func (b *startBudget) passed() {
+	b.probing, b.probeOut, b.fails = false, false, 0
+}
+
+// next returns when the budget opens with the passing of time alone; false
+// if it does not (it is open).
+func (b *startBudget) next(now time.Time) (time.Time, bool) {
+	t := b.blockedUntil
+	if b.probing && b.probeOut && b.probeUntil.After(t) {
+		t = b.probeUntil
+	}
+	if n := len(b.starts); n >= b.rate {
+		if end := b.starts[n-b.rate].Add(ScaleOutWindow); end.After(t) {
+			t = end
+		}
+	}
+	return t, t.After(now)
+}
+
+// take spends one start; it returns the probe's id if the start is one.
+func (b *startBudget) take(now time.Time) uint64 {
+	b.starts = append(b.starts, now)
+	if b.probing {
+		b.probeID++
+		b.probeOut, b.probeUntil = true, now.Add(ProbeGrace)
+		return b.probeID
+	}
+	return 0
+}
+
+// refund gives back a start that started nothing.
+func (b *startBudget) refund(at time.Time, probe uint64) {
+	for i := len(b.starts) - 1; i >= 0; i-- {
+		if b.starts[i].Equal(at) {
+			b.starts = slices.Delete(b.starts, i, i+1)
+			break
+		}
+	}
+	if b.isOut(probe) {
+		b.probeOut = false
+	}
 }
 
 // NewInvoker returns an Invoker over c.
@@ -256,6 +520,7 @@ func NewInvoker(c *Client, opts ...InvokerOption) (*Invoker, error) {
 	iv := &Invoker{
 		c: c, api: APIInvokeFunction, retry: InvokerRetry{}.withDefaults(), clock: hostClock{},
 		logger: slog.New(slog.DiscardHandler), explicit: make(map[string]int), fns: make(map[string]*fnSlots),
+		retention: DefaultWarmRetention, budget: startBudget{rate: ScaleOutPerMinute},
 	}
 	for _, opt := range opts {
 		if err := opt(iv); err != nil {
@@ -292,6 +557,7 @@ func (iv *Invoker) Stats() InvokerStats {
 	return InvokerStats{
 		Calls: iv.calls.Load(), Succeeded: iv.succeeded.Load(), Failed: iv.failed.Load(),
 		Attempts: iv.attempts.Load(), InFlight: iv.inFlight.Load(), Waiting: iv.waiting.Load(),
+		Starts: iv.starts.Load(), WarmSends: iv.warmSends.Load(),
 		Met429: iv.met429.Load(), Met432: iv.met432.Load(),
 		Absorbed429: iv.absorbed429.Load(), Absorbed432: iv.absorbed432.Load(),
 		ExecutionRetries: iv.execRetries.Load(),
@@ -311,6 +577,28 @@ func (iv *Invoker) InFlight(function string) int {
 		return fs.inFlight
 	}
 	return 0
+}
+
+// WarmInstances returns the instances of function the Invoker counts on
+// (idle, busy with its calls, and provisioned), all qualifiers together.
+func (iv *Invoker) WarmInstances(function string) int {
+	key, err := functionKey(function)
+	if err != nil {
+		return 0
+	}
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	fs := iv.fns[key]
+	if fs == nil {
+		return 0
+	}
+	now := iv.clock.Now()
+	n := fs.inFlight
+	for _, p := range fs.pools {
+		p.hasWarm(now, iv.retention)
+		n += len(p.idle) + max(p.provisioned-p.provBusy, 0)
+	}
+	return n
 }
 
 // Limit returns the in-flight limit of function and whether it is known
@@ -346,12 +634,13 @@ func (iv *Invoker) SetConcurrencyLimit(function string, n int) error {
 	iv.explicit[key] = n
 	fs := iv.slotsLocked(key)
 	fs.limit, fs.known = n, true
-	iv.grantLocked(fs)
+	iv.grantLocked()
 	return nil
 }
 
 // ForgetLimit drops a discovered limit, so the next call discovers it
-// again (after a change of the reservation, say). Explicit limits stay.
+// again (after a change of the reservation, say), and the provisioned
+// counts read for the function's versions. Explicit limits stay.
 func (iv *Invoker) ForgetLimit(function string) {
 	key, err := functionKey(function)
 	if err != nil {
@@ -359,10 +648,19 @@ func (iv *Invoker) ForgetLimit(function string) {
 	}
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
+	fs := iv.fns[key]
+	if fs == nil {
+		return
+	}
+	for _, p := range fs.pools {
+		if p.provLooking == nil {
+			p.provLooked = false
+		}
+	}
 	if _, ok := iv.explicit[key]; ok || iv.defaultLimit > 0 {
 		return
 	}
-	if fs := iv.fns[key]; fs != nil && fs.discovering == nil {
+	if fs.discovering == nil {
 		fs.known = false
 	}
 }
@@ -370,7 +668,7 @@ func (iv *Invoker) ForgetLimit(function string) {
 func (iv *Invoker) slotsLocked(key string) *fnSlots {
 	fs := iv.fns[key]
 	if fs == nil {
-		fs = &fnSlots{}
+		fs = &fnSlots{pools: make(map[string]*pool)}
 		if n, ok := iv.explicit[key]; ok {
 			fs.limit, fs.known = n, true
 		} else if iv.defaultLimit > 0 {
@@ -379,6 +677,15 @@ func (iv *Invoker) slotsLocked(key string) *fnSlots {
 		iv.fns[key] = fs
 	}
 	return fs
+}
+
+func (fs *fnSlots) poolLocked(qualifier string) *pool {
+	p := fs.pools[qualifier]
+	if p == nil {
+		p = &pool{fs: fs, qualifier: qualifier, provLooked: !isVersion(qualifier)}
+		fs.pools[qualifier] = p
+	}
+	return p
 }
 
 // slots returns the function's accounting, discovering its limit first if
@@ -411,7 +718,7 @@ func (iv *Invoker) slots(ctx context.Context, in *InvokerInput) (*fnSlots, error
 		fs.discovering = nil
 		if err == nil {
 			fs.limit, fs.known = limit, true
-			iv.grantLocked(fs)
+			iv.grantLocked()
 		}
 		close(ch)
 		iv.mu.Unlock()
@@ -455,53 +762,326 @@ func (iv *Invoker) discover(ctx context.Context, in *InvokerInput) (int, error) 
 	return int(max(share/fn.MemorySize, 0)), nil
 }
 
-// acquire takes a slot, waiting in line if the function is at its limit.
-func (iv *Invoker) acquire(ctx context.Context, fs *fnSlots) error {
-	iv.mu.Lock()
-	if fs.inFlight < fs.limit && len(fs.waiters) == 0 {
-		fs.inFlight++
-		iv.mu.Unlock()
-		return nil
-	}
-	w := make(chan struct{})
-	fs.waiters = append(fs.waiters, w)
-	iv.mu.Unlock()
-	select {
-	case <-w:
-		return nil
-	case <-ctx.Done():
+// pool returns the instances of the call's qualifier, reading the
+// version's provisioned instances first if needed (once; a failure to
+// read counts none).
+func (iv *Invoker) pool(ctx context.Context, fs *fnSlots, in *InvokerInput) (*pool, error) {
+	for {
 		iv.mu.Lock()
-		defer iv.mu.Unlock()
-		select {
-		case <-w: // granted meanwhile: give it back
-			fs.inFlight--
-			iv.grantLocked(fs)
-		default:
-			for i, x := range fs.waiters {
-				if x == w {
-					fs.waiters = append(fs.waiters[:i], fs.waiters[i+1:]...)
-					break
-				}
+		p := fs.poolLocked(in.Qualifier)
+		if p.provLooked {
+			iv.mu.Unlock()
+			return p, nil
+		}
+		if ch := p.provLooking; ch != nil {
+			iv.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
 			}
 		}
-		return ctx.Err()
+		ch := make(chan struct{})
+		p.provLooking = ch
+		iv.mu.Unlock()
+
+		n := 0
+		out, err := iv.c.GetProvisionedConcurrencyConfig(ctx, &GetProvisionedConcurrencyConfigInput{
+			FunctionName: in.FunctionName, Namespace: in.Namespace, Qualifier: in.Qualifier})
+		if err == nil {
+			for _, a := range out.Allocated {
+				if a.Qualifier == in.Qualifier {
+					n = int(min(a.AvailableProvisionedConcurrencyNum, 1<<30))
+				}
+			}
+		} else {
+			iv.logger.Debug("scf invoker: provisioned instances not read; counting none",
+				"function", keyOf(in.Namespace, in.FunctionName), "qualifier", in.Qualifier, "error", err)
+		}
+
+		iv.mu.Lock()
+		p.provLooking = nil
+		if err == nil || ctx.Err() == nil {
+			p.provisioned, p.provLooked = n, true
+			iv.grantLocked()
+		}
+		close(ch)
+		iv.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return p, nil
 	}
 }
 
-func (iv *Invoker) release(fs *fnSlots) {
+// admit puts w in line and waits until it may be sent: with a slot under
+// the function's limit, and a warm instance or a start from the budget.
+func (iv *Invoker) admit(ctx context.Context, w *waiter) error {
 	iv.mu.Lock()
-	fs.inFlight--
-	iv.grantLocked(fs)
+	if w.seq == 0 {
+		iv.seq++
+		w.seq = iv.seq
+	}
+	w.granted, w.probe = false, 0
+	iv.enqueueLocked(w)
+	iv.grantLocked()
+	granted := w.granted
 	iv.mu.Unlock()
+	if granted {
+		return nil
+	}
+	iv.waiting.Add(1)
+	defer iv.waiting.Add(-1)
+	for {
+		iv.mu.Lock()
+		if w.granted {
+			iv.mu.Unlock()
+			return nil
+		}
+		if iv.keeper == w {
+			now := iv.clock.Now()
+			if t, ok := iv.budget.next(now); ok {
+				sctx, cancel := context.WithCancel(ctx)
+				w.wake = cancel
+				iv.mu.Unlock()
+				_ = iv.clock.Sleep(sctx, t.Sub(now))
+				cancel()
+				iv.mu.Lock()
+				w.wake = nil
+				if !w.granted && ctx.Err() == nil {
+					if iv.keeper == w {
+						iv.keeper = nil
+					}
+					iv.grantLocked() // may grant w, or make it the keeper again
+				}
+				iv.mu.Unlock()
+				if ctx.Err() != nil {
+					return iv.abandon(w, ctx.Err())
+				}
+				continue
+			}
+			iv.keeper = nil // an answer, not time, opens the budget now
+		}
+		iv.mu.Unlock()
+		select {
+		case <-w.sig:
+		case <-ctx.Done():
+			return iv.abandon(w, ctx.Err())
+		}
+	}
 }
 
-func (iv *Invoker) grantLocked(fs *fnSlots) {
-	for len(fs.waiters) > 0 && fs.inFlight < fs.limit {
-		w := fs.waiters[0]
-		fs.waiters = fs.waiters[1:]
-		fs.inFlight++
-		close(w)
+// abandon takes w out of line, or gives back what it was granted.
+func (iv *Invoker) abandon(w *waiter, err error) error {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	p := w.p
+	if w.granted {
+		iv.undoLocked(w)
+	} else if i := slices.Index(p.queue, w); i >= 0 {
+		p.queue = slices.Delete(p.queue, i, i+1)
+		if len(p.queue) == 0 {
+			iv.unlistLocked(p)
+		}
 	}
+	if iv.keeper == w {
+		iv.keeper = nil
+	}
+	iv.grantLocked()
+	return err
+}
+
+// undoLocked gives back a grant that sent nothing, or started nothing.
+func (iv *Invoker) undoLocked(w *waiter) {
+	p := w.p
+	p.fs.inFlight--
+	switch w.kind {
+	case sendProvisioned:
+		p.provBusy--
+	case sendWarm:
+		p.putIdle(w.at)
+	case sendStart:
+		iv.budget.refund(w.at, w.probe)
+	}
+	w.granted = false
+}
+
+func (iv *Invoker) enqueueLocked(w *waiter) {
+	p := w.p
+	i := len(p.queue)
+	for i > 0 && p.queue[i-1].seq > w.seq { // a call sent back after a 429 keeps its place
+		i--
+	}
+	p.queue = slices.Insert(p.queue, i, w)
+	if !p.listed {
+		p.listed = true
+		iv.queued = append(iv.queued, p)
+	}
+}
+
+func (iv *Invoker) unlistLocked(p *pool) {
+	p.listed = false
+	if i := slices.Index(iv.queued, p); i >= 0 {
+		iv.queued = slices.Delete(iv.queued, i, i+1)
+	}
+}
+
+// grantLocked admits waiting calls, oldest first, while some can go, and
+// then makes sure a call sleeps until the budget opens if only time can
+// open it.
+func (iv *Invoker) grantLocked() {
+	now := iv.clock.Now()
+	for {
+		var best *pool
+		var kind sendKind
+		for _, p := range iv.queued {
+			if p.fs.inFlight >= p.fs.limit {
+				continue
+			}
+			k, ok := p.hasWarm(now, iv.retention)
+			if !ok {
+				if !iv.budget.open(now) {
+					continue
+				}
+				k = sendStart
+			}
+			if best == nil || p.queue[0].seq < best.queue[0].seq {
+				best, kind = p, k
+			}
+		}
+		if best == nil {
+			break
+		}
+		w := best.queue[0]
+		best.queue[0] = nil
+		best.queue = best.queue[1:]
+		if len(best.queue) == 0 {
+			iv.unlistLocked(best)
+		}
+		w.granted, w.kind = true, kind
+		best.fs.inFlight++
+		switch kind {
+		case sendProvisioned:
+			best.provBusy++
+		case sendWarm:
+			w.at = best.idle[len(best.idle)-1] // the most recently freed, as SCF picks
+			best.idle = best.idle[:len(best.idle)-1]
+		case sendStart:
+			w.at, w.probe = now, iv.budget.take(now)
+		}
+		if iv.keeper == w {
+			iv.keeper = nil
+		}
+		w.signal()
+	}
+	if iv.keeper != nil {
+		return
+	}
+	if _, ok := iv.budget.next(now); !ok {
+		return
+	}
+	var head *waiter // the oldest call that only the budget holds back
+	for _, p := range iv.queued {
+		if p.fs.inFlight < p.fs.limit && (head == nil || p.queue[0].seq < head.seq) {
+			head = p.queue[0]
+		}
+	}
+	if head != nil {
+		iv.keeper = head
+		head.signal()
+	}
+}
+
+// outcome is what an answer says about the instance a call was sent to.
+type outcome uint8
+
+const (
+	ranIdle   outcome = iota // it ran and its instance is idle again
+	ranGone                  // it ran and its instance was recycled (433, 434, 439)
+	unknown                  // it may have run: network error, 5xx, context ended in flight
+	notPlaced                // nothing was placed: rejected before an instance was chosen
+	throttled                // 429: there was no warm instance, and the burst is spent
+)
+
+func outcomeOf(err error) outcome {
+	if err == nil {
+		return ranIdle
+	}
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		switch fe.StatusCode {
+		case StatusResourceLimit:
+			return throttled
+		case StatusResourceLimitReached:
+			return notPlaced
+		case StatusTimeLimitReached, StatusMemoryLimitReached, StatusUserProcessExit:
+			return ranGone
+		}
+		switch fe.Class() {
+		case ClassExecution:
+			return ranIdle
+		case ClassRequest:
+			return notPlaced
+		}
+		return unknown
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return notPlaced
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.HTTPStatus < 500 && apiErr.Code != CodeInternalError && !strings.HasPrefix(apiErr.Code, "InternalError.") {
+		return notPlaced
+	}
+	return unknown
+}
+
+// settle records the answer to a call sent as w, frees its slot and lets
+// the next calls go.
+func (iv *Invoker) settle(w *waiter, err error) outcome {
+	o := outcomeOf(err)
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	p, now := w.p, iv.clock.Now()
+	switch o {
+	case notPlaced:
+		iv.undoLocked(w)
+		iv.grantLocked()
+		return o
+	case throttled:
+		if w.kind == sendProvisioned {
+			p.provBusy--
+			w.kind = sendWarm // counted down already
+		}
+		p.idle = p.idle[:0]
+		p.provisioned = min(p.provisioned, p.provBusy)
+		if !now.Before(iv.budget.blockedUntil) {
+			iv.budget.fails++
+			pause := iv.retry.backoff()
+			pause.Max = min(pause.Max, ScaleOutWindow)
+			iv.budget.blockedUntil = now.Add(pause.Delay(iv.budget.fails))
+		}
+		iv.budget.probing, iv.budget.probeOut = true, false
+	case ranIdle, ranGone:
+		if iv.budget.isOut(w.probe) {
+			iv.budget.passed()
+		}
+		if o == ranIdle && w.kind != sendProvisioned {
+			p.putIdle(now)
+		}
+	case unknown:
+		if iv.budget.isOut(w.probe) {
+			iv.budget.probeOut = false
+		}
+	}
+	if w.kind == sendProvisioned {
+		p.provBusy--
+	}
+	p.fs.inFlight--
+	w.granted = false
+	iv.grantLocked()
+	return o
 }
 
 func (in *InvokerInput) validate(api InvokeAPI) (string, string) {
@@ -524,10 +1104,11 @@ func (in *InvokerInput) validate(api InvokeAPI) (string, string) {
 }
 
 // Invoke runs one invocation: synchronously, within the function's limit
-// and with the Invoker's retries, or, with Async, by queueing the event
-// and returning its FunctionRequestId at once (asynchronous events hold no
-// slot: SCF runs them from its own queue). A failure is the last
-// *FunctionError or API error, wrapped with the number of attempts.
+// and the start budget and with the Invoker's retries, or, with Async, by
+// queueing the event and returning its FunctionRequestId at once
+// (asynchronous events hold no slot and spend no budget: SCF runs them
+// from its own queue). A failure is the last *FunctionError or API error,
+// wrapped with the number of attempts.
 func (iv *Invoker) Invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput, error) {
 	if in == nil {
 		return nil, &ValidationError{Service: Service, Action: "Invoker.Invoke", Field: "input", Rule: "must not be nil"}
@@ -559,6 +1140,10 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 	}
 	iv.waiting.Add(1)
 	fs, err := iv.slots(ctx, in)
+	var p *pool
+	if err == nil {
+		p, err = iv.pool(ctx, fs, in)
+	}
 	iv.waiting.Add(-1)
 	if err != nil {
 		return nil, err
@@ -574,27 +1159,32 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 	var (
 		out                      InvokerOutput
 		met429, met432, execRuns int
-		bo                       backoff.BackOff
+		pauses                   int // backoffs so far (432 and idempotent retries)
+		last                     error
+		w                        = &waiter{p: p, sig: make(chan struct{}, 1)}
 	)
 	for {
-		iv.waiting.Add(1)
-		err := iv.acquire(ctx, fs)
-		iv.waiting.Add(-1)
-		if err != nil {
-			return nil, iv.gaveUp(name, out.Attempts, nil, err)
+		if err := iv.admit(ctx, w); err != nil {
+			return nil, iv.gaveUp(name, out.Attempts, last, err)
+		}
+		if w.kind == sendStart {
+			iv.starts.Add(1)
+		} else {
+			iv.warmSends.Add(1)
 		}
 		iv.inFlight.Add(1)
 		iv.attempts.Add(1)
 		out.Attempts++
 		res, reqID, err := iv.send(ctx, in)
 		iv.inFlight.Add(-1)
-		iv.release(fs)
+		iv.settle(w, err)
 		if err == nil {
 			out.Result, out.RequestId, out.Overruns = res, reqID, met429+met432
 			iv.absorbed429.Add(int64(met429))
 			iv.absorbed432.Add(int64(met432))
 			return &out, nil
 		}
+		last = err
 		if ctx.Err() != nil {
 			return nil, iv.gaveUp(name, out.Attempts, err, ctx.Err())
 		}
@@ -608,22 +1198,26 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 			if iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
-			now := iv.clock.Now()
-			wait = now.Truncate(time.Minute).Add(time.Minute).Sub(now) + rand.N(iv.retry.MinuteJitter)
+			// Back to the head of the line: the next warm instance or
+			// the budget's next start, whichever comes first.
 		case isFE && fe.StatusCode == StatusResourceLimitReached:
 			iv.met432.Add(1)
 			met432++
 			if iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
-			wait = iv.backoff(&bo)
+			pauses++
+			wait = iv.retry.backoff().Delay(pauses)
+			w.seq = 0 // to the back of the line after the pause
 		case in.Idempotent && retryableWhenIdempotent(err, fe, isFE):
 			execRuns++
 			if execRuns >= iv.retry.ExecutionAttempts || (iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts) {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
 			iv.execRetries.Add(1)
-			wait = iv.backoff(&bo)
+			pauses++
+			wait = iv.retry.backoff().Delay(pauses)
+			w.seq = 0
 		default:
 			return nil, iv.gaveUp(name, out.Attempts, err, nil)
 		}
@@ -631,11 +1225,13 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 			iv.logger.LogAttrs(ctx, slog.LevelDebug, "scf invoker retrying", slog.String("function", name),
 				slog.Int("attempt", out.Attempts), slog.Int("status", FunctionStatus(err)), slog.Duration("wait", wait))
 		}
-		iv.waiting.Add(1)
-		serr := iv.clock.Sleep(ctx, wait)
-		iv.waiting.Add(-1)
-		if serr != nil {
-			return nil, iv.gaveUp(name, out.Attempts, err, serr)
+		if wait > 0 {
+			iv.waiting.Add(1)
+			serr := iv.clock.Sleep(ctx, wait)
+			iv.waiting.Add(-1)
+			if serr != nil {
+				return nil, iv.gaveUp(name, out.Attempts, err, serr)
+			}
 		}
 	}
 }
@@ -654,19 +1250,6 @@ func retryableWhenIdempotent(err error, fe *FunctionError, isFE bool) bool {
 	}
 	var ve *ValidationError
 	return !errors.As(err, &ve) // network errors
-}
-
-func (iv *Invoker) backoff(bo *backoff.BackOff) time.Duration {
-	if *bo == nil {
-		*bo = backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(iv.retry.MinWait),
-			backoff.WithMaxInterval(iv.retry.MaxWait),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.5),
-			backoff.WithMaxElapsedTime(0),
-		)
-	}
-	return min((*bo).NextBackOff(), iv.retry.MaxWait)
 }
 
 // gaveUp wraps the last failure (and the context's error, if it ended).

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // Defaults of the provisioned-concurrency waiter's polling.
@@ -24,7 +24,8 @@ type waitConfig struct {
 }
 
 // WithWaitDelay sets the first and the longest pause between polls
-// (default 2 s and 30 s; pauses grow by half each time, ±20% jitter).
+// (default 2 s and 30 s; pauses grow by half each time, each made up to
+// 20% shorter at random).
 func WithWaitDelay(minDelay, maxDelay time.Duration) WaitOption {
 	return func(c *waitConfig) error {
 		if minDelay <= 0 || maxDelay < minDelay {
@@ -88,16 +89,10 @@ func (c *Client) WaitProvisionedConcurrencyReady(ctx context.Context, in *GetPro
 			return nil, fmt.Errorf("scf %s: %w", action, err)
 		}
 	}
-	bo := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(cfg.minDelay),
-		backoff.WithMaxInterval(cfg.maxDelay),
-		backoff.WithMultiplier(1.5),
-		backoff.WithRandomizationFactor(0.2),
-		backoff.WithMaxElapsedTime(0),
-	)
+	pause := retry.Backoff{Initial: cfg.minDelay, Max: cfg.maxDelay, Multiplier: 1.5, Jitter: 0.2}
 	name := in.FunctionName + ":" + in.Qualifier
 	last := "none yet"
-	for {
+	for polls := 1; ; polls++ {
 		out, err := c.GetProvisionedConcurrencyConfig(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("scf: waiting for the provisioned concurrency of %s (last status %s): %w", name, last, err)
@@ -122,7 +117,7 @@ func (c *Client) WaitProvisionedConcurrencyReady(ctx context.Context, in *GetPro
 		}
 		last = fmt.Sprintf("%s, %d of %d available", info.Status,
 			info.AvailableProvisionedConcurrencyNum, info.AllocatedProvisionedConcurrencyNum)
-		if err := cfg.clock.Sleep(ctx, bo.NextBackOff()); err != nil {
+		if err := cfg.clock.Sleep(ctx, pause.Delay(polls)); err != nil {
 			return nil, fmt.Errorf("scf: waiting for the provisioned concurrency of %s (last status %s): %w", name, last, err)
 		}
 	}

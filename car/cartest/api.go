@@ -180,13 +180,7 @@ func (s *Server) createSession(ctx context.Context, req *apiserver.Request) (any
 		if err != nil {
 			return nil, nil, err
 		}
-		ss := ServerSession{
-			Version:       ServerSessionVersion,
-			StreamURL:     (&url.URL{Scheme: "ws", Host: host, Path: s.streamPath}).String(),
-			Token:         c.token,
-			ConcurrencyId: c.id,
-		}
-		return createSessionResponse{ServerSession: ss.Encode()}, orders, nil
+		return createSessionResponse{ServerSession: s.sessions.encode(host, s.streamPath, c.token, c.id)}, orders, nil
 	})
 }
 

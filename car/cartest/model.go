@@ -29,12 +29,16 @@ type model struct {
 	timers                 concHeap
 	seq                    uint64
 	record                 func(Event)
+	// The details of the events every lifecycle logs, formatted once.
+	lockRenewed, lockExpired, destroyedDetail string
 }
 
 type project struct {
 	id            string
 	reconnectWait time.Duration
 	packs         []*pack
+	// The details of the project's events, formatted once.
+	lockedDetail, createdDetail, waitingDetail, waitExpired, neverConnected string
 }
 
 type pack struct {
@@ -81,9 +85,21 @@ func newModel(cfg *config, now time.Time, record func(Event)) *model {
 		byID:     make(map[string]*conc),
 		holders:  make(map[string]*conc),
 		record:   record,
+
+		lockRenewed:     fmt.Sprintf("lock renewed for %v", cfg.lockTime),
+		lockExpired:     fmt.Sprintf("no CreateSession within the lock time (%v)", cfg.lockTime),
+		destroyedDetail: fmt.Sprintf("cleanup for %v", cfg.cleanupDelay),
 	}
 	for _, p := range cfg.projects {
-		m.projects[p.ProjectId] = &project{id: p.ProjectId, reconnectWait: p.ReconnectWait}
+		w := p.ReconnectWait
+		m.projects[p.ProjectId] = &project{
+			id: p.ProjectId, reconnectWait: w,
+			lockedDetail:   fmt.Sprintf("for project %s, until CreateSession or %v", p.ProjectId, cfg.lockTime),
+			createdDetail:  fmt.Sprintf("waiting for the client for up to %v", w),
+			waitingDetail:  fmt.Sprintf("; waiting %v for a reconnect", w),
+			waitExpired:    fmt.Sprintf("no client within the reconnect wait (%v)", w),
+			neverConnected: fmt.Sprintf("the client never connected within the reconnect wait (%v)", w),
+		}
 	}
 	for _, p := range cfg.packs {
 		pk := &pack{id: p.PackId, concs: make([]*conc, p.Size)}
@@ -114,12 +130,12 @@ func (m *model) settle(now time.Time) {
 func (m *model) expire(c *conc, at time.Time) {
 	switch c.state {
 	case StateLocked:
-		m.event(at, EventLockExpired, c, cause{}, fmt.Sprintf("no CreateSession within the lock time (%v)", m.lockTime))
+		m.event(at, EventLockExpired, c, cause{}, m.lockExpired)
 		m.release(c, at)
 	case StateCreated, StateDisconnected:
-		detail := fmt.Sprintf("no client within the reconnect wait (%v)", c.project.reconnectWait)
+		detail := c.project.waitExpired
 		if c.state == StateCreated {
-			detail = fmt.Sprintf("the client never connected within the reconnect wait (%v)", c.project.reconnectWait)
+			detail = c.project.neverConnected
 		}
 		m.event(at, EventReconnectWaitExpired, c, cause{}, detail)
 		delete(m.holders, c.user)
@@ -202,7 +218,7 @@ func (m *model) apply(now time.Time, cs cause, user, ip, projectID string) *apis
 		c.userIP = ip
 		if c.state == StateLocked {
 			m.setTimer(c, now.Add(m.lockTime))
-			m.event(now, EventLocked, c, cs, fmt.Sprintf("lock renewed for %v", m.lockTime))
+			m.event(now, EventLocked, c, cs, m.lockRenewed)
 			return nil
 		}
 		m.event(now, EventReattached, c, cs, "ApplyConcurrent; the concurrency is "+c.state.String())
@@ -219,7 +235,7 @@ func (m *model) apply(now time.Time, cs cause, user, ip, projectID string) *apis
 			m.setState(c, StateLocked, now)
 			m.setTimer(c, now.Add(m.lockTime))
 			m.holders[user] = c
-			m.event(now, EventLocked, c, cs, fmt.Sprintf("for project %s, until CreateSession or %v", p.id, m.lockTime))
+			m.event(now, EventLocked, c, cs, p.lockedDetail)
 			return nil
 		}
 	}
@@ -250,13 +266,12 @@ func (m *model) create(now time.Time, cs cause, user, ip, runMode, params string
 	c.token = newToken()
 	c.userIP, c.runMode, c.appParams = ip, runMode, params
 	m.setState(c, StateCreated, now)
-	detail := "waiting for the client"
+	detail := c.project.createdDetail
 	if runMode == car.RunModeRunWithoutClient {
 		m.clearTimer(c)
 		detail = "RunWithoutClient: kept until DestroySession"
 	} else {
 		m.setTimer(c, now.Add(c.project.reconnectWait))
-		detail += fmt.Sprintf(" for up to %v", c.project.reconnectWait)
 	}
 	m.event(now, EventCreated, c, cs, detail)
 	return c, orders, nil
@@ -278,7 +293,7 @@ func (m *model) destroy(now time.Time, cs cause, user string) []closeOrder {
 	c.destroyed = true
 	m.setState(c, StateCleanup, now)
 	m.setTimer(c, now.Add(m.cleanupDelay))
-	m.event(now, EventDestroyed, c, cs, fmt.Sprintf("cleanup for %v", m.cleanupDelay))
+	m.event(now, EventDestroyed, c, cs, m.destroyedDetail)
 	return orders
 }
 
@@ -383,7 +398,7 @@ func (m *model) disconnect(now time.Time, st *serverStream, detail string) {
 		detail += "; RunWithoutClient: kept until DestroySession"
 	} else {
 		m.setTimer(c, now.Add(c.project.reconnectWait))
-		detail += fmt.Sprintf("; waiting %v for a reconnect", c.project.reconnectWait)
+		detail += c.project.waitingDetail
 	}
 	m.event(now, EventDisconnected, c, cause{}, detail)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcconcurrency/sdk-go/internal/apiserver"
 	"github.com/tcconcurrency/sdk-go/internal/clock"
 )
 
@@ -83,6 +84,7 @@ type config struct {
 	rates        map[string]int
 	noRates      bool
 	logger       *slog.Logger
+	limits       Limits
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -311,6 +313,27 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("WithLogger: the logger must not be nil")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// Limits bound what clients can make the server spend: the http.Server's
+// timeouts, a cap on connections, and the bytes of large request bodies
+// read at once. A zero field takes its default (apiserver.DefaultLimits:
+// read header 10 s, read 1 min, write 5 min, idle 1 min, 4,096
+// connections, 64 MB of large bodies waiting at most 10 s); a negative one
+// turns that limit off. The client streams are hijacked connections: no
+// timeout applies to them (the stream has its own heartbeat), but each
+// counts under MaxConns while it is open.
+type Limits = apiserver.Limits
+
+// WithLimits sets the server's limits (see Limits).
+func WithLimits(l Limits) Option {
+	return func(c *config) error {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("WithLimits: %w", err)
+		}
+		c.limits = l
 		return nil
 	}
 }

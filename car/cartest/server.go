@@ -33,6 +33,7 @@ type Server struct {
 	streamPath string
 	cred       car.Credential
 	listener   net.Listener
+	limits     Limits
 	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	ctx    context.Context // ends when Close begins
@@ -42,6 +43,7 @@ type Server struct {
 	model    *model
 	inflight map[string]struct{}      // UserIds with a call in progress
 	streams  map[string]*serverStream // by id: the client streams open
+	sessions sessionEncoder
 	started  bool
 	closed   bool
 	work     sync.WaitGroup // every handler, API and stream, in progress
@@ -102,7 +104,8 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 		s.dial = d.DialContext
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.api = apiserver.New(apiserver.Config{Service: car.Service, Version: car.Version, Clock: s.clock, Logger: s.logger, Closing: s.ctx.Done()})
+	s.limits = cfg.limits.WithDefaults()
+	s.api = apiserver.New(apiserver.Config{Service: car.Service, Version: car.Version, Clock: s.clock, Logger: s.logger, Closing: s.ctx.Done(), Limits: s.limits})
 	s.model = newModel(cfg, s.clock.Now(), s.record)
 	for _, a := range s.actions() {
 		a.RatePerSecond = defaultRate(a.Name)
@@ -150,16 +153,13 @@ func (s *Server) Start() error {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	s.transport = &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
-	s.httpServer = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
-	}
+	s.transport = &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 64, IdleConnTimeout: clientIdle(s.limits)}
+	ln := s.limits.Listener(l)
+	s.httpServer = s.limits.HTTPServer(s, s.logger, ln)
 	s.served = make(chan struct{})
 	go func() {
 		defer close(s.served)
-		s.httpServer.Serve(l)
+		s.httpServer.Serve(ln)
 	}()
 	return nil
 }
@@ -295,6 +295,9 @@ type Fault struct {
 	HTTPStatus int
 	// Drop closes the connection without an answer, after Latency.
 	Drop bool
+	// DropAnswer carries the action out, then closes the connection
+	// without an answer: a response lost after CAR acted.
+	DropAnswer bool
 	// Times is how many calls the fault applies to; 0 means 1.
 	Times int
 }
@@ -303,7 +306,7 @@ type Fault struct {
 // action apply in the order they were injected.
 func (s *Server) InjectFault(action string, f Fault) error {
 	err := s.api.InjectFault(action, apiserver.Fault{
-		Latency: f.Latency, Code: f.Code, Message: f.Message, HTTPStatus: f.HTTPStatus, Drop: f.Drop, Times: f.Times,
+		Latency: f.Latency, Code: f.Code, Message: f.Message, HTTPStatus: f.HTTPStatus, Drop: f.Drop, DropAnswer: f.DropAnswer, Times: f.Times,
 	})
 	if err != nil {
 		return fmt.Errorf("cartest: InjectFault: %w", err)
@@ -397,4 +400,14 @@ func randomText(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// clientIdle is how long Client's transport keeps an idle connection:
+// less than the server's IdleTimeout, so the client never sends a request
+// on a connection the server is closing.
+func clientIdle(l Limits) time.Duration {
+	if l.IdleTimeout > 0 {
+		return min(90*time.Second, l.IdleTimeout/2)
+	}
+	return 90 * time.Second
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 )
 
 // ServerSessionVersion is the version of the ServerSession format.
@@ -89,4 +90,30 @@ func ParseServerSession(s string) (ServerSession, error) {
 		return ServerSession{}, fmt.Errorf("cartest: ServerSession field url must be a ws:// or wss:// URL with a host and no user, query or fragment, got %q", clip(ss.StreamURL))
 	}
 	return ss, nil
+}
+
+// sessionEncoder makes the ServerSession texts CreateSession answers,
+// byte for byte those of ServerSession.Encode, without encoding the whole
+// object each time: the JSON up to the token, which depends only on the
+// request's Host, is kept for the latest Host. Tokens are hex and
+// concurrency ids letters, digits, '-', '_' and '.', so neither needs
+// escaping. Guarded by Server.mu.
+type sessionEncoder struct {
+	host   string
+	prefix []byte // {"v":1,"url":"ws://…","token":"
+}
+
+func (e *sessionEncoder) encode(host, path, token, concurrencyID string) string {
+	if e.prefix == nil || host != e.host {
+		u, _ := json.Marshal((&url.URL{Scheme: "ws", Host: host, Path: path}).String())
+		e.host = host
+		e.prefix = append(append([]byte(`{"v":`+strconv.Itoa(ServerSessionVersion)+`,"url":`), u...), `,"token":"`...)
+	}
+	var buf [256]byte
+	b := append(buf[:0], e.prefix...)
+	b = append(b, token...)
+	b = append(b, `","concurrency":"`...)
+	b = append(b, concurrencyID...)
+	b = append(b, `"}`...)
+	return base64.StdEncoding.EncodeToString(b)
 }

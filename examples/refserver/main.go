@@ -12,6 +12,10 @@
 // SecretKey refserver-test-secret-key, unless -secret-id and -secret-key
 // say otherwise. Only the SecretId is printed at start.
 //
+// One client cannot take the process down: it has the reference servers'
+// limits (package apiserver): header, read, write and idle timeouts, at
+// most -max-conns connections, and a cap on large bodies read at once.
+//
 // An SCF function's behaviour comes from its environment variables
 // SCFTEST_DURATION, SCFTEST_MEMORY, SCFTEST_RESULT, SCFTEST_FAIL_STATUS and
 // SCFTEST_FAIL_MESSAGE (see package scftest).
@@ -24,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -65,6 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(addr stri
 	cleanup := fs.Duration("car-cleanup", cartest.DefaultCleanupDelay, "CAR cleanup delay before a released concurrency is idle")
 	quota := fs.Int64("scf-quota-mb", 128_000, "SCF account concurrency quota in MB (64000 in the smaller regions)")
 	retention := fs.Duration("scf-idle-retention", 10*time.Minute, "how long an idle SCF instance is kept for reuse")
+	maxConns := fs.Int("max-conns", apiserver.DefaultLimits.MaxConns, "connections open at once, CAR client streams included; the longest-idle one is closed to make room")
 	noLimits := fs.Bool("no-rate-limits", false, "turn the documented per-action rate limits off (load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,14 +122,18 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(addr stri
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The reference servers' limits (apiserver.DefaultLimits), with the
+	// write timeout above the longest synchronous SCF execution.
+	limits := apiserver.Limits{WriteTimeout: scftest.DefaultWriteTimeout, MaxConns: *maxConns}
+	ln := limits.Listener(l)
+	hs := limits.HTTPServer(mux, nil, ln)
 	fmt.Fprintf(out, "refserver: CAR %s and SCF %s on http://%s (SecretId %s); CAR projects %s with %d concurrencies; stream at ws://%s/car/stream\n",
 		"2022-01-10", "2018-04-16", l.Addr(), *secretID, strings.Join(ids, ","), *concurrencies, l.Addr())
 	if ready != nil {
 		ready(l.Addr().String())
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(l) }()
+	go func() { served <- hs.Serve(ln) }()
 	select {
 	case err := <-served:
 		return err

@@ -150,7 +150,12 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 			info.AvailableProvisionedConcurrencyNum, v.FunctionVersion, info.Status, srv.Now().Sub(start).Round(time.Second))
 	}
 
-	iv, err := scf.NewInvoker(c, scf.WithInvokerClock(srv.Clock()))
+	// The Invoker's start budget is the account's burst (-burst 0: none).
+	rate := cfg.burst
+	if rate == 0 {
+		rate = math.MaxInt32
+	}
+	iv, err := scf.NewInvoker(c, scf.WithInvokerClock(srv.Clock()), scf.WithScaleOutRate(rate))
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,9 @@ type Fault struct {
 	HTTPStatus int
 	// Drop closes the connection without an answer, after Latency.
 	Drop bool
+	// DropAnswer carries the action out, then closes the connection
+	// without an answer: a response lost after the server acted.
+	DropAnswer bool
 	// Times is how many calls the fault applies to; 0 means 1.
 	Times int
 }
@@ -146,9 +149,14 @@ type Config struct {
 	Version string // "2022-01-10"
 	Clock   *clock.Clock
 	Logger  *slog.Logger
-	// MaxEvents bounds the event log (default DefaultMaxEvents), so a long
-	// load test does not grow it without end.
+	// MaxEvents is the capacity of the event log (default
+	// DefaultMaxEvents): the oldest events are overwritten first. The log
+	// is allocated in blocks of 1,024 events as it fills, so a server that
+	// records little costs little.
 	MaxEvents int
+	// Limits bound request bodies (BodyBytesInFlight, BodyWait); the
+	// rest of Limits is for the http.Server the service is served by.
+	Limits Limits
 	// Closing, when closed, cuts every injected delay short: the service
 	// is shutting down. Nil means never.
 	Closing <-chan struct{}
@@ -165,11 +173,11 @@ type Server struct {
 	secrets map[string]tc3.Secret
 	actions map[string]*action
 	faults  map[string][]Fault
-	events  []Event // a ring of at most maxEv events once full
-	next    int     // where the next event goes once the ring is full
-	maxEv   int
+	events  eventRing
 	closing <-chan struct{}
 	names   fieldCache
+	limits  Limits  // WithDefaults applied
+	budget  *budget // nil when Limits.BodyBytesInFlight is off
 }
 
 type action struct {
@@ -185,11 +193,16 @@ func New(cfg Config) *Server {
 		secrets: make(map[string]tc3.Secret),
 		actions: make(map[string]*action),
 		faults:  make(map[string][]Fault),
-		maxEv:   cfg.MaxEvents,
 		closing: cfg.Closing,
+		limits:  cfg.Limits.WithDefaults(),
 	}
-	if s.maxEv <= 0 {
-		s.maxEv = DefaultMaxEvents
+	maxEv := cfg.MaxEvents
+	if maxEv <= 0 {
+		maxEv = DefaultMaxEvents
+	}
+	s.events = newEventRing(maxEv)
+	if s.limits.BodyBytesInFlight > 0 {
+		s.budget = &budget{size: max(s.limits.BodyBytesInFlight, MaxRequestBytes)}
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -257,12 +270,7 @@ func (s *Server) Record(e Event) {
 		e.Time = s.clock.Now()
 	}
 	s.mu.Lock()
-	if len(s.events) < s.maxEv {
-		s.events = append(s.events, e)
-	} else { // full: overwrite the oldest
-		s.events[s.next] = e
-		s.next = (s.next + 1) % s.maxEv
-	}
+	s.events.add(e)
 	s.mu.Unlock()
 	if s.logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.logger.Debug("event", "kind", e.Kind, "action", e.Action, "code", e.Code, "subject", e.Subject, "resource", e.Resource, "detail", e.Detail)
@@ -273,9 +281,7 @@ func (s *Server) Record(e Event) {
 func (s *Server) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Event, 0, len(s.events))
-	out = append(out, s.events[s.next:]...)
-	return append(out, s.events[:s.next]...)
+	return s.events.appendTo(make([]Event, 0, s.events.len()))
 }
 
 // Clock returns the model clock.
@@ -337,23 +343,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 	if r.Method != http.MethodPost {
 		return nil, Errorf("UnsupportedProtocol", "the reference server accepts POST with a JSON body and a TC3 signature; %s is not modelled", r.Method)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
-	if err != nil {
-		return nil, Errorf("InvalidRequest", "reading the request body: %v", err)
-	}
-	if len(body) > MaxRequestBytes {
-		return nil, Errorf("RequestSizeLimitExceeded", "the request body exceeds 10 MB")
+	if r.ContentLength > MaxRequestBytes { // refused unread
+		return nil, errTooLarge
 	}
 	if name == "" {
 		return nil, Errorf(apierr.CodeMissingParameter, "the X-TC-Action header is missing")
 	}
-	id, err := s.verifier.Verify(r, body)
+	// Everything that does not need the body first: an anonymous client
+	// cannot make the server read one.
+	pending, err := s.verifier.Authenticate(r)
 	if err != nil {
-		var ve *tc3.Error
-		if errors.As(err, &ve) {
-			return nil, &Error{Code: ve.Code, Message: ve.Message}
-		}
+		return nil, verifyError(err)
+	}
+	body, release, err := s.readBody(r)
+	if err != nil {
 		return nil, err
+	}
+	defer release()
+	id, err := pending.Check(body)
+	if err != nil {
+		return nil, verifyError(err)
 	}
 	if id.Service != s.service {
 		return nil, Errorf(apierr.CodeSignatureFailure, "the credential scope names service %q; this endpoint is %q", id.Service, s.service)
@@ -374,6 +383,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 	}
 	if fault != nil {
 		req.Latency = fault.Latency
+		if fault.Latency > 0 && s.limits.WriteTimeout > 0 {
+			// An injected delay is the test's choice: the write timeout
+			// counts from its end.
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(fault.Latency + s.limits.WriteTimeout))
+		}
 		if !a.HandlesLatency || fault.Drop || fault.Code != "" {
 			req.Delay(r.Context())
 			req.Latency = 0
@@ -392,8 +406,66 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 		if fault.Code != "" {
 			return nil, &faultError{err: &Error{Code: fault.Code, Message: fault.Message}, status: fault.HTTPStatus}
 		}
+		if fault.DropAnswer {
+			a.Handle(r.Context(), req)
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: "(answer dropped)"})
+					conn.Close()
+					return nil, errDropped
+				}
+			}
+		}
 	}
 	return a.Handle(r.Context(), req)
+}
+
+func verifyError(err error) error {
+	var ve *tc3.Error
+	if errors.As(err, &ve) {
+		return &Error{Code: ve.Code, Message: ve.Message}
+	}
+	return err
+}
+
+var errTooLarge = &Error{Code: "RequestSizeLimitExceeded", Message: "the request body exceeds 10 MB"}
+
+// readBody reads the whole body, at most MaxRequestBytes. A body over
+// SmallBody first takes its Content-Length (MaxRequestBytes without one)
+// from the body budget, which it gives back when release is called: the
+// caller calls it once the request is answered, as the body lives that
+// long.
+func (s *Server) readBody(r *http.Request) (body []byte, release func(), err error) {
+	release = func() {}
+	weight := r.ContentLength
+	if weight < 0 {
+		weight = MaxRequestBytes
+	}
+	if weight > SmallBody && s.budget != nil {
+		if !s.budget.acquire(r.Context(), s.closing, weight, s.limits.BodyWait) {
+			return nil, release, Errorf(apierr.CodeRequestLimitExceeded, "the server is reading too many large request bodies; retry later")
+		}
+		release = func() { s.budget.release(weight) }
+	}
+	if r.ContentLength >= 0 {
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			release()
+			return nil, func() {}, Errorf("InvalidRequest", "reading the request body: %v", err)
+		}
+		return body, release, nil
+	}
+	body, err = io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+	if err == nil && len(body) > MaxRequestBytes {
+		err = errTooLarge
+	} else if err != nil {
+		err = Errorf("InvalidRequest", "reading the request body: %v", err)
+	}
+	if err != nil {
+		release()
+		return nil, func() {}, err
+	}
+	return body, release, nil
 }
 
 // admit finds the action, applies its rate limit and takes a queued fault.

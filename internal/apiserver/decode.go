@@ -18,6 +18,12 @@ import (
 // InvalidParameterValue for a value of the wrong type. Each message names
 // the field. An empty body is an empty object.
 //
+// The body must be strict JSON: bytes that are not UTF-8 in a string, a
+// \u escape of a lone UTF-16 surrogate, or a key given twice in one
+// object (at any depth, compared after unescaping) are refused with
+// InvalidParameter.JsonParseError, where encoding/json would fold the first
+// two into U+FFFD and keep the last of the duplicates.
+//
 // Parameter names are case-sensitive, as on the real service: encoding/json
 // would take "userid" for "UserId", so the top-level names are checked
 // against v's json tags after decoding, with each type's names kept in the
@@ -29,6 +35,14 @@ func (r *Request) Decode(v any) *Error {
 	}
 	err := json.Unmarshal(body, v)
 	if err == nil {
+		switch issue, key := checkStrict(body); issue {
+		case strictInvalidUTF8:
+			return Errorf("InvalidParameter.JsonParseError", "the request body is not valid JSON: a string holds bytes that are not UTF-8")
+		case strictLoneSurrogate:
+			return Errorf("InvalidParameter.JsonParseError", "the request body is not valid JSON: a \\u escape is half of a UTF-16 surrogate pair")
+		case strictDuplicateKey:
+			return Errorf("InvalidParameter.JsonParseError", "the request body is not valid JSON: the key %q appears twice in one object", clipKey(key))
+		}
 		return checkNames(body, v, r.names)
 	}
 	var syntax *json.SyntaxError
@@ -48,6 +62,13 @@ func (r *Request) Decode(v any) *Error {
 		return Errorf(apierr.CodeUnknownParameter, "the parameter `%s` is not recognized", strings.Trim(field, `"`))
 	}
 	return Errorf("InvalidParameter.JsonParseError", "the request body cannot be decoded: %v", err)
+}
+
+func clipKey(k string) string {
+	if len(k) > 64 {
+		k = k[:64] + "…"
+	}
+	return strings.ToValidUTF8(k, "?")
 }
 
 func typeName(goType string) string {

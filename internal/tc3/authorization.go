@@ -1,6 +1,7 @@
 package tc3
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -62,18 +63,11 @@ func ParseAuthorization(s string) (ParsedAuthorization, error) {
 				return a, invalidAuth("SignedHeaders appears twice")
 			}
 			haveHeaders = true
-			a.SignedHeaders = strings.Split(value, ";")
-			var hasHost, hasType bool
-			for _, h := range a.SignedHeaders {
-				if h == "" || h != strings.ToLower(h) || strings.ContainsAny(h, " \t:") {
-					return a, invalidAuth("SignedHeaders must be lower-case header names joined by ';'")
-				}
-				hasHost = hasHost || h == "host"
-				hasType = hasType || h == "content-type"
+			headers, err := parseSignedHeaders(value)
+			if err != nil {
+				return a, err
 			}
-			if !hasHost || !hasType {
-				return a, invalidAuth("SignedHeaders must include content-type and host")
-			}
+			a.SignedHeaders = headers
 		case "Signature":
 			if haveSig {
 				return a, invalidAuth("Signature appears twice")
@@ -96,6 +90,64 @@ func ParseAuthorization(s string) (ParsedAuthorization, error) {
 		return a, invalidAuth("Signature is missing")
 	}
 	return a, nil
+}
+
+// Limits of SignedHeaders. The official SDKs sign "content-type;host"; a
+// client that also signs a few X-TC-* headers stays far below both. They
+// bound what one request makes the verifier hash: every name is hashed
+// with its value once per candidate form, so a long list would multiply
+// the request's size.
+const (
+	// MaxSignedHeaders is how many names SignedHeaders may list.
+	MaxSignedHeaders = 32
+	// MaxSignedHeadersBytes is the longest SignedHeaders value.
+	MaxSignedHeadersBytes = 1024
+)
+
+// parseSignedHeaders splits and checks a SignedHeaders value: lower-case
+// names joined by ';', at most MaxSignedHeaders of them in at most
+// MaxSignedHeadersBytes, none twice, content-type and host among them. The
+// length is checked before anything is split.
+func parseSignedHeaders(value string) ([]string, error) {
+	if len(value) > MaxSignedHeadersBytes {
+		return nil, invalidAuth("SignedHeaders is longer than " + strconv.Itoa(MaxSignedHeadersBytes) + " bytes")
+	}
+	if n := strings.Count(value, ";") + 1; n > MaxSignedHeaders {
+		return nil, invalidAuth("SignedHeaders lists more than " + strconv.Itoa(MaxSignedHeaders) + " headers")
+	}
+	headers := strings.Split(value, ";")
+	var hasHost, hasType bool
+	for i, h := range headers {
+		if h == "" || !isLowerToken(h) {
+			return nil, invalidAuth("SignedHeaders must be lower-case header names joined by ';'")
+		}
+		for _, prev := range headers[:i] { // at most 32 names: quadratic is cheap
+			if prev == h {
+				return nil, invalidAuth("SignedHeaders lists " + quoteShort(h) + " twice")
+			}
+		}
+		hasHost = hasHost || h == "host"
+		hasType = hasType || h == "content-type"
+	}
+	if !hasHost || !hasType {
+		return nil, invalidAuth("SignedHeaders must include content-type and host")
+	}
+	return headers, nil
+}
+
+// isLowerToken reports whether s is an HTTP header name (an RFC 9110
+// token) with no upper-case letter.
+func isLowerToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func invalidAuth(why string) error {

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"hash"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,139 +64,271 @@ type Verifier struct {
 	keyCount atomic.Int64
 }
 
-// Verify checks the signature of r, whose body has been read into body. It
-// accepts whatever SignedHeaders list the client declares (it must contain
-// content-type and host), the Host header with or without its port (the Go
-// and Node official SDKs differ), and the Content-Type exactly as sent.
-// Signatures are compared in constant time. A failure is an *Error.
+// Verify checks the signature of r, whose body has been read into body: it
+// is [Verifier.Authenticate] and then [Pending.Check]. A failure is an
+// *Error.
 func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
-	raw := r.Header.Get("Authorization")
-	if raw == "" {
-		return Identity{}, &Error{CodeInvalidAuthorization, "the Authorization header is missing"}
-	}
-	auth, err := ParseAuthorization(raw)
+	p, err := v.Authenticate(r)
 	if err != nil {
 		return Identity{}, err
 	}
+	return p.Check(body)
+}
+
+// Pending is a request whose Authorization header, timestamp, SecretId and
+// token have been checked: what is left is the signature, which covers the
+// body. It holds the request's signed header values, so the request's
+// headers may be dropped once it is made.
+type Pending struct {
+	auth      ParsedAuthorization
+	method    string
+	query     string
+	hosts     [2]string // as sent, and without its port ("" when it has none)
+	values    [MaxSignedHeaders]string
+	unsigned  bool // X-TC-Content-SHA256: UNSIGNED-PAYLOAD
+	timestamp int64
+	signing   [32]byte
+	want      [32]byte
+}
+
+// Authenticate checks everything about r that does not need its body, in
+// this order: the Authorization header (at most MaxSignedHeaders names,
+// none twice, each of a header the request carries), X-TC-Timestamp within
+// MaxSkew of the server's clock, the SecretId, the X-TC-Token and the
+// credential scope date. A server calls it before it reads the body, so
+// that an anonymous client cannot make it read one; [Pending.Check] then
+// checks the signature. A failure is an *Error.
+func (v *Verifier) Authenticate(r *http.Request) (Pending, error) {
+	var p Pending
+	raw := HeaderValue(r, "Authorization")
+	if raw == "" {
+		return p, &Error{CodeInvalidAuthorization, "the Authorization header is missing"}
+	}
+	auth, err := ParseAuthorization(raw)
+	if err != nil {
+		return p, err
+	}
+	for i, name := range auth.SignedHeaders {
+		if name == "host" {
+			continue
+		}
+		values, ok := r.Header[canonicalKey(name)]
+		if !ok {
+			return p, invalidAuth("SignedHeaders names " + quoteShort(name) + ", which the request does not carry")
+		}
+		if len(values) > 0 {
+			p.values[i] = values[0]
+		}
+	}
 	ts := HeaderValue(r, "X-Tc-Timestamp")
 	if ts == "" {
-		return Identity{}, &Error{CodeMissingParameter, "the X-TC-Timestamp header is missing"}
+		return p, &Error{CodeMissingParameter, "the X-TC-Timestamp header is missing"}
 	}
 	timestamp, perr := strconv.ParseInt(ts, 10, 64)
 	if perr != nil {
-		return Identity{}, &Error{CodeInvalidParameter, "X-TC-Timestamp must be a Unix time in seconds"}
+		return p, &Error{CodeInvalidParameter, "X-TC-Timestamp must be a Unix time in seconds"}
 	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
-	if skew := now().Sub(time.Unix(timestamp, 0)); skew > MaxSkew || skew < -MaxSkew {
-		return Identity{}, &Error{CodeSignatureExpire, "Timestamp and server time cannot differ by more than five minutes"}
+	// Whole seconds both ways: the timestamp has no fraction, so the
+	// server's clock is cut to its second too. 300 s either way is in,
+	// 301 s is out, whatever the sub-second part of the server's time.
+	const maxSkew = int64(MaxSkew / time.Second)
+	if sec := now().Unix(); timestamp < sec-maxSkew || timestamp > sec+maxSkew {
+		return p, &Error{CodeSignatureExpire, "Timestamp and server time cannot differ by more than five minutes"}
 	}
 	secret, ok := v.Lookup(auth.SecretID)
 	if !ok {
-		return Identity{}, &Error{CodeSecretIDNotFound, "the SecretId is not found: it may be deleted, disabled or mistyped"}
+		return p, &Error{CodeSecretIDNotFound, "the SecretId is not found: it may be deleted, disabled or mistyped"}
 	}
 	token := HeaderValue(r, "X-Tc-Token")
 	if secret.Token != "" || token != "" {
 		if subtle.ConstantTimeCompare([]byte(token), []byte(secret.Token)) != 1 {
-			return Identity{}, &Error{CodeTokenFailure, "the X-TC-Token does not belong to this SecretId"}
+			return p, &Error{CodeTokenFailure, "the X-TC-Token does not belong to this SecretId"}
 		}
 	}
 	var date [10]byte
 	if string(appendDate(date[:0], timestamp)) != auth.Date {
-		return Identity{}, &Error{CodeSignatureFailure, "the credential scope date is not the UTC date of X-TC-Timestamp"}
+		return p, &Error{CodeSignatureFailure, "the credential scope date is not the UTC date of X-TC-Timestamp"}
 	}
+	if _, err := hex.Decode(p.want[:], []byte(auth.Signature)); err != nil {
+		return p, &Error{CodeInvalidAuthorization, "the Authorization header is malformed: Signature is not hex"}
+	}
+	p.auth = auth
+	p.method, p.query = r.Method, r.URL.RawQuery
+	p.hosts[0] = r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil && h != "" {
+		p.hosts[1] = h
+	}
+	p.unsigned = HeaderValue(r, "X-Tc-Content-Sha256") == UnsignedPayload
+	p.timestamp = timestamp
+	p.signing = v.signingKey(secret.Key, auth.Date, auth.Service)
+	return p, nil
+}
 
+// Check verifies the signature over body, the request's whole body. It
+// tries the forms a legitimate client may have signed: values lower-cased
+// and trimmed (the documented rule) or as sent (what the Go SDK does), and
+// Host as sent or without its port (what the Node SDK signs). The
+// documented form with Host as sent comes first. Each form's canonical
+// request is written into SHA-256 as a stream, never built whole, and the
+// signatures are compared in constant time. A failure is an *Error.
+func (p *Pending) Check(body []byte) (Identity, error) {
 	var payload [32]byte
-	if HeaderValue(r, "X-Tc-Content-Sha256") == UnsignedPayload {
+	if p.unsigned {
 		payload = sha256.Sum256([]byte(UnsignedPayload))
 	} else {
 		payload = sha256.Sum256(body)
 	}
 	var payloadHex [64]byte
 	hex.Encode(payloadHex[:], payload[:])
-	signing := v.signingKey(secret.Key, auth.Date, auth.Service)
-	var want [32]byte
-	if _, err := hex.Decode(want[:], []byte(auth.Signature)); err != nil {
-		return Identity{}, &Error{CodeInvalidAuthorization, "the Authorization header is malformed: Signature is not hex"}
-	}
-	// The forms a legitimate client may have signed: values lower-cased
-	// and trimmed (the documented rule) or as sent (what the Go SDK does),
-	// and Host as sent or without its port (what the Node SDK signs). The
-	// documented form with Host as sent comes first.
-	bare := ""
-	if h, _, err := net.SplitHostPort(r.Host); err == nil && h != "" {
-		bare = h
-	}
-	for _, host := range [2]string{r.Host, bare} {
+	w := canonicalWriter{h: sha256.New()}
+	for _, host := range p.hosts {
 		if host == "" {
 			continue
 		}
 		for _, documented := range [2]bool{true, false} {
-			if matches(r, &auth, host, documented, payloadHex[:], timestamp, signing, want[:]) {
-				return Identity{SecretID: auth.SecretID, Service: auth.Service, Date: auth.Date}, nil
+			if p.matches(&w, host, documented, payloadHex[:]) {
+				return Identity{SecretID: p.auth.SecretID, Service: p.auth.Service, Date: p.auth.Date}, nil
 			}
 		}
 	}
 	return Identity{}, &Error{CodeSignatureFailure, "the request signature does not match: check the SecretKey and the signing steps"}
 }
 
-// matches computes the signature of one canonical form in stack buffers and
-// compares it with want in constant time.
-func matches(r *http.Request, auth *ParsedAuthorization, host string, documented bool, payloadHex []byte, timestamp int64, signing [32]byte, want []byte) bool {
-	var buf [1024]byte
-	b := append(buf[:0], r.Method...)
-	b = append(b, "\n/\n"...)
-	b = append(b, r.URL.RawQuery...)
-	b = append(b, '\n')
-	for _, name := range auth.SignedHeaders {
-		value := host
-		if name != "host" {
-			value = r.Header.Get(name)
+// matches hashes one canonical form, signs it and compares the signature
+// with the one sent, in constant time.
+func (p *Pending) matches(w *canonicalWriter, host string, documented bool, payloadHex []byte) bool {
+	w.reset()
+	w.writeString(p.method)
+	w.writeString("\n/\n")
+	w.writeString(p.query)
+	w.writeByte('\n')
+	for i, name := range p.auth.SignedHeaders {
+		value := p.values[i]
+		if name == "host" {
+			value = host
 		}
-		b = append(b, name...)
-		b = append(b, ':')
+		w.writeString(name)
+		w.writeByte(':')
 		if documented {
-			b = appendLowerTrimmed(b, value)
+			w.writeLowerTrimmed(value)
 		} else {
-			b = append(b, value...)
+			w.writeString(value)
 		}
-		b = append(b, '\n')
+		w.writeByte('\n')
 	}
-	b = append(b, '\n')
-	for i, name := range auth.SignedHeaders {
+	w.writeByte('\n')
+	for i, name := range p.auth.SignedHeaders {
 		if i > 0 {
-			b = append(b, ';')
+			w.writeByte(';')
 		}
-		b = append(b, name...)
+		w.writeString(name)
 	}
-	b = append(b, '\n')
-	b = append(b, payloadHex...)
-	canonical := sha256.Sum256(b)
+	w.writeByte('\n')
+	w.write(payloadHex)
+	var canonical [32]byte
+	w.sum(canonical[:0])
 
-	b = append(buf[:0], Algorithm+"\n"...)
-	b = strconv.AppendInt(b, timestamp, 10)
+	var buf [256]byte
+	b := append(buf[:0], Algorithm+"\n"...)
+	b = strconv.AppendInt(b, p.timestamp, 10)
 	b = append(b, '\n')
-	b = append(b, auth.Date...)
+	b = append(b, p.auth.Date...)
 	b = append(b, '/')
-	b = append(b, auth.Service...)
+	b = append(b, p.auth.Service...)
 	b = append(b, "/"+Terminator+"\n"...)
 	b = hex.AppendEncode(b, canonical[:])
-	sig := hmacSHA256(signing[:], b)
-	return subtle.ConstantTimeCompare(sig[:], want) == 1
+	sig := hmacSHA256(p.signing[:], b)
+	return subtle.ConstantTimeCompare(sig[:], p.want[:]) == 1
 }
 
-func appendLowerTrimmed(b []byte, s string) []byte {
+// canonicalWriter feeds a canonical request into a hash through a small
+// buffer, lower-casing where asked: memory stays at the buffer's size
+// whatever the length of the request.
+type canonicalWriter struct {
+	h   hash.Hash
+	buf [512]byte
+	n   int
+}
+
+func (w *canonicalWriter) reset() { w.h.Reset(); w.n = 0 }
+
+func (w *canonicalWriter) flush() {
+	w.h.Write(w.buf[:w.n])
+	w.n = 0
+}
+
+func (w *canonicalWriter) writeByte(c byte) {
+	if w.n == len(w.buf) {
+		w.flush()
+	}
+	w.buf[w.n] = c
+	w.n++
+}
+
+func (w *canonicalWriter) writeString(s string) {
+	for len(s) > 0 {
+		if w.n == len(w.buf) {
+			w.flush()
+		}
+		k := copy(w.buf[w.n:], s)
+		w.n += k
+		s = s[k:]
+	}
+}
+
+func (w *canonicalWriter) write(b []byte) {
+	for len(b) > 0 {
+		if w.n == len(w.buf) {
+			w.flush()
+		}
+		k := copy(w.buf[w.n:], b)
+		w.n += k
+		b = b[k:]
+	}
+}
+
+// writeLowerTrimmed writes s without surrounding spaces, ASCII upper case
+// lowered (the documented canonical value).
+func (w *canonicalWriter) writeLowerTrimmed(s string) {
 	s = strings.TrimSpace(s)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		b = append(b, c)
+		w.writeByte(c)
 	}
-	return b
+}
+
+func (w *canonicalWriter) sum(b []byte) []byte {
+	w.flush()
+	return w.h.Sum(b)
+}
+
+// canonicalKey is the http.Header key of a lower-case header name, without
+// allocating for the names clients sign.
+func canonicalKey(name string) string {
+	switch name {
+	case "content-type":
+		return "Content-Type"
+	case "x-tc-action":
+		return "X-Tc-Action"
+	case "x-tc-timestamp":
+		return "X-Tc-Timestamp"
+	case "x-tc-version":
+		return "X-Tc-Version"
+	case "x-tc-region":
+		return "X-Tc-Region"
+	case "x-tc-token":
+		return "X-Tc-Token"
+	case "x-tc-content-sha256":
+		return "X-Tc-Content-Sha256"
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
 }
 
 // signingKey derives, or finds in the cache, the signing key of a secret

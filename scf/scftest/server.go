@@ -69,6 +69,7 @@ type config struct {
 	logger        *slog.Logger
 	seed          uint64
 	creds         [][3]string
+	limits        Limits
 }
 
 // WithManualClock makes the model clock stand at start until
@@ -215,6 +216,32 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// Limits bound what clients can make the server spend: the http.Server's
+// timeouts, a cap on connections, and the bytes of large request bodies
+// read at once. A zero field takes its default: apiserver.DefaultLimits
+// (read header 10 s, read 1 min, idle 1 min, 4,096 connections, 64 MB of
+// large bodies waiting at most 10 s), but a write timeout of
+// DefaultWriteTimeout, so that the longest synchronous execution is
+// answered, and none with WithManualClock, where a synchronous call waits
+// for Advance whatever host time passes. A negative field turns that
+// limit off.
+type Limits = apiserver.Limits
+
+// DefaultWriteTimeout is scftest's default Limits.WriteTimeout: above the
+// longest function Timeout (900 s).
+const DefaultWriteTimeout = 16 * time.Minute
+
+// WithLimits sets the server's limits (see Limits).
+func WithLimits(l Limits) Option {
+	return func(c *config) error {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("WithLimits: %w", err)
+		}
+		c.limits = l
+		return nil
+	}
+}
+
 // WithSeed seeds the random choices (alias weights); the default seed is
 // fixed, so runs repeat.
 func WithSeed(seed uint64) Option {
@@ -272,6 +299,13 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("scftest: %w", err)
 		}
 	}
+	if cfg.limits.WriteTimeout == 0 {
+		cfg.limits.WriteTimeout = DefaultWriteTimeout
+		if cfg.manual {
+			cfg.limits.WriteTimeout = -1 // host time says nothing of how long an execution takes
+		}
+	}
+	cfg.limits = cfg.limits.WithDefaults()
 	clk := clock.New()
 	if cfg.manual {
 		clk = clock.NewManual(cfg.start)
@@ -282,7 +316,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	}
 	s.counters.ByStatus = make(map[int]int64)
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
-	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger, Closing: s.baseCtx.Done()})
+	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger, Closing: s.baseCtx.Done(), Limits: cfg.limits})
 	s.api.AddCredential(SecretID, SecretKey, "")
 	for _, c := range cfg.creds {
 		s.api.AddCredential(c[0], c[1], c[2])
@@ -340,11 +374,12 @@ func (s *Server) Start() error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	ln := s.cfg.limits.Listener(l)
+	s.hs = s.cfg.limits.HTTPServer(s, logger, ln)
 	s.served = make(chan struct{})
 	go func() {
 		defer close(s.served)
-		s.hs.Serve(l)
+		s.hs.Serve(ln)
 	}()
 	return nil
 }
@@ -409,7 +444,11 @@ func (s *Server) Client(opts ...scf.Option) *scf.Client {
 func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.transport()} }
 
 func (s *Server) transport() *http.Transport {
-	t := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}
+	idle := 90 * time.Second // under the server's IdleTimeout, so no request meets a closing connection
+	if d := s.cfg.limits.IdleTimeout; d > 0 {
+		idle = min(idle, d/2)
+	}
+	t := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: idle}
 	if s.dial != nil {
 		t.DialContext = s.dial
 	}

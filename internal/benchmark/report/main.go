@@ -1,7 +1,11 @@
 // Command report renders BENCHMARKS.md from the raw output of the
 // benchmark runs that .ci/bench makes: `go test -bench` output (several
 // runs of each benchmark, via -count) and the heartbeat-at-scale results
-// (internal/benchmark/hbscale's JSON). Every figure is the median of the
+// (internal/benchmark/hbscale's JSON), and the concurrency-seconds held
+// after users left (internal/benchmark/afterleave's JSON). Compared
+// variants run interleaved, in rounds: a ratio is taken within a round,
+// and its median over the rounds, with the range, is what a target is
+// checked against. Every figure is the median of the
 // runs, with the range beside it; every target of the benchmark issue is
 // checked against the medians and marked met or missed. Explanations of
 // misses come from a hand-written notes file, included as it is.
@@ -24,18 +28,19 @@ func main() {
 	var benchFiles stringList
 	flag.Var(&benchFiles, "bench", "file of `go test -bench` output (repeatable)")
 	hbscale := flag.String("hbscale", "", "hbscale results JSON")
+	afterleave := flag.String("afterleave", "", "afterleave results JSON (internal/benchmark/afterleave -json)")
 	notes := flag.String("notes", "", "markdown file of notes, included as it is")
 	machine := flag.String("machine", "", "machine description file (CPU, cores, Go version, date)")
 	command := flag.String("command", ".ci/bench", "the command that produced the figures")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
 	flag.Parse()
-	if err := run(benchFiles, *hbscale, *notes, *machine, *command, *out); err != nil {
+	if err := run(benchFiles, *hbscale, *afterleave, *notes, *machine, *command, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchFiles []string, hbscalePath, notesPath, machinePath, command, out string) error {
+func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, command, out string) error {
 	if len(benchFiles) == 0 {
 		return errors.New("no -bench files")
 	}
@@ -58,6 +63,13 @@ func run(benchFiles []string, hbscalePath, notesPath, machinePath, command, out 
 			return err
 		}
 	}
+	var leave *leaveResults
+	if leavePath != "" {
+		var err error
+		if leave, err = readLeave(leavePath); err != nil {
+			return err
+		}
+	}
 	read := func(path string) (string, error) {
 		if path == "" {
 			return "", nil
@@ -73,6 +85,6 @@ func run(benchFiles []string, hbscalePath, notesPath, machinePath, command, out 
 	if err != nil {
 		return err
 	}
-	doc := render(s, scale, machine, notes, command)
+	doc := render(s, scale, leave, machine, notes, command)
 	return os.WriteFile(out, []byte(doc), 0o644)
 }

@@ -1,0 +1,492 @@
+package car
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
+)
+
+// Releasing a lease. The first caller that moves a lease to LeaseReleasing
+// does the work; every other caller returns at once. A lease that may hold
+// a concurrency gets DestroySession: one call (with WithDestroyRetry's
+// retries inside it) made by the releasing goroutine, then, while it fails
+// for a transient reason, further calls from the release queue with
+// exponential backoff and no attempt limit. The lease is finished — removed,
+// counted, OnRelease called, the queue woken — when DestroySession
+// succeeds (UnsupportedOperation.Stopping counts as success) or fails for a
+// permanent reason.
+
+// PendingRelease is a release not done yet: DestroySession keeps failing
+// for a transient reason. Shutdown hands those still pending when its
+// context ends to OnReleasePending; WithPendingReleases takes them back.
+type PendingRelease struct {
+	UserId   string //nolint:revive // the API's spelling
+	Reason   ReleaseReason
+	Attempts int   // DestroySession calls made so far
+	LastErr  error // the last failure
+}
+
+// ReleasePendingError reports a release that was not done when a caller
+// stopped waiting for it (Stop's or Start's context ended). The manager
+// keeps retrying it.
+type ReleasePendingError struct {
+	UserId   string //nolint:revive
+	Attempts int
+	LastErr  error // nil when no attempt has finished yet
+	Err      error // why the caller stopped waiting: the context's error
+}
+
+func (e *ReleasePendingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "car: the release of user %q is not done", e.UserId)
+	if e.LastErr != nil {
+		fmt.Fprintf(&b, " (%d DestroySession attempt(s), last: %v)", e.Attempts, e.LastErr)
+	}
+	b.WriteString("; the manager keeps retrying it: ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns the context's error and the last DestroySession failure.
+func (e *ReleasePendingError) Unwrap() []error {
+	if e.LastErr == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.LastErr}
+}
+
+// ShutdownError is returned by Shutdown whose context ended with releases
+// still pending: Pending lists them (each was also given to
+// OnReleasePending).
+type ShutdownError struct {
+	Pending []PendingRelease
+	Err     error // the context's error
+}
+
+func (e *ShutdownError) Error() string {
+	ids := make([]string, len(e.Pending))
+	for i, p := range e.Pending {
+		ids[i] = p.UserId
+	}
+	return fmt.Sprintf("car: shutdown: %d release(s) not done: %s: %v", len(e.Pending), strings.Join(ids, ", "), e.Err)
+}
+
+func (e *ShutdownError) Unwrap() error { return e.Err }
+
+// UserIds lists the users whose concurrency was not released.
+func (e *ShutdownError) UserIds() []string { //nolint:revive // the API's spelling
+	ids := make([]string, len(e.Pending))
+	for i, p := range e.Pending {
+		ids[i] = p.UserId
+	}
+	return ids
+}
+
+// Stop releases the user's concurrency (DestroySession) or takes the user
+// out of the queue, and waits until that is done. Stopping a user with no
+// lease does nothing.
+//
+// ctx bounds only the wait. The release itself runs on the manager's own
+// context: a caller that goes away (the request of a page being closed)
+// gets ctx's error back, and the concurrency is still released. When ctx
+// ends before the release is done, Stop returns a *ReleasePendingError
+// carrying the last DestroySession failure; the release goes on being
+// retried. A permanent DestroySession failure (e.g. AuthFailure) is
+// returned as is.
+func (m *SessionManager) Stop(ctx context.Context, userID string) error {
+	m.mu.Lock()
+	e := m.users[userID]
+	if e == nil {
+		m.mu.Unlock()
+		return nil
+	}
+	reason := ReleaseStopped
+	if e.state == LeaseQueued {
+		reason = ReleaseLeftQueue
+	}
+	if e.state == LeaseReleasing {
+		m.retryReleaseNowLocked(e)
+	}
+	closing := m.closing
+	if !closing {
+		m.stops.Add(1)
+	}
+	m.mu.Unlock()
+	if !closing { // else Shutdown releases e
+		go func() {
+			defer m.stops.Done()
+			m.release(e, reason)
+		}()
+	}
+	select {
+	case <-e.released:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return e.relFinal
+	case <-ctx.Done():
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.pendingErrorLocked(e, ctx.Err())
+	}
+}
+
+func (m *SessionManager) pendingErrorLocked(e *entry, ctxErr error) error {
+	return &ReleasePendingError{UserId: e.userID, Attempts: e.relAttempts, LastErr: e.relErr, Err: ctxErr}
+}
+
+// release ends e exactly once (see the top of this file). A release asked
+// for while e is starting is recorded and carried out when the start
+// settles. It returns once the first DestroySession call is done (or
+// failed and the release was queued).
+func (m *SessionManager) release(e *entry, reason ReleaseReason) {
+	m.mu.Lock()
+	if m.users[e.userID] != e || e.state == LeaseReleasing {
+		m.mu.Unlock()
+		return
+	}
+	if e.state == LeaseStarting {
+		if e.pending == "" {
+			e.pending = reason
+		}
+		m.mu.Unlock()
+		return
+	}
+	wasQueued := e.state == LeaseQueued
+	if wasQueued {
+		m.dequeueLocked(e)
+		switch reason {
+		case ReleaseShutdown:
+			e.admitErr = ErrManagerClosed
+		case ReleaseQueueTimeout:
+			e.admitErr = ErrQueueTimeout
+		default:
+			e.admitErr = ErrLeftQueue
+			reason = ReleaseLeftQueue
+		}
+	}
+	e.state, e.since, e.reason = LeaseReleasing, time.Now(), reason
+	held := e.applied
+	m.mu.Unlock()
+
+	if wasQueued {
+		close(e.admitted)
+		m.kickQueue()
+	}
+	// Tell the client first, so it stops reconnecting; an expired session
+	// is already gone and that is fine.
+	if e.hbID != "" {
+		if err := m.hb.Release(e.hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
+			m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
+		}
+	}
+	if !held {
+		m.finish(e, false, nil)
+		return
+	}
+	m.attemptRelease(e)
+}
+
+// releaseBackoff paces the release queue: 1 s, 2 s, 4 s… up to
+// WithReleaseRetryMax (default 30 s), with ±25 % jitter, for as long as it
+// takes.
+func (m *SessionManager) releaseBackoff() retry.Backoff {
+	return retry.Backoff{Initial: time.Second, Max: m.cfg.releaseRetryMax, Jitter: 0.25}
+}
+
+// attemptRelease makes one DestroySession call for e (with its per-call
+// retries), then finishes e or queues the next attempt.
+func (m *SessionManager) attemptRelease(e *entry) {
+	ctx, cancel := m.callContext(m.runCtx)
+	_, err := m.client.DestroySession(ctx, &DestroySessionInput{UserId: e.userID}, WithCallRetry(m.cfg.destroyRetry))
+	cancel()
+	if HasCode(err, CodeStopping) { // CAR is already tearing the session down
+		err = nil
+	}
+	m.mu.Lock()
+	e.relRunning = false
+	e.relAttempts++
+	switch {
+	case err == nil:
+		delete(m.relPending, e)
+		m.mu.Unlock()
+		m.finish(e, true, nil)
+	case permanentDestroyError(err):
+		delete(m.relPending, e)
+		m.mu.Unlock()
+		m.finish(e, true, err)
+	default:
+		m.stats.destroyRetries++
+		e.relErr = err
+		delay := m.releaseBackoff().Delay(e.relAttempts)
+		e.relNext = time.Now().Add(delay)
+		m.relPending[e] = struct{}{}
+		m.startReleaseRunnerLocked()
+		reason, attempt := e.reason, e.relAttempts
+		m.mu.Unlock()
+		if m.runCtx.Err() == nil {
+			m.log.Warn("DestroySession failed; the release is queued and will be retried",
+				"user", e.userID, "reason", string(reason), "attempt", attempt, "retry_in", delay, "error", err)
+		}
+	}
+}
+
+// permanentDestroyError reports a DestroySession failure that retrying
+// cannot cure: the request itself or the credentials are refused.
+func permanentDestroyError(err error) bool {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return true
+	}
+	var e *APIError
+	if !errors.As(err, &e) {
+		return false // network, timeouts, credential lookups: transient
+	}
+	if IsAuth(err) || IsInvalidInput(err) {
+		return true
+	}
+	for _, code := range []string{CodeInvalidAction, CodeNoSuchVersion, "NoSuchProduct", "UnsupportedProtocol",
+		"UnsupportedRegion", "ActionOffline", CodeOperationDenied, CodeSessionNotFound} {
+		if HasCode(err, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// finish ends a release: e leaves the books exactly once.
+func (m *SessionManager) finish(e *entry, held bool, destroyErr error) {
+	at := time.Now()
+	m.mu.Lock()
+	delete(m.users, e.userID)
+	if e.hbID != "" {
+		delete(m.byHB, e.hbID)
+	}
+	m.stats.released[e.reason]++
+	if held {
+		m.stats.destroyCalls++
+		if destroyErr != nil {
+			m.stats.destroyFail++
+		}
+	}
+	e.relFinal = destroyErr
+	attempts := e.relAttempts
+	reason := e.reason
+	m.mu.Unlock()
+	close(e.released)
+
+	if destroyErr != nil {
+		m.log.Error("DestroySession failed for good; the concurrency may stay held until CAR's reconnect wait ends",
+			"user", e.userID, "reason", string(reason), "attempts", attempts, "error", destroyErr)
+	} else {
+		m.log.Info("released", "user", e.userID, "reason", string(reason), "destroyed", held, "attempts", attempts)
+	}
+	if m.cfg.onRelease != nil {
+		m.cfg.onRelease(Release{UserId: e.userID, HeartbeatSession: e.hbID, Reason: reason, Destroyed: held, DestroyErr: destroyErr, Attempts: attempts, At: at})
+	}
+	if held {
+		m.kickQueue()
+	}
+}
+
+// retryReleaseNowLocked makes a queued release of e due at once (a Start
+// or Stop for the user is waiting on it). Caller holds m.mu.
+func (m *SessionManager) retryReleaseNowLocked(e *entry) {
+	if _, ok := m.relPending[e]; ok && !e.relRunning {
+		e.relNext = time.Time{}
+		select {
+		case m.relKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// startReleaseRunnerLocked makes sure the release runner is alive. Caller
+// holds m.mu.
+func (m *SessionManager) startReleaseRunnerLocked() {
+	if m.relAlive {
+		select {
+		case m.relKick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	m.relAlive = true
+	m.relWG.Add(1)
+	go m.runReleases()
+}
+
+// maxReleaseAttempts bounds the DestroySession calls of the release queue
+// in flight at once (CAR allows 100 per second).
+const maxReleaseAttempts = 32
+
+// runReleases is the release queue: it makes each pending release's next
+// attempt when it is due. It lives while releases are pending, and stops
+// when the manager's context ends (Shutdown's deadline): what is pending
+// then is handed over.
+func (m *SessionManager) runReleases() {
+	defer m.relWG.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	sem := make(chan struct{}, maxReleaseAttempts)
+	var attempts sync.WaitGroup
+	defer attempts.Wait()
+	for {
+		m.mu.Lock()
+		if len(m.relPending) == 0 || m.runCtx.Err() != nil {
+			m.relAlive = false
+			m.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		var due []*entry
+		var next time.Time
+		for e := range m.relPending {
+			switch {
+			case e.relRunning:
+			case !e.relNext.After(now):
+				e.relRunning = true
+				due = append(due, e)
+			case next.IsZero() || e.relNext.Before(next):
+				next = e.relNext
+			}
+		}
+		m.mu.Unlock()
+		for _, e := range due {
+			attempts.Add(1)
+			go func() {
+				defer attempts.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-m.runCtx.Done():
+					m.mu.Lock()
+					e.relRunning = false
+					m.mu.Unlock()
+					return
+				}
+				defer func() { <-sem }()
+				m.attemptRelease(e)
+			}()
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = next.Sub(now)
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-m.relKick:
+		case <-m.runCtx.Done():
+		}
+	}
+}
+
+// adoptPending queues the releases handed over by WithPendingReleases.
+func (m *SessionManager) adoptPending(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		if m.users[id] != nil {
+			continue
+		}
+		e := &entry{userID: id, state: LeaseReleasing, reason: ReleaseAdopted, since: time.Now(), applied: true,
+			admitted: make(chan struct{}), released: make(chan struct{})}
+		close(e.admitted)
+		m.users[id] = e
+		m.relPending[e] = struct{}{}
+	}
+	m.startReleaseRunnerLocked()
+}
+
+// Shutdown drains the manager: it stops admitting, empties the queue,
+// releases every concurrency it holds (DestroySession for all of them at
+// once, up to CAR's rate), waits for the release queue to finish, then
+// shuts the heartbeat server down.
+//
+// If ctx ends first, the calls still running are cancelled, and every
+// release not done is handed to OnReleasePending and listed in the
+// returned *ShutdownError (errors.As; it wraps ctx's error). Persist them
+// and give them to the next manager with WithPendingReleases: CAR still
+// counts those concurrencies until its own reconnect wait ends.
+func (m *SessionManager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return ErrManagerClosed
+	}
+	m.closing = true
+	entries := make([]*entry, 0, len(m.users))
+	for _, e := range m.users {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
+	stop := context.AfterFunc(ctx, m.cancelRun)
+	defer stop()
+	m.kickQueue()
+	m.queueWG.Wait() // the queue runner has stopped; queued users are still queued
+
+	sem := make(chan struct{}, maxReleaseAttempts)
+	var releases sync.WaitGroup
+	for _, e := range entries {
+		releases.Add(1)
+		go func() {
+			defer releases.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-m.runCtx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			m.release(e, ReleaseShutdown)
+		}()
+	}
+	releases.Wait()
+	m.stops.Wait()
+	var pending []PendingRelease
+	for _, e := range entries {
+		select {
+		case <-e.released:
+		case <-m.runCtx.Done():
+		}
+	}
+	m.cancelRun()
+	m.relWG.Wait()
+	m.mu.Lock()
+	for _, e := range m.users {
+		select {
+		case <-e.released:
+		default:
+			reason := e.reason
+			if reason == "" {
+				reason = ReleaseShutdown
+			}
+			pending = append(pending, PendingRelease{UserId: e.userID, Reason: reason, Attempts: e.relAttempts, LastErr: e.relErr})
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(pending, func(a, b PendingRelease) int { return strings.Compare(a.UserId, b.UserId) })
+	for _, p := range pending {
+		m.log.Error("shutdown: release not done; hand it to the next manager (WithPendingReleases)",
+			"user", p.UserId, "reason", string(p.Reason), "attempts", p.Attempts, "error", p.LastErr)
+		if m.cfg.onReleasePending != nil {
+			m.cfg.onReleasePending(p)
+		}
+	}
+	hbErr := m.hb.Shutdown(ctx)
+	switch {
+	case len(pending) > 0:
+		return &ShutdownError{Pending: pending, Err: ctx.Err()}
+	case hbErr != nil:
+		return hbErr
+	}
+	return ctx.Err()
+}

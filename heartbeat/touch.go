@@ -1,0 +1,22 @@
+package heartbeat
+
+import "fmt"
+
+// Touch records user activity for session id, as an activity frame from
+// its client does: the idle count starts again from now. The CAR session
+// manager calls it when a queued user gets a concurrency, so time spent
+// waiting in the queue does not count as idle time. It fails with
+// ErrUnknownSession if there is no session id.
+func (s *Server) Touch(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	ss := s.sessions[id]
+	if ss == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
+	}
+	ss.lastActivity.Store(int64(s.now()))
+	return nil
+}
