@@ -329,6 +329,10 @@
 // *[ReleasedError]). [Session.Close] sends a normal close frame and waits for
 // every goroutine of the Session.
 //
+// The Session offers [SubprotocolV2] first; [Session.ReportStream] sends
+// stream frames to a v2 server (the latest report again after each
+// resume) and fails with [ErrStreamUnsupported] on a v1 one.
+//
 // To simulate a network failure in tests, give [WithDialer] a dialer whose
 // NetDialContext keeps the net.Conn it returns, and close that conn; the
 // package's own tests do so over an in-memory network inside

@@ -451,7 +451,7 @@ func newSessionConfig(opts []SessionOption) (sessionConfig, error) {
 			return c, err
 		}
 	}
-	c.dialer.Subprotocols = []string{Subprotocol}
+	c.dialer.Subprotocols = []string{SubprotocolV2, Subprotocol}
 	if c.dialer.HandshakeTimeout <= 0 {
 		c.dialer.HandshakeTimeout = 10 * time.Second
 	}
@@ -459,7 +459,7 @@ func newSessionConfig(opts []SessionOption) (sessionConfig, error) {
 }
 
 // WithDialer sets the WebSocket dialer (a copy is kept; its Subprotocols are
-// replaced by Subprotocol). Tests pass one whose NetDialContext dials an
+// replaced by SubprotocolV2 and Subprotocol). Tests pass one whose NetDialContext dials an
 // in-memory listener.
 func WithDialer(d *websocket.Dialer) SessionOption {
 	return sessionOption(func(c *sessionConfig) error {

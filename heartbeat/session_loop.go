@@ -26,6 +26,9 @@ type loop struct {
 	released      bool
 	releaseReason string
 
+	streamSent bool         // lastStream went out on the current connection
+	lastStream StreamReport // the last stream report sent
+
 	activityArmed bool // the activity interval is running
 	idleBase      time.Duration
 	idleTimes     int
@@ -61,6 +64,10 @@ func stoppedTimer() *time.Timer {
 // its welcome.
 func (l *loop) adopt(cc *clientConn, welcome serverFrame) {
 	l.cc = cc
+	l.streamSent = false
+	l.s.mu.Lock()
+	l.s.version = cc.version
+	l.s.mu.Unlock()
 	l.token = welcome.Token
 	l.pingTimeout = DefaultPingTimeout
 	if welcome.PingTimeout > 0 {
@@ -106,6 +113,9 @@ func (l *loop) connected() outcome {
 			return outcome{StateReconnecting, err}
 		}
 	}
+	if err := l.sendStream(); err != nil { // the latest stream report, again on each connection
+		return outcome{StateReconnecting, err}
+	}
 	for {
 		var err error
 		select {
@@ -120,6 +130,8 @@ func (l *loop) connected() outcome {
 		case <-l.activity.C:
 			l.activityArmed = false
 			err = l.sendActivity() // trailing edge, if anything is pending
+		case <-s.streamC:
+			err = l.sendStream()
 		case <-l.idle.C:
 			l.checkIdle()
 		case <-l.watchdog.C:
@@ -304,6 +316,7 @@ func (l *loop) wait(d time.Duration) bool {
 		case <-t.C:
 			return true
 		case <-l.s.touchC: // remembered by touchPending; reported after the resume
+		case <-l.s.streamC: // remembered by Session.stream; reported after the resume
 		case <-l.idle.C:
 			l.checkIdle()
 		case <-l.s.ctx.Done():

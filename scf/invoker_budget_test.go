@@ -58,6 +58,7 @@ func addTenSecond(t *testing.T, srv *scftest.Server, name string) {
 // waiting for the next minute; the probes of the budget meanwhile go one
 // at a time.
 func TestInvokerAfter429WaitsForAWarmInstance(t *testing.T) {
+	t.Parallel() // the heaviest tests of the package overlap
 	synctest.Test(t, func(t *testing.T) {
 		srv, c := startServer(t)
 		g := newGate()

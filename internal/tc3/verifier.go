@@ -201,6 +201,23 @@ func (p *Pending) Check(body []byte) (Identity, error) {
 // matches hashes one canonical form, signs it and compares the signature
 // with the one sent, in constant time.
 func (p *Pending) matches(w *canonicalWriter, host string, documented bool, payloadHex []byte) bool {
+	canonical := p.canonicalSum(w, host, documented, payloadHex)
+	var buf [256]byte
+	b := append(buf[:0], Algorithm+"\n"...)
+	b = strconv.AppendInt(b, p.timestamp, 10)
+	b = append(b, '\n')
+	b = append(b, p.auth.Date...)
+	b = append(b, '/')
+	b = append(b, p.auth.Service...)
+	b = append(b, "/"+Terminator+"\n"...)
+	b = hex.AppendEncode(b, canonical[:])
+	sig := hmacSHA256(p.signing[:], b)
+	return subtle.ConstantTimeCompare(sig[:], p.want[:]) == 1
+}
+
+// canonicalSum is the SHA-256 of one canonical form of the request,
+// written into the hash piece by piece.
+func (p *Pending) canonicalSum(w *canonicalWriter, host string, documented bool, payloadHex []byte) [32]byte {
 	w.reset()
 	w.writeString(p.method)
 	w.writeString("\n/\n")
@@ -231,18 +248,7 @@ func (p *Pending) matches(w *canonicalWriter, host string, documented bool, payl
 	w.write(payloadHex)
 	var canonical [32]byte
 	w.sum(canonical[:0])
-
-	var buf [256]byte
-	b := append(buf[:0], Algorithm+"\n"...)
-	b = strconv.AppendInt(b, p.timestamp, 10)
-	b = append(b, '\n')
-	b = append(b, p.auth.Date...)
-	b = append(b, '/')
-	b = append(b, p.auth.Service...)
-	b = append(b, "/"+Terminator+"\n"...)
-	b = hex.AppendEncode(b, canonical[:])
-	sig := hmacSHA256(p.signing[:], b)
-	return subtle.ConstantTimeCompare(sig[:], p.want[:]) == 1
+	return canonical
 }
 
 // canonicalWriter feeds a canonical request into a hash through a small
