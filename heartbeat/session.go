@@ -32,11 +32,17 @@ type Session struct {
 	lastTouch    atomic.Int64 // time.Duration since epoch of the last Touch
 	touchPending atomic.Bool  // a Touch not yet reported to the server
 	touchC       chan struct{}
+	streamC      chan struct{} // a stream report to send
 
 	mu    sync.Mutex
 	state State
 	err   error
 	mb    mailbox
+	// The latest ReportStream, and the protocol version of the latest
+	// connection.
+	stream    StreamReport
+	hasStream bool
+	version   int
 }
 
 // Connect dials serverURL (ws:// or wss://), sends the hello for sessionID with
@@ -61,12 +67,13 @@ func Connect(ctx context.Context, serverURL, sessionID, token string, opts ...Se
 		return nil, err
 	}
 	s := &Session{
-		id:     sessionID,
-		url:    serverURL,
-		cfg:    cfg,
-		epoch:  time.Now(),
-		done:   make(chan struct{}),
-		touchC: make(chan struct{}, 1),
+		id:      sessionID,
+		url:     serverURL,
+		cfg:     cfg,
+		epoch:   time.Now(),
+		done:    make(chan struct{}),
+		touchC:  make(chan struct{}, 1),
+		streamC: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	cc, welcome, err := s.dial(ctx, token)
@@ -187,6 +194,7 @@ func (s *Session) postLocked(fn func()) {
 
 // clientConn is one connection of a Session.
 type clientConn struct {
+	version  int // ProtocolVersion or ProtocolVersionV2
 	ws       *websocket.Conn
 	frames   chan serverFrame // reader → loop
 	stop     chan struct{}    // closed by the loop when it abandons the connection
@@ -209,15 +217,17 @@ func (s *Session) dial(ctx context.Context, token string) (*clientConn, serverFr
 		}
 		return nil, serverFrame{}, err
 	}
-	if ws.Subprotocol() != Subprotocol {
+	version := negotiatedVersion(ws.Subprotocol())
+	if version == 0 {
 		ws.Close()
-		return nil, serverFrame{}, &HandshakeError{StatusCode: http.StatusSwitchingProtocols, Detail: "server did not select subprotocol " + Subprotocol}
+		return nil, serverFrame{}, &HandshakeError{StatusCode: http.StatusSwitchingProtocols, Detail: "server did not select subprotocol " + SubprotocolV2 + " or " + Subprotocol}
 	}
 	cc := &clientConn{
-		ws:     ws,
-		frames: make(chan serverFrame),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		version: version,
+		ws:      ws,
+		frames:  make(chan serverFrame),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	cc.lastRecv.Store(int64(s.now()))
 	ws.SetReadLimit(clientReadLimit)
@@ -256,7 +266,7 @@ func (cc *clientConn) hello(id, token string, writeTimeout time.Duration) (serve
 	if err := cc.ws.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return serverFrame{}, err
 	}
-	hello := encode(helloFrame{Type: frameHello, V: ProtocolVersion, Session: id, Token: token})
+	hello := encode(helloFrame{Type: frameHello, V: cc.version, Session: id, Token: token})
 	if err := cc.ws.WriteMessage(websocket.TextMessage, hello); err != nil {
 		return serverFrame{}, err
 	}

@@ -21,9 +21,13 @@ type loop struct {
 	token       string        // resume token from the latest welcome: a secret
 	pingTimeout time.Duration // from the welcome
 	grace       time.Duration
+	lastContact time.Duration // last frame received or activity sent; the window counts from it
 
 	released      bool
 	releaseReason string
+
+	streamSent bool         // lastStream went out on the current connection
+	lastStream StreamReport // the last stream report sent
 
 	activityArmed bool // the activity interval is running
 	idleBase      time.Duration
@@ -60,6 +64,10 @@ func stoppedTimer() *time.Timer {
 // its welcome.
 func (l *loop) adopt(cc *clientConn, welcome serverFrame) {
 	l.cc = cc
+	l.streamSent = false
+	l.s.mu.Lock()
+	l.s.version = cc.version
+	l.s.mu.Unlock()
 	l.token = welcome.Token
 	l.pingTimeout = DefaultPingTimeout
 	if welcome.PingTimeout > 0 {
@@ -105,6 +113,9 @@ func (l *loop) connected() outcome {
 			return outcome{StateReconnecting, err}
 		}
 	}
+	if err := l.sendStream(); err != nil { // the latest stream report, again on each connection
+		return outcome{StateReconnecting, err}
+	}
 	for {
 		var err error
 		select {
@@ -119,6 +130,8 @@ func (l *loop) connected() outcome {
 		case <-l.activity.C:
 			l.activityArmed = false
 			err = l.sendActivity() // trailing edge, if anything is pending
+		case <-s.streamC:
+			err = l.sendStream()
 		case <-l.idle.C:
 			l.checkIdle()
 		case <-l.watchdog.C:
@@ -149,6 +162,7 @@ func (l *loop) sendActivity() error {
 	if err := ws.WriteMessage(websocket.TextMessage, []byte(activityFrame)); err != nil {
 		return err
 	}
+	l.lastContact = max(l.lastContact, l.s.now())
 	l.activity.Reset(l.s.cfg.activityInterval)
 	l.activityArmed = true
 	return nil
@@ -210,7 +224,7 @@ func (l *loop) classify(err error) outcome {
 		switch ce.Code {
 		case CloseExpired:
 			return outcome{StateExpired, cerr}
-		case CloseReplaced, CloseUnauthorized, CloseProtocolError, CloseUnsupportedVersion,
+		case CloseReplaced, CloseUnauthorized, CloseProtocolError, CloseUnsupportedVersion, CloseRateLimited,
 			websocket.CloseProtocolError, websocket.CloseUnsupportedData, websocket.CloseInvalidFramePayloadData,
 			websocket.ClosePolicyViolation, websocket.CloseMessageTooBig:
 			return outcome{StateClosed, cerr}
@@ -228,6 +242,7 @@ func (l *loop) dropConn() {
 	close(cc.stop)
 	cc.ws.Close()
 	<-cc.done
+	l.lastContact = max(l.lastContact, time.Duration(cc.lastRecv.Load()))
 	l.cc = nil
 	l.watchdog.Stop()
 	l.activity.Stop()
@@ -257,12 +272,13 @@ func (l *loop) closeHandshake() {
 
 // reconnect resumes the session with backoff. The attempts of one outage
 // share a fresh BackOff and end when it says stop or the grace window has
-// passed, whichever is first.
+// passed, whichever is first. The window counts from the last frame
+// exchanged, as the server counts it from the last frame it received.
 func (l *loop) reconnect(cause error) outcome {
 	s := l.s
 	b := s.cfg.newBackOff(l.grace)
 	b.Reset()
-	windowEnd := s.now() + l.grace
+	windowEnd := l.lastContact + l.grace
 	lastErr := cause
 	for attempt := 1; ; attempt++ {
 		d := b.NextBackOff()
@@ -300,6 +316,7 @@ func (l *loop) wait(d time.Duration) bool {
 		case <-t.C:
 			return true
 		case <-l.s.touchC: // remembered by touchPending; reported after the resume
+		case <-l.s.streamC: // remembered by Session.stream; reported after the resume
 		case <-l.idle.C:
 			l.checkIdle()
 		case <-l.s.ctx.Done():

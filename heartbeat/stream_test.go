@@ -1,12 +1,16 @@
 package heartbeat_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
@@ -151,7 +155,9 @@ func TestBadStreamFramesCloseOnlyThatConnection(t *testing.T) {
 func TestStreamFloodIsRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sr := &streamRecorder{}
-		e := newEnv(t, sr.option())
+		// The connection's frame rate limit (a burst of 100) is raised out of
+		// the way: this is about the delivery limit of stream reports.
+		e := newEnv(t, sr.option(), heartbeat.WithFrameRateLimit(heartbeat.DefaultFrameRate, 200))
 		c := e.joinV2("u1", e.open("u1"))
 		// 100 distinct reports at once: a burst of 10 gets through.
 		for i := range 100 {
@@ -197,6 +203,58 @@ func TestStreamReportsOfReleasedSessionAreDropped(t *testing.T) {
 		synctest.Wait()
 		if got := sr.history(); got != "" {
 			t.Errorf("stream events after Release: %s", got)
+		}
+	})
+}
+
+// The Go client reports the stream too: the latest report goes out at once
+// and again after a resume; repeats are not sent; a v1 server gets none.
+func TestSessionReportStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sr := &streamRecorder{}
+		e := newEnv(t, sr.option())
+		d := &switchDialer{l: e.l}
+		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()))
+		for _, r := range []heartbeat.StreamReport{{State: heartbeat.StreamConnected}, {State: heartbeat.StreamConnected}, {State: heartbeat.StreamDisconnected, Code: 2}} {
+			if err := s.ReportStream(r); err != nil {
+				t.Fatalf("ReportStream(%+v): %v", r, err)
+			}
+			synctest.Wait()
+		}
+		d.cut()
+		synctest.Wait()
+		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost, Code: -3}); err != nil {
+			t.Fatalf("ReportStream while reconnecting: %v", err)
+		}
+		e.sleepUntil(30 * time.Second)
+		synctest.Wait()
+		if s.State() != heartbeat.StateConnected {
+			t.Fatalf("state %v", s.State())
+		}
+		if want := "u1:connected/0 u1:disconnected/2 u1:lost/-3"; sr.history() != want {
+			t.Errorf("stream events %q, want %q", sr.history(), want)
+		}
+		var ve *heartbeat.ValidationError
+		if err := s.ReportStream(heartbeat.StreamReport{State: "gone"}); !errors.As(err, &ve) || ve.Field != "StreamReport.State" {
+			t.Errorf("bad state: %v", err)
+		}
+		s.Close()
+		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); err == nil {
+			t.Errorf("ReportStream after Close succeeded")
+		}
+	})
+}
+
+func TestSessionReportStreamToV1Server(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFakeServer(t) // speaks v1 only
+		s, err := heartbeat.Connect(context.Background(), "ws://fake/", "u1", "t", heartbeat.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, heartbeat.ErrStreamUnsupported) {
+			t.Errorf("ReportStream to a v1 server: %v, want ErrStreamUnsupported", err)
 		}
 	})
 }

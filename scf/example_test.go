@@ -26,7 +26,7 @@ func ExamplePlanConcurrency() {
 	// Output:
 	// instances: 40
 	// quota MB: 5120 fits: true
-	// cold scale-out: 1m0s provisioned warm-up: 1m0s
+	// cold scale-out: 0s provisioned warm-up: 1m0s
 }
 
 // A failed invocation is a *FunctionError: branch on its status code.

@@ -113,6 +113,7 @@ func runBurst(t *testing.T) burstResult {
 // The Invoker with its defaults meets the targets on the burst: at
 // most 1% of the direct client's 429s, and a p50 within 1.2× the floor.
 func TestInvokerRidesTheBurstLimit(t *testing.T) {
+	t.Parallel() // the heaviest tests of the package overlap
 	synctest.Test(t, func(t *testing.T) {
 		r := runBurst(t)
 		t.Logf("direct: %d ok, %d × 429; invoker: p50 %v (floor %v), p99 %v, max %v, %d × 429 (server %d), %d starts, %d warm sends",

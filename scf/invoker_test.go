@@ -68,7 +68,7 @@ func countCalls(srv *scftest.Server, action string) int {
 // budget's window, ScaleOutWindow later, and all 600 complete with no 429.
 func TestInvokerSpreadsTheBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := startServer(t)
+		srv, c := startServer(t, scftest.WithColdStart(0))
 		g := newGate()
 		if err := srv.AddFunction(scftest.FunctionConfig{Name: "burst", Timeout: 300 * time.Second, Handler: g.handler}); err != nil {
 			t.Fatal(err)
@@ -146,7 +146,7 @@ func TestInvokerSpreadsTheBurst(t *testing.T) {
 // ÷ memory, so the server never has to answer 432.
 func TestInvokerKeepsUnderTheReservedLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := startServer(t)
+		srv, c := startServer(t, scftest.WithColdStart(0))
 		g := newGate()
 		srv.AddFunction(scftest.FunctionConfig{Name: "capped", MemorySizeMB: 256, Timeout: 60 * time.Second, Handler: g.handler})
 		ctx := t.Context()
@@ -319,7 +319,7 @@ func TestInvokerContextEndsTheCall(t *testing.T) {
 // An asynchronous call returns its FunctionRequestId at once.
 func TestInvokerAsyncReturnsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := startServer(t)
+		srv, c := startServer(t, scftest.WithColdStart(0))
 		g := newGate()
 		srv.AddFunction(scftest.FunctionConfig{Name: "bg", Timeout: 300 * time.Second, Handler: g.handler})
 		iv, _ := scf.NewInvoker(c)

@@ -17,10 +17,18 @@ type PlanInput struct {
 	// MemorySizeMB is the function's memory: 64, or 128–3072 in steps of
 	// 128. Required.
 	MemorySizeMB int64
-	// AccountQuotaMB is the account's quota in the region; 0 means
-	// AccountQuotaMB (128,000; SmallRegionQuotaMB is 64,000). At least
-	// 12,800.
+	// Region is the region the function runs in, e.g. "ap-mumbai"; its
+	// account's documented quota (RegionQuotaMB) is the default of
+	// AccountQuotaMB. Empty means a 128,000 MB region. It must be one of
+	// Regions.
+	Region string
+	// AccountQuotaMB is the account's quota in the region (what GetAccount
+	// reports as UserConcurrencyMemLimit); 0 means the region's documented
+	// quota. At least 12,800.
 	AccountQuotaMB int64
+	// BurstPerMinute is how many new instances the region's account may
+	// start in any 60 s; 0 means ScaleOutPerMinute (500). At least 0.
+	BurstPerMinute int64
 	// AllocatedMB is what other functions already hold (reservations,
 	// provisioned memory); GetAccount reports it as
 	// TotalAllocatedConcurrencyMem. At least 0.
@@ -34,6 +42,9 @@ type PlanInput struct {
 // = QPS × average duration (2,000 QPS × 0.02 s = 40 instances), and the
 // quota it takes is concurrency × memory.
 type Plan struct {
+	// AccountQuotaMB is the quota the plan used: PlanInput.AccountQuotaMB
+	// or the region's.
+	AccountQuotaMB int64
 	// Concurrency is the number of instances busy at the peak, rounded up.
 	Concurrency int64
 	// QuotaMB is Concurrency × MemorySizeMB: the quota those instances take.
@@ -56,11 +67,15 @@ type Plan struct {
 	// ColdInstances is Concurrency − WarmInstances (at least 0): the
 	// instances that must start cold.
 	ColdInstances int64
-	// ScaleOutMinutes is how many one-minute burst windows the cold start
-	// needs at 500 new instances per minute: the last instances start in
-	// that minute (50,000 instances: 100 minutes). 1 means at once.
+	// ScaleOutMinutes is how many rolling minutes the cold start spans at
+	// the burst (500 new instances in any 60 s): the first burst starts at
+	// once, each next one when the one before is a minute old (50,000
+	// instances: 100 bursts). 1 means at once; 0 that none is cold.
 	ScaleOutMinutes int64
-	// ColdScaleOut is ScaleOutMinutes as a duration.
+	// ColdScaleOut is how long after the first cold instance the last one
+	// starts: ScaleOutMinutes − 1 minutes (0 when it fits in one burst;
+	// 50,000 instances: 99 minutes). Calls meanwhile beyond the burst get
+	// 429.
 	ColdScaleOut time.Duration
 	// WarmUpMinutes is how long provisioning Concurrency instances takes
 	// at 100 per minute (250: 3 minutes).
@@ -72,10 +87,11 @@ type Plan struct {
 }
 
 // PlanConcurrency sizes a workload: the concurrency it needs, the quota
-// that takes, whether the quota fits given that 12,800 MB of the account
-// quota can never be reserved, how long a cold scale-out takes at 500 new
-// instances per minute, and how long a provisioned warm-up takes at 100
-// per minute. Invalid input is a *ValidationError naming the field.
+// that takes in its region, whether the quota fits given that 12,800 MB of
+// the account quota can never be reserved, how long a cold scale-out takes
+// at 500 new instances in any 60 s (a rolling minute), and how long a
+// provisioned warm-up takes at 100 per minute. Invalid input is a
+// *ValidationError naming the field.
 func PlanConcurrency(in PlanInput) (*Plan, error) {
 	if f, r := in.rule(); f != "" {
 		return nil, &ValidationError{Service: Service, Action: "PlanConcurrency", Field: f, Rule: r}
@@ -83,8 +99,15 @@ func PlanConcurrency(in PlanInput) (*Plan, error) {
 	quota := in.AccountQuotaMB
 	if quota == 0 {
 		quota = AccountQuotaMB
+		if in.Region != "" {
+			quota, _ = RegionQuotaMB(in.Region)
+		}
 	}
-	p := &Plan{}
+	burst := in.BurstPerMinute
+	if burst == 0 {
+		burst = ScaleOutPerMinute
+	}
+	p := &Plan{AccountQuotaMB: quota}
 	p.Concurrency = int64(math.Ceil(in.QPS*in.AverageDuration.Seconds() - 1e-9))
 	if p.Concurrency < 1 {
 		p.Concurrency = 1
@@ -96,11 +119,11 @@ func PlanConcurrency(in PlanInput) (*Plan, error) {
 	p.FitsShared = p.QuotaMB <= p.SharedMB
 	p.MaxInstances = p.ReservableMB / in.MemorySizeMB
 	p.ColdInstances = max(p.Concurrency-in.WarmInstances, 0)
-	p.ScaleOutMinutes = ceilDiv(p.ColdInstances, ScaleOutPerMinute)
-	p.ColdScaleOut = time.Duration(p.ScaleOutMinutes) * time.Minute
+	p.ScaleOutMinutes = ceilDiv(p.ColdInstances, burst)
+	p.ColdScaleOut = time.Duration(max(p.ScaleOutMinutes-1, 0)) * time.Minute
 	p.WarmUpMinutes = ceilDiv(p.Concurrency, ProvisionPerMinute)
 	p.ProvisionedWarmUp = time.Duration(p.WarmUpMinutes) * time.Minute
-	p.Explanation = p.explain(in, quota)
+	p.Explanation = p.explain(in, quota, burst)
 	return p, nil
 }
 
@@ -116,8 +139,12 @@ func (in PlanInput) rule() (string, string) {
 		return "AverageDuration", "must be at most 900 s (the longest Timeout)"
 	case !ValidMemorySize(in.MemorySizeMB):
 		return "MemorySizeMB", memorySizeRule
+	case in.Region != "" && !knownRegion(in.Region):
+		return "Region", "must be an SCF region: " + strings.Join(Regions(), ", ")
 	case in.AccountQuotaMB != 0 && in.AccountQuotaMB < UnreservableMB:
-		return "AccountQuotaMB", "must be 0 (128,000) or at least 12,800"
+		return "AccountQuotaMB", "must be 0 (the region's quota) or at least 12,800"
+	case in.BurstPerMinute < 0:
+		return "BurstPerMinute", "must not be negative"
 	case in.AllocatedMB < 0:
 		return "AllocatedMB", "must not be negative"
 	case in.WarmInstances < 0:
@@ -133,30 +160,67 @@ func ceilDiv(a, b int64) int64 {
 	return (a + b - 1) / b
 }
 
-func (p *Plan) explain(in PlanInput, quota int64) string {
+func knownRegion(region string) bool {
+	_, ok := RegionQuotaMB(region)
+	return ok
+}
+
+func (p *Plan) explain(in PlanInput, quota, burst int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%g QPS × %v = %d concurrent instances × %d MB = %d MB of quota. ",
 		in.QPS, in.AverageDuration, p.Concurrency, in.MemorySizeMB, p.QuotaMB)
+	q := fmt.Sprintf("%d MB quota", quota)
+	if in.Region != "" {
+		q += " in " + in.Region
+	}
 	switch {
 	case p.Fits:
-		fmt.Fprintf(&b, "It fits: %d MB can be reserved (%d MB quota − 12800 MB never reservable − %d MB allocated). ",
-			p.ReservableMB, quota, in.AllocatedMB)
+		fmt.Fprintf(&b, "It fits: %d MB can be reserved (%s − 12800 MB never reservable − %d MB allocated). ",
+			p.ReservableMB, q, in.AllocatedMB)
 	case p.FitsShared:
-		fmt.Fprintf(&b, "It cannot be reserved (only %d MB is reservable: %d MB quota − 12800 MB − %d MB allocated, at most %d instances), but the shared pool of %d MB can hold it if nothing else runs. ",
-			p.ReservableMB, quota, in.AllocatedMB, p.MaxInstances, p.SharedMB)
+		fmt.Fprintf(&b, "It cannot be reserved (only %d MB is reservable: %s − 12800 MB − %d MB allocated, at most %d instances), but the shared pool of %d MB can hold it if nothing else runs. ",
+			p.ReservableMB, q, in.AllocatedMB, p.MaxInstances, p.SharedMB)
 	default:
-		fmt.Fprintf(&b, "It does not fit: only %d MB can be reserved (at most %d instances) and the shared pool has %d MB; raise the quota (PutTotalConcurrencyConfig, a ticket) or lower memory or duration. ",
-			p.ReservableMB, p.MaxInstances, p.SharedMB)
+		fmt.Fprintf(&b, "It does not fit the %s: only %d MB can be reserved (at most %d instances) and the shared pool has %d MB; raise the quota (PutTotalConcurrencyConfig, a ticket) or lower memory or duration. ",
+			q, p.ReservableMB, p.MaxInstances, p.SharedMB)
 	}
 	switch {
 	case p.ColdInstances == 0:
 		fmt.Fprintf(&b, "All %d instances are warm already. ", p.Concurrency)
 	case p.ScaleOutMinutes <= 1:
-		fmt.Fprintf(&b, "A cold scale-out of %d instances fits in one minute's burst of 500. ", p.ColdInstances)
+		fmt.Fprintf(&b, "A cold scale-out of %d instances fits in one burst of %d: they all start at once. ", p.ColdInstances, burst)
 	default:
-		fmt.Fprintf(&b, "A cold scale-out of %d instances at 500 per minute takes %d minutes; calls beyond each minute's burst get 429. ",
-			p.ColdInstances, p.ScaleOutMinutes)
+		fmt.Fprintf(&b, "A cold scale-out of %d instances at %d new instances in any 60 s: %d start at once, the next %d when those are a minute old, the last %v after the first; calls beyond the burst get 429 meanwhile. ",
+			p.ColdInstances, burst, burst, min(burst, p.ColdInstances-burst), p.ColdScaleOut)
 	}
 	fmt.Fprintf(&b, "Provisioning %d instances at 100 per minute takes %d minute(s).", p.Concurrency, p.WarmUpMinutes)
 	return b.String()
+}
+
+// RegionQuotaMB returns the documented default concurrency quota of a
+// region's account, and whether SCF serves the region: 128,000 MB
+// ([AccountQuotaMB]) in Guangzhou, Shanghai, Beijing, Chengdu and Hong
+// Kong, 64,000 MB ([SmallRegionQuotaMB]) in Mumbai, Singapore, Tokyo,
+// Toronto, Silicon Valley, Frankfurt, Shenzhen Finance and Shanghai
+// Finance. Each region's account is separate: its own quota, burst and
+// functions.
+func RegionQuotaMB(region string) (int64, bool) {
+	switch region {
+	case "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-hongkong":
+		return AccountQuotaMB, true
+	case "ap-mumbai", "ap-singapore", "ap-tokyo", "na-toronto", "na-siliconvalley", "eu-frankfurt",
+		"ap-shenzhen-fsi", "ap-shanghai-fsi":
+		return SmallRegionQuotaMB, true
+	}
+	return 0, false
+}
+
+// Regions returns the region codes RegionQuotaMB knows, the large regions
+// first.
+func Regions() []string {
+	return []string{
+		"ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-hongkong",
+		"ap-mumbai", "ap-singapore", "ap-tokyo", "na-toronto", "na-siliconvalley", "eu-frankfurt",
+		"ap-shenzhen-fsi", "ap-shanghai-fsi",
+	}
 }

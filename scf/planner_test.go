@@ -25,18 +25,19 @@ func TestPlanDocumentedConcurrency(t *testing.T) {
 	}
 }
 
-// The documented burst example: 50,000 instances take 100 minutes at 500
-// per minute; provisioning 250 takes 3 minutes at 100 per minute.
+// The documented burst example: 50,000 instances span 100 rolling minutes
+// at 500 per minute, the last starting 99 minutes after the first;
+// provisioning 250 takes 3 minutes at 100 per minute.
 func TestPlanScaleOutAndWarmUp(t *testing.T) {
 	p, err := scf.PlanConcurrency(scf.PlanInput{QPS: 50000, AverageDuration: time.Second, MemorySizeMB: 64,
 		AccountQuotaMB: 5_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Concurrency != 50000 || p.ScaleOutMinutes != 100 || p.ColdScaleOut != 100*time.Minute || p.WarmUpMinutes != 500 {
+	if p.Concurrency != 50000 || p.ScaleOutMinutes != 100 || p.ColdScaleOut != 99*time.Minute || p.WarmUpMinutes != 500 {
 		t.Fatalf("%+v", p)
 	}
-	if !strings.Contains(p.Explanation, "takes 100 minutes") {
+	if !strings.Contains(p.Explanation, "500 start at once") || !strings.Contains(p.Explanation, "the last 1h39m0s after the first") {
 		t.Fatalf("explanation %q", p.Explanation)
 	}
 	p, _ = scf.PlanConcurrency(scf.PlanInput{QPS: 250, AverageDuration: time.Second, MemorySizeMB: 128})
@@ -45,12 +46,67 @@ func TestPlanScaleOutAndWarmUp(t *testing.T) {
 	}
 	// 600 instances with 100 warm: 500 cold, one minute's burst.
 	p, _ = scf.PlanConcurrency(scf.PlanInput{QPS: 600, AverageDuration: time.Second, MemorySizeMB: 128, WarmInstances: 100})
-	if p.ColdInstances != 500 || p.ScaleOutMinutes != 1 {
+	if p.ColdInstances != 500 || p.ScaleOutMinutes != 1 || p.ColdScaleOut != 0 || !strings.Contains(p.Explanation, "they all start at once") {
 		t.Fatalf("%+v", p)
 	}
 	p, _ = scf.PlanConcurrency(scf.PlanInput{QPS: 601, AverageDuration: time.Second, MemorySizeMB: 128, WarmInstances: 100})
-	if p.ScaleOutMinutes != 2 {
-		t.Fatalf("501 cold instances: %d minutes", p.ScaleOutMinutes)
+	if p.ScaleOutMinutes != 2 || p.ColdScaleOut != time.Minute {
+		t.Fatalf("501 cold instances: %d minutes, the last after %v", p.ScaleOutMinutes, p.ColdScaleOut)
+	}
+}
+
+// The burst is counted over a rolling minute: "up to 500 new concurrent
+// instances can be started in one minute … If the limit is hit in one
+// minute, no more new instances will be started until the minute
+// elapses". 1,000 cold instances: 500 at once, 500 a minute later (not
+// "2 minutes", as counting clock minutes had it); a raised burst of 1,000
+// starts them all at once.
+func TestPlanRollingBurst(t *testing.T) {
+	p, _ := scf.PlanConcurrency(scf.PlanInput{QPS: 1000, AverageDuration: time.Second, MemorySizeMB: 64})
+	if p.ColdInstances != 1000 || p.ScaleOutMinutes != 2 || p.ColdScaleOut != time.Minute ||
+		!strings.Contains(p.Explanation, "500 start at once, the next 500 when those are a minute old, the last 1m0s after the first") {
+		t.Fatalf("%+v", p)
+	}
+	p, _ = scf.PlanConcurrency(scf.PlanInput{QPS: 1000, AverageDuration: time.Second, MemorySizeMB: 64, BurstPerMinute: 1000})
+	if p.ScaleOutMinutes != 1 || p.ColdScaleOut != 0 || !strings.Contains(p.Explanation, "one burst of 1000") {
+		t.Fatalf("burst 1000: %+v", p)
+	}
+}
+
+// The region picks the quota: "128,000 MB in Guangzhou, Shanghai, Beijing,
+// Chengdu, Hong Kong; 64,000 MB in Mumbai, Singapore, Tokyo, Toronto,
+// Silicon Valley, Frankfurt, Shenzhen/Shanghai Finance".
+func TestPlanRegionQuota(t *testing.T) {
+	for _, r := range scf.Regions() {
+		want := int64(scf.SmallRegionQuotaMB)
+		switch r {
+		case "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-hongkong":
+			want = scf.AccountQuotaMB
+		}
+		if got, ok := scf.RegionQuotaMB(r); !ok || got != want {
+			t.Errorf("%s: %d %v, want %d", r, got, ok, want)
+		}
+	}
+	if n := len(scf.Regions()); n != 13 {
+		t.Errorf("%d regions, want the document's 13", n)
+	}
+	if _, ok := scf.RegionQuotaMB("ap-atlantis"); ok {
+		t.Error("an unknown region has a quota")
+	}
+	// 450 × 128 MB = 57,600 MB: reservable in Guangzhou; in Mumbai only the
+	// shared pool (64,000 MB) holds it, 51,200 MB being reservable.
+	in := scf.PlanInput{QPS: 450, AverageDuration: time.Second, MemorySizeMB: 128, Region: "ap-guangzhou"}
+	if p, _ := scf.PlanConcurrency(in); !p.Fits || p.AccountQuotaMB != 128000 {
+		t.Fatalf("ap-guangzhou: %+v", p)
+	}
+	in.Region = "ap-mumbai"
+	p, _ := scf.PlanConcurrency(in)
+	if p.Fits || !p.FitsShared || p.AccountQuotaMB != 64000 || p.ReservableMB != 51200 || !strings.Contains(p.Explanation, "12800 MB − 0 MB allocated") || !strings.Contains(p.Explanation, "64000 MB quota in ap-mumbai") {
+		t.Fatalf("ap-mumbai: %+v", p)
+	}
+	in.AccountQuotaMB = 200000 // a raised quota wins over the region's default
+	if p, _ := scf.PlanConcurrency(in); p.AccountQuotaMB != 200000 || !p.Fits {
+		t.Fatalf("raised quota: %+v", p)
 	}
 }
 
@@ -87,6 +143,8 @@ func TestPlanValidatesInput(t *testing.T) {
 		{"MemorySizeMB", func(p *scf.PlanInput) { p.MemorySizeMB = 100 }},
 		{"MemorySizeMB", func(p *scf.PlanInput) { p.MemorySizeMB = 3200 }},
 		{"AccountQuotaMB", func(p *scf.PlanInput) { p.AccountQuotaMB = 1000 }},
+		{"Region", func(p *scf.PlanInput) { p.Region = "ap-atlantis" }},
+		{"BurstPerMinute", func(p *scf.PlanInput) { p.BurstPerMinute = -1 }},
 		{"AllocatedMB", func(p *scf.PlanInput) { p.AllocatedMB = -1 }},
 		{"WarmInstances", func(p *scf.PlanInput) { p.WarmInstances = -1 }},
 	} {

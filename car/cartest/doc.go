@@ -16,6 +16,20 @@
 // can be injected (Server.InjectFault). The official Tencent Cloud SDKs
 // work against it unchanged; so does package car.
 //
+// One client cannot take it down (WithLimits; the defaults are those of
+// internal/apiserver): SignedHeaders is capped at 32 names in 1 KB, with
+// no name twice and each of a header the request carries; the signature
+// is hashed as a stream; everything but the signature is checked before
+// the body is read; a body over 10 MB is refused by its Content-Length,
+// unread; large bodies (over 16 KB) share 64 MB and wait at most 10 s for
+// room (RequestLimitExceeded); JSON with invalid UTF-8 or a key twice is
+// refused (InvalidParameter.JsonParseError); headers are capped at 64 KB,
+// with timeouts of 10 s for them, 1 min to read a request, 5 min to
+// answer (counted from the end of an injected latency), 1 min idle; and
+// at most 4,096 connections, the longest-idle one closed to make room.
+// A client stream is a hijacked connection: no timeout cuts it (it has
+// its own heartbeat), and it counts among the connections while open.
+//
 // # The model
 //
 // A project is served by the concurrency packs bound to it (WithProject,

@@ -286,3 +286,25 @@ func TestDialStreamContext(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestStreamOutlivesTimeouts: the client stream is a hijacked connection,
+// which the server's read, write and idle timeouts do not cut.
+func TestStreamOutlivesTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := cartest.Start(t, cartest.WithListener(memnet.Listen("car")),
+			cartest.WithLimits(cartest.Limits{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: time.Second}))
+		c := srv.Client(car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		st := connect(t, srv, c, "u")
+		time.Sleep(time.Minute)
+		if got := state(t, srv, "u"); got != cartest.StateConnected {
+			t.Fatalf("after a minute of 1 s timeouts the stream's user is %s, want %s", got, cartest.StateConnected)
+		}
+		st.Drop()
+		synctest.Wait()
+		if got := state(t, srv, "u"); got != cartest.StateDisconnected {
+			t.Fatalf("after the drop the user is %s", got)
+		}
+		srv.Close()
+		c.CloseIdleConnections()
+	})
+}

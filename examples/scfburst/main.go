@@ -5,6 +5,14 @@
 //
 //	go run ./examples/scfburst                       # the defaults, a few seconds
 //	go run ./examples/scfburst -rate 30 -provisioned 100 -burst 1000
+//	go run ./examples/scfburst -region ap-mumbai     # a 64,000 MB region
+//
+// The server models SCF's limits as the documents give them: the region's
+// account quota (RegionQuotaMB), counted for every instance that runs a
+// request, warm ones included; at most -burst new instances in any 60 s
+// (a rolling minute, so calls turned away wait until the first instance of
+// the burst is a minute old); a cold start of scftest.DefaultColdStart for
+// each new instance.
 //
 // The run is time-scaled: the server's model clock is manual, and a ticker
 // moves it -scale times faster than real time (one model minute per real
@@ -40,7 +48,8 @@ type config struct {
 	duration    time.Duration // run time of one invocation
 	memoryMB    int64
 	provisioned uint64
-	quotaMB     int64
+	region      string
+	quotaMB     int64 // 0: the region's
 	burst       int
 	scale       int           // model time per real time
 	tick        time.Duration // real time between clock steps
@@ -54,8 +63,9 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", time.Minute, "run time of one invocation")
 	flag.Int64Var(&cfg.memoryMB, "memory", 64, "function memory in MB (64, or 128–3072 in steps of 128)")
 	flag.Uint64Var(&cfg.provisioned, "provisioned", 300, "provisioned instances to warm up before the spike")
-	flag.Int64Var(&cfg.quotaMB, "quota", scf.AccountQuotaMB, "account concurrency quota in MB (64000 in the smaller regions)")
-	flag.IntVar(&cfg.burst, "burst", scf.ScaleOutPerMinute, "new elastic instances per minute (the region's scale-out rate)")
+	flag.StringVar(&cfg.region, "region", scftest.DefaultRegion, "the region, whose account quota is the default of -quota")
+	flag.Int64Var(&cfg.quotaMB, "quota", 0, "account concurrency quota in MB (0: the region's, 128000 or 64000)")
+	flag.IntVar(&cfg.burst, "burst", scf.ScaleOutPerMinute, "new elastic instances in any 60 s (the region's scale-out rate)")
 	flag.IntVar(&cfg.scale, "scale", 60, "how much faster than real time the model clock runs")
 	flag.DurationVar(&cfg.tick, "tick", 5*time.Millisecond, "real time between steps of the model clock")
 	flag.Parse()
@@ -82,14 +92,17 @@ type minuteStats struct {
 }
 
 func run(ctx context.Context, cfg config, w io.Writer) error {
-	if cfg.rate < 1 || cfg.spike <= 0 || cfg.duration <= 0 || cfg.scale < 1 || cfg.tick <= 0 || cfg.burst < 0 {
-		return errors.New("-rate, -for, -duration, -scale and -tick must be positive, -burst not negative")
+	if cfg.rate < 1 || cfg.spike <= 0 || cfg.duration <= 0 || cfg.scale < 1 || cfg.tick <= 0 || cfg.burst < 0 || cfg.quotaMB < 0 {
+		return errors.New("-rate, -for, -duration, -scale and -tick must be positive, -burst and -quota not negative")
+	}
+	if cfg.region == "" {
+		cfg.region = scftest.DefaultRegion
 	}
 	step := cfg.tick * time.Duration(cfg.scale) // model time per tick
 	const fn = "report"
 	plan, err := scf.PlanConcurrency(scf.PlanInput{
 		QPS: float64(cfg.rate), AverageDuration: cfg.duration, MemorySizeMB: cfg.memoryMB,
-		AccountQuotaMB: cfg.quotaMB, WarmInstances: int64(cfg.provisioned),
+		Region: cfg.region, AccountQuotaMB: cfg.quotaMB, BurstPerMinute: int64(cfg.burst), WarmInstances: int64(cfg.provisioned),
 	})
 	if err != nil {
 		return err
@@ -97,8 +110,10 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	fmt.Fprintf(w, "Plan: %s\n\n", plan.Explanation)
 
 	start := time.Date(2026, 6, 18, 12, 0, 0, 0, time.UTC)
-	opts := []scftest.Option{scftest.WithManualClock(start), scftest.WithAccountQuota(max(cfg.quotaMB, scf.UnreservableMB)),
-		scftest.WithScaleOutRate(cfg.burst)}
+	opts := []scftest.Option{scftest.WithManualClock(start), scftest.WithRegion(cfg.region), scftest.WithScaleOutRate(cfg.burst)}
+	if cfg.quotaMB != 0 {
+		opts = append(opts, scftest.WithAccountQuota(cfg.quotaMB))
+	}
 	if cfg.listener != nil {
 		opts = append(opts, scftest.WithListener(cfg.listener))
 	}
@@ -159,7 +174,9 @@ func run(ctx context.Context, cfg config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Start the spike on a minute boundary, where a burst window opens.
+	// Start the spike on a minute boundary, so that the report's rows are
+	// clock minutes. The burst window rolls: it opens with the first new
+	// instance, not at a boundary.
 	srv.Advance(srv.Now().Truncate(time.Minute).Add(time.Minute).Sub(srv.Now()))
 	t0 := srv.Now()
 	total := int64(float64(cfg.rate) * cfg.spike.Seconds())

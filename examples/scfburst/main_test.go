@@ -19,7 +19,7 @@ func TestSpike(t *testing.T) {
 		var out strings.Builder
 		err := run(t.Context(), config{
 			rate: 2, spike: time.Minute, duration: time.Minute, memoryMB: 64, provisioned: 20,
-			quotaMB: 128000, burst: 50, scale: 60, tick: 5 * time.Millisecond, listener: memnet.Listen("scfburst"),
+			region: "ap-guangzhou", burst: 50, scale: 60, tick: 5 * time.Millisecond, listener: memnet.Listen("scfburst"),
 		}, &out)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out.String())

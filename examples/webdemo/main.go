@@ -46,9 +46,19 @@ func main() {
 	n := flag.Int("concurrencies", 3, "concurrencies in the project's pack")
 	idle := flag.Duration("idle", 20*time.Second, "idle threshold (released at the second notice)")
 	grace := flag.Duration("grace", 8*time.Second, "reconnect wait: how long a vanished page keeps its concurrency")
+	lost := flag.String("stream-lost", "release", "when the page reports its stream lost for good: release, or restart (a new ServerSession)")
 	check := flag.Bool("check", false, "run a self-check without a browser and exit")
 	flag.Parse()
-	cfg := app.Config{Addr: *addr, Concurrencies: *n, IdleThreshold: *idle, ReconnectWait: *grace}
+	action := car.StreamLostRelease
+	switch *lost {
+	case "release":
+	case "restart":
+		action = car.StreamLostRestart
+	default:
+		fmt.Fprintln(os.Stderr, "webdemo: -stream-lost must be release or restart")
+		os.Exit(2)
+	}
+	cfg := app.Config{Addr: *addr, Concurrencies: *n, IdleThreshold: *idle, ReconnectWait: *grace, Manager: []car.ManagerOption{car.WithStreamLost(action)}}
 	var err error
 	if *check {
 		err = selfCheck(cfg)

@@ -410,6 +410,12 @@ test("glue: init, lease, heartbeat, TCGSDK.start once per ServerSession, input c
   ]);
   ws.msg({ type: "ready", data: { ServerSession: "SS2" } }); // a restart brings a new one
   assert.equal(calls.at(-1), "start SS2");
+  sdk.cfg.onConnectSuccess({ code: 0 });
+  ws.msg({ type: "ready", data: { ServerSession: "SS3" } }); // a newer page's, while this stream runs
+  assert.equal(calls.at(-1), "start SS2", "a running stream is not taken over");
+  sdk.cfg.onDisconnect({ code: 1 });
+  ws.msg({ type: "ready", data: { ServerSession: "SS3" } }); // after another connection took it
+  assert.equal(calls.at(-1), "start SS2");
   ws.msg({ type: "released", reason: "stream lost" });
   ws.drop(4005, "stream lost");
   assert.equal(calls.at(-1), "destroy");

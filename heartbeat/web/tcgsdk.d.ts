@@ -34,6 +34,14 @@ export interface CAROptions {
   fetchInit?: RequestInit;
   /** Instead of startURL: get the lease yourself. */
   start?: (clientSession: string) => Promise<Lease>;
+  /**
+   * While queued: POST {"ClientSession" (fresh), ...startBody} here when the
+   * user reaches the head of the queue, and every refreshEvery ms (default
+   * 60000) until ready; the backend calls RefreshClientSession. 409 (not
+   * queued any more) is ignored.
+   */
+  refreshURL?: string;
+  refreshEvery?: number;
   /** The heartbeat endpoint (default "/heartbeat"). */
   heartbeatURL?: string;
   /** More HeartbeatClient options (url, session and token come from the lease). */
@@ -54,7 +62,10 @@ export interface StreamDetail {
 export interface CAREventMap extends HeartbeatEventMap {
   lease: Lease;
   stream: StreamDetail;
-  error: { error: Error; during: "init" | "start" };
+  refresh: { clientSession: string };
+  /** A "ready" notice with another ServerSession while this page's stream runs (a newer page of the user has it): not started. */
+  ignored: { serverSession: string; stream: StreamDetail | null };
+  error: { error: Error; during: "init" | "start" | "refresh" };
 }
 
 /** Maps a TCGSDK callback and code to the stream frame's state. */

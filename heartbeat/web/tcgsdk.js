@@ -11,8 +11,12 @@
 // ({"HeartbeatSession","HeartbeatToken","ServerSession","QueuePosition"});
 // connects the heartbeat; calls TCGSDK.start(serverSession) when the lease
 // or a "ready" notice brings a ServerSession (once per ServerSession);
-// counts TCGSDK input and page input as activity; and reports TCGSDK's
-// stream callbacks to the backend as stream frames.
+// counts TCGSDK input and page input as activity; reports TCGSDK's stream
+// callbacks to the backend as stream frames; and, with refreshURL, hands a
+// queued user's fresh ClientSession to the backend
+// (car.SessionManager.RefreshClientSession). When the manager restarts a
+// lost stream (car.StreamLostRestart), its new "ready" notice starts TCGSDK
+// with the new ServerSession.
 
 import { HeartbeatClient } from "./heartbeat.js";
 
@@ -65,6 +69,7 @@ export class CARSession extends EventTarget {
     this.stream = null; // latest {state, code, callback}
     this._restore = [];
     this._ended = false;
+    this._refreshTimer = null;
   }
 
   on(type, fn) {
@@ -148,16 +153,68 @@ export class CARSession extends EventTarget {
     this.heartbeat = hb;
     for (const type of FORWARDED) hb.on(type, (d) => this._emit(type, d));
     hb.on("ready", (d) => {
-      if (d.serverSession) this._startStream(d.serverSession);
+      if (d.serverSession) this._ready(d.serverSession);
     });
     hb.on("state", (d) => {
       if (hb.final) this._end(d);
     });
+    if (o.refreshURL) {
+      // A ClientSession is valid for one TCGSDK.init: while the user waits,
+      // the glue hands the backend a fresh one (RefreshClientSession) when
+      // it reaches the head of the queue, and every refreshEvery after.
+      hb.on("queue", (d) => this._queued(d.position));
+      hb.on("ready", () => this._queued(0));
+    }
     if (o.bindInput !== false) hb.bindInput(o.inputTarget);
-    if (lease.QueuePosition > 0) this._emit("queue", { position: lease.QueuePosition });
+    if (lease.QueuePosition > 0) {
+      this._emit("queue", { position: lease.QueuePosition });
+      if (o.refreshURL) this._queued(lease.QueuePosition);
+    }
     hb.start();
     if (this.stream) hb.reportStream(this.stream.state, this.stream.code);
     if (lease.ServerSession) this._startStream(lease.ServerSession);
+  }
+
+  _queued(position) {
+    const o = this.options;
+    if (position !== 1 || this._ended) {
+      if (position === 0 && this._refreshTimer) clearInterval(this._refreshTimer);
+      if (position === 0) this._refreshTimer = null;
+      return;
+    }
+    if (this._refreshTimer) return;
+    const refresh = () => {
+      const clientSession = this.TCGSDK.getClientSession();
+      fetch(o.refreshURL, {
+        method: "POST",
+        credentials: "same-origin",
+        ...(o.fetchInit || {}),
+        headers: { "Content-Type": "application/json", ...((o.fetchInit && o.fetchInit.headers) || {}) },
+        body: JSON.stringify({ ...(o.startBody || {}), ClientSession: clientSession }),
+      })
+        .then((res) => {
+          if (res.ok) this._emit("refresh", { clientSession });
+          else if (res.status !== 409) throw new Error("refresh: HTTP " + res.status);
+        })
+        .catch((error) => this._emit("error", { error, during: "refresh" }));
+    };
+    refresh();
+    this._refreshTimer = setInterval(refresh, o.refreshEvery ?? 60000);
+  }
+
+  // _ready starts TCGSDK with a ServerSession from a "ready" notice: the
+  // first one, or a new one after the stream was lost (the manager
+  // restarted it). A new ServerSession while a stream runs, or after
+  // another connection took the stream over (onDisconnect 1), belongs to
+  // a newer page of the same user (the backend's Start for it): this page
+  // leaves it alone, and its heartbeat is replaced next.
+  _ready(serverSession) {
+    if (serverSession === this.serverSession) return;
+    if (this.serverSession && (!this.stream || this.stream.state !== "lost")) {
+      this._emit("ignored", { serverSession, stream: this.stream });
+      return;
+    }
+    this._startStream(serverSession);
   }
 
   _startStream(serverSession) {
@@ -178,6 +235,8 @@ export class CARSession extends EventTarget {
     if (this._ended) return;
     this._ended = true;
     for (const r of this._restore.splice(0)) r();
+    if (this._refreshTimer) clearInterval(this._refreshTimer);
+    this._refreshTimer = null;
     if (this.options.destroyOnEnd !== false && typeof this.TCGSDK.destroy === "function") {
       try {
         this.TCGSDK.destroy({ message: detail.reason || detail.state });

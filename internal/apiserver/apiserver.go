@@ -4,23 +4,66 @@
 //
 // For every request, in this order:
 //
-//  1. only POST with a body of at most 10 MB (RequestSizeLimitExceeded);
-//     GET and the v1 signature are not modelled (UnsupportedProtocol);
+//  1. only POST is modelled (UnsupportedProtocol for GET and the v1
+//     signature); a Content-Length over 10 MB is refused before anything
+//     is read (RequestSizeLimitExceeded);
 //  2. X-TC-Action must be present (MissingParameter);
-//  3. the TC3-HMAC-SHA256 signature is verified (AuthFailure.*), with the
-//     request timestamp checked against the host clock, which is the clock
-//     the client signs with, whatever the model clock says;
-//  4. the credential scope must name this service, X-TC-Version must be
+//  3. everything about the signature that needs no body is checked
+//     (tc3.Verifier.Authenticate): the Authorization header, with at most
+//     32 SignedHeaders in 1 KB, none twice, each of a header the request
+//     carries (AuthFailure.InvalidAuthorization); the timestamp within
+//     300 s of the host clock either way, in whole seconds (301 s is
+//     AuthFailure.SignatureExpire), the host clock being the one the
+//     client signs with, whatever the model clock says; the SecretId, the
+//     token and the scope date;
+//  4. only then is the body read (at most 10 MB; see the body budget
+//     below) and the signature checked over it, the canonical request
+//     hashed as a stream (AuthFailure.SignatureFailure);
+//  5. the credential scope must name this service, X-TC-Version must be
 //     this version (NoSuchVersion), the action must exist (InvalidAction);
-//  5. the action's rate limit applies (RequestLimitExceeded), per second of
+//  6. the action's rate limit applies (RequestLimitExceeded), per second of
 //     host time;
-//  6. an injected fault, if one is queued for the action, replaces or
+//  7. an injected fault, if one is queued for the action, replaces or
 //     delays the answer;
-//  7. the handler runs and its answer is wrapped in the envelope with a
+//  8. the handler runs and its answer is wrapped in the envelope with a
 //     fresh RequestId. Errors are HTTP 200 error envelopes, as on the real
-//     service.
+//     service. [Request.Decode] refuses JSON that is not strict: invalid
+//     UTF-8, a lone surrogate escape, or a key twice in one object at any
+//     depth (InvalidParameter.JsonParseError).
 //
-// Every call is written to the event log with the model time.
+// Every call is written to the event log with the model time. The log is
+// a ring of fixed capacity (Config.MaxEvents, 100,000 by default) made of
+// blocks of 1,024 events allocated as it first fills them: a small test
+// server holds one block (about 170 KB), a busy one holds its capacity,
+// and recording never grows or copies it.
+//
+// # Limits
+//
+// One client must not be able to take a reference server down, so every
+// resource a request can hold is bounded ([Limits]; [DefaultLimits]):
+//
+//   - the verifier's work: SignedHeaders capped as above, so a request
+//     costs at most four hashes of its own headers, and headers are capped
+//     at 64 KB (431 beyond);
+//   - body memory: a body of at most 16 KB ([SmallBody]) is read at once,
+//     bounded by the connection cap; a larger one first takes its
+//     Content-Length (10 MB when it has none) from a budget of 64 MB,
+//     waiting in arrival order for at most 10 s, after which it is
+//     refused unread with RequestLimitExceeded (which the SDKs retry).
+//     Its buffer is reused by the next large body. Body memory stays
+//     under 64 MB + 4,096 × 16 KB;
+//   - time: 10 s to read the headers, 1 min to read a whole request, 5 min
+//     to answer (an injected latency extends it by its own length), 1 min
+//     for an idle keep-alive connection;
+//   - connections: at most 4,096 open at once, each counted until it
+//     closes, hijacked ones (the CAR client stream) included. At the cap
+//     the connection idle the longest (between requests, or before its
+//     first) is closed to make room for the new one; if none is idle, the
+//     new one waits (unread) until one closes. Timeouts do not apply to a
+//     hijacked connection: net/http clears its deadlines.
+//
+// [Limits.HTTPServer] and [Limits.Listener] build the http.Server and
+// the listener; cartest, scftest and examples/refserver serve on them.
 package apiserver
 
 import (
@@ -65,8 +108,10 @@ type Request struct {
 	RequestId string //nolint:revive // the API's spelling
 	Region    string
 	SecretId  string //nolint:revive
-	Body      []byte
-	HTTP      *http.Request
+	// Body is the request body. It is valid until the handler returns: a
+	// large body's buffer is then reused, so keep a copy, not Body.
+	Body []byte
+	HTTP *http.Request
 	// Latency is an injected delay the handler applies itself, with
 	// [Request.Delay], when its Action has HandlesLatency set.
 	Latency time.Duration
@@ -446,9 +491,15 @@ func (s *Server) readBody(r *http.Request) (body []byte, release func(), err err
 			return nil, release, Errorf(apierr.CodeRequestLimitExceeded, "the server is reading too many large request bodies; retry later")
 		}
 		release = func() { s.budget.release(weight) }
+		if r.ContentLength >= 0 {
+			body = s.budget.buffer(r.ContentLength)
+			release = func() { s.budget.recycle(body); s.budget.release(weight) }
+		}
 	}
 	if r.ContentLength >= 0 {
-		body = make([]byte, r.ContentLength)
+		if body == nil {
+			body = make([]byte, r.ContentLength)
+		}
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			release()
 			return nil, func() {}, Errorf("InvalidRequest", "reading the request body: %v", err)

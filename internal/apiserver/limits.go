@@ -14,6 +14,10 @@ import (
 type Limits struct {
 	// ReadHeaderTimeout bounds the time to read a request's headers.
 	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes caps the size of a request's headers
+	// (http.Server.MaxHeaderBytes); a request over it is answered 431.
+	// The SDKs send about 1 KB, a temporary credential's token included.
+	MaxHeaderBytes int
 	// ReadTimeout bounds the time to read a whole request, body included,
 	// from the moment the connection is accepted or the previous request
 	// ended (http.Server.ReadTimeout). At the default, a 10 MB body must
@@ -54,6 +58,7 @@ const SmallBody = 16 << 10
 // (64 MB + 64 MB) whatever clients send.
 var DefaultLimits = Limits{
 	ReadHeaderTimeout: 10 * time.Second,
+	MaxHeaderBytes:    64 << 10,
 	ReadTimeout:       time.Minute,
 	WriteTimeout:      5 * time.Minute,
 	IdleTimeout:       time.Minute,
@@ -76,6 +81,9 @@ func (l Limits) WithDefaults() Limits {
 	l.WriteTimeout = pick(l.WriteTimeout, d.WriteTimeout)
 	l.IdleTimeout = pick(l.IdleTimeout, d.IdleTimeout)
 	l.BodyWait = pick(l.BodyWait, d.BodyWait)
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
 	if l.MaxConns == 0 {
 		l.MaxConns = d.MaxConns
 	}
@@ -115,6 +123,7 @@ func (l Limits) HTTPServer(h http.Handler, logger *slog.Logger, ln *Listener) *h
 		ReadTimeout:       positive(l.ReadTimeout),
 		WriteTimeout:      positive(l.WriteTimeout),
 		IdleTimeout:       positive(l.IdleTimeout),
+		MaxHeaderBytes:    max(l.MaxHeaderBytes, 0), // 0: http.DefaultMaxHeaderBytes (1 MB)
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	if ln != nil {
@@ -159,21 +168,32 @@ func (ln *Listener) Open() int {
 	return ln.open
 }
 
-// Accept waits for a place under the cap, evicting the longest-idle
-// connection when there is none, then accepts.
+// Accept accepts the next connection, then makes room for it under the
+// cap: it closes the longest-idle connection when there is no place, or
+// waits for one to close when none is idle. The connection waiting is the
+// only one over the cap, and it is not read meanwhile.
 func (ln *Listener) Accept() (net.Conn, error) {
-	for ln.max > 0 {
+	c, err := ln.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	lc := &limitedConn{Conn: c, ln: ln}
+	if ln.max <= 0 {
+		return lc, nil
+	}
+	for {
 		ln.mu.Lock()
 		if ln.open < ln.max {
 			ln.open++
+			ln.idle[lc] = time.Now() // no request yet: evictable
 			ln.mu.Unlock()
-			break
+			return lc, nil
 		}
 		var oldest *limitedConn
 		var since time.Time
-		for c, t := range ln.idle {
+		for o, t := range ln.idle {
 			if oldest == nil || t.Before(since) {
-				oldest, since = c, t
+				oldest, since = o, t
 			}
 		}
 		if oldest != nil {
@@ -187,23 +207,10 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		select {
 		case <-ln.freed:
 		case <-ln.closed:
+			c.Close()
 			return nil, net.ErrClosed
 		}
 	}
-	c, err := ln.Listener.Accept()
-	if err != nil {
-		if ln.max > 0 {
-			ln.release()
-		}
-		return nil, err
-	}
-	lc := &limitedConn{Conn: c, ln: ln}
-	if ln.max > 0 {
-		ln.mu.Lock()
-		ln.idle[lc] = time.Now() // no request yet: evictable
-		ln.mu.Unlock()
-	}
-	return lc, nil
 }
 
 // Close closes the inner listener and wakes a waiting Accept.
@@ -212,8 +219,9 @@ func (ln *Listener) Close() error {
 	return ln.Listener.Close()
 }
 
-func (ln *Listener) release() {
+func (ln *Listener) release(c *limitedConn) {
 	ln.mu.Lock()
+	delete(ln.idle, c)
 	ln.open--
 	ln.mu.Unlock()
 	select {
@@ -262,10 +270,7 @@ func (c *limitedConn) Close() error {
 	c.mu.Unlock()
 	err := c.Conn.Close()
 	if first && c.ln.max > 0 {
-		c.ln.mu.Lock()
-		delete(c.ln.idle, c)
-		c.ln.mu.Unlock()
-		c.ln.release()
+		c.ln.release(c)
 	}
 	return err
 }

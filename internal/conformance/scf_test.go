@@ -66,7 +66,7 @@ func scfI64(p *int64) int64 {
 // The official SDK's typed SCF client runs every action the scf package
 // covers against scftest, and parses every response and error.
 func TestOfficialSDKAgainstSCFReferenceServer(t *testing.T) {
-	srv := scftest.Start(t, scftest.WithManualClock(time.Date(2026, 5, 1, 1, 0, 0, 0, time.UTC)))
+	srv := scftest.Start(t, scftest.WithManualClock(time.Date(2026, 5, 1, 1, 0, 0, 0, time.UTC)), scftest.WithColdStart(0))
 	c := officialSCF(t, srv)
 	ctx := context.Background()
 	failing := func(_ context.Context, inv *scftest.Invocation) (string, error) {

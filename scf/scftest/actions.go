@@ -1,7 +1,6 @@
 package scftest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -25,30 +24,30 @@ const (
 
 func (s *Server) register() {
 	for _, a := range []apiserver.Action{
-		{Name: "PutReservedConcurrencyConfig", Handle: s.putReserved},
-		{Name: "GetReservedConcurrencyConfig", Handle: s.getReserved},
-		{Name: "DeleteReservedConcurrencyConfig", Handle: s.deleteReserved},
-		{Name: "PutProvisionedConcurrencyConfig", Handle: s.putProvisioned},
-		{Name: "GetProvisionedConcurrencyConfig", Handle: s.getProvisioned},
-		{Name: "DeleteProvisionedConcurrencyConfig", Handle: s.deleteProvisioned},
-		{Name: "PutTotalConcurrencyConfig", Handle: s.putTotal},
-		{Name: "GetAccount", Handle: s.getAccount},
-		{Name: "Invoke", Handle: s.invoke},
-		{Name: "InvokeFunction", Handle: s.invokeFunction},
-		{Name: "GetRequestStatus", Handle: s.getRequestStatus},
-		{Name: "CreateFunction", Handle: s.createFunction},
-		{Name: "GetFunction", Handle: s.getFunction},
-		{Name: "UpdateFunctionConfiguration", Handle: s.updateFunction},
-		{Name: "PublishVersion", Handle: s.publishVersion},
-		{Name: "ListFunctions", Handle: s.listFunctions},
-		{Name: "DeleteFunction", Handle: s.deleteFunction},
-		{Name: "CreateAlias", Handle: s.createAlias},
-		{Name: "GetAlias", Handle: s.getAlias},
-		{Name: "UpdateAlias", Handle: s.updateAlias},
-		{Name: "DeleteAlias", Handle: s.deleteAlias},
-		{Name: "ListAliases", Handle: s.listAliases},
-		{Name: "GetFunctionEventInvokeConfig", Handle: s.getEventInvokeConfig},
-		{Name: "UpdateFunctionEventInvokeConfig", Handle: s.updateEventInvokeConfig},
+		{Name: "PutReservedConcurrencyConfig", Handle: s.regional(s.putReserved)},
+		{Name: "GetReservedConcurrencyConfig", Handle: s.regional(s.getReserved)},
+		{Name: "DeleteReservedConcurrencyConfig", Handle: s.regional(s.deleteReserved)},
+		{Name: "PutProvisionedConcurrencyConfig", Handle: s.regional(s.putProvisioned)},
+		{Name: "GetProvisionedConcurrencyConfig", Handle: s.regional(s.getProvisioned)},
+		{Name: "DeleteProvisionedConcurrencyConfig", Handle: s.regional(s.deleteProvisioned)},
+		{Name: "PutTotalConcurrencyConfig", Handle: s.regional(s.putTotal)},
+		{Name: "GetAccount", Handle: s.regional(s.getAccount)},
+		{Name: "Invoke", Handle: s.regional(s.invoke)},
+		{Name: "InvokeFunction", Handle: s.regional(s.invokeFunction)},
+		{Name: "GetRequestStatus", Handle: s.regional(s.getRequestStatus)},
+		{Name: "CreateFunction", Handle: s.regional(s.createFunction)},
+		{Name: "GetFunction", Handle: s.regional(s.getFunction)},
+		{Name: "UpdateFunctionConfiguration", Handle: s.regional(s.updateFunction)},
+		{Name: "PublishVersion", Handle: s.regional(s.publishVersion)},
+		{Name: "ListFunctions", Handle: s.regional(s.listFunctions)},
+		{Name: "DeleteFunction", Handle: s.regional(s.deleteFunction)},
+		{Name: "CreateAlias", Handle: s.regional(s.createAlias)},
+		{Name: "GetAlias", Handle: s.regional(s.getAlias)},
+		{Name: "UpdateAlias", Handle: s.regional(s.updateAlias)},
+		{Name: "DeleteAlias", Handle: s.regional(s.deleteAlias)},
+		{Name: "ListAliases", Handle: s.regional(s.listAliases)},
+		{Name: "GetFunctionEventInvokeConfig", Handle: s.regional(s.getEventInvokeConfig)},
+		{Name: "UpdateFunctionEventInvokeConfig", Handle: s.regional(s.updateEventInvokeConfig)},
 	} {
 		s.api.Register(a)
 	}
@@ -69,7 +68,7 @@ func (s *Server) recordConfig(action, subject, detail string) {
 
 // ---- reserved and total quota ----
 
-func (s *Server) putReserved(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) putReserved(req *apiserver.Request, acct *account) (any, error) {
 	var in putReservedIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -82,16 +81,16 @@ func (s *Server) putReserved(_ context.Context, req *apiserver.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
 	want := *in.ReservedConcurrencyMem
-	reservable := s.userLimitMB - scf.UnreservableMB - s.allocatedLocked(fn)
+	reservable := acct.userLimitMB - scf.UnreservableMB - allocatedLocked(acct, fn)
 	if want > uint64(max(reservable, 0)) {
 		return nil, apiserver.Errorf(scf.CodeReservedMemory,
 			"ReservedConcurrencyMem %d MB exceeds the %d MB that can be reserved: quota %d MB − 12800 MB never reservable − %d MB allocated to other functions",
-			want, max(reservable, 0), s.userLimitMB, s.allocatedLocked(fn))
+			want, max(reservable, 0), acct.userLimitMB, allocatedLocked(acct, fn))
 	}
 	mb := int64(want)
 	if prov := fn.provisionedMB(); prov > mb {
@@ -103,7 +102,7 @@ func (s *Server) putReserved(_ context.Context, req *apiserver.Request) (any, er
 	return nil, nil
 }
 
-func (s *Server) getReserved(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getReserved(req *apiserver.Request, acct *account) (any, error) {
 	var in fnRefIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -113,7 +112,7 @@ func (s *Server) getReserved(_ context.Context, req *apiserver.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -125,7 +124,7 @@ func (s *Server) getReserved(_ context.Context, req *apiserver.Request) (any, er
 	return out, nil
 }
 
-func (s *Server) deleteReserved(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) deleteReserved(req *apiserver.Request, acct *account) (any, error) {
 	var in fnRefIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -135,7 +134,7 @@ func (s *Server) deleteReserved(_ context.Context, req *apiserver.Request) (any,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -144,7 +143,7 @@ func (s *Server) deleteReserved(_ context.Context, req *apiserver.Request) (any,
 	return nil, nil
 }
 
-func (s *Server) putTotal(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) putTotal(req *apiserver.Request, acct *account) (any, error) {
 	var in putTotalIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -158,20 +157,20 @@ func (s *Server) putTotal(_ context.Context, req *apiserver.Request) (any, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := *in.TotalConcurrencyMem
-	if want > uint64(s.cfg.quotaMB) {
-		return nil, apiserver.Errorf(scf.CodeTotalConcurrencyMemory, "TotalConcurrencyMem %d MB exceeds the region's limit of %d MB", want, s.cfg.quotaMB)
+	if want > uint64(acct.quotaMB) {
+		return nil, apiserver.Errorf(scf.CodeTotalConcurrencyMemory, "TotalConcurrencyMem %d MB exceeds the region's limit of %d MB", want, acct.quotaMB)
 	}
-	floor := s.allocatedLocked(nil) + scf.UnreservableMB
+	floor := allocatedLocked(acct, nil) + scf.UnreservableMB
 	if int64(want) < floor {
 		return nil, apiserver.Errorf(scf.CodeReservedExceedTotal,
 			"TotalConcurrencyMem %d MB is below %d MB: the %d MB allocated (reserved and provisioned) + 12800 MB never reservable", want, floor, floor-scf.UnreservableMB)
 	}
-	s.userLimitMB = int64(want)
+	acct.userLimitMB = int64(want)
 	s.recordConfig("total", "", strconv.FormatUint(want, 10)+" MB")
 	return nil, nil
 }
 
-func (s *Server) getAccount(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getAccount(req *apiserver.Request, acct *account) (any, error) {
 	var in struct{}
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -179,7 +178,7 @@ func (s *Server) getAccount(_ context.Context, req *apiserver.Request) (any, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	byNS := map[string][]*function{scf.DefaultNamespace: nil}
-	for _, fn := range s.sortedFunctionsLocked() {
+	for _, fn := range sortedFunctionsLocked(acct) {
 		byNS[fn.ns] = append(byNS[fn.ns], fn)
 	}
 	names := make([]string, 0, len(byNS))
@@ -187,11 +186,11 @@ func (s *Server) getAccount(_ context.Context, req *apiserver.Request) (any, err
 		names = append(names, ns)
 	}
 	sort.Strings(names)
-	allocated := s.allocatedLocked(nil)
+	allocated := allocatedLocked(acct, nil)
 	out := getAccountOut{
 		AccountUsage: usageOut{
-			NamespacesCount: int64(len(names)), TotalConcurrencyMem: s.cfg.quotaMB,
-			TotalAllocatedConcurrencyMem: allocated, UserConcurrencyMemLimit: s.userLimitMB,
+			NamespacesCount: int64(len(names)), TotalConcurrencyMem: acct.quotaMB,
+			TotalAllocatedConcurrencyMem: allocated, UserConcurrencyMemLimit: acct.userLimitMB,
 		},
 		AccountLimit: limitsOut{NamespacesCount: maxNamespaces},
 	}
@@ -208,13 +207,13 @@ func (s *Server) getAccount(_ context.Context, req *apiserver.Request) (any, err
 			nsProv += fn.provisionedMB()
 		}
 		u.FunctionsCount = int64(len(u.Functions))
-		total := s.userLimitMB
+		total := acct.userLimitMB
 		u.TotalConcurrencyMem, u.TotalAllocatedConcurrencyMem, u.TotalAllocatedProvisionedMem = &total, &nsAlloc, &nsProv
 		out.AccountUsage.Namespace = append(out.AccountUsage.Namespace, u)
 		out.AccountLimit.Namespace = append(out.AccountLimit.Namespace, namespaceLimitOut{
 			FunctionsCount: FunctionsPerNamespace, Namespace: ns,
 			Trigger:              triggerCountOut{Cos: 10, Timer: 10, Cmq: 10, Total: 50, Ckafka: 10, Apigw: 10, Cls: 10, Clb: 10, Mps: 10, Cm: 10, Vod: 10, Eb: 10},
-			ConcurrentExecutions: s.userLimitMB / 128, TimeoutLimit: scf.MaxTimeoutSeconds, TestModelLimit: 20,
+			ConcurrentExecutions: acct.userLimitMB / 128, TimeoutLimit: scf.MaxTimeoutSeconds, TestModelLimit: 20,
 			InitTimeoutLimit: 300, RetryNumLimit: defaultRetryNum, MinMsgTTL: 60, MaxMsgTTL: int64(defaultMsgTTL / time.Second),
 		})
 	}
@@ -229,7 +228,7 @@ func (s *Server) provLimitLocked(fn *function) (int64, bool) {
 	if fn.reservedMB != nil {
 		return *fn.reservedMB, true
 	}
-	return s.userLimitMB - scf.UnreservableMB - s.allocatedLocked(fn), false
+	return fn.acct.userLimitMB - scf.UnreservableMB - allocatedLocked(fn.acct, fn), false
 }
 
 // publishedVersionLocked resolves a provisioned-concurrency qualifier.
@@ -247,7 +246,7 @@ func publishedVersion(fn *function, q string) (*version, *apiserver.Error) {
 	return v, nil
 }
 
-func (s *Server) putProvisioned(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) putProvisioned(req *apiserver.Request, acct *account) (any, error) {
 	var in putProvisionedIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -293,7 +292,7 @@ func (s *Server) putProvisioned(_ context.Context, req *apiserver.Request) (any,
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -379,7 +378,7 @@ func parseTriggers(actions []wireTriggerAction) ([]trigger, *apiserver.Error) {
 	return out, nil
 }
 
-func (s *Server) getProvisioned(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getProvisioned(req *apiserver.Request, acct *account) (any, error) {
 	var in fnQualifierIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -389,7 +388,7 @@ func (s *Server) getProvisioned(_ context.Context, req *apiserver.Request) (any,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -419,7 +418,7 @@ func (s *Server) getProvisioned(_ context.Context, req *apiserver.Request) (any,
 	return out, nil
 }
 
-func (s *Server) deleteProvisioned(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) deleteProvisioned(req *apiserver.Request, acct *account) (any, error) {
 	var in fnQualifierIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -429,7 +428,7 @@ func (s *Server) deleteProvisioned(_ context.Context, req *apiserver.Request) (a
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -470,7 +469,7 @@ func (s *Server) syncCall(fn *function, qualifier, routingKey string, p execPara
 		s.mu.Unlock()
 		return nil, rej, p.id
 	}
-	if p.header != nil && ver.cfg.maxConc >= 2 {
+	if p.header != nil {
 		p.header.Set("X-Scf-Request-Id", p.id)
 	}
 	if p.limit == 0 {
@@ -529,9 +528,9 @@ func checkInvokeCommon(logType, routingKey string) *apiserver.Error {
 // lockInvocable takes s.mu and finds the function an invocation action
 // names. An HTTP function is refused: it is reached over its function URL.
 // On an error the lock is released.
-func (s *Server) lockInvocable(action, namespace, name string) (*function, *apiserver.Error) {
+func (s *Server) lockInvocable(acct *account, action, namespace, name string) (*function, *apiserver.Error) {
 	s.mu.Lock()
-	fn, e := s.lookupLocked(namespace, name)
+	fn, e := s.lookupLocked(acct, namespace, name)
 	if e == nil && fn.versions[scf.QualifierLatest].cfg.typ == scf.FunctionTypeHTTP {
 		e = apiserver.Errorf(scf.CodeInvalidFunctionType, "[%s] is an HTTP function: it is reached over HTTP (its function URL), not with %s", fn.name, action)
 	}
@@ -542,7 +541,7 @@ func (s *Server) lockInvocable(action, namespace, name string) (*function, *apis
 	return fn, nil
 }
 
-func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) invoke(req *apiserver.Request, acct *account) (any, error) {
 	var in invokeIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -569,7 +568,7 @@ func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) 
 	if qualifier == "" {
 		qualifier = scf.QualifierLatest
 	}
-	fn, e := s.lockInvocable(req.Action, in.Namespace, in.FunctionName)
+	fn, e := s.lockInvocable(acct, req.Action, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -589,7 +588,7 @@ func (s *Server) invoke(_ context.Context, req *apiserver.Request) (any, error) 
 	return invokeOut{Result: s.resultOf(ex, in.LogType == scf.LogTypeTail)}, nil
 }
 
-func (s *Server) invokeFunction(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) invokeFunction(req *apiserver.Request, acct *account) (any, error) {
 	var in invokeFunctionIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -607,7 +606,7 @@ func (s *Server) invokeFunction(_ context.Context, req *apiserver.Request) (any,
 	if qualifier == "" {
 		qualifier = scf.AliasDefault
 	}
-	fn, e := s.lockInvocable(req.Action, in.Namespace, in.FunctionName)
+	fn, e := s.lockInvocable(acct, req.Action, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -624,7 +623,7 @@ func (s *Server) invokeFunction(_ context.Context, req *apiserver.Request) (any,
 	return invokeOut{Result: s.resultOf(ex, in.LogType == scf.LogTypeTail)}, nil
 }
 
-func (s *Server) getRequestStatus(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getRequestStatus(req *apiserver.Request, acct *account) (any, error) {
 	var in getRequestStatusIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -648,7 +647,7 @@ func (s *Server) getRequestStatus(_ context.Context, req *apiserver.Request) (an
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -717,7 +716,14 @@ func applySettings(cfg *fnConfig, mem, timeout, initTimeout *int64, env *wireEnv
 		if e != nil {
 			return e
 		}
+		cold, coldSet, e := coldStartFromEnv(env.Variables)
+		if e != nil {
+			return e
+		}
 		cfg.env, cfg.behavior = append([]wireVariable(nil), env.Variables...), b
+		if coldSet {
+			cfg.coldStart, cfg.coldStartSet = cold, true
+		}
 	}
 	if icc != nil {
 		if cfg.typ != scf.FunctionTypeHTTP {
@@ -726,11 +732,14 @@ func applySettings(cfg *fnConfig, mem, timeout, initTimeout *int64, env *wireEnv
 		if icc.DynamicEnabled != "" && icc.DynamicEnabled != scf.EnableTrue && icc.DynamicEnabled != scf.EnableFalse {
 			return apiserver.Errorf("InvalidParameterValue.DynamicEnabled", "DynamicEnabled %q must be TRUE, FALSE or empty", icc.DynamicEnabled)
 		}
-		if icc.MaxConcurrency == nil || *icc.MaxConcurrency == 0 {
-			cfg.icc, cfg.maxConc = nil, 1 // removes multi-concurrency
+		if icc.MaxConcurrency == nil || *icc.MaxConcurrency <= 1 {
+			// Removes multi-concurrency. The custom (static) mode's range is
+			// 2–100; the API takes 1 too, and 1 request per instance is
+			// what having none means, so 1 is read as off.
+			cfg.icc, cfg.maxConc = nil, 1
 		} else {
 			if *icc.MaxConcurrency > scf.MaxInstanceConcurrency {
-				return apiserver.Errorf(scf.CodeInvalidMaxConcurrency, "MaxConcurrency %d must be 1–100", *icc.MaxConcurrency)
+				return apiserver.Errorf(scf.CodeInvalidMaxConcurrency, "MaxConcurrency %d must be 2–100 (0 or 1: off)", *icc.MaxConcurrency)
 			}
 			c := *icc
 			cfg.icc, cfg.maxConc = &c, int(*icc.MaxConcurrency)
@@ -739,18 +748,18 @@ func applySettings(cfg *fnConfig, mem, timeout, initTimeout *int64, env *wireEnv
 	return nil
 }
 
-func (s *Server) createFunction(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) createFunction(req *apiserver.Request, acct *account) (any, error) {
 	var in createFunctionIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, e := s.createLocked(&in)
+	_, e := s.createLocked(acct, &in)
 	return nil, fail(e)
 }
 
-func (s *Server) createLocked(in *createFunctionIn) (*function, *apiserver.Error) {
+func (s *Server) createLocked(acct *account, in *createFunctionIn) (*function, *apiserver.Error) {
 	if e := apiserver.Require("FunctionName", in.FunctionName); e != nil {
 		return nil, e
 	}
@@ -761,11 +770,11 @@ func (s *Server) createLocked(in *createFunctionIn) (*function, *apiserver.Error
 	if ns == "" {
 		ns = scf.DefaultNamespace
 	}
-	if s.fns[ns+"/"+in.FunctionName] != nil {
+	if acct.fns[ns+"/"+in.FunctionName] != nil {
 		return nil, apiserver.Errorf(scf.CodeFunctionExists, "the function [%s] already exists in namespace [%s]", in.FunctionName, ns)
 	}
 	count, namespaces := 0, map[string]bool{scf.DefaultNamespace: true}
-	for _, fn := range s.fns {
+	for _, fn := range acct.fns {
 		namespaces[fn.ns] = true
 		if fn.ns == ns {
 			count++
@@ -804,18 +813,18 @@ func (s *Server) createLocked(in *createFunctionIn) (*function, *apiserver.Error
 	now := s.clock.Now()
 	s.seq++
 	fn := &function{
-		ns: ns, name: in.FunctionName, fkey: ns + "/" + in.FunctionName, id: fmt.Sprintf("lam-%08x", s.seq), added: now, modified: now,
+		acct: acct, ns: ns, name: in.FunctionName, fkey: s.subjectOf(acct.region, ns, in.FunctionName), id: fmt.Sprintf("lam-%08x", s.seq), added: now, modified: now,
 		versions: map[string]*version{}, aliases: map[string]*alias{},
 		retryNum: defaultRetryNum, msgTTL: defaultMsgTTL,
 	}
 	fn.versions[scf.QualifierLatest] = fn.newVersion(scf.QualifierLatest, cfg, in.Description, now)
 	fn.aliases[scf.AliasDefault] = &alias{name: scf.AliasDefault, main: scf.QualifierLatest, added: now, modified: now}
-	s.fns[fn.key()] = fn
+	acct.fns[fn.nsKey()] = fn
 	s.recordConfig("function", fn.key(), fmt.Sprintf("created: %s, %d MB, %d s", cfg.typ, cfg.memMB, cfg.timeoutSec))
 	return fn, nil
 }
 
-func (s *Server) getFunction(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getFunction(req *apiserver.Request, acct *account) (any, error) {
 	var in getFunctionIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -828,7 +837,7 @@ func (s *Server) getFunction(_ context.Context, req *apiserver.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -860,7 +869,7 @@ func orFalse(v string) string {
 	return v
 }
 
-func (s *Server) updateFunction(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) updateFunction(req *apiserver.Request, acct *account) (any, error) {
 	var in updateFunctionIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -876,7 +885,7 @@ func (s *Server) updateFunction(_ context.Context, req *apiserver.Request) (any,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -924,7 +933,7 @@ func (s *Server) publishLocked(fn *function, desc string) *version {
 	return v
 }
 
-func (s *Server) publishVersion(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) publishVersion(req *apiserver.Request, acct *account) (any, error) {
 	var in publishVersionIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -934,7 +943,7 @@ func (s *Server) publishVersion(_ context.Context, req *apiserver.Request) (any,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -945,7 +954,7 @@ func (s *Server) publishVersion(_ context.Context, req *apiserver.Request) (any,
 	}, nil
 }
 
-func (s *Server) listFunctions(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) listFunctions(req *apiserver.Request, acct *account) (any, error) {
 	var in listFunctionsIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -984,7 +993,7 @@ func (s *Server) listFunctions(_ context.Context, req *apiserver.Request) (any, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var fns []*function
-	for _, fn := range s.fns {
+	for _, fn := range acct.fns {
 		if fn.ns == ns && strings.Contains(fn.name, in.SearchKey) &&
 			strings.Contains(fn.versions[scf.QualifierLatest].desc, in.Description) {
 			fns = append(fns, fn)
@@ -1029,7 +1038,7 @@ func (s *Server) listFunctions(_ context.Context, req *apiserver.Request) (any, 
 	return out, nil
 }
 
-func (s *Server) deleteFunction(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) deleteFunction(req *apiserver.Request, acct *account) (any, error) {
 	var in deleteFunctionIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -1039,7 +1048,7 @@ func (s *Server) deleteFunction(_ context.Context, req *apiserver.Request) (any,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -1087,7 +1096,7 @@ func (s *Server) deleteFunction(_ context.Context, req *apiserver.Request) (any,
 			s.removeInstanceLocked(inst, "function deleted", false)
 		}
 	}
-	delete(s.fns, fn.key())
+	delete(acct.fns, fn.nsKey())
 	s.recordConfig("function", fn.key(), "deleted")
 	return nil, nil
 }
@@ -1165,7 +1174,7 @@ func routing(fn *function, main string, rc *wireRoutingConfig) ([]weight, []wire
 	return ws, append([]wireVersionMatch(nil), rc.AddtionVersionMatchs...), nil
 }
 
-func (s *Server) createAlias(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) createAlias(req *apiserver.Request, acct *account) (any, error) {
 	var in aliasIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -1175,7 +1184,7 @@ func (s *Server) createAlias(_ context.Context, req *apiserver.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -1198,11 +1207,11 @@ func (s *Server) createAlias(_ context.Context, req *apiserver.Request) (any, er
 	return nil, nil
 }
 
-func (s *Server) aliasLocked(in aliasRefIn) (*function, *alias, *apiserver.Error) {
+func (s *Server) aliasLocked(acct *account, in aliasRefIn) (*function, *alias, *apiserver.Error) {
 	if e := apiserver.Require("FunctionName", in.FunctionName, "Name", in.Name); e != nil {
 		return nil, nil, e
 	}
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, nil, e
 	}
@@ -1223,21 +1232,21 @@ func aliasView(a *alias) aliasOut {
 	return out
 }
 
-func (s *Server) getAlias(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getAlias(req *apiserver.Request, acct *account) (any, error) {
 	var in aliasRefIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, a, e := s.aliasLocked(in)
+	_, a, e := s.aliasLocked(acct, in)
 	if e != nil {
 		return nil, e
 	}
 	return aliasView(a), nil
 }
 
-func (s *Server) updateAlias(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) updateAlias(req *apiserver.Request, acct *account) (any, error) {
 	var in aliasIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -1247,7 +1256,7 @@ func (s *Server) updateAlias(_ context.Context, req *apiserver.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, a, e := s.aliasLocked(aliasRefIn{FunctionName: in.FunctionName, Name: in.Name, Namespace: in.Namespace})
+	fn, a, e := s.aliasLocked(acct, aliasRefIn{FunctionName: in.FunctionName, Name: in.Name, Namespace: in.Namespace})
 	if e != nil {
 		return nil, e
 	}
@@ -1262,14 +1271,14 @@ func (s *Server) updateAlias(_ context.Context, req *apiserver.Request) (any, er
 	return nil, nil
 }
 
-func (s *Server) deleteAlias(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) deleteAlias(req *apiserver.Request, acct *account) (any, error) {
 	var in aliasRefIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, a, e := s.aliasLocked(in)
+	fn, a, e := s.aliasLocked(acct, in)
 	if e != nil {
 		return nil, e
 	}
@@ -1280,7 +1289,7 @@ func (s *Server) deleteAlias(_ context.Context, req *apiserver.Request) (any, er
 	return nil, nil
 }
 
-func (s *Server) listAliases(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) listAliases(req *apiserver.Request, acct *account) (any, error) {
 	var in listAliasesIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -1304,7 +1313,7 @@ func (s *Server) listAliases(_ context.Context, req *apiserver.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -1324,7 +1333,7 @@ func (s *Server) listAliases(_ context.Context, req *apiserver.Request) (any, er
 
 // ---- asynchronous retry settings ----
 
-func (s *Server) getEventInvokeConfig(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) getEventInvokeConfig(req *apiserver.Request, acct *account) (any, error) {
 	var in getEventInvokeConfigIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -1334,7 +1343,7 @@ func (s *Server) getEventInvokeConfig(_ context.Context, req *apiserver.Request)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}
@@ -1342,7 +1351,7 @@ func (s *Server) getEventInvokeConfig(_ context.Context, req *apiserver.Request)
 	return eventInvokeConfigOut{AsyncTriggerConfig: wireAsyncTriggerConfig{RetryConfig: []wireRetryConfig{{RetryNum: &n}}, MsgTTL: &ttl}}, nil
 }
 
-func (s *Server) updateEventInvokeConfig(_ context.Context, req *apiserver.Request) (any, error) {
+func (s *Server) updateEventInvokeConfig(req *apiserver.Request, acct *account) (any, error) {
 	var in updateEventInvokeConfigIn
 	if err := req.Decode(&in); err != nil {
 		return nil, err
@@ -1366,7 +1375,7 @@ func (s *Server) updateEventInvokeConfig(_ context.Context, req *apiserver.Reque
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, e := s.lookupLocked(in.Namespace, in.FunctionName)
+	fn, e := s.lookupLocked(acct, in.Namespace, in.FunctionName)
 	if e != nil {
 		return nil, e
 	}

@@ -83,7 +83,7 @@ func TestFrame(t *testing.T) {
 // synctest bubble keeps every call of a burst in one second.
 func TestDefaultRateLimits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := start(t)
+		srv, c := start(t, scftest.WithColdStart(0))
 		addFunction(t, srv, scftest.FunctionConfig{Name: "fn"})
 		ctx := t.Context()
 		for _, tc := range []struct {
@@ -124,7 +124,7 @@ func TestDefaultRateLimits(t *testing.T) {
 // Rate limits can be changed or removed.
 func TestRateLimitOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := start(t, scftest.WithRateLimit("InvokeFunction", 2))
+		srv, c := start(t, scftest.WithRateLimit("InvokeFunction", 2), scftest.WithColdStart(0))
 		addFunction(t, srv, scftest.FunctionConfig{Name: "fn"})
 		ctx := t.Context()
 		var n int
@@ -430,7 +430,7 @@ func TestMountedInMux(t *testing.T) {
 		hs := &http.Server{Handler: mux}
 		go hs.Serve(l)
 		defer hs.Close()
-		c, _ := scf.NewClient(scf.WithEndpoint("http://mux"), scf.WithCredentials(scf.StaticCredentials(scftest.SecretID, scftest.SecretKey)),
+		c, _ := scf.NewClient(scf.WithEndpoint("http://mux"), scf.WithRegion(scftest.DefaultRegion), scf.WithCredentials(scf.StaticCredentials(scftest.SecretID, scftest.SecretKey)),
 			scf.WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: l.DialContext}}))
 		defer c.CloseIdleConnections()
 		if _, err := c.CreateFunction(t.Context(), &scf.CreateFunctionInput{FunctionName: "web", Type: scf.FunctionTypeHTTP}); err != nil {

@@ -68,8 +68,13 @@ func (s *Server) enqueueLocked(fn *function, ev *asyncEvent) *apiserver.Error {
 }
 
 // dispatchLocked runs queued events, oldest first, while instances can be
-// had. On an overrun (429, 432) the queue pauses and the head event is
-// retried a minute later, until its MsgTTL passes.
+// had. The queue is consumed at the pace of the function's limits: when
+// no instance can be had while the function has executions in flight, the
+// head event waits for one of them to end (dispatchLocked runs again at
+// every end); that is no overrun. When none is in flight, so that nothing
+// of its own will free the quota (reserved 0, a pool others hold) or a
+// warm instance (the burst), the event meets the overrun (429, 432): the
+// queue pauses and retries it a minute later, until its MsgTTL passes.
 func (s *Server) dispatchLocked(fn *function) {
 	for !fn.paused && !fn.deleted && !s.closed && len(fn.queue) > 0 {
 		ev := fn.queue[0]
@@ -87,6 +92,9 @@ func (s *Server) dispatchLocked(fn *function) {
 			continue
 		}
 		inst, cold, rej := s.placeLocked(fn, ver)
+		if rej != nil && fn.inFlight() > 0 {
+			return // an end of one of them calls dispatchLocked
+		}
 		if rej != nil {
 			s.countLocked(rej.status)
 			ev.rec.retMsg = errorBody(rej.status, rej.message, ev.id)
@@ -113,6 +121,15 @@ func (s *Server) dispatchLocked(fn *function) {
 		ex.rec = ev.rec
 		s.run(ex)
 	}
+}
+
+// inFlight counts the function's executions running.
+func (f *function) inFlight() int {
+	n := 0
+	for _, inst := range f.instances {
+		n += len(inst.execs)
+	}
+	return n
 }
 
 // asyncDoneLocked applies the retry policy to a finished asynchronous

@@ -61,7 +61,7 @@ func invokeAsync(t *testing.T, c *scf.Client, fn, event string) string {
 // then dropped.
 func TestAsyncExecutionErrorRetriedTwiceThenDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := start(t)
+		srv, c := start(t, scftest.WithColdStart(0))
 		var a attempts
 		addFunction(t, srv, scftest.FunctionConfig{Name: "flaky", Handler: func(_ context.Context, inv *scftest.Invocation) (string, error) {
 			a.add(inv)
@@ -154,7 +154,7 @@ func TestAsyncOverrunRetriedEveryMinuteUntilTTL(t *testing.T) {
 // System errors are retried with exponential backoff (1 s, 2 s, 4 s…).
 func TestAsyncSystemErrorBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := start(t)
+		srv, c := start(t, scftest.WithColdStart(0))
 		var a attempts
 		addFunction(t, srv, scftest.FunctionConfig{Name: "sys", Handler: func(_ context.Context, inv *scftest.Invocation) (string, error) {
 			a.add(inv)

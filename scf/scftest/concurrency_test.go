@@ -18,7 +18,7 @@ import (
 // takes them.
 func TestBurstStartsAtMost500InstancesPerMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := start(t)
+		srv, c := start(t, scftest.WithColdStart(0))
 		g := newGate()
 		addFunction(t, srv, scftest.FunctionConfig{Name: "burst", Timeout: 300 * time.Second, Handler: g.handler})
 		ctx := t.Context()
@@ -512,7 +512,7 @@ func TestProvisionedTriggerActions(t *testing.T) {
 // in flight on it; the other instance's requests go on.
 func TestOutOfMemoryAbortsOnlyItsInstance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, _ := start(t)
+		srv, _ := start(t, scftest.WithColdStart(0))
 		g := newGate()
 		addFunction(t, srv, scftest.FunctionConfig{Name: "web", Type: scf.FunctionTypeHTTP, MaxConcurrency: 3,
 			Timeout: 60 * time.Second, Handler: g.handler})
@@ -643,7 +643,7 @@ func TestIdleRetentionAndReuse(t *testing.T) {
 // through the $DEFAULT alias); an asynchronous one gets the full Timeout.
 func TestSyncInvocationCappedAt300Seconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv, c := start(t)
+		srv, c := start(t, scftest.WithColdStart(0))
 		var a attempts
 		addFunction(t, srv, scftest.FunctionConfig{Name: "long", Timeout: 900 * time.Second, Handler: func(ctx context.Context, inv *scftest.Invocation) (string, error) {
 			if err := inv.Sleep(ctx, 400*time.Second); err != nil {

@@ -10,12 +10,27 @@
 //	srv.SetHandler("hello", func(ctx context.Context, inv *scftest.Invocation) (string, error) { … })
 //	c := srv.Client()                              // an *scf.Client signed for this server
 //
+// The model follows Tencent Cloud's SCF documents (the concurrency pages,
+// and "Error Types and Retry Policies"); where they leave a behaviour open
+// the rules below say which reading is modelled and why.
+//
 // Inside a testing/synctest bubble, serve it on internal/memnet
 // (WithListener(memnet.Listen("scf"))): Client then dials through the
 // listener, the running model clock follows the bubble's fake time, and a
 // test of minutes takes milliseconds. WithManualClock stops the model
 // clock until Advance. The official Go SDK works against it unchanged
 // (internal/conformance).
+//
+// The frame's limits keep one client from taking the server down
+// (WithLimits; see Limits and internal/apiserver): SignedHeaders capped,
+// the signature hashed as a stream, everything but the signature checked
+// before the body is read, bodies over 10 MB refused unread, large bodies
+// sharing 64 MB, strict UTF-8 and no duplicate keys in JSON, header, read
+// and idle timeouts, at most 4,096 connections. The write timeout is
+// DefaultWriteTimeout (16 min, above the longest synchronous execution),
+// none with the manual clock. HTTP-function requests under /http/ are
+// read by the function's own rule (up to the synchronous event limit),
+// not under the body budget.
 //
 // # Functions
 //
@@ -34,69 +49,130 @@
 //
 // # The concurrency model
 //
-//   - Quota: the account has 128,000 MB (WithAccountQuota; 64,000 in the
-//     smaller regions), lowered with PutTotalConcurrencyConfig. What is
+//   - Regions: the account is modelled per region, and the regions are
+//     independent: each has its own quota, burst, functions, namespaces and
+//     provisioning queue. X-TC-Region selects one (Client sends the
+//     default region, DefaultRegion ap-guangzhou, or WithRegion's). A
+//     request without a region is MissingParameter, one with a region SCF
+//     does not serve UnsupportedRegion, as the API answers. The regions
+//     and their quotas are the documents' table (scf.Regions,
+//     scf.RegionQuotaMB): 128,000 MB in ap-guangzhou, ap-shanghai,
+//     ap-beijing, ap-chengdu, ap-hongkong; 64,000 MB in ap-mumbai,
+//     ap-singapore, ap-tokyo, na-toronto, na-siliconvalley, eu-frankfurt,
+//     ap-shenzhen-fsi, ap-shanghai-fsi. WithAccountQuota sets the default
+//     region's quota, WithRegionQuota any region's. Server-side helpers
+//     name a function "name", "namespace/name" (the default region) or
+//     "region/namespace/name"; HTTP functions of another region are under
+//     /regions/<region>/http/.
+//   - Quota: PutTotalConcurrencyConfig lowers a region's quota. What is
 //     allocated — reservations, and the provisioned memory of functions
-//     without one — may not exceed the quota − 12,800 MB. A function with a
-//     reservation may use exactly its reservation; the others share the
-//     quota − Σ reservations. An instance holds its memory while it runs a
-//     request, and always when it is provisioned; idle elastic instances
-//     hold nothing. A request that would need memory beyond its limit gets
-//     432. Reserved 0 makes every call 432; deleting the reservation
-//     returns the function to the shared pool.
+//     without one — may not exceed the quota − 12,800 MB. A function with
+//     a reservation may use exactly its reservation; the others share the
+//     quota − Σ reservations. An instance holds its memory (its
+//     MemorySize, once, however many requests it runs) while it runs at
+//     least one request, and always when it is provisioned; an idle
+//     elastic instance holds nothing.
 //   - Placement: a request of a version takes a provisioned instance of
 //     that version with room, else a warm elastic one (busy ones with room
 //     first, to fill multi-concurrency instances, then the most recently
-//     used idle one), else a new elastic instance.
-//   - Burst: at most 500 new elastic instances (WithScaleOutRate) per
-//     minute per account; the window is the model clock's wall-clock
-//     minute (time.Truncate(time.Minute)), so a burst at 12:00:50 and one at
-//     12:01:05 get 500 each, as the docs' "until the next minute" reads.
-//     Beyond it, 429. The quota is checked before the burst.
+//     used idle one), else a new elastic instance. The quota is checked
+//     whichever it finds: a provisioned or busy instance already holds its
+//     memory and takes the request; an idle warm instance or a new one
+//     needs its MemorySize of headroom, or the request gets 432. So warm
+//     instances never run more than the quota allows: after the quota is
+//     lowered below what runs, the requests running go on and new ones get
+//     432 until the usage is under the quota. Reserved 0 makes every call
+//     432; deleting the reservation returns the function to the shared
+//     pool. The quota is checked before the burst.
+//   - Burst: a new elastic instance may start while fewer than 500
+//     (WithScaleOutRate) started in the region in the last 60 s — a rolling
+//     minute, not the clock's: a burst that starts at 12:00:50 gets 500
+//     instances, the 501st at 12:01:50 at the earliest, and 1,000 by the
+//     end of its second minute. Beyond it, 429, whose message says when the
+//     next may start. Warm and provisioned instances need no burst.
+//   - Cold start: a new elastic instance takes DefaultColdStart (1 s of
+//     model time; WithColdStart for the server, FunctionConfig.ColdStart or
+//     the SCFTEST_COLD_START variable for a function's version) before it
+//     runs its first request; warm and provisioned instances start
+//     requests at once. The documents say new instances "need to be
+//     initialized" and bound that by InitTimeout without a typical time;
+//     1 s is a round figure inside the bound and large beside a warm
+//     request, so what provisioned concurrency saves shows. It is not run
+//     time: Result.Duration and the time limit leave it out.
 //   - Retention: an idle elastic instance is kept for
 //     DefaultIdleRetention (10 minutes; WithIdleRetention) and then
 //     recycled. SCF's own retention is dynamic and undocumented.
 //   - Provisioned concurrency: published versions only ($LATEST and aliases
-//     are rejected). Instances start at 100 per minute per account
+//     are rejected). Instances start at 100 per minute per region
 //     (WithProvisionRate), in batches: the first batch one minute after
 //     the Put, the next a minute later, so 250 instances are 100, 200, then
 //     250 available, Done after three minutes. The docs say instances
-//     "start at once up to the target" at 100 per minute; a batch becomes
-//     ready when its minute has passed. Status is InProgress until the
-//     target is reached, Done then, Failed (with StatusReason) when the
-//     quota cannot hold the next instance. A Put or Delete while
-//     InProgress is FailedOperation.ProvisionedInProgress. Provisioned
-//     instances are never reclaimed; one lost to a failure is replaced at
-//     once. Lowering or deleting the target turns the surplus into elastic
-//     instances (idle ones first), which the retention then recycles.
-//     TriggerActions fire on 7-field cron expressions in China Standard
-//     Time. Utilization tracking evaluates every 10 s: target =
-//     ⌈requests in flight ÷ TrackingTarget⌉ within [MinCapacity,
-//     MaxCapacity], scale-out at once, scale-in 10 minutes after the last
-//     change.
+//     "start at once up to the target" at 100 per minute; the model reads
+//     the rate as a count per minute whose batch is ready when its minute
+//     has passed, initialization included (so provisioned instances pay no
+//     cold start), and the documents give the first batch no faster path.
+//     Status is InProgress until the target is reached, Done then, Failed
+//     (with StatusReason) when the quota cannot hold the next instance. A
+//     Put or Delete while InProgress is
+//     FailedOperation.ProvisionedInProgress. Provisioned instances are
+//     never reclaimed; one lost to a failure is replaced at once. Lowering
+//     or deleting the target turns the surplus into elastic instances
+//     (idle ones first), which the retention then recycles. TriggerActions
+//     fire on 7-field cron expressions in China Standard Time. Utilization
+//     tracking evaluates every 10 s: target = ⌈requests in flight ÷
+//     TrackingTarget⌉ within [MinCapacity, MaxCapacity], scale-out at
+//     once, scale-in 10 minutes after the last change.
 //   - Concurrency per instance: one request, except HTTP functions with
-//     MaxConcurrency 2–100, whose requests carry X-Scf-Request-Id
-//     (Invocation.Header and Invocation.RequestID).
+//     MaxConcurrency 2–100 (the custom mode's range). MaxConcurrency 1 is
+//     accepted, as the API's range is 1–100, and means what 0 and no
+//     InstanceConcurrencyConfig mean: one request per instance,
+//     multi-concurrency off (GetFunction then shows none). Every request of
+//     an HTTP function carries X-Scf-Request-Id (Invocation.Header, =
+//     Invocation.RequestID), and so does its response.
+//   - Memory per instance: the requests in flight on one instance share
+//     its MemorySize. Each reports what it uses (Invocation.ReportMemory,
+//     Behavior.MemoryBytes, SCFTEST_MEMORY); when the sum over the
+//     instance's requests in flight exceeds MemorySize the instance runs
+//     out of memory: it is recycled and every request in flight on it
+//     fails with 434 MemoryLimitReached. Three requests of 50 MB on one
+//     128 MB instance all fail; two succeed. A request that ends gives its
+//     memory back.
 //   - Failures: a timeout (433, "Invoking task timed out after N
 //     seconds") aborts only its request, and recycles a single-request
-//     instance; an out-of-memory (434, Invocation.ReportMemory above
-//     MemorySize) and a process exit (439, or a panic) recycle the instance
-//     and abort every request in flight on it with the same status. A
-//     synchronous API invocation is limited to min(Timeout, 300 s).
+//     instance; an out-of-memory (434) and a process exit (439, or a
+//     panic) recycle the instance and abort every request in flight on it
+//     with the same status. A synchronous API invocation is limited to
+//     min(Timeout, 300 s).
 //   - Asynchronous queue: per function, FIFO, at most 100,000 events
 //     (WithAsyncQueueLimit; beyond it Invoke fails with
-//     FailedOperation.InvokeFunction). Events run as soon as instances can
-//     be had. An overrun (429, 432) pauses the queue and retries its head
-//     event a minute later, until the event's MsgTTL (6 h) passes.
-//     Execution errors are retried RetryNum times (2), one minute apart,
-//     each retry queued behind the events that arrived meanwhile, then
-//     dropped; system errors (500) with exponential backoff from 1 s up to
-//     5 minutes until MsgTTL; request errors (442, …) are dropped at once.
-//     RetryNum and MsgTTL are set with UpdateFunctionEventInvokeConfig.
-//   - Rate limits, per second of host time: 20 for the reserved,
-//     provisioned and total concurrency actions, 100 for Invoke, 10,000
-//     for InvokeFunction (WithRateLimit, WithoutRateLimits,
-//     Server.SetRateLimit).
+//     FailedOperation.InvokeFunction). The queue is consumed at the pace
+//     of the function's limits: when the head event can get no instance
+//     while the function has executions in flight, it waits for the next
+//     of them to end, with no 432 and no retry counted — the concurrency
+//     document has async events taken "in sequence" by pulling
+//     "sufficient concurrent instances", so ten one-second events on a
+//     function capped at one instance take ten seconds (plus one cold
+//     start), not nine minutes. When nothing of its own is in flight
+//     (reserved 0, a shared pool others hold, a burst others used), the
+//     event meets the overrun (429, 432), and the queue pauses and retries
+//     it a minute later, the documented fixed interval for overruns, until
+//     the event's MsgTTL (6 h) passes. Execution errors are retried
+//     RetryNum times (2), one minute apart, each retry queued behind the
+//     events that arrived meanwhile, then dropped; system errors (500)
+//     with exponential backoff from 1 s up to 5 minutes until MsgTTL;
+//     request errors (442, …) are dropped at once. RetryNum and MsgTTL are
+//     set with UpdateFunctionEventInvokeConfig.
+//   - Instants: the model does not order events that fall on the same
+//     instant. A request that arrives at the instant another ends may find
+//     that request's instance still busy and start another, so a steady 40
+//     in flight (2,000 QPS × 20 ms) can take 41 instances. The model keeps
+//     that rather than pick an order the documents do not give:
+//     concurrency = QPS × duration is an average, and in SCF too an
+//     instance is free only once its response is out.
+//   - Rate limits, per second of host time and per server (not per
+//     region): 20 for the reserved, provisioned and total concurrency
+//     actions, 100 for Invoke, 10,000 for InvokeFunction (WithRateLimit,
+//     WithoutRateLimits, Server.SetRateLimit).
 //
 // # Wire shapes of failures
 //
@@ -129,8 +205,7 @@
 // (UnsupportedOperation). BillDuration is the duration rounded up to 1 ms.
 // GetAccount's ConcurrentExecutions is the quota in 128 MB instances, and
 // its trigger limits are placeholders.
-// A cold start costs nothing unless WithColdStart says so. DynamicEnabled
-// TRUE is accepted and modelled as a static MaxConcurrency. The model
+// DynamicEnabled TRUE is accepted and modelled as a static MaxConcurrency. The model
 // departs from SCF wherever SCF is not deterministic (retention, instance
 // choice, timing); its API may change in minor versions.
 package scftest

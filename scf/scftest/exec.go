@@ -32,8 +32,8 @@ type Invocation struct {
 	// Qualifier is the version that runs: "$LATEST" or "1", "2"… (an
 	// alias has been resolved).
 	Qualifier string
-	// RequestID is the FunctionRequestId; for an HTTP function with
-	// multi-concurrency it is also the request's X-Scf-Request-Id header.
+	// RequestID is the FunctionRequestId; for an HTTP function it is also
+	// the request's X-Scf-Request-Id header.
 	RequestID string
 	// Event is the event JSON (an HTTP function: the request body).
 	Event string
@@ -43,23 +43,25 @@ type Invocation struct {
 	Attempt int
 	// InstanceID names the instance that runs the execution.
 	InstanceID string
-	// MemorySizeMB is the function's memory; reporting more is an
-	// out-of-memory (434).
+	// MemorySizeMB is the function's memory; the requests in flight on
+	// one instance reporting more between them is an out-of-memory (434).
 	MemorySizeMB int64
 	// Deadline is when the execution times out (model time).
 	Deadline time.Time
 	// Header, Method and Path describe the HTTP request of an HTTP
-	// function; nil and empty otherwise. With MaxConcurrency 2–100 the
-	// header carries X-Scf-Request-Id.
+	// function; nil and empty otherwise. The header carries
+	// X-Scf-Request-Id (= RequestID), whatever MaxConcurrency.
 	Header       http.Header
 	Method, Path string
 
 	ex *execution
 }
 
-// ReportMemory records the memory the execution uses, in bytes. Above the
-// function's MemorySize it is an out-of-memory: the instance is recycled
-// and every request in flight on it fails with 434 (ctx of each ends).
+// ReportMemory records the memory the execution uses now, in bytes. The
+// requests in flight on one instance share its memory: when what they
+// use adds up to more than the function's MemorySize, the instance runs
+// out of memory, is recycled, and every request in flight on it fails
+// with 434 (ctx of each ends).
 func (inv *Invocation) ReportMemory(bytes int64) {
 	ex := inv.ex
 	s := ex.s
@@ -68,12 +70,23 @@ func (inv *Invocation) ReportMemory(bytes int64) {
 	if ex.finished {
 		return
 	}
-	ex.memPeak = max(ex.memPeak, bytes)
-	if limit := ex.inst.memMB << 20; bytes > limit {
-		s.finishLocked(ex, outcome{status: scf.StatusMemoryLimitReached,
-			message: fmt.Sprintf("Memory limit exceeded: the function used %d MB of its %d MB", (bytes+1<<20-1)>>20, ex.inst.memMB)})
+	ex.memNow, ex.memPeak = bytes, max(ex.memPeak, bytes)
+	inst := ex.inst
+	var sum int64
+	for _, other := range inst.execs {
+		sum += other.memNow
+	}
+	if limit := inst.memMB << 20; sum > limit {
+		msg := fmt.Sprintf("Memory limit exceeded: the function used %d MB of its %d MB", mbUp(bytes), inst.memMB)
+		if len(inst.execs) > 1 {
+			msg = fmt.Sprintf("Memory limit exceeded: the %d requests in flight on instance %s used %d MB of its %d MB",
+				len(inst.execs), inst.id, mbUp(sum), inst.memMB)
+		}
+		s.finishLocked(ex, outcome{status: scf.StatusMemoryLimitReached, message: msg})
 	}
 }
+
+func mbUp(bytes int64) int64 { return (bytes + 1<<20 - 1) >> 20 }
 
 // Logf appends a line to the execution's log (returned with LogType Tail,
 // the last 4 KB).
@@ -140,7 +153,33 @@ const (
 	EnvResult      = "SCFTEST_RESULT"
 	EnvFailStatus  = "SCFTEST_FAIL_STATUS"
 	EnvFailMessage = "SCFTEST_FAIL_MESSAGE"
+	// EnvColdStart (a Go duration, "0s" for none) is the version's cold
+	// start, as FunctionConfig.ColdStart.
+	EnvColdStart = "SCFTEST_COLD_START"
 )
+
+// coldStartOf is what a new instance of v takes before its first request.
+func (s *Server) coldStartOf(v *version) time.Duration {
+	if v.cfg.coldStartSet {
+		return v.cfg.coldStart
+	}
+	return s.cfg.coldStart
+}
+
+// coldStartFromEnv reads SCFTEST_COLD_START.
+func coldStartFromEnv(vars []wireVariable) (d time.Duration, set bool, e *apiserver.Error) {
+	for _, v := range vars {
+		if v.Key != EnvColdStart {
+			continue
+		}
+		d, err := time.ParseDuration(v.Value)
+		if err != nil || d < 0 {
+			return 0, false, apiserver.Errorf(scf.CodeInvalidValue, "the environment variable %s=%q must be a duration of 0 or more", v.Key, v.Value)
+		}
+		return d, true, nil
+	}
+	return 0, false, nil
+}
 
 // Handler returns the behaviour as a Handler.
 func (b Behavior) Handler() Handler {
@@ -245,6 +284,7 @@ type execution struct {
 	out        outcome
 	start, end time.Time
 	memPeak    int64
+	memNow     int64 // the last ReportMemory: what it holds of its instance's memory
 	log        strings.Builder
 	timer      *clock.Timer
 }
@@ -298,8 +338,8 @@ func (s *Server) newExecLocked(fn *function, ver *version, inst *instance, cold 
 func (s *Server) run(ex *execution) {
 	go func() {
 		defer s.wg.Done()
-		if ex.cold && s.cfg.coldStart > 0 {
-			if s.clock.Sleep(ex.ctx, s.cfg.coldStart) != nil {
+		if d := s.coldStartOf(ex.ver); ex.cold && d > 0 {
+			if s.clock.Sleep(ex.ctx, d) != nil {
 				return // aborted while starting; whoever aborted set the outcome
 			}
 		}

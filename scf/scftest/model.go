@@ -31,6 +31,10 @@ type fnConfig struct {
 	trace       string
 	dnsCache    string
 	behavior    *Behavior // from the SCFTEST_* variables; nil when none
+	// coldStart is the version's own cold start (FunctionConfig.ColdStart,
+	// SCFTEST_COLD_START) when coldStartSet; else the server's.
+	coldStart    time.Duration
+	coldStartSet bool
 }
 
 func (c fnConfig) clone() fnConfig {
@@ -67,8 +71,9 @@ type alias struct {
 }
 
 type function struct {
+	acct            *account // its region's
 	ns, name, id    string
-	fkey            string // "namespace/name"
+	fkey            string // the subject of its events: Server.subjectOf
 	added, modified time.Time
 	versions        map[string]*version
 	nextVersion     int
@@ -84,9 +89,12 @@ type function struct {
 	deleted         bool
 }
 
-// key is "namespace/name": the function's key in Server.fns, and the
-// subject of its events.
+// key is the subject of the function's events: "namespace/name" in the
+// default region, "region/namespace/name" elsewhere.
 func (f *function) key() string { return f.fkey }
+
+// nsKey is "namespace/name", the function's key in its account.
+func (f *function) nsKey() string { return f.ns + "/" + f.name }
 
 // newVersion makes a version of f named name ("$LATEST", "1", …).
 func (f *function) newVersion(name string, cfg fnConfig, desc string, added time.Time) *version {
@@ -163,14 +171,14 @@ type rejection struct {
 }
 
 // headroomLocked returns the quota the function may use and what it uses:
-// its reservation, or the account's unreserved pool shared by every
+// its reservation, or its region's unreserved pool shared by every
 // function without one.
 func (s *Server) headroomLocked(fn *function) (limit, used int64, reserved bool) {
 	if fn.reservedMB != nil {
 		return *fn.reservedMB, fn.usageMB, true
 	}
-	limit = s.userLimitMB
-	for _, g := range s.fns {
+	limit = fn.acct.userLimitMB
+	for _, g := range fn.acct.fns {
 		if g.reservedMB != nil {
 			limit -= *g.reservedMB
 		} else {
@@ -181,11 +189,11 @@ func (s *Server) headroomLocked(fn *function) (limit, used int64, reserved bool)
 }
 
 // allocatedLocked is what reservations, and the provisioned memory of
-// functions without one, take from the account quota; except skips one
+// functions without one, take from a region's quota; except skips one
 // function.
-func (s *Server) allocatedLocked(except *function) int64 {
+func allocatedLocked(a *account, except *function) int64 {
 	var mb int64
-	for _, g := range s.fns {
+	for _, g := range a.fns {
 		if g == except {
 			continue
 		}
@@ -201,7 +209,11 @@ func (s *Server) allocatedLocked(except *function) int64 {
 // placeLocked finds an instance of ver for one request: a provisioned one
 // with room, else a warm elastic one (busy ones with room first, to fill
 // multi-concurrency instances, then the most recently used idle one), else
-// it starts an elastic instance if the quota and the minute's burst allow.
+// it starts an elastic instance. The quota is checked whatever instance
+// is found: an idle elastic instance holds no memory until it takes the
+// request, so taking it needs the memory as much as a new one does; a
+// busy or provisioned one already holds its memory. A new instance also
+// needs the rolling minute's burst.
 func (s *Server) placeLocked(fn *function, ver *version) (*instance, bool, *rejection) {
 	if fn.reservedMB != nil && *fn.reservedMB == 0 {
 		return nil, false, &rejection{scf.StatusResourceLimitReached,
@@ -226,10 +238,13 @@ func (s *Server) placeLocked(fn *function, ver *version) (*instance, bool, *reje
 			best = inst
 		}
 	}
-	if best != nil {
+	if best != nil && best.counts() {
 		return best, false, nil
 	}
 	mem := ver.cfg.memMB
+	if best != nil {
+		mem = best.memMB
+	}
 	if limit, used, reserved := s.headroomLocked(fn); used+mem > limit {
 		what := "region unreserved quota"
 		if reserved {
@@ -238,16 +253,18 @@ func (s *Server) placeLocked(fn *function, ver *version) (*instance, bool, *reje
 		return nil, false, &rejection{scf.StatusResourceLimitReached,
 			fmt.Sprintf("Function [%s] concurrency exceeded %s %d MB", fn.name, what, max(limit, 0))}
 	}
+	if best != nil {
+		return best, false, nil
+	}
 	if s.cfg.burst > 0 {
-		window := s.clock.Now().Truncate(time.Minute)
-		if !window.Equal(s.burstWindow) {
-			s.burstWindow, s.burstUsed = window, 0
-		}
-		if s.burstUsed >= s.cfg.burst {
+		a, now := fn.acct, s.clock.Now()
+		a.pruneStarts(now)
+		if len(a.starts) >= s.cfg.burst {
 			return nil, false, &rejection{scf.StatusResourceLimit,
-				fmt.Sprintf("Resource limit exceeded for function [%s]: the region starts at most %d new instances per minute", fn.name, s.cfg.burst)}
+				fmt.Sprintf("Resource limit exceeded for function [%s]: region %s started %d new instances in the last minute, the most it may; the next may start at %s",
+					fn.name, a.region, s.cfg.burst, a.starts[0].Add(time.Minute).UTC().Format(time.RFC3339Nano))}
 		}
-		s.burstUsed++
+		a.starts = append(a.starts, now)
 	}
 	return s.startInstanceLocked(fn, ver, false, "elastic"), true, nil
 }
@@ -352,15 +369,15 @@ func (s *Server) detachLocked(ex *execution) {
 	})
 }
 
-// lookupLocked finds a function.
-func (s *Server) lookupLocked(ns, name string) (*function, *apiserver.Error) {
+// lookupLocked finds a function of a region.
+func (s *Server) lookupLocked(a *account, ns, name string) (*function, *apiserver.Error) {
 	if ns == "" {
 		ns = scf.DefaultNamespace
 	}
 	if name == "" {
 		return nil, apiserver.Errorf("MissingParameter", "the parameter `FunctionName` is required")
 	}
-	fn := s.fns[ns+"/"+name]
+	fn := a.fns[ns+"/"+name]
 	if fn == nil {
 		return nil, apiserver.Errorf(scf.CodeFunctionNotFound, "the function [%s] does not exist in namespace [%s]", name, ns)
 	}

@@ -92,12 +92,13 @@ func (s *Server) applyTargetLocked(v *version, target uint64) {
 	case uint64(len(have)) < target:
 		p.status = scf.ProvisionedStatusInProgress
 		p.reason = fmt.Sprintf("starting %d instances at %d per minute", target-uint64(len(have)), s.cfg.provisionRate)
+		a := v.fn.acct
 		if !p.queued {
 			p.queued = true
-			s.provQueue = append(s.provQueue, v)
+			a.provQueue = append(a.provQueue, v)
 		}
-		if s.provTimer == nil {
-			s.provTimer = s.clock.AfterFunc(time.Minute, s.provTick)
+		if a.provTimer == nil {
+			a.provTimer = s.clock.AfterFunc(time.Minute, func() { s.provTick(a) })
 		}
 	default:
 		p.status, p.reason = scf.ProvisionedStatusDone, ""
@@ -105,18 +106,18 @@ func (s *Server) applyTargetLocked(v *version, target uint64) {
 }
 
 // provTick starts, once a minute, up to the provisioning rate of instances
-// for the queued versions, oldest request first. A version whose quota
-// cannot hold its instances becomes Failed.
-func (s *Server) provTick() {
+// for a region's queued versions, oldest request first. A version whose
+// quota cannot hold its instances becomes Failed.
+func (s *Server) provTick(a *account) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.provTimer = nil
+	a.provTimer = nil
 	if s.closed {
 		return
 	}
 	budget := s.cfg.provisionRate
 	var rest []*version
-	for _, v := range s.provQueue {
+	for _, v := range a.provQueue {
 		p := v.prov
 		if p == nil || v.fn.deleted || p.status != scf.ProvisionedStatusInProgress {
 			if p != nil {
@@ -151,9 +152,9 @@ func (s *Server) provTick() {
 		s.api.Record(apiserver.Event{Kind: "provisioned", Action: p.status, Subject: v.key,
 			Detail: fmt.Sprintf("%d of %d available %s", have+started, p.target, p.reason)})
 	}
-	s.provQueue = rest
+	a.provQueue = rest
 	if len(rest) > 0 {
-		s.provTimer = s.clock.AfterFunc(time.Minute, s.provTick)
+		a.provTimer = s.clock.AfterFunc(time.Minute, func() { s.provTick(a) })
 	}
 }
 

@@ -39,6 +39,16 @@ const (
 	DefaultRequestRecords = 100000
 	// FunctionsPerNamespace is the documented function limit.
 	FunctionsPerNamespace = 50
+	// DefaultColdStart is the model time a new instance takes before it
+	// runs its first request (WithColdStart, FunctionConfig.ColdStart).
+	// The documents say new instances "need to be initialized" and bound
+	// that by InitTimeout (default 65 s) without giving a typical time;
+	// 1 s is a round figure well inside the bound and large beside a
+	// warm request, so what provisioned instances save shows.
+	DefaultColdStart = time.Second
+	// NoColdStart, as FunctionConfig.ColdStart, gives a function instances
+	// that start at once.
+	NoColdStart time.Duration = -1
 )
 
 // defaultRates are the documented rate limits of the actions, per second
@@ -57,7 +67,9 @@ type Option func(*config) error
 type config struct {
 	manual        bool
 	start         time.Time
-	quotaMB       int64
+	region        string
+	quotaMB       int64            // of the default region; 0: its documented quota
+	quotas        map[string]int64 // WithRegionQuota
 	burst         int
 	provisionRate int
 	retention     time.Duration
@@ -85,8 +97,22 @@ func WithManualClock(start time.Time) Option {
 	}
 }
 
-// WithAccountQuota sets the region's concurrency quota in MB (default
-// 128,000; 64,000 in the smaller regions). At least 12,800.
+// WithRegion sets the default region (DefaultRegion, ap-guangzhou): the
+// one Client sends, and the one AddFunction, SetHandler, Instances,
+// QueueLength and FunctionURL mean when a function's name does not say.
+func WithRegion(region string) Option {
+	return func(c *config) error {
+		if err := checkRegion("WithRegion", region); err != nil {
+			return err
+		}
+		c.region = region
+		return nil
+	}
+}
+
+// WithAccountQuota sets the concurrency quota in MB of the default
+// region's account (by default the region's documented quota:
+// scf.RegionQuotaMB). At least 12,800.
 func WithAccountQuota(mb int64) Option {
 	return func(c *config) error {
 		if mb < scf.UnreservableMB {
@@ -97,8 +123,23 @@ func WithAccountQuota(mb int64) Option {
 	}
 }
 
-// WithScaleOutRate sets how many new elastic instances the account may
-// start per minute (default 500); 0 removes the limit.
+// WithRegionQuota sets the concurrency quota in MB of one region's
+// account (a raised quota, say). At least 12,800.
+func WithRegionQuota(region string, mb int64) Option {
+	return func(c *config) error {
+		if err := checkRegion("WithRegionQuota", region); err != nil {
+			return err
+		}
+		if mb < scf.UnreservableMB {
+			return fmt.Errorf("WithRegionQuota: %d MB must be at least 12800", mb)
+		}
+		c.quotas[region] = mb
+		return nil
+	}
+}
+
+// WithScaleOutRate sets how many new elastic instances each region's
+// account may start in any 60 s (default 500); 0 removes the limit.
 func WithScaleOutRate(perMinute int) Option {
 	return func(c *config) error {
 		if perMinute < 0 {
@@ -134,7 +175,9 @@ func WithIdleRetention(d time.Duration) Option {
 }
 
 // WithColdStart sets the model time a new elastic instance takes before
-// it runs its first request (default 0).
+// it runs its first request (default DefaultColdStart, 1 s); 0 makes cold
+// starts free. A function may set its own (FunctionConfig.ColdStart, the
+// SCFTEST_COLD_START variable).
 func WithColdStart(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
@@ -270,15 +313,11 @@ type Server struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	wg      sync.WaitGroup
 
+	accounts map[string]*account // one per region; the map never changes
+
 	mu          sync.Mutex
 	closed      bool
 	started     bool
-	fns         map[string]*function
-	userLimitMB int64
-	burstWindow time.Time
-	burstUsed   int
-	provQueue   []*version
-	provTimer   *clock.Timer
 	records     map[string]*requestRecord
 	recordOrder []string
 	counters    Counters
@@ -290,14 +329,17 @@ type Server struct {
 // as an http.Handler (it is one), or call Start.
 func NewUnstartedServer(opts ...Option) (*Server, error) {
 	cfg := config{
-		quotaMB: scf.AccountQuotaMB, burst: scf.ScaleOutPerMinute, provisionRate: scf.ProvisionPerMinute,
-		retention: DefaultIdleRetention, queueLimit: DefaultAsyncQueueLimit, maxRecords: DefaultRequestRecords,
-		rates: defaultRates(), seed: 1,
+		region: DefaultRegion, quotas: map[string]int64{}, burst: scf.ScaleOutPerMinute, provisionRate: scf.ProvisionPerMinute,
+		retention: DefaultIdleRetention, coldStart: DefaultColdStart, queueLimit: DefaultAsyncQueueLimit,
+		maxRecords: DefaultRequestRecords, rates: defaultRates(), seed: 1,
 	}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("scftest: %w", err)
 		}
+	}
+	if cfg.quotaMB != 0 {
+		cfg.quotas[cfg.region] = cfg.quotaMB
 	}
 	if cfg.limits.WriteTimeout == 0 {
 		cfg.limits.WriteTimeout = DefaultWriteTimeout
@@ -311,7 +353,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 		clk = clock.NewManual(cfg.start)
 	}
 	s := &Server{
-		cfg: cfg, clock: clk, fns: make(map[string]*function), userLimitMB: cfg.quotaMB,
+		cfg: cfg, clock: clk, accounts: newAccounts(&cfg),
 		records: make(map[string]*requestRecord), rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
 	}
 	s.counters.ByStatus = make(map[int]int64)
@@ -406,7 +448,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	for _, fn := range s.fns {
+	for _, fn := range s.allFunctionsLocked() {
 		for _, inst := range append([]*instance(nil), fn.instances...) {
 			for _, ex := range append([]*execution(nil), inst.execs...) {
 				s.finishLocked(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
@@ -425,12 +467,13 @@ func (s *Server) Close() {
 }
 
 // Client returns a client of this server, signed with SecretID and
-// SecretKey; opts come after the server's own and may override them.
+// SecretKey, for the default region (scf.WithRegion); opts come after the
+// server's own and may override them.
 func (s *Server) Client(opts ...scf.Option) *scf.Client {
 	hc := &http.Client{Transport: s.transport()}
 	base := []scf.Option{
 		scf.WithEndpoint(s.URL), scf.WithCredentials(scf.StaticCredentials(SecretID, SecretKey)),
-		scf.WithHTTPClient(hc), scf.WithRegion("ap-guangzhou"),
+		scf.WithHTTPClient(hc), scf.WithRegion(s.cfg.region),
 	}
 	c, err := scf.NewClient(append(base, opts...)...)
 	if err != nil {
@@ -466,7 +509,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
-	if strings.HasPrefix(r.URL.Path, triggerPrefix) {
+	if strings.HasPrefix(r.URL.Path, triggerPrefix) || strings.HasPrefix(r.URL.Path, regionsPrefix) {
 		s.serveFunction(w, r)
 		return
 	}
@@ -553,6 +596,7 @@ const (
 // Instance describes one instance.
 type Instance struct {
 	ID           string
+	Region       string
 	FunctionName string
 	Namespace    string
 	Qualifier    string // the version it runs
@@ -564,14 +608,16 @@ type Instance struct {
 	LastUsed     time.Time
 }
 
-// Instances lists the instances of a function ("name" or
-// "namespace/name"), or of every function for "", oldest first.
+// Instances lists the instances of a function ("name",
+// "namespace/name" or "region/namespace/name"), or of every function of
+// every region for "", oldest first.
 func (s *Server) Instances(function string) []Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
-	for _, fn := range s.sortedFunctionsLocked() {
-		if function != "" && fn.key() != keyOf(function) {
+	want := s.findLocked(function)
+	for _, fn := range s.allFunctionsLocked() {
+		if function != "" && fn != want {
 			continue
 		}
 		for _, inst := range fn.instances {
@@ -583,7 +629,7 @@ func (s *Server) Instances(function string) []Instance {
 				state = StateProvisioned
 			}
 			out = append(out, Instance{
-				ID: inst.id, FunctionName: fn.name, Namespace: fn.ns, Qualifier: inst.ver.name, State: state,
+				ID: inst.id, Region: fn.acct.region, FunctionName: fn.name, Namespace: fn.ns, Qualifier: inst.ver.name, State: state,
 				Provisioned: inst.provisioned, InFlight: len(inst.execs), MemorySizeMB: inst.memMB,
 				StartedAt: inst.started, LastUsed: inst.lastUsed,
 			})
@@ -597,30 +643,29 @@ func (s *Server) Instances(function string) []Instance {
 func (s *Server) QueueLength(function string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if fn := s.fns[keyOf(function)]; fn != nil {
+	if fn := s.findLocked(function); fn != nil {
 		return len(fn.queue)
 	}
 	return 0
 }
 
-func (s *Server) sortedFunctionsLocked() []*function {
-	fns := make([]*function, 0, len(s.fns))
-	for _, fn := range s.fns {
+// sortedFunctionsLocked returns one region's functions by name.
+func sortedFunctionsLocked(a *account) []*function {
+	fns := make([]*function, 0, len(a.fns))
+	for _, fn := range a.fns {
 		fns = append(fns, fn)
 	}
 	sort.Slice(fns, func(i, j int) bool { return fns[i].key() < fns[j].key() })
 	return fns
 }
 
-// keyOf turns "name" or "namespace/name" into "namespace/name".
-func keyOf(function string) string {
-	if ns, name, ok := strings.Cut(function, "/"); ok {
-		if ns == "" {
-			ns = scf.DefaultNamespace
-		}
-		return ns + "/" + name
+// allFunctionsLocked returns every region's functions, region by region.
+func (s *Server) allFunctionsLocked() []*function {
+	var fns []*function
+	for _, r := range scf.Regions() {
+		fns = append(fns, sortedFunctionsLocked(s.accounts[r])...)
 	}
-	return scf.DefaultNamespace + "/" + function
+	return fns
 }
 
 // SetHandler attaches Go code to a function ("name" or "namespace/name"):
@@ -632,7 +677,7 @@ func (s *Server) SetHandler(function string, h Handler) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn := s.fns[keyOf(function)]
+	fn := s.findLocked(function)
 	if fn == nil {
 		return fmt.Errorf("scftest: SetHandler: no function %q", function)
 	}
@@ -652,14 +697,21 @@ func (s *Server) SetBehavior(function string, b Behavior) error {
 type FunctionConfig struct {
 	Name      string // Required.
 	Namespace string // default "default"
+	// Region defaults to the server's default region (WithRegion).
+	Region string
 	// MemorySizeMB defaults to 128; Timeout to 3 s (whole seconds, 1–900).
 	MemorySizeMB int64
 	Timeout      time.Duration
 	// Type is scf.FunctionTypeEvent (default) or scf.FunctionTypeHTTP.
 	Type string
-	// MaxConcurrency is the requests per instance of an HTTP function
-	// (1–100; default 1).
+	// MaxConcurrency is the requests per instance of an HTTP function:
+	// 2–100 runs that many at once; 0 and 1 mean one (multi-concurrency
+	// off, as the API reads MaxConcurrency 1).
 	MaxConcurrency uint64
+	// ColdStart is the model time a new instance of the function takes
+	// before its first request: 0 means the server's (WithColdStart,
+	// DefaultColdStart), NoColdStart none.
+	ColdStart time.Duration
 	// Handler is the function's code; nil means its Behavior, and a zero
 	// Behavior means returning the event.
 	Handler  Handler
@@ -682,6 +734,17 @@ func (s *Server) AddFunction(fc FunctionConfig) error {
 	if fc.MaxConcurrency != 0 {
 		in.InstanceConcurrencyConfig = &wireInstanceConcurrency{DynamicEnabled: scf.EnableFalse, MaxConcurrency: &fc.MaxConcurrency}
 	}
+	if fc.ColdStart < 0 && fc.ColdStart != NoColdStart {
+		return fmt.Errorf("scftest: AddFunction: ColdStart %v must be 0 or more, or NoColdStart", fc.ColdStart)
+	}
+	region := fc.Region
+	if region == "" {
+		region = s.cfg.region
+	}
+	a := s.accounts[region]
+	if a == nil {
+		return fmt.Errorf("scftest: AddFunction: %w", checkRegion("Region", region))
+	}
 	h := fc.Handler
 	if h == nil && fc.Behavior != nil {
 		if err := fc.Behavior.check(); err != nil {
@@ -691,17 +754,27 @@ func (s *Server) AddFunction(fc FunctionConfig) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn, apiErr := s.createLocked(&in)
+	fn, apiErr := s.createLocked(a, &in)
 	if apiErr != nil {
 		return fmt.Errorf("scftest: AddFunction: %s: %s", apiErr.Code, apiErr.Message)
 	}
 	fn.handler = h
+	if fc.ColdStart != 0 {
+		cfg := &fn.versions[scf.QualifierLatest].cfg
+		cfg.coldStart, cfg.coldStartSet = max(fc.ColdStart, 0), true
+	}
 	return nil
 }
 
-// FunctionURL is the URL of an HTTP function ("name" or
-// "namespace/name"); requests to it, and below it, run the function's
-// $DEFAULT alias.
+// FunctionURL is the URL of an HTTP function ("name", "namespace/name" or
+// "region/namespace/name"); requests to it, and below it, run the
+// function's $DEFAULT alias. In the default region it is
+// <URL>/http/<namespace>/<name>, in another
+// <URL>/regions/<region>/http/<namespace>/<name>.
 func (s *Server) FunctionURL(function string) string {
-	return s.URL + triggerPrefix + keyOf(function)
+	region, key := s.parseFunction(function)
+	if region == s.cfg.region {
+		return s.URL + triggerPrefix + key
+	}
+	return s.URL + regionsPrefix + region + triggerPrefix + key
 }

@@ -9,17 +9,34 @@ import (
 	"github.com/tcconcurrency/sdk-go/scf"
 )
 
-// triggerPrefix is the path under which HTTP functions are reached:
-// /http/<namespace>/<function>[/<path>].
-const triggerPrefix = "/http/"
+// triggerPrefix is the path under which the default region's HTTP
+// functions are reached: /http/<namespace>/<function>[/<path>]; another
+// region's are under regionsPrefix: /regions/<region>/http/….
+const (
+	triggerPrefix = "/http/"
+	regionsPrefix = "/regions/"
+)
 
 // serveFunction runs an HTTP function for one HTTP request, through its
 // $DEFAULT alias. The response is the function's result with status 200,
 // or, when it failed, the JSON error body with the status code as the
 // HTTP status (432, 433, 434…). Either way X-Scf-Request-Id names the
-// execution.
+// execution, and the function receives it in its request header.
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, triggerPrefix)
+	region, rest := s.cfg.region, strings.TrimPrefix(r.URL.Path, triggerPrefix)
+	if tail, ok := strings.CutPrefix(r.URL.Path, regionsPrefix); ok {
+		var found bool
+		region, rest, _ = strings.Cut(tail, "/")
+		if rest, found = strings.CutPrefix("/"+rest, triggerPrefix); !found {
+			writeFailure(w, scf.StatusFunctionNotFound, "no HTTP function at "+r.URL.Path+": want /regions/<region>/http/<namespace>/<function>", "")
+			return
+		}
+	}
+	acct := s.accounts[region]
+	if acct == nil {
+		writeFailure(w, scf.StatusFunctionNotFound, "SCF does not serve region ["+region+"]", "")
+		return
+	}
 	ns, rest, _ := strings.Cut(rest, "/")
 	name, path, _ := strings.Cut(rest, "/")
 	body, err := io.ReadAll(io.LimitReader(r.Body, scf.MaxSyncEventBytes+1))
@@ -32,7 +49,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	fn := s.fns[ns+"/"+name]
+	fn := acct.fns[ns+"/"+name]
 	if fn == nil || fn.versions[scf.QualifierLatest].cfg.typ != scf.FunctionTypeHTTP {
 		s.mu.Unlock()
 		writeFailure(w, scf.StatusFunctionNotFound, "no HTTP function ["+name+"] in namespace ["+ns+"]", "")

@@ -12,6 +12,7 @@
 //	GET  /heartbeat/web/…     heartbeat.js, tcgsdk.js and their .d.ts (web.Handler)
 //	GET  /heartbeat           the heartbeat WebSocket (the SessionManager)
 //	POST /api/start           {"User","ClientSession"} → the car.Lease, as JSON
+//	POST /api/refresh         {"User","ClientSession"} → RefreshClientSession (a queued user)
 //	POST /api/stop            {"User"} → SessionManager.Stop
 //	GET  /api/state           the manager's Snapshot and the reference server's concurrencies
 package app
@@ -195,6 +196,7 @@ func (a *App) routes() http.Handler {
 		http.ServeFileFS(w, r, static, "static/index.html")
 	})
 	mux.HandleFunc("POST /api/start", a.start)
+	mux.HandleFunc("POST /api/refresh", a.refresh)
 	mux.HandleFunc("POST /api/stop", a.stop)
 	mux.HandleFunc("GET /api/state", a.state)
 	if a.cfg.Routes != nil {
@@ -255,6 +257,23 @@ func (a *App) start(w http.ResponseWriter, r *http.Request) {
 		IdleRelease:     a.cfg.IdleRelease,
 		ReconnectWaitMs: a.cfg.ReconnectWait.Milliseconds(),
 	})
+}
+
+// refresh hands a queued user's fresh ClientSession to the manager.
+func (a *App) refresh(w http.ResponseWriter, r *http.Request) {
+	var req startRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	err := a.Manager.RefreshClientSession(r.Context(), req.User, req.ClientSession)
+	switch {
+	case errors.Is(err, car.ErrNotQueued):
+		http.Error(w, "webdemo: refresh: "+err.Error(), http.StatusConflict)
+	case err != nil:
+		http.Error(w, "webdemo: refresh: "+err.Error(), http.StatusBadRequest)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 func (a *App) stop(w http.ResponseWriter, r *http.Request) {

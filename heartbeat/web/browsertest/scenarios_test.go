@@ -163,7 +163,7 @@ func TestTabClosedReleasedAfterWindow(t *testing.T) {
 	if reason != "disconnected" {
 		t.Errorf("release reason %q, want disconnected", reason)
 	}
-	within(t, "release", at.Sub(closed), grace-100*time.Millisecond, grace+1500*time.Millisecond)
+	within(t, "release", at.Sub(closed), grace-100*time.Millisecond, grace+3*time.Second)
 	e.waitCAR("erin", cartest.StateIdle, 5*time.Second)
 	if n := e.countEvents("erin", cartest.EventDestroyed); n != 1 {
 		t.Errorf("%d DestroySession events, want 1", n)
@@ -258,6 +258,9 @@ func TestQueueOfFourOnThree(t *testing.T) {
 	if *screenshotPath != "" {
 		q.screenshot(*screenshotPath)
 	}
+	// At the head of the queue the glue hands the manager a fresh
+	// ClientSession (RefreshClientSession).
+	q.waitJS(`window.demo.log.some(l => l.type === "refresh")`, 5*time.Second)
 
 	left := time.Now()
 	eval[bool](tabs[0], `document.getElementById("stop").click(), true`)

@@ -26,6 +26,7 @@ type leaveResults struct {
 		SDK   leaveWorld `json:"sdk"`
 		Alone leaveWorld `json:"car_alone"`
 	} `json:"cases"`
+	Failed bool `json:"test_failed"`
 }
 
 type leaveWorld struct {
@@ -84,6 +85,10 @@ func (r *report) afterLeave(l *leaveResults) {
 	r.p("")
 	r.p("**Held**: seconds from the user leaving to the concurrency idle again in CAR (what is billed). **DestroySession**: seconds from the user leaving to the manager's release. Silent vanish: the heartbeat connection stays open and goes silent both ways; CAR's own stream is taken to notice at once (its detection time is not documented; zero favours CAR alone). TCP cut: both connections are seen lost at once. Clean close: the heartbeat closed with 1000 (half the users) or 1001 (the other half), the CAR stream with a close frame. Reload: a clean close, and the page back 1–5 s later with its resume token and the same ServerSession.")
 	r.p("")
+	if l.Failed {
+		r.p("**The test failed one of its assertions in this run** (see the targets below, and its output).")
+		r.p("")
+	}
 	r.p("| case | world | held p50, s | held p99, s | held max, s | held mean, s | p50 / p99 vs CAR alone | DestroySession p50 / p99, s | resumed |")
 	r.p("|---|---|---|---|---|---|---|---|---|")
 	for _, c := range l.Cases {

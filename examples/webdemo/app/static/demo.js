@@ -42,6 +42,7 @@ const car = startCAR({
   TCGSDK,
   init: { mount: "game" },
   startURL: "/api/start",
+  refreshURL: "/api/refresh",
   startBody: { User: user },
   heartbeatURL: "/heartbeat",
 });
@@ -99,6 +100,8 @@ car.on("stream", (d) => {
   if ((d.state === "disconnected" || d.state === "reconnecting") && !ended) show("reconnecting", "stream " + d.state, `TCGSDK code ${d.code}`);
   if (d.state === "lost" && !ended) show("ended", "stream lost", `TCGSDK code ${d.code}`);
 });
+car.on("refresh", () => note("refresh", { clientSession: "fresh" }));
+car.on("ignored", () => note("ignored", "a ready notice for a newer page of this user"));
 car.on("error", (d) => {
   note("error", { during: d.during, error: String(d.error) });
   end("error: " + d.error.message);
