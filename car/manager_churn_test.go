@@ -27,8 +27,9 @@ func churnScript(rng *rand.Rand) []churnStep {
 		switch k := rng.IntN(10); {
 		case k < 3:
 			steps[i] = churnStep{"active", time.Duration(1+rng.IntN(600)) * time.Second}
-		case k < 6: // a network blip shorter than the reconnect wait
-			steps[i] = churnStep{"blip", time.Duration(1+rng.IntN(80)) * time.Second}
+		case k < 6: // a network blip shorter than the reconnect wait, which counts from the
+			// client's last frame: up to 30 s (an active user's Touch period) before the cut
+			steps[i] = churnStep{"blip", time.Duration(1+rng.IntN(50)) * time.Second}
 		case k < 7:
 			steps[i] = churnStep{"vanish", 0}
 		case k < 8:

@@ -22,7 +22,8 @@ const (
 )
 
 // conn is the server side of one WebSocket connection. Its reader goroutine
-// is the only goroutine per connection; writes go through the writer pool.
+// is its one long-lived goroutine; a writer goroutine exists only while it
+// has output (writer.go).
 type conn struct {
 	srv *Server
 	ws  *websocket.Conn
@@ -34,8 +35,11 @@ type conn struct {
 	lastSeen atomic.Int64 // time.Duration since Server.epoch of the last frame
 	closing  atomic.Bool  // the reader ignores frames once set
 
-	version int            // ProtocolVersion or ProtocolVersionV2, from the subprotocol; set by accept
-	streams *streamLimiter // made by the first stream frame; the reader's alone
+	// Reader goroutine only (finish reads peerCode on that goroutine too).
+	tat      time.Duration  // frame rate limit: theoretical arrival time (GCRA)
+	peerCode int            // close code of the client's close frame, if any
+	version  int            // ProtocolVersion or ProtocolVersionV2, from the subprotocol; set by accept
+	streams  *streamLimiter // made by the first stream frame; the reader's alone
 
 	// Guarded by Server.mu.
 	timer    timerEntry
@@ -45,8 +49,7 @@ type conn struct {
 	out      [][]byte      // frames to send before the session's pending notices
 	closeMsg []byte        // close frame to send after out
 	pingDue  bool
-	queued   bool // in the writer queue
-	writing  bool // a writer holds it
+	writing  bool // its writer goroutine is running
 }
 
 func (c *conn) entry() *timerEntry { return &c.timer }
@@ -68,9 +71,11 @@ func (s *Server) accept(ws *websocket.Conn) *conn {
 	// (readMessage); the library's limit is a backstop against giant
 	// frames, which it cuts off at once with CloseMessageTooBig and no text.
 	ws.SetReadLimit(s.cfg.maxMessageSize * readLimitBackstop)
-	ws.SetPongHandler(func(string) error { c.seen(); return nil })
+	ws.SetPongHandler(func(string) error { return c.arrived() })
 	ws.SetPingHandler(func(data string) error {
-		c.seen()
+		if err := c.arrived(); err != nil {
+			return err
+		}
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.cfg.writeTimeout))
 		var ne net.Error
 		if err == nil || errors.Is(err, websocket.ErrCloseSent) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -101,14 +106,15 @@ func (c *conn) handshake(r *http.Request) bool {
 		return false
 	}
 	mt, data, err := c.readMessage()
-	if errors.Is(err, errMessageTooBig) {
-		c.seen()
-		return c.refuse(CloseMessageTooBig, c.tooBigText())
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errMessageTooBig) {
 		return false
 	}
-	c.seen()
+	if c.arrived() != nil || c.closing.Load() {
+		return false
+	}
+	if err != nil {
+		return c.refuse(CloseMessageTooBig, c.tooBigText())
+	}
 	f, err := decodeClientFrame(mt, data)
 	var fe *frameError
 	switch {
@@ -188,6 +194,7 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 		PingInterval:  s.cfg.pingInterval.Milliseconds(),
 		PingTimeout:   s.cfg.pingTimeout.Milliseconds(),
 		Grace:         s.cfg.grace.Milliseconds(),
+		ReloadGrace:   s.cfg.reloadGrace.Milliseconds(),
 		IdleThreshold: s.cfg.idleThreshold.Milliseconds(),
 	}))
 	s.kick(c)
@@ -218,17 +225,24 @@ func (c *conn) readLoop() {
 	defer func() { c.finish(reason) }()
 	for {
 		mt, data, err := c.readMessage()
-		if errors.Is(err, errMessageTooBig) {
-			c.seen()
-			c.closeForFrame(ReasonMessageTooBig, CloseMessageTooBig, c.tooBigText())
-			continue
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errMessageTooBig) {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+				c.peerCode = ce.Code
+				c.lastSeen.Store(int64(c.srv.now())) // the close frame is the last sign of life
+			}
 			reason = readFailure(err)
 			return
 		}
-		c.seen()
+		if c.arrived() != nil {
+			reason = ReasonRateLimited
+			return
+		}
 		if c.closing.Load() {
+			continue
+		}
+		if err != nil {
+			c.closeForFrame(ReasonMessageTooBig, CloseMessageTooBig, c.tooBigText())
 			continue
 		}
 		f, err := decodeClientFrame(mt, data)
@@ -244,6 +258,42 @@ func (c *conn) readLoop() {
 			c.stream(f)
 		}
 	}
+}
+
+// errRateLimited ends the reader of a connection that went on sending over
+// the rate limit after it was told to close.
+var errRateLimited = errors.New("heartbeat: client over the frame rate limit")
+
+// arrived accounts for a frame from the client, data or control: it is a
+// sign of life, and it is charged against the frame rate limit (a GCRA,
+// which is a token bucket kept in one number). The first frame over the
+// limit closes the connection with CloseRateLimited; the close handshake
+// gets a fresh budget, and a client that exhausts it too gets
+// errRateLimited, which ends the reader and cuts the connection, so a flood
+// costs at most two bursts of frames. Reader goroutine only.
+func (c *conn) arrived() error {
+	s := c.srv
+	now := s.now()
+	c.lastSeen.Store(int64(now))
+	tat := max(c.tat, now) + s.cfg.frameEvery
+	if tat-now <= s.cfg.frameTolerance {
+		c.tat = tat
+		return nil
+	}
+	if c.closing.Load() {
+		return errRateLimited
+	}
+	c.tat = now
+	text := "rate limit: at most " + strconv.Itoa(s.cfg.frameRate) + " frames per second, bursts of " + strconv.Itoa(s.cfg.frameBurst)
+	s.cfg.logger.Info("heartbeat: client over the frame rate limit; closing", "session", c.sessionID())
+	s.mu.Lock()
+	if ss := c.sess; ss != nil && ss.conn == c {
+		ss.hasResume = false // only a fresh Open brings the user back
+	}
+	s.detachLocked(c, ReasonRateLimited)
+	s.closeLocked(c, CloseRateLimited, text)
+	s.mu.Unlock()
+	return nil
 }
 
 // readLimitBackstop times the size limit is where the WebSocket library
@@ -282,6 +332,8 @@ func readFailure(err error) Reason {
 		return ReasonClientClosed
 	case errors.Is(err, websocket.ErrReadLimit):
 		return ReasonMessageTooBig
+	case errors.Is(err, errRateLimited):
+		return ReasonRateLimited
 	case errors.As(err, &ce), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return ReasonConnectionLost
 	}
@@ -347,12 +399,40 @@ func (s *Server) detachLocked(c *conn, reason Reason) {
 		return
 	}
 	now := s.now()
+	last := time.Duration(c.lastSeen.Load())
 	ss.conn = nil
-	ss.lastSeen = time.Duration(c.lastSeen.Load())
+	ss.lastSeen = last
 	ss.state, ss.since = SessionDisconnected, now
-	s.schedule(ss, now+s.cfg.grace)
+	ev := Event{SessionID: ss.id, At: s.epoch.Add(now), Reason: reason, LastSeen: s.epoch.Add(last)}
+	if reason == ReasonClientClosed {
+		ev.CloseCode = c.peerCode
+	}
+	if reason != ReasonReplaced { // replaced: the newer connection takes over at once
+		ss.expiresAt = max(now, last+s.cfg.graceFor(reason, c.peerCode))
+		s.schedule(ss, ss.expiresAt)
+		ev.ExpiresAt = s.epoch.Add(ss.expiresAt)
+	}
 	s.cfg.logger.Debug("heartbeat: session disconnected", "session", ss.id, "reason", string(reason))
-	s.postLocked(ss, s.cfg.onDisconnect, Event{SessionID: ss.id, At: s.epoch.Add(now), Reason: reason})
+	s.postLocked(ss, s.cfg.onDisconnect, ev)
+}
+
+// graceFor is how long after its last frame a session whose connection
+// ended for reason survives: the reload grace when the page closed on
+// purpose (1000, 1001, or a close frame without a code) or the client was
+// closed for what it sent and told not to come back with that token;
+// otherwise (connection lost, ping timeout, failed write, any other close
+// code) the reconnect window.
+func (c *serverConfig) graceFor(reason Reason, code int) time.Duration {
+	switch reason {
+	case ReasonClientClosed:
+		switch code {
+		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived:
+			return c.reloadGrace
+		}
+	case ReasonProtocolError, ReasonMessageTooBig, ReasonRateLimited:
+		return c.reloadGrace
+	}
+	return c.grace
 }
 
 // expire handles the connection's deadlines. Caller holds Server.mu.

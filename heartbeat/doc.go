@@ -41,14 +41,53 @@
 //     activity. Open counts as the first activity.
 //   - OnDisconnect: the connected client is gone, with a [Reason]: closed by
 //     client, connection lost, ping timeout, bad frame, message too big,
-//     write timed out, replaced. The grace window (default 90 s, as CAR)
-//     starts.
-//   - OnResume: a client joined a disconnected session within the grace
-//     window, or a newer connection replaced the current one (then
+//     write timed out, rate limited, replaced. The Event carries the
+//     client's LastSeen and the session's ExpiresAt: the grace counts from
+//     the last frame, and its length depends on how the client left (see
+//     Timeline).
+//   - OnResume: a client joined a disconnected session within its grace,
+//     or a newer connection replaced the current one (then
 //     OnDisconnect with ReasonReplaced comes first), mirroring CAR's
 //     "repeated connection".
-//   - OnExpire: the grace window passed with no client connected, after a
+//   - OnExpire: the grace passed with no client connected, after a
 //     disconnect or after Open. The session no longer exists.
+//
+// # Timeline of a disconnect
+//
+// Everything counts from the client's last sign of life, the last frame of
+// any kind the server received from it (pong, activity, anything), not from
+// when its absence was noticed:
+//
+//	t0                    last frame from the client (Event.LastSeen)
+//	t0 + pingTimeout      detection of a silent client: 4006, OnDisconnect (ReasonPingTimeout);
+//	                      a TCP reset or a close frame is detected at once
+//	t0 + grace            window end (Event.ExpiresAt): OnExpire, unless a client resumed;
+//	                      never before the detection itself
+//	then                  the application releases what the session held (the car manager
+//	                      calls DestroySession at once; CAR's concurrency is then idle)
+//
+// The grace depends on how the client left:
+//
+//   - the page closed its WebSocket (close code 1000 or 1001, or a close
+//     frame without a code: tab closed, navigation, reload): the reload
+//     grace, [WithReloadGrace], default 10 s: long enough for a reload or a
+//     quick reopen to resume;
+//   - the connection was lost, the ping timeout passed, a write failed or
+//     timed out, or the client sent any other close code: the reconnect
+//     window, [WithReconnectWindow] (= [WithGraceWindow] on the Server),
+//     default 60 s, what TCGSDK's own stream reconnects for (10 × 6 s);
+//   - the server closed the client for what it sent (bad frame, frame too
+//     big, invalid UTF-8, rate limit): the reload grace. Such a client is
+//     told not to come back with the same token (4000, 1009, 1007, 4007), so
+//     only a page reload (a fresh Open) brings the user back;
+//   - replaced by a newer connection: no grace, OnResume follows at once.
+//
+// With the defaults a silent client is detected 30 s after its last frame
+// and expires 60 s after it; a closed page expires 10 s after its close.
+// A session opened and never joined expires the reconnect window after
+// Open (each Open restarts it). The welcome's "grace" is the reconnect
+// window: a client bounds its resume attempts with it, counted from the
+// last frame it exchanged.
 //
 // # Guarantees
 //
@@ -89,9 +128,21 @@
 //
 // The hello must arrive within 10 s. The token is the join token from
 // [Server.Open], or the resume token from the latest welcome. Unknown fields
-// are ignored; unknown types are an error. Clients should coalesce activity:
-// at most one frame every few seconds (the Go client sends at most one per
-// [WithActivityInterval], default 5 s, on the leading and trailing edge).
+// are ignored; unknown types are an error. Text frames must be valid UTF-8
+// (RFC 6455); one that is not closes the connection with 1007. Clients should
+// coalesce activity: at most one frame every few seconds (the Go client
+// sends at most one per [WithActivityInterval], default 5 s, on the leading
+// and trailing edge).
+//
+// Frames from a client, data and control frames alike, are rate limited
+// ([WithFrameRateLimit], default 20 per second with bursts of 100; a browser
+// sends at most about one activity frame a second plus one pong per ping
+// interval). The first frame over the limit closes the connection with 4007
+// and a reason that gives the limit, the session disconnects
+// (ReasonRateLimited, the reload grace) and its resume token is revoked. A
+// client that goes on sending while closing is cut after one more burst, so
+// a flood costs the server at most two bursts per connection, and
+// reconnecting takes a fresh join token from the application.
 //
 // Stream frames (v2) tell the backend what the client's media stream (for
 // CAR, TCGSDK's cloud stream) is doing, which TCGSDK itself never tells the
@@ -115,7 +166,8 @@
 // Server → client:
 //
 //	{"type":"welcome","v":1,"session":"<id>","token":"<resume token>","resumed":false,
-//	 "pingInterval":25000,"pingTimeout":60000,"grace":90000,"idleThreshold":300000}
+//	 "pingInterval":10000,"pingTimeout":30000,"grace":60000,"reloadGrace":10000,
+//	 "idleThreshold":300000}
 //	{"type":"queue","position":3}                                position in the app's queue
 //	{"type":"ready","data":<any JSON>}                            e.g. the CAR ServerSession
 //	{"type":"custom","name":"<name>","data":<any JSON>}           application-defined
@@ -127,12 +179,13 @@
 // milliseconds. "resumed" is true when the session had been connected
 // before. Notices sent while no client was connected follow the welcome.
 //
-// Liveness: the server sends a WebSocket ping every pingInterval (25 s). Any
+// Liveness: the server sends a WebSocket ping every pingInterval (10 s). Any
 // frame from the client counts as a sign of life: pong, activity, anything. A
 // browser's WebSocket answers pings by itself, even in a background tab whose
 // timers are throttled, so a browser only ever sends the hello and,
-// optionally, activity frames. A connection silent for pingTimeout (60 s) is
-// closed; a healthy client is never silent for more than one ping interval.
+// optionally, activity frames. A connection silent for pingTimeout (30 s) is
+// closed; a healthy client is never silent for more than one ping interval
+// plus its round trip, so it may miss two pongs in a row and stay.
 // Clients never need to ping; a Go client that wants to watch the server
 // treats pingTimeout without any frame as a dead connection.
 //
@@ -141,6 +194,7 @@
 //
 //	1000 CloseNormal              the client closed on purpose
 //	1001 CloseGoingAway           the server is shutting down; try again later
+//	1007 CloseInvalidPayload      a text frame was not valid UTF-8
 //	1009 CloseMessageTooBig       a client frame exceeded the size limit (reason names it; a frame
 //	                              over 16 times the limit is cut off unread, without a reason)
 //	4000 CloseProtocolError       bad JSON, unknown type, binary frame, no hello first, second hello, no hello in 10 s,
@@ -151,9 +205,12 @@
 //	4004 CloseReplaced            a newer connection took over the session; do not reconnect
 //	4005 CloseReleased            the application released the session; reason = Release's reason
 //	4006 ClosePingTimeout         nothing received within pingTimeout (sent best effort)
+//	4007 CloseRateLimited         the client sent frames faster than the limit (reason gives it);
+//	                              its resume token is revoked
 //
-// On 4000–4005 a client must not reconnect with the same token; on anything
-// else it may resume with its latest resume token within the grace window.
+// On 4000–4005, 4007, 1007 and 1009 a client must not reconnect with the
+// same token; on anything else it may resume with its latest resume token
+// within the grace window.
 //
 // # Browser clients
 //
@@ -180,7 +237,7 @@
 //
 //	const key = "tcc.heartbeat:" + session;              // session, joinToken: from the backend's Start
 //	let token = sessionStorage.getItem(key) || joinToken; // after a reload: resume with the stored token
-//	let ws, grace = 90000, until = 0, attempt = 0, started = "", last = 0;
+//	let ws, grace = 60000, until = 0, attempt = 0, started = "", last = 0;
 //	const play = (ss) => { if (ss && ss !== started) TCGSDK.start(started = ss); };
 //	function connect() {
 //	  ws = new WebSocket(url, ["tcc.heartbeat.v2", "tcc.heartbeat.v1"]);
@@ -191,7 +248,9 @@
 //	    else if (f.type === "ready") play(f.data.ServerSession);   // or queue / idle / released / custom
 //	  };
 //	  ws.onclose = (e) => {
-//	    if (e.code >= 4000 && e.code <= 4005) { sessionStorage.removeItem(key); return; } // final: show e.reason;
+//	    if ((e.code >= 4000 && e.code <= 4005) || e.code === 4007 || e.code === 1007 || e.code === 1009) {
+//	      sessionStorage.removeItem(key); return;                                       // final: show e.reason;
+//	    }
 //	    until ||= Date.now() + grace;                                                   // after 4003, call Start again
 //	    if (Date.now() < until) setTimeout(connect, Math.random() * Math.min(10000, 500 * 2 ** attempt++));
 //	  };
@@ -205,8 +264,13 @@
 // # Tokens and access
 //
 // A token is 43 base64url characters: a 128-bit crypto/rand nonce and a
-// 128-bit HMAC-SHA256 tag that binds it to its session id and to the Server
-// that minted it. A forged token or one for another session is refused
+// 128-bit HMAC-SHA256 tag that binds it to its session id and to the key
+// that minted it. By default each Server has a random key of its own; with
+// [WithTokenKeys] (a key ring: a current key that mints, older keys that
+// still verify, each at least 32 bytes) replicas share keys and accept each
+// other's tokens, and [Server.SetTokenKeys] rotates them while the Server
+// runs without breaking a connected session (keep the old key among the
+// older ones until its tokens are used up). A forged token or one for another session is refused
 // (4002) without a lookup; a genuine token whose session is gone is told
 // "expired" (4003) without keeping tombstones. A session accepts its current
 // join token (from the latest Open) and its current resume token (from the
@@ -224,25 +288,30 @@
 // connection and each session holds one heap entry, the earliest of:
 //
 //	connection  hello due        10 s after the upgrade (then 4000)
-//	            ping due         every pingInterval: a ping is queued for the writers
+//	            ping due         every pingInterval: a ping is queued for the connection's writer
 //	            liveness         last frame + pingTimeout (then 4006, OnDisconnect)
 //	            close handshake  close frame + write timeout (then the TCP connection is cut)
 //	session     idle due         last activity + (n+1) × idle threshold (OnIdle)
-//	            grace expiry     disconnect (or Open) + grace window (OnExpire)
+//	            grace expiry     last frame + grace (or Open + reconnect window) (OnExpire)
 //
 // Deadlines that move later (a frame arrives, the user is active) cost
 // nothing: the entry fires at the old time, finds the new one, and re-arms.
 // Read deadlines are never used: a timed-out read breaks a gorilla/websocket
 // connection for good, so the scheduler cuts dead connections instead.
 //
-// Each connection has one goroutine, its reader. No goroutine writes on its
-// own: a connection with output (frames, a ping, a close frame) is queued
-// for a pool of at most 32 writer goroutines that exist only while there is
-// output. A connection is written by one writer at a time (gorilla allows no
-// more), every write has a deadline (write timeout, default 10 s), and a
-// write that times out cuts only that connection; the scheduler never
-// writes. Write buffers come from a shared pool; the read buffer is 512
-// bytes.
+// Each connection has one long-lived goroutine, its reader. Writes are
+// isolated per connection: a connection with output (frames, a ping, a
+// close frame) gets its own writer goroutine, started on demand and gone as
+// soon as the output is drained, so an idle connection has none and no
+// write ever waits on a goroutine another connection needs. A client that
+// stops reading holds only its own writer (and one pooled write buffer)
+// until its write deadline (write timeout, default 10 s) cuts it
+// (ReasonWriteTimeout, the reconnect window); everyone else's frames,
+// pings and close frames go out at once. Output per connection is bounded:
+// pings coalesce, notices replace each other by kind (at most 16 waiting),
+// idle notices come one per threshold. The scheduler never writes, and no
+// write happens under a lock. Write buffers come from a shared pool; the
+// read buffer is 512 bytes.
 //
 // # Client Session
 //
@@ -271,22 +340,19 @@
 //
 // # Memory
 //
-// An idle connected session costs the Server about 7 KB of Go memory: about
-// 3 KB of heap (session and connection state, gorilla connection, 512-byte
-// read buffer, socket) and a 4 KB reader stack, one goroutine per session;
-// about 8 KB of resident memory (RSS). Kernel socket buffers are not
-// included. Measured with 15,000 sessions over loopback TCP, clients in a
-// separate process so only the server is counted, Go 1.26, linux/amd64,
-// 2 cores:
+// An idle connected session costs the Server one goroutine (its reader, a
+// 4 KB stack) and about 3 KB of heap: session and connection state, the
+// gorilla connection, its 512-byte read buffer, the socket. Kernel socket
+// buffers are not included. The measured figures (Go heap and stacks, RSS
+// per session at 15,000 sessions, CPU per heartbeat) are in BENCHMARKS.md,
+// from
 //
-//	go run ./internal/benchmark/hbscale -sessions 15000 -runs 3
-//	Go heap+stack 7.2 KB/session (stacks 4127 B), RSS 8.1 KB/session
+//	go run ./internal/benchmark/hbscale -sessions 15000 -runs 1
 //	go test -run '^$' -bench IdleSessionMemory -benchtime 1x ./heartbeat/
-//	BenchmarkIdleSessionMemory-2  1  6540 B/session  2424 heap-B/session  4116 stack-B/session
 //
 // The reader stack stays at 4 KB because the activity frame, the one a
 // connected client sends, is recognised without encoding/json: decoding it
-// on the reader goroutine doubled that stack to 8 KB for good (RSS 12.1 KB
-// per session). A client that writes the frame in another form (extra
-// fields or spaces) is served the same, at that cost.
+// on the reader goroutine doubled that stack to 8 KB for good. A client that
+// writes the frame in another form (extra fields or spaces) is served the
+// same, at that cost.
 package heartbeat

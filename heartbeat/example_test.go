@@ -73,5 +73,5 @@ func ExampleServer_Session() {
 func ExampleNewServer() {
 	_, err := heartbeat.NewServer(heartbeat.WithPingTimeout(heartbeat.DefaultPingInterval))
 	fmt.Println(err)
-	// Output: heartbeat: invalid WithPingTimeout: must be longer than the ping interval (25s), got 25s
+	// Output: heartbeat: invalid WithPingTimeout: must be longer than the ping interval (10s), got 10s
 }

@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(envClientsAddr); addr != "" {
 		os.Exit(runIdleClients(addr))
 	}
+	if addr := os.Getenv(envFloodAddr); addr != "" {
+		os.Exit(runFlood(addr))
+	}
 	os.Exit(m.Run())
 }
 

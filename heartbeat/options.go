@@ -12,17 +12,33 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Defaults. Detection of a vanished client (at most DefaultPingTimeout after
-// its last frame) fits inside the DefaultGraceWindow that CAR itself waits
-// for a reconnect.
+// Defaults. A silent client is detected DefaultPingTimeout (30 s) after its
+// last frame; a healthy one, a browser in a background tab included (the
+// browser answers pings itself, timers throttled or not), is never silent
+// for more than a ping interval plus its round trip, so it may miss two
+// pongs in a row before it is dropped. The grace a disconnected session
+// gets counts from the client's last frame: DefaultReconnectWindow after a
+// lost connection, DefaultReloadGrace after the page closed its socket.
 const (
-	DefaultPingInterval     = 25 * time.Second
-	DefaultPingTimeout      = 60 * time.Second
-	DefaultIdleThreshold    = 300 * time.Second // TCGSDK idleThreshold
-	DefaultGraceWindow      = 90 * time.Second  // CAR reconnect wait
+	DefaultPingInterval    = 10 * time.Second
+	DefaultPingTimeout     = 30 * time.Second
+	DefaultIdleThreshold   = 300 * time.Second // TCGSDK idleThreshold
+	DefaultReconnectWindow = 60 * time.Second  // TCGSDK reconnects its stream for 10 × 6 s
+	DefaultReloadGrace     = 10 * time.Second
+	// DefaultGraceWindow is CAR's own reconnect wait (90 s), the default of
+	// the car manager's WithReconnectWait. It is no longer the Server's
+	// default: that is DefaultReconnectWindow.
+	DefaultGraceWindow      = 90 * time.Second
 	DefaultMaxMessageSize   = 4 << 10
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultActivityInterval = 5 * time.Second
+
+	// DefaultFrameRate and DefaultFrameBurst are the Server's limit on
+	// client frames (WithFrameRateLimit): 20 frames per second, with bursts
+	// of 100. A browser client sends at most about one activity frame per
+	// second plus one pong per ping interval.
+	DefaultFrameRate  = 20
+	DefaultFrameBurst = 100
 )
 
 const maxDuration = 30 * 24 * time.Hour // keeps deadline arithmetic far from overflow
@@ -74,7 +90,7 @@ func defaultCommon() common {
 	return common{
 		logger:        slog.New(slog.DiscardHandler),
 		idleThreshold: DefaultIdleThreshold,
-		grace:         DefaultGraceWindow,
+		grace:         DefaultReconnectWindow,
 		writeTimeout:  DefaultWriteTimeout,
 	}
 }
@@ -111,11 +127,12 @@ func WithIdleThreshold(d time.Duration) Option {
 	})
 }
 
-// WithGraceWindow sets how long a session without a connected client
-// survives (default DefaultGraceWindow). On the Server, the session expires
-// when it passes; on a Session, it bounds the reconnect attempts of one
-// outage. Without this option a Session uses the window the server states in
-// its welcome frame.
+// WithGraceWindow sets the reconnect window (default
+// DefaultReconnectWindow). On the Server it is WithReconnectWindow: how long
+// after its client's last frame a session whose connection was lost
+// survives. On a Session, it bounds the reconnect attempts of one outage,
+// counted from the last frame exchanged. Without this option a Session uses
+// the window the server states in its welcome frame.
 func WithGraceWindow(d time.Duration) Option {
 	return shared(func(c *common) error {
 		if err := checkDuration("WithGraceWindow", d); err != nil {
@@ -173,7 +190,15 @@ type serverConfig struct {
 	onDisconnect   func(Event)
 	onResume       func(Event)
 	onExpire       func(Event)
-	onStream       func(Event)
+
+	reloadGrace    time.Duration
+	reloadGraceSet bool
+	tokenKeys      *keyRing // nil: a random key of the Server's own
+
+	frameRate, frameBurst int           // WithFrameRateLimit
+	frameEvery            time.Duration // 1 s / frameRate
+	frameTolerance        time.Duration // frameBurst × frameEvery
+	onStream              func(Event)
 }
 
 func newServerConfig(opts []ServerOption) (serverConfig, error) {
@@ -182,6 +207,8 @@ func newServerConfig(opts []ServerOption) (serverConfig, error) {
 		pingInterval:   DefaultPingInterval,
 		pingTimeout:    DefaultPingTimeout,
 		maxMessageSize: DefaultMaxMessageSize,
+		frameRate:      DefaultFrameRate,
+		frameBurst:     DefaultFrameBurst,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -191,10 +218,73 @@ func newServerConfig(opts []ServerOption) (serverConfig, error) {
 			return c, err
 		}
 	}
+	c.frameEvery = time.Second / time.Duration(c.frameRate)
+	c.frameTolerance = time.Duration(c.frameBurst) * c.frameEvery
+	if !c.reloadGraceSet {
+		c.reloadGrace = min(DefaultReloadGrace, c.grace)
+	} else if c.reloadGrace > c.grace {
+		return c, &ValidationError{Field: "WithReloadGrace", Rule: "must not exceed the reconnect window (" + c.grace.String() + "), got " + c.reloadGrace.String()}
+	}
 	if c.pingTimeout <= c.pingInterval {
 		return c, &ValidationError{Field: "WithPingTimeout", Rule: "must be longer than the ping interval (" + c.pingInterval.String() + "), got " + c.pingTimeout.String()}
 	}
 	return c, nil
+}
+
+// WithReconnectWindow sets how long a session whose client lost its
+// connection survives, counted from the client's last frame (default
+// DefaultReconnectWindow). It applies after a lost connection, a ping
+// timeout, a failed write, or a close frame with a code other than 1000,
+// 1001 or none; its expiry is OnExpire. The welcome frame's "grace" states
+// it, and a Go Session bounds its reconnect attempts with it. It is the
+// Server side of WithGraceWindow.
+func WithReconnectWindow(d time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) error {
+		if err := checkDuration("WithReconnectWindow", d); err != nil {
+			return err
+		}
+		c.grace, c.graceSet = d, true
+		return nil
+	})
+}
+
+// WithReloadGrace sets how long a session survives after its page closed
+// the WebSocket on purpose (close code 1000 or 1001, or a close frame
+// without a code: tab closed, navigation, reload), counted from the
+// client's last frame (default DefaultReloadGrace, or the reconnect window
+// if that is shorter). Long enough for a reload or a quick reopen to
+// resume; then the session expires. It also applies to a client closed for
+// what it sent (bad frame, frame too big, invalid UTF-8, rate limit), which
+// is told not to come back with the same token. It must not exceed the
+// reconnect window.
+func WithReloadGrace(d time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) error {
+		if err := checkDuration("WithReloadGrace", d); err != nil {
+			return err
+		}
+		c.reloadGrace, c.reloadGraceSet = d, true
+		return nil
+	})
+}
+
+// WithTokenKeys sets the keys that sign tokens: tokens are minted with
+// current and accepted if any of current and older signed them, so every
+// replica given the same keys accepts every replica's tokens, and a rotation
+// (the new key current, the old one among older until the tokens it signed
+// are used up) breaks no connected session. Each key must be at least
+// MinTokenKeyLen (32) random bytes, and there are at most MaxTokenKeys keys
+// in all. The keys are copied; they are secrets and never logged or put in
+// an error. Without this option the Server uses a random key of its own,
+// and its tokens work only on it. See also Server.SetTokenKeys.
+func WithTokenKeys(current []byte, older ...[]byte) ServerOption {
+	return serverOption(func(c *serverConfig) error {
+		r, err := newKeyRing("WithTokenKeys", current, older)
+		if err != nil {
+			return err
+		}
+		c.tokenKeys = r
+		return nil
+	})
 }
 
 // WithPingInterval sets how often the Server pings each client (default
@@ -233,6 +323,26 @@ func WithMaxMessageSize(n int) ServerOption {
 			return &ValidationError{Field: "WithMaxMessageSize", Rule: "must be between 256 and 1048576 bytes, got " + strconv.Itoa(n)}
 		}
 		c.maxMessageSize = int64(n)
+		return nil
+	})
+}
+
+// WithFrameRateLimit limits the frames a client may send, data and control
+// frames alike (default DefaultFrameRate per second with bursts of
+// DefaultFrameBurst): at most perSecond on average, and burst at once. A
+// client over the limit is closed with CloseRateLimited and a reason that
+// gives the limit, its session disconnects (OnDisconnect with
+// ReasonRateLimited, then the reload grace) and its resume token is
+// revoked. perSecond and burst must be between 1 and 10000.
+func WithFrameRateLimit(perSecond, burst int) ServerOption {
+	return serverOption(func(c *serverConfig) error {
+		if perSecond < 1 || perSecond > 10000 {
+			return &ValidationError{Field: "WithFrameRateLimit", Rule: "perSecond must be between 1 and 10000, got " + strconv.Itoa(perSecond)}
+		}
+		if burst < 1 || burst > 10000 {
+			return &ValidationError{Field: "WithFrameRateLimit", Rule: "burst must be between 1 and 10000, got " + strconv.Itoa(burst)}
+		}
+		c.frameRate, c.frameBurst = perSecond, burst
 		return nil
 	})
 }

@@ -64,6 +64,19 @@ const (
 	ClosePingTimeout = 4006
 )
 
+// Close codes for misbehaving clients.
+const (
+	// CloseInvalidPayload (1007, RFC 6455) is sent when a text frame is not
+	// valid UTF-8.
+	CloseInvalidPayload = websocket.CloseInvalidFramePayloadData
+	// CloseRateLimited: the client sent frames faster than the Server's
+	// limit ([WithFrameRateLimit]); the reason text gives the limit. The
+	// session's resume token is revoked: only a fresh join token (a new
+	// [Server.Open]) brings the user back. Do not reconnect with the same
+	// token.
+	CloseRateLimited = 4007
+)
+
 // Frame types. Client frames: hello, activity. Server frames: welcome and the
 // notice kinds.
 const (
@@ -130,6 +143,9 @@ func decodeClientFrame(messageType int, data []byte) (clientFrame, error) {
 	if string(data) == activityFrame {
 		return clientFrame{Type: frameActivity}, nil
 	}
+	if !utf8.Valid(data) { // encoding/json would fold it into U+FFFD
+		return f, &frameError{CloseInvalidPayload, "text frame is not valid UTF-8"}
+	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return clientFrame{}, &frameError{CloseProtocolError, "frame is not a valid JSON object"}
 	}
@@ -174,6 +190,7 @@ type welcomeFrame struct {
 	PingInterval  int64  `json:"pingInterval"`
 	PingTimeout   int64  `json:"pingTimeout"`
 	Grace         int64  `json:"grace"`
+	ReloadGrace   int64  `json:"reloadGrace"`
 	IdleThreshold int64  `json:"idleThreshold"`
 }
 

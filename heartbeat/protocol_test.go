@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -81,8 +82,15 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		fr, err := decodeClientFrame(websocket.TextMessage, []byte(in))
 		if err != nil {
 			var fe *frameError
-			if !errors.As(err, &fe) || fe.code != CloseProtocolError || fe.reason == "" {
-				t.Fatalf("error %v is not a protocol error with a reason", err)
+			if !errors.As(err, &fe) || fe.reason == "" {
+				t.Fatalf("error %v is not a frame error with a reason", err)
+			}
+			if want := CloseProtocolError; !utf8.ValidString(in) {
+				if fe.code != CloseInvalidPayload {
+					t.Fatalf("invalid UTF-8 %q: code %d, want %d", in, fe.code, CloseInvalidPayload)
+				}
+			} else if fe.code != want {
+				t.Fatalf("error %v: code %d, want %d", err, fe.code, want)
 			}
 			var raw struct{ Type, Token string }
 			if json.Unmarshal([]byte(in), &raw) == nil && len(raw.Token) >= 4 &&

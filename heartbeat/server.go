@@ -33,7 +33,6 @@ type Server struct {
 	mu         sync.Mutex
 	sessions   map[string]*serverSession
 	sched      scheduler
-	writers    writerPool
 	active     int // goroutines owned by the Server, handlers included
 	closed     bool
 	allDone    chan struct{} // made by Shutdown; closed when active drops to 0
@@ -50,7 +49,8 @@ type serverSession struct {
 	state        SessionState
 	ended        bool          // expired, released or shut down
 	openedAt     time.Duration // since Server.epoch, like every time.Duration here
-	since        time.Duration // entered state at; the grace window runs from here
+	since        time.Duration // entered state at
+	expiresAt    time.Duration // while not connected: when OnExpire is due
 	lastSeen     time.Duration // last frame of the latest connection, as of its detach
 	lastActivity atomic.Int64
 	idleBase     time.Duration // lastActivity that idleTimes counts from
@@ -78,7 +78,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	}
 	s := &Server{
 		cfg:      cfg,
-		tokens:   newMinter(),
+		tokens:   newMinter(cfg.tokenKeys),
 		epoch:    time.Now(),
 		sessions: make(map[string]*serverSession),
 		sched:    scheduler{wake: make(chan struct{}, 1)},
@@ -179,17 +179,33 @@ func (s *Server) Open(id string) (token string, err error) {
 	now := s.now()
 	ss := s.sessions[id]
 	if ss == nil {
-		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, state: SessionWaiting, openedAt: now, since: now, idleBase: now}
+		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, state: SessionWaiting, openedAt: now, since: now, expiresAt: now + s.cfg.grace, idleBase: now}
 		ss.lastActivity.Store(int64(now))
 		s.sessions[id] = ss
 		s.schedule(ss, min(now+s.cfg.grace, now+s.cfg.idleThreshold))
 		s.cfg.logger.Debug("heartbeat: session opened", "session", id)
 	} else if ss.conn == nil {
-		ss.since = now
-		s.schedule(ss, now+s.cfg.grace) // moves later lazily; expire re-arms
+		ss.since, ss.expiresAt = now, now+s.cfg.grace
+		s.schedule(ss, ss.expiresAt) // moves later lazily; expire re-arms
 	}
 	ss.join, ss.hasJoin = n, true
 	return token, nil
+}
+
+// SetTokenKeys replaces the token key ring while the Server runs, with the
+// rules of WithTokenKeys: tokens minted from now on are signed with
+// current, and tokens signed with any of current and older are accepted.
+// To rotate without breaking a connected session, keep the previous
+// current key among older for as long as a token it signed may still be
+// presented (a welcome's resume token lives until the next hello). Invalid
+// keys change nothing and return a *ValidationError.
+func (s *Server) SetTokenKeys(current []byte, older ...[]byte) error {
+	r, err := newKeyRing("SetTokenKeys", current, older)
+	if err != nil {
+		return err
+	}
+	s.tokens.ring.Store(r)
+	return nil
 }
 
 // Send pushes a notice (queue, ready or custom) to the session's client. It
@@ -368,6 +384,9 @@ func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 		LastActivity: s.epoch.Add(activity),
 		IdleTimes:    times,
 	}
+	if ss.state != SessionConnected {
+		info.ExpiresAt = s.epoch.Add(ss.expiresAt)
+	}
 	if ss.state != SessionWaiting || lastSeen != 0 {
 		info.LastSeen = s.epoch.Add(lastSeen)
 	}
@@ -405,7 +424,7 @@ func (ss *serverSession) expire(now time.Duration, _ *effects) {
 	}
 	next := activity + time.Duration(ss.idleTimes+1)*threshold
 	if ss.state != SessionConnected {
-		expiry := ss.since + s.cfg.grace
+		expiry := ss.expiresAt
 		if now >= expiry {
 			s.cfg.logger.Debug("heartbeat: session expired", "session", ss.id)
 			s.postLocked(ss, s.cfg.onExpire, Event{SessionID: ss.id, At: s.epoch.Add(now)})

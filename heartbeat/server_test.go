@@ -71,9 +71,9 @@ func TestActivityRestartsIdleCount(t *testing.T) {
 // disconnected user is not active.
 func TestIdleCountsWhileDisconnected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, heartbeat.WithIdleThreshold(60*time.Second))
+		e := newEnv(t, heartbeat.WithIdleThreshold(60*time.Second), heartbeat.WithReconnectWindow(90*time.Second))
 		c, _ := e.join("u1", e.open("u1"))
-		e.sleepUntil(110 * time.Second)
+		e.sleepUntil(115 * time.Second) // last frame: the pong to the ping at 110 s
 		c.drop()
 		e.sleepUntil(300 * time.Second)
 		synctest.Wait()
@@ -133,12 +133,12 @@ func TestAnyFrameCountsAsAlive(t *testing.T) {
 		c, _ := e.join("u1", e.open("u1"))
 		c.mute() // no pongs: only activity frames show it is alive
 		for range 10 {
-			time.Sleep(30 * time.Second)
+			time.Sleep(heartbeat.DefaultPingTimeout - time.Second)
 			c.send(`{"type":"activity"}`)
 		}
 		synctest.Wait()
 		if info, _ := e.srv.Session("u1"); !info.Connected || !c.isOpen() {
-			t.Fatalf("dropped a client that sent a frame every 30 s: %s", e.rec.history("u1"))
+			t.Fatalf("dropped a client that sent a frame every 29 s: %s", e.rec.history("u1"))
 		}
 		wantHistory(t, e, "u1", "connect")
 	})
@@ -148,10 +148,11 @@ func TestResumeWithinGraceWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		c, w := e.join("u1", e.open("u1"))
-		e.sleepUntil(10 * time.Second)
+		e.sleepUntil(15 * time.Second) // last frame: the pong to the ping at 10 s
 		c.drop()
 
-		e.sleepUntil(10*time.Second + heartbeat.DefaultGraceWindow - time.Second)
+		// The window counts from the last frame, not from the drop.
+		e.sleepUntil(10*time.Second + heartbeat.DefaultReconnectWindow - time.Second)
 		_, w2 := e.join("u1", w.Token)
 		if !w2.Resumed || w2.Token == w.Token {
 			t.Errorf("welcome on resume: resumed=%v, fresh token=%v; want true, true", w2.Resumed, w2.Token != w.Token)
@@ -159,11 +160,14 @@ func TestResumeWithinGraceWindow(t *testing.T) {
 		e.sleepUntil(290 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume")
-		if got := e.at("u1", "disconnect", 1); got != 10*time.Second {
-			t.Errorf("OnDisconnect at %v, want 10s", got)
+		if got := e.at("u1", "disconnect", 1); got != 15*time.Second {
+			t.Errorf("OnDisconnect at %v, want 15s", got)
 		}
-		if got := e.at("u1", "resume", 1); got != 99*time.Second {
-			t.Errorf("OnResume at %v, want 99s", got)
+		if ev := e.rec.of("u1")[1].ev; ev.LastSeen.Sub(e.start) != 10*time.Second || ev.ExpiresAt.Sub(e.start) != 70*time.Second {
+			t.Errorf("OnDisconnect LastSeen %v ExpiresAt %v, want 10s and 70s", ev.LastSeen.Sub(e.start), ev.ExpiresAt.Sub(e.start))
+		}
+		if got := e.at("u1", "resume", 1); got != 69*time.Second {
+			t.Errorf("OnResume at %v, want 69s", got)
 		}
 		if info, _ := e.srv.Session("u1"); !info.Connected {
 			t.Errorf("state %v after resume, want connected", info.State)
@@ -183,19 +187,19 @@ func TestExpireExactlyAtGraceWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		c, w := e.join("u1", e.open("u1"))
-		e.sleepUntil(10 * time.Second)
+		e.sleepUntil(15 * time.Second) // last frame at 10 s: expiry at 70 s
 		c.drop()
 
-		e.sleepUntil(100*time.Second - time.Millisecond)
+		e.sleepUntil(70*time.Second - time.Millisecond)
 		synctest.Wait()
 		if info, ok := e.srv.Session("u1"); !ok || info.State != heartbeat.SessionDisconnected {
 			t.Fatalf("1 ms before the end of the grace window: %+v, %v; want disconnected", info, ok)
 		}
-		e.sleepUntil(100 * time.Second)
+		e.sleepUntil(70 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
-		if got := e.at("u1", "expire", 1); got != 100*time.Second {
-			t.Errorf("OnExpire at %v, want 100s", got)
+		if got := e.at("u1", "expire", 1); got != 70*time.Second {
+			t.Errorf("OnExpire at %v, want 70s", got)
 		}
 		if _, ok := e.srv.Session("u1"); ok || e.srv.Len() != 0 {
 			t.Errorf("expired session still listed (Len %d)", e.srv.Len())
@@ -215,16 +219,16 @@ func TestOpenWithoutConnectionExpires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		e.open("u1")
-		e.sleepUntil(60 * time.Second)
+		e.sleepUntil(30 * time.Second)
 		e.open("u2")
 		e.open("u1") // a fresh join token restarts the window
 		e.sleepUntil(200 * time.Second)
 		synctest.Wait()
-		if got := e.at("u1", "expire", 1); got != 150*time.Second {
-			t.Errorf("u1 expired at %v, want 150s", got)
+		if got := e.at("u1", "expire", 1); got != 90*time.Second {
+			t.Errorf("u1 expired at %v, want 90s", got)
 		}
-		if got := e.at("u2", "expire", 1); got != 150*time.Second {
-			t.Errorf("u2 expired at %v, want 150s", got)
+		if got := e.at("u2", "expire", 1); got != 90*time.Second {
+			t.Errorf("u2 expired at %v, want 90s", got)
 		}
 	})
 }
@@ -353,6 +357,22 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 			run: func(e *env) *rawClient { c := hello(e); c.send(`{"type":`); return c }},
 		{name: "unknown frame type", code: heartbeat.CloseProtocolError, reason: `unknown frame type "dance"`, history: "connect disconnect(bad frame)",
 			run: func(e *env) *rawClient { c := hello(e); c.send(`{"type":"dance"}`); return c }},
+		{name: "invalid UTF-8", code: heartbeat.CloseInvalidPayload, reason: "not valid UTF-8", history: "connect disconnect(bad frame)",
+			run: func(e *env) *rawClient { c := hello(e); c.send("{\"type\":\"activity\",\"x\":\"\xff\"}"); return c }},
+		{name: "invalid UTF-8 hello", code: heartbeat.CloseInvalidPayload, reason: "not valid UTF-8",
+			run: func(e *env) *rawClient {
+				c := e.dialRaw(nil)
+				c.send("{\"type\":\"hello\",\"v\":1,\"session\":\"bad\xc0\",\"token\":\"" + e.open("bad") + "\"}")
+				return c
+			}},
+		{name: "over the frame rate limit", code: heartbeat.CloseRateLimited, reason: "at most 20 frames per second, bursts of 100", history: "connect disconnect(rate limited)",
+			run: func(e *env) *rawClient {
+				c := hello(e)
+				for range heartbeat.DefaultFrameBurst + 1 {
+					c.sendMayFail(`{"type":"activity"}`)
+				}
+				return c
+			}},
 		{name: "binary frame", code: heartbeat.CloseProtocolError, reason: "binary", history: "connect disconnect(bad frame)",
 			run: func(e *env) *rawClient {
 				c := hello(e)
@@ -650,7 +670,7 @@ func TestStuckClientDoesNotStallOthers(t *testing.T) {
 		if f := c.next(); f.Type != "queue" || e.elapsed() != 0 {
 			t.Errorf("notice %+v at %v, want at once", f, e.elapsed())
 		}
-		e.sleepUntil(26 * time.Second)
+		e.sleepUntil(heartbeat.DefaultPingInterval + time.Second)
 		synctest.Wait()
 		if info, _ := e.srv.Session("ok"); info.LastSeen.Sub(e.start) != heartbeat.DefaultPingInterval {
 			t.Errorf("last pong at %v, want the first ping at %v answered at once", info.LastSeen.Sub(e.start), heartbeat.DefaultPingInterval)

@@ -21,6 +21,7 @@ type loop struct {
 	token       string        // resume token from the latest welcome: a secret
 	pingTimeout time.Duration // from the welcome
 	grace       time.Duration
+	lastContact time.Duration // last frame received or activity sent; the window counts from it
 
 	released      bool
 	releaseReason string
@@ -161,6 +162,7 @@ func (l *loop) sendActivity() error {
 	if err := ws.WriteMessage(websocket.TextMessage, []byte(activityFrame)); err != nil {
 		return err
 	}
+	l.lastContact = max(l.lastContact, l.s.now())
 	l.activity.Reset(l.s.cfg.activityInterval)
 	l.activityArmed = true
 	return nil
@@ -222,7 +224,7 @@ func (l *loop) classify(err error) outcome {
 		switch ce.Code {
 		case CloseExpired:
 			return outcome{StateExpired, cerr}
-		case CloseReplaced, CloseUnauthorized, CloseProtocolError, CloseUnsupportedVersion,
+		case CloseReplaced, CloseUnauthorized, CloseProtocolError, CloseUnsupportedVersion, CloseRateLimited,
 			websocket.CloseProtocolError, websocket.CloseUnsupportedData, websocket.CloseInvalidFramePayloadData,
 			websocket.ClosePolicyViolation, websocket.CloseMessageTooBig:
 			return outcome{StateClosed, cerr}
@@ -240,6 +242,7 @@ func (l *loop) dropConn() {
 	close(cc.stop)
 	cc.ws.Close()
 	<-cc.done
+	l.lastContact = max(l.lastContact, time.Duration(cc.lastRecv.Load()))
 	l.cc = nil
 	l.watchdog.Stop()
 	l.activity.Stop()
@@ -269,12 +272,13 @@ func (l *loop) closeHandshake() {
 
 // reconnect resumes the session with backoff. The attempts of one outage
 // share a fresh BackOff and end when it says stop or the grace window has
-// passed, whichever is first.
+// passed, whichever is first. The window counts from the last frame
+// exchanged, as the server counts it from the last frame it received.
 func (l *loop) reconnect(cause error) outcome {
 	s := l.s
 	b := s.cfg.newBackOff(l.grace)
 	b.Reset()
-	windowEnd := s.now() + l.grace
+	windowEnd := l.lastContact + l.grace
 	lastErr := cause
 	for attempt := 1; ; attempt++ {
 		d := b.NextBackOff()

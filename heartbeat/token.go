@@ -1,19 +1,22 @@
 package heartbeat
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"strconv"
+	"sync/atomic"
 )
 
 // A token is base64url(nonce ‖ mac) with
 //
 //	nonce = 16 random bytes (crypto/rand, 128 bits)
-//	mac   = HMAC-SHA256(server key, Subprotocol ‖ 0 ‖ session id ‖ 0 ‖ nonce)[:16]
+//	mac   = HMAC-SHA256(key, Subprotocol ‖ 0 ‖ session id ‖ 0 ‖ nonce)[:16]
 //
-// The MAC binds a token to its session and to the Server that minted it, so a
+// The MAC binds a token to its session and to the key that minted it, so a
 // forged or foreign token is refused without a session lookup, and a genuine
 // token whose session is gone can be told apart ("expired") without keeping
 // tombstones. Single use comes from the session remembering which nonces are
@@ -37,19 +40,62 @@ func newNonce() nonce {
 	return n
 }
 
-// minter mints and verifies tokens with one Server's key.
-type minter struct {
-	key [32]byte
+// Token key rings (WithTokenKeys, Server.SetTokenKeys).
+const (
+	// MinTokenKeyLen is the shortest token key, in bytes.
+	MinTokenKeyLen = 32
+	// MaxTokenKeys is the most keys a ring may hold, current included.
+	MaxTokenKeys = 8
+)
+
+// keyRing is an immutable set of token keys: keys[0] mints, every key
+// verifies.
+type keyRing struct {
+	keys [][]byte
 }
 
-func newMinter() *minter {
+// newKeyRing validates and copies the keys. Errors name the field and the
+// rule, never the key.
+func newKeyRing(field string, current []byte, older [][]byte) (*keyRing, error) {
+	if 1+len(older) > MaxTokenKeys {
+		return nil, &ValidationError{Field: field, Rule: "at most " + strconv.Itoa(MaxTokenKeys) + " keys in all, got " + strconv.Itoa(1+len(older))}
+	}
+	r := &keyRing{}
+	for i, k := range append([][]byte{current}, older...) {
+		if len(k) < MinTokenKeyLen {
+			which := "the current key"
+			if i > 0 {
+				which = "older key " + strconv.Itoa(i)
+			}
+			return nil, &ValidationError{Field: field, Rule: which + " must be at least " + strconv.Itoa(MinTokenKeyLen) + " bytes, got " + strconv.Itoa(len(k))}
+		}
+		r.keys = append(r.keys, bytes.Clone(k))
+	}
+	return r, nil
+}
+
+// minter mints and verifies tokens with a Server's key ring, which may be
+// replaced at any time (Server.SetTokenKeys).
+type minter struct {
+	ring atomic.Pointer[keyRing]
+}
+
+// newMinter returns a minter with ring, or with a fresh random key if ring
+// is nil.
+func newMinter(ring ...*keyRing) *minter {
 	m := &minter{}
-	rand.Read(m.key[:])
+	if len(ring) > 0 && ring[0] != nil {
+		m.ring.Store(ring[0])
+	} else {
+		key := make([]byte, MinTokenKeyLen)
+		rand.Read(key)
+		m.ring.Store(&keyRing{keys: [][]byte{key}})
+	}
 	return m
 }
 
-func (m *minter) mac(sessionID string, n nonce) []byte {
-	h := hmac.New(sha256.New, m.key[:])
+func mac(key []byte, sessionID string, n nonce) []byte {
+	h := hmac.New(sha256.New, key)
 	h.Write([]byte(Subprotocol))
 	h.Write([]byte{0})
 	h.Write([]byte(sessionID))
@@ -61,12 +107,12 @@ func (m *minter) mac(sessionID string, n nonce) []byte {
 func (m *minter) mint(sessionID string, n nonce) string {
 	var raw [tokenLen]byte
 	copy(raw[:], n[:])
-	copy(raw[nonceLen:], m.mac(sessionID, n))
+	copy(raw[nonceLen:], mac(m.ring.Load().keys[0], sessionID, n))
 	return tokenEncoding.EncodeToString(raw[:])
 }
 
-// verify reports whether token was minted by m for sessionID, and returns its
-// nonce. The MAC comparison is constant time.
+// verify reports whether token was minted for sessionID with any key of the
+// ring, and returns its nonce. Each MAC comparison is constant time.
 func (m *minter) verify(sessionID, token string) (nonce, bool) {
 	var n nonce
 	if len(token) != tokenStrLen {
@@ -77,7 +123,12 @@ func (m *minter) verify(sessionID, token string) (nonce, bool) {
 		return n, false
 	}
 	copy(n[:], raw[:nonceLen])
-	return n, hmac.Equal(raw[nonceLen:], m.mac(sessionID, n))
+	for _, key := range m.ring.Load().keys {
+		if hmac.Equal(raw[nonceLen:], mac(key, sessionID, n)) {
+			return n, true
+		}
+	}
+	return n, false
 }
 
 // sameNonce compares nonces in constant time.

@@ -19,6 +19,18 @@ type Event struct {
 	Times int
 	// Reason says why the connection ended (OnDisconnect only).
 	Reason Reason
+	// CloseCode is the close code the client sent (OnDisconnect with
+	// ReasonClientClosed): 1000 or 1001 from a page that closed, 1005 for a
+	// close frame without a code.
+	CloseCode int
+	// LastSeen is when the last frame of any kind arrived from the client
+	// (OnDisconnect only). The grace counts from it.
+	LastSeen time.Time
+	// ExpiresAt is when the session expires unless a client resumes it
+	// (OnDisconnect only, zero for ReasonReplaced): LastSeen plus the reload
+	// grace or the reconnect window, depending on Reason, and never before
+	// the disconnect was detected.
+	ExpiresAt time.Time
 	// Stream is the client's stream report (OnStream only).
 	Stream StreamReport
 }
@@ -41,6 +53,9 @@ const (
 	// ReasonWriteTimeout: a write to the client did not finish within the
 	// write timeout (a client that stopped reading).
 	ReasonWriteTimeout Reason = "write timed out"
+	// ReasonRateLimited: the client sent frames faster than the rate limit
+	// (WithFrameRateLimit); it was closed with CloseRateLimited.
+	ReasonRateLimited Reason = "rate limited"
 	// ReasonReplaced: a newer connection for the session took over. OnResume
 	// follows at once.
 	ReasonReplaced Reason = "replaced by a newer connection"
@@ -81,9 +96,13 @@ type SessionInfo struct {
 	Connected bool
 	// OpenedAt is when Open created the session.
 	OpenedAt time.Time
-	// Since is when the session entered its current state or, with no
-	// client connected, was last opened: the grace window runs from Since.
+	// Since is when the session entered its current state (for a
+	// disconnected one, when the disconnect was detected) or, with no client
+	// connected, was last opened.
 	Since time.Time
+	// ExpiresAt is when a session with no client connected expires unless
+	// one connects; zero while connected.
+	ExpiresAt time.Time
 	// LastSeen is when the last frame of any kind arrived from a client;
 	// zero if none ever connected.
 	LastSeen time.Time

@@ -31,7 +31,12 @@ func TestNewServerRejectsBadOptions(t *testing.T) {
 	}{
 		{heartbeat.WithPingInterval(0), "WithPingInterval"},
 		{heartbeat.WithPingTimeout(-time.Second), "WithPingTimeout"},
-		{heartbeat.WithPingTimeout(20 * time.Second), "WithPingTimeout"}, // not longer than the 25 s interval
+		{heartbeat.WithPingTimeout(10 * time.Second), "WithPingTimeout"}, // not longer than the 10 s interval
+		{heartbeat.WithReconnectWindow(0), "WithReconnectWindow"},
+		{heartbeat.WithReloadGrace(0), "WithReloadGrace"},
+		{heartbeat.WithReloadGrace(61 * time.Second), "WithReloadGrace"}, // longer than the 60 s reconnect window
+		{heartbeat.WithFrameRateLimit(0, 10), "WithFrameRateLimit"},
+		{heartbeat.WithFrameRateLimit(10, 0), "WithFrameRateLimit"},
 		{heartbeat.WithIdleThreshold(0), "WithIdleThreshold"},
 		{heartbeat.WithGraceWindow(365 * 24 * time.Hour), "WithGraceWindow"},
 		{heartbeat.WithWriteTimeout(0), "WithWriteTimeout"},

@@ -10,67 +10,54 @@ import (
 
 // Writes. gorilla/websocket allows one writer at a time per connection, and a
 // stuck client must not hold up anyone else, so no write happens on the
-// scheduler's goroutine or under a lock. Instead a connection with something
-// to send (frames, a ping, a close frame) is queued here and a small pool of
-// writer goroutines, at most maxWriters, started on demand and gone when the
-// queue is empty, drains it. A connection is in the queue or being written
-// by one writer at most once at a time, which is the single-writer rule. Each
-// batch has a write deadline (WithWriteTimeout); a failed or timed-out write
-// hard-closes that connection only. Write buffers come from a pool shared by
+// scheduler's goroutine, under a lock, or on a goroutine another connection
+// needs. A connection with something to send (frames, a ping, a close frame)
+// gets its own writer goroutine, started on demand and gone as soon as its
+// output is drained: an idle connection has none, and a client that stops
+// reading holds only its own writer (and one pooled write buffer) until its
+// write deadline (WithWriteTimeout) cuts it. Everyone else's frames go out at
+// once. A connection has at most one writer at a time, which is the
+// single-writer rule; pings and close frames go through the same writer, so
+// they never wait on a shared goroutine either. Output per connection is
+// bounded by construction: pings coalesce into one flag, notices replace
+// each other by kind (at most 16 undelivered per session), idle notices come
+// one per idle threshold, and a connection whose write does not finish
+// within the write timeout is cut. Write buffers come from a pool shared by
 // all connections (Upgrader.WriteBufferPool), so an idle connection holds
 // none.
 
-const maxWriters = 32
-
-type writerPool struct {
-	queue   []*conn
-	workers int
-}
-
-// kick queues c if it has output and is not already queued or being
-// written. Caller holds Server.mu.
+// kick starts c's writer if c has output and no writer. Caller holds
+// Server.mu.
 func (s *Server) kick(c *conn) {
-	if c.queued || c.writing || c.state == connClosed || !c.hasOutput() {
+	if c.writing || c.state == connClosed || !c.hasOutput() {
 		return
 	}
-	c.queued = true
-	s.writers.queue = append(s.writers.queue, c)
-	if s.writers.workers < maxWriters {
-		s.writers.workers++
-		s.goLocked(s.writeLoop)
-	}
+	c.writing = true
+	s.goLocked(c.writeLoop)
 }
 
-func (s *Server) writeLoop() {
+// writeLoop is c's writer: it sends c's output until there is none left.
+func (c *conn) writeLoop() {
+	s := c.srv
 	for {
 		s.mu.Lock()
-		if len(s.writers.queue) == 0 {
-			s.writers.workers--
-			s.writers.queue = nil
+		if c.state == connClosed || !c.hasOutput() {
+			c.writing = false
 			s.mu.Unlock()
 			return
 		}
-		c := s.writers.queue[0]
-		s.writers.queue[0] = nil
-		s.writers.queue = s.writers.queue[1:]
-		c.queued = false
 		b := c.takeOutput()
 		s.mu.Unlock()
 
-		err := c.write(b, s.cfg.writeTimeout)
-
-		s.mu.Lock()
-		c.writing = false
-		if err != nil {
+		if err := c.write(b, s.cfg.writeTimeout); err != nil {
+			s.mu.Lock()
+			c.writing = false
 			s.cfg.logger.Debug("heartbeat: write failed", "session", c.sessionID(), "err", err)
 			s.detachLocked(c, writeFailure(err))
 			s.abortLocked(c)
-		} else {
-			s.kick(c)
-		}
-		s.mu.Unlock()
-		if err != nil {
+			s.mu.Unlock()
 			c.ws.Close()
+			return
 		}
 	}
 }
@@ -112,7 +99,6 @@ func (c *conn) takeOutput() batch {
 		}
 		ss.pending = nil
 	}
-	c.writing = true
 	return b
 }
 

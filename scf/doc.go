@@ -27,9 +27,10 @@
 //     per minute: [Client.WaitProvisionedConcurrencyReady] waits for Done.
 //     Scheduled counts (TriggerActions) and utilization tracking are the
 //     same action with other fields.
-//   - Elastic scale-out starts at most 500 new instances per minute per
-//     account and region; beyond that a call fails with 429 until the next
-//     minute.
+//   - Elastic scale-out starts at most 500 new instances in any 60 s per
+//     account and region (a rolling minute); beyond that a call fails with
+//     429 until the oldest of those starts is a minute old. The quota and
+//     the burst are the region's: [RegionQuotaMB] gives each region's.
 //
 // # Function failures and how they reach the caller
 //
@@ -108,7 +109,9 @@
 // The Invoker's estimate of the warm instances of a function and
 // qualifier: every call that finishes (successfully, or with an execution
 // error that leaves its instance up, such as user code) frees an
-// instance, idle from then on, which the next waiting call takes; an idle
+// instance, idle from then on, which the next waiting call takes (unless
+// it was freed within [ReplyWindow] after a call went out as a new
+// instance, which SCF may have given it: one instance for the two); an idle
 // instance is counted on for [WithWarmRetention] (default 1 minute,
 // [DefaultWarmRetention]) and then forgotten; a call that recycles its
 // instance (433, 434, 439) or whose outcome is unknown frees none; a
@@ -131,7 +134,7 @@
 // head of the line, keeping its place, to wait for a warm instance or for
 // the budget; the 429 closes the budget, which reopens to one probe at a
 // time after a backoff (from 1 s, doubling, at most 30 s) until a probe
-// gets through (no 429 within [ProbeGrace], 2 s). A 432 is retried with
+// gets through (no 429 within [ReplyWindow], 2 s). A 432 is retried with
 // exponential backoff (1 s up to 30 s); both count towards up to 10
 // attempts. The Invoker never retries 433, 434, 439 or user-code errors
 // unless the call is marked Idempotent. It uses InvokeFunction by

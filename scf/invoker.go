@@ -87,11 +87,14 @@ const (
 	// against the budget for this long after it was sent, a minute plus
 	// a second's margin for the network and the server's clock.
 	ScaleOutWindow = time.Minute + time.Second
-	// ProbeGrace is how long a probe of the start budget after a 429 has
-	// to come back with another 429 (SCF turns a call away at once, before
-	// it runs); a probe without an answer by then got an instance, and the
-	// budget opens again.
-	ProbeGrace = 2 * time.Second
+	// ReplyWindow is the time the Invoker allows between SCF acting on a
+	// request and the Invoker hearing of it. A probe of the start budget
+	// after a 429 with no 429 back within it got an instance (SCF turns a
+	// call away at once, before it runs), and the budget opens again. An
+	// instance freed within it after a call was sent as a new instance may
+	// have gone to that call (SCF prefers a warm instance to a new one), so
+	// the Invoker counts one instance for the two.
+	ReplyWindow = 2 * time.Second
 )
 
 // InvokerOption configures an Invoker.
@@ -284,6 +287,9 @@ type InvokerStats struct {
 //     that leaves the instance up (430, user code) — frees a warm instance,
 //     idle from then on, which the next waiting call takes (SCF, like the
 //     Invoker, reuses the most recently freed one);
+//   - an instance freed within ReplyWindow after a call was sent as a new
+//     instance may have gone to that call, as SCF prefers a warm instance
+//     to a new one: the Invoker counts one instance for the two;
 //   - an idle instance is counted on for WithWarmRetention (default 1
 //     minute) after its last call and then forgotten, as SCF recycles idle
 //     instances after a period of its own;
@@ -311,7 +317,7 @@ type InvokerStats struct {
 // through. Probes go one at a time, after a backoff that grows with each
 // 429 (from MinWait, doubling, at most MaxWait and the window); a probe
 // gets through when it is answered without a 429 or has no answer within
-// ProbeGrace (SCF turns a call away at once), and the budget then opens
+// ReplyWindow (SCF turns a call away at once), and the budget then opens
 // again. So the calls turned away do not all return into the same wall.
 // A 432 is retried with exponential backoff.
 // The Invoker never retries 433, 434 or user-code errors unless the call
@@ -369,6 +375,33 @@ type pool struct {
 	provLooking           chan struct{} // non-nil while a caller reads it
 	queue                 []*waiter     // by seq
 	listed                bool          // in Invoker.queued
+	// fresh holds the calls sent as new instances in the last
+	// ReplyWindow and still in flight, oldest first, that no freed
+	// instance has been lent to.
+	fresh []*waiter
+}
+
+// lendLocked finds the call sent as a new instance that an instance freed
+// now may have gone to: the latest sent within ReplyWindow. It is taken
+// off fresh.
+func (p *pool) lendLocked(now time.Time) *waiter {
+	i := 0
+	for i < len(p.fresh) && now.Sub(p.fresh[i].at) > ReplyWindow {
+		i++
+	}
+	p.fresh = append(p.fresh[:0], p.fresh[i:]...)
+	if n := len(p.fresh); n > 0 {
+		s := p.fresh[n-1]
+		p.fresh = p.fresh[:n-1]
+		return s
+	}
+	return nil
+}
+
+func (p *pool) unfresh(w *waiter) {
+	if i := slices.Index(p.fresh, w); i >= 0 {
+		p.fresh = slices.Delete(p.fresh, i, i+1)
+	}
 }
 
 // hasWarm reports which known warm instance the next call would take.
@@ -418,6 +451,7 @@ type waiter struct {
 	kind    sendKind
 	probe   uint64    // the id of the probe this start is, or 0
 	at      time.Time // the start's budget entry, or the idle instance's time
+	lent    bool      // a start that a freed elastic instance was lent to
 }
 
 func (w *waiter) signal() {
@@ -493,7 +527,7 @@ func (b *startBudget) take(now time.Time) uint64 {
 	b.starts = append(b.starts, now)
 	if b.probing {
 		b.probeID++
-		b.probeOut, b.probeUntil = true, now.Add(ProbeGrace)
+		b.probeOut, b.probeUntil = true, now.Add(ReplyWindow)
 		return b.probeID
 	}
 	return 0
@@ -903,6 +937,10 @@ func (iv *Invoker) undoLocked(w *waiter) {
 		p.putIdle(w.at)
 	case sendStart:
 		iv.budget.refund(w.at, w.probe)
+		p.unfresh(w)
+		if w.lent { // the instance lent to it is idle after all
+			p.putIdle(iv.clock.Now())
+		}
 	}
 	w.granted = false
 }
@@ -968,7 +1006,8 @@ func (iv *Invoker) grantLocked() {
 			w.at = best.idle[len(best.idle)-1] // the most recently freed, as SCF picks
 			best.idle = best.idle[:len(best.idle)-1]
 		case sendStart:
-			w.at, w.probe = now, iv.budget.take(now)
+			w.at, w.probe, w.lent = now, iv.budget.take(now), false
+			best.fresh = append(best.fresh, w)
 		}
 		if iv.keeper == w {
 			iv.keeper = nil
@@ -1044,6 +1083,9 @@ func (iv *Invoker) settle(w *waiter, err error) outcome {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	p, now := w.p, iv.clock.Now()
+	if w.kind == sendStart && o != notPlaced {
+		p.unfresh(w)
+	}
 	switch o {
 	case notPlaced:
 		iv.undoLocked(w)
@@ -1067,8 +1109,22 @@ func (iv *Invoker) settle(w *waiter, err error) outcome {
 		if iv.budget.isOut(w.probe) {
 			iv.budget.passed()
 		}
-		if o == ranIdle && w.kind != sendProvisioned {
-			p.putIdle(now)
+		if o == ranIdle {
+			if s := p.lendLocked(now); s != nil {
+				// SCF may have given this instance to s, sent as a new
+				// one just before: count one instance for the two. If it
+				// started one for s instead, that one goes uncounted.
+				if iv.budget.isOut(s.probe) {
+					iv.budget.probeOut = false // s's answer proves nothing now
+				}
+				if w.kind == sendProvisioned {
+					s.kind, w.kind = sendProvisioned, sendWarm // s holds it now
+				} else {
+					s.lent = true
+				}
+			} else if w.kind != sendProvisioned {
+				p.putIdle(now)
+			}
 		}
 	case unknown:
 		if iv.budget.isOut(w.probe) {

@@ -140,10 +140,10 @@ func TestInvokerProbesTheBudgetAfter429(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 		// The server opened 10 starts at 60 s, which the next probe finds
-		// (at most MaxWait, 30 s, later) and holds ProbeGrace; the calls
+		// (at most MaxWait, 30 s, later) and holds ReplyWindow; the calls
 		// beyond those 10 then take the instances they free, 10 s (and a
 		// cold start) later.
-		if m := maxOf(lat); m > 60*time.Second+30*time.Second+scf.ProbeGrace+20*time.Second+5*time.Second {
+		if m := maxOf(lat); m > 60*time.Second+30*time.Second+scf.ReplyWindow+20*time.Second+5*time.Second {
 			t.Errorf("the last call took %v", m)
 		}
 		t.Logf("%d × 429 in all (%d probes before 59 s); last call %v after %v", st.Met429, probes, maxOf(lat), time.Since(t0))
