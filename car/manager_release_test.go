@@ -323,6 +323,7 @@ func TestQueueTimeout(t *testing.T) {
 		if _, err := l.Wait(t.Context()); !errors.Is(err, car.ErrQueueTimeout) {
 			t.Fatalf("Wait: %v", err)
 		}
+		synctest.Wait() // OnRelease runs after Wait returns
 		if rel := env.released(); len(rel) != 1 || rel[0].Reason != car.ReleaseQueueTimeout || rel[0].At.Sub(t0Bubble) < time.Minute {
 			t.Fatalf("releases %+v", rel)
 		}

@@ -33,6 +33,7 @@ func TestOptionsRejected(t *testing.T) {
 		{cartest.WithTemporaryCredentials("id", "", "tok"), "SecretKey must not be empty"},
 		{cartest.WithListener(nil), "listener must not be nil"},
 		{cartest.WithLogger(nil), "logger must not be nil"},
+		{cartest.WithLimits(cartest.Limits{BodyBytesInFlight: 1 << 20}), "BodyBytesInFlight must be at least MaxRequestBytes"},
 	}
 	for _, tc := range cases {
 		srv, err := cartest.NewServer(tc.opt)

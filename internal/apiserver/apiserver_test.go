@@ -235,6 +235,21 @@ func TestMux(t *testing.T) {
 	if got := code(oc.Call(t.Context(), "Echo", nil, nil)); !strings.HasPrefix(got, "NoSuchProduct") {
 		t.Fatalf("unknown service: %s", got)
 	}
+	// A malformed Authorization still goes to the service its Credential
+	// names, which says what is wrong.
+	r, _ := http.NewRequest("POST", srv.URL, strings.NewReader("{}"))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-TC-Action", "Echo")
+	r.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential="+id+"/2020-01-01/demo/tc3_request, SignedHeaders=content-type;host;x-a;x-a, Signature="+strings.Repeat("0", 64))
+	resp, err = http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "AuthFailure.InvalidAuthorization") || !strings.Contains(string(b), `\"x-a\" twice`) {
+		t.Fatalf("malformed Authorization: %s", b)
+	}
 }
 
 func TestNewRequestID(t *testing.T) {

@@ -44,6 +44,8 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	service := ""
 	if a, err := tc3.ParseAuthorization(r.Header.Get("Authorization")); err == nil {
 		service = a.Service
+	} else if s, ok := credentialService(r.Header.Get("Authorization")); ok && m.apis[s] != nil {
+		service = s // malformed otherwise: the service says why
 	} else {
 		service, _, _ = strings.Cut(r.Host, ".")
 	}
@@ -62,4 +64,19 @@ func (m *Mux) names() []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// credentialService reads the service of the Credential of an
+// Authorization header that may be malformed elsewhere.
+func credentialService(auth string) (string, bool) {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return "", false
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.SplitN(cred, "/", 4)
+	if len(parts) < 4 {
+		return "", false
+	}
+	return parts[2], true
 }

@@ -175,8 +175,8 @@ func TestCheckAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// the parsed SignedHeaders, the SHA-256 state, the Identity's strings
-	if allocs > 4 {
+	// the parsed SignedHeaders
+	if allocs > 1 {
 		t.Fatalf("Verify allocates %v times", allocs)
 	}
 }
@@ -193,7 +193,7 @@ func FuzzCanonicalStream(f *testing.F) {
 		p.auth.SignedHeaders = []string{"content-type", "host", "x-tc-a", "x-tc-b", "x-tc-c"}
 		p.values = [MaxSignedHeaders]string{contentType, "", v1, v2, v3}
 		payload := HashPayload(body)
-		w := canonicalWriter{h: sha256.New()}
+		w := &canonicalWriter{h: sha256.New()}
 		for _, documented := range []bool{true, false} {
 			form := func(s string) string {
 				if documented {
@@ -211,7 +211,7 @@ func FuzzCanonicalStream(f *testing.F) {
 				{"content-type", form(contentType)}, {"host", form(host)},
 				{"x-tc-a", form(v1)}, {"x-tc-b", form(v2)}, {"x-tc-c", form(v3)},
 			}, payload)))
-			if got := p.canonicalSum(&w, host, documented, []byte(payload)); got != want {
+			if got := p.canonicalSum(w, host, documented, []byte(payload)); got != want {
 				t.Fatalf("documented=%v: streamed %x, built %x", documented, got, want)
 			}
 		}
@@ -246,4 +246,17 @@ func FuzzCanonicalStream(f *testing.F) {
 			t.Fatalf("a hand-signed request in another order was refused: %v", err)
 		}
 	})
+}
+
+func BenchmarkVerify(b *testing.B) {
+	now := time.Unix(1_700_000_000, 0)
+	v := testVerifier(now)
+	body := []byte(`{"ProjectId":"cap-12345678","UserId":"u1"}`)
+	r := signedRequest(&testing.T{}, testID, testKey, now.Unix(), "127.0.0.1:8080", string(body))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(r, body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -62,6 +62,7 @@ type Verifier struct {
 
 	keys     sync.Map // derivedKeyID → [32]byte
 	keyCount atomic.Int64
+	writers  sync.Pool // *canonicalWriter: its buffer and hash state would escape to the heap on every request
 }
 
 // Verify checks the signature of r, whose body has been read into body: it
@@ -80,6 +81,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 // body. It holds the request's signed header values, so the request's
 // headers may be dropped once it is made.
 type Pending struct {
+	v         *Verifier // for its pool of writers; nil allocates one
 	auth      ParsedAuthorization
 	method    string
 	query     string
@@ -156,7 +158,7 @@ func (v *Verifier) Authenticate(r *http.Request) (Pending, error) {
 	if _, err := hex.Decode(p.want[:], []byte(auth.Signature)); err != nil {
 		return p, &Error{CodeInvalidAuthorization, "the Authorization header is malformed: Signature is not hex"}
 	}
-	p.auth = auth
+	p.v, p.auth = v, auth
 	p.method, p.query = r.Method, r.URL.RawQuery
 	p.hosts[0] = r.Host
 	if h, _, err := net.SplitHostPort(r.Host); err == nil && h != "" {
@@ -184,13 +186,22 @@ func (p *Pending) Check(body []byte) (Identity, error) {
 	}
 	var payloadHex [64]byte
 	hex.Encode(payloadHex[:], payload[:])
-	w := canonicalWriter{h: sha256.New()}
+	var w *canonicalWriter
+	if p.v != nil {
+		w, _ = p.v.writers.Get().(*canonicalWriter)
+	}
+	if w == nil {
+		w = &canonicalWriter{h: sha256.New()}
+	}
+	if p.v != nil {
+		defer p.v.writers.Put(w)
+	}
 	for _, host := range p.hosts {
 		if host == "" {
 			continue
 		}
 		for _, documented := range [2]bool{true, false} {
-			if p.matches(&w, host, documented, payloadHex[:]) {
+			if p.matches(w, host, documented, payloadHex[:]) {
 				return Identity{SecretID: p.auth.SecretID, Service: p.auth.Service, Date: p.auth.Date}, nil
 			}
 		}
@@ -246,9 +257,7 @@ func (p *Pending) canonicalSum(w *canonicalWriter, host string, documented bool,
 	}
 	w.writeByte('\n')
 	w.write(payloadHex)
-	var canonical [32]byte
-	w.sum(canonical[:0])
-	return canonical
+	return w.sum()
 }
 
 // canonicalWriter feeds a canonical request into a hash through a small
@@ -258,6 +267,7 @@ type canonicalWriter struct {
 	h   hash.Hash
 	buf [512]byte
 	n   int
+	out [sha256.Size]byte
 }
 
 func (w *canonicalWriter) reset() { w.h.Reset(); w.n = 0 }
@@ -310,9 +320,10 @@ func (w *canonicalWriter) writeLowerTrimmed(s string) {
 	}
 }
 
-func (w *canonicalWriter) sum(b []byte) []byte {
+func (w *canonicalWriter) sum() [32]byte {
 	w.flush()
-	return w.h.Sum(b)
+	w.h.Sum(w.out[:0])
+	return w.out
 }
 
 // canonicalKey is the http.Header key of a lower-case header name, without
