@@ -329,7 +329,7 @@ func faultyLife(t *testing.T, env *managerEnv, book *faultBook, id string, kind 
 		stop(t, env, id)
 	case kind < 7: // vanishes
 		net.cut()
-		time.Sleep(heartbeat.DefaultGraceWindow + 70*time.Second)
+		time.Sleep(car.DefaultReconnectWait + 70*time.Second)
 	case kind < 8: // idles out
 		time.Sleep(car.DefaultIdleRelease*heartbeat.DefaultIdleThreshold + 70*time.Second)
 	default:

@@ -506,3 +506,36 @@ func TestStreamLost(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowLongerThanCARsIsRefused: after CAR's own reconnect wait the
+// lease is dead, so a longer window is a mistake named at construction.
+func TestWindowLongerThanCARsIsRefused(t *testing.T) {
+	srv := cartest.Start(t)
+	_, err := car.NewSessionManager(srv.Client(), cartest.DefaultProjectId,
+		car.WithCARReconnectWait(90*time.Second), car.WithReconnectWait(2*time.Minute))
+	if err == nil || !strings.Contains(err.Error(), "2m0s") || !strings.Contains(err.Error(), "1m30s") {
+		t.Fatalf("err = %v, want both values named", err)
+	}
+	if _, err := car.NewSessionManager(srv.Client(), cartest.DefaultProjectId, car.WithCARReconnectWait(90*time.Second)); err != nil {
+		t.Fatalf("the defaults fit inside CAR's wait: %v", err)
+	}
+}
+
+// TestClosedPageGetsTheReloadGrace: a page that closes its heartbeat
+// cleanly is released after the reload grace, not the reconnect window.
+func TestClosedPageGetsTheReloadGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newManagerEnv(t, envConfig{})
+		b := env.connect(env.start("u1"))
+		closed := time.Now()
+		b.sess.Close()
+		time.Sleep(car.DefaultReloadGrace + time.Second)
+		rel := env.released()
+		if len(rel) != 1 || rel[0].Reason != car.ReleaseDisconnected {
+			t.Fatalf("releases %+v", rel)
+		}
+		if d := rel[0].At.Sub(closed); d < car.DefaultReloadGrace || d > car.DefaultReloadGrace+time.Second {
+			t.Fatalf("released %v after the page closed, want the %v reload grace", d, car.DefaultReloadGrace)
+		}
+	})
+}
