@@ -47,27 +47,87 @@
 //   - [SessionManager.Stop] releases at once; [SessionManager.Shutdown]
 //     drains: it empties the queue and releases every concurrency.
 //
-// Timers: the heartbeat server's single scheduler drives every deadline of
-// every session: the next ping, the ping timeout (a client silent that
-// long is disconnected), the idle thresholds, and the reconnect wait. The
-// manager adds one timer of its own, the queue's poll interval, alive only
-// while the queue is not empty.
+// # Timers
 //
-// Exactly once: every lease is released once, whatever races (an idle
-// notice, the end of the reconnect wait, Stop, Shutdown): the first to move
-// the lease to "releasing" does the work; the others return at once. A
-// release asked for while ApplyConcurrent or CreateSession is running for
-// the user waits until they settle, so it never races a lock being taken.
-// DestroySession is called once per lease that holds a concurrency, retried
-// inside that one call on throttling, 5xx and network errors
-// ([WithDestroyRetry]); UnsupportedOperation.Stopping (CAR is already
-// tearing the session down) counts as done. The heartbeat session id of a
-// lease carries a generation ("user#3"), so a late callback of an ended
-// lease cannot touch the user's next one.
+// The heartbeat server's single scheduler drives every deadline of every
+// session: the next ping, the ping timeout (a client silent that long is
+// disconnected), the idle thresholds, and the reconnect wait. The manager
+// adds two goroutines of its own, each alive only while it has work: the
+// queue runner (the poll interval, a transient failure's backoff, the
+// position notices' interval, WithQueueTimeout) and the release runner
+// (the next attempt of each queued release). Shutdown stops both.
+//
+// # Exactly once
+//
+// Every lease is released once, whatever races (an idle notice, the end of
+// the reconnect wait, Stop, Shutdown, a lost stream): the first to move the
+// lease to "releasing" does the work; the others return at once. A release
+// asked for while ApplyConcurrent or CreateSession is running for the user
+// waits until they settle, so it never races a lock being taken. A Start
+// for a user whose previous lease is still being released waits for that
+// release (and makes its next attempt happen now), so a new lease never
+// races the old one's DestroySession. The heartbeat session id of a lease
+// carries a generation ("user#3"), so a late callback of an ended lease
+// cannot touch the user's next one. OnRelease runs once per lease, when
+// its release is done.
+//
+// # When CAR fails
+//
+//   - DestroySession that fails for a transient reason (InternalError,
+//     5xx, throttling, the network, a timeout) is retried: first inside the
+//     call ([WithDestroyRetry]), then from the release queue with
+//     exponential backoff from 1 s up to [WithReleaseRetryMax] (30 s), with
+//     no attempt limit, until it is done. UnsupportedOperation.Stopping
+//     (CAR is already tearing the session down) counts as done. A
+//     permanent failure (AuthFailure, a refused parameter, an unknown
+//     action or session) is logged at error level, counted
+//     (Snapshot.DestroyFailures) and reported in the Release; it is never
+//     retried in a loop. [SessionManager.Snapshot] shows each pending
+//     release, its attempts and its last error; every failed attempt is
+//     logged at warn level.
+//   - [SessionManager.Stop] returns a *[ReleasePendingError] when the
+//     release is not done by the time its context ends, with the last
+//     error; the release goes on.
+//   - [SessionManager.Shutdown] with a deadline hands what is still pending
+//     to [OnReleasePending] and returns a *[ShutdownError] listing the
+//     users; give them to the next manager with [WithPendingReleases].
+//   - Start waits within its context while CAR answers
+//     UnsupportedOperation.Stopping, FailedOperation.SlowDown or
+//     FailedOperation.LockTimeout, and tries again a few times after a
+//     transient failure. If it still fails after a call that may have
+//     reached CAR (a timeout, a lost answer, 5xx, InternalError), it calls
+//     DestroySession for the user before it returns the error: no lock or
+//     session is left that no lease owns.
+//   - The head of the queue keeps its place through transient failures,
+//     retrying with backoff; a queued user leaves the queue only by Stop,
+//     by its client being gone past the grace window, by
+//     [WithQueueTimeout], or by a permanent error.
+//   - Every call the manager makes is bounded by [WithAPITimeout] (30 s).
+//
+// # The queue
+//
+// Queued users are kept in FIFO order with a ticket each; positions are
+// counted with a Fenwick tree, so a lookup is O(log n) and joining or
+// leaving does not touch the others. Position notices are coalesced: at
+// most one per user per [WithNoticeInterval] (1 s), the latest position
+// winning, and only to users whose position changed; a join changes no one
+// else's position. Every user, queued or not, gets a "ready" notice with
+// its ServerSession, and admission from the queue starts the idle count
+// afresh (time spent waiting is not idleness). A queued user may refresh
+// its ClientSession ([SessionManager.RefreshClientSession]) before
+// admission.
+//
+// # The client's stream
+//
+// A browser client speaking heartbeat protocol version 2 reports TCGSDK's
+// stream events. The manager passes them to [OnStreamEvent]; a stream lost
+// for good (TCGSDK gave up reconnecting) releases the concurrency or starts
+// it again ([WithStreamLost]). TCGSDK's disconnect codes 1 and 2 are hints
+// its own docs call unreliable: the heartbeat stays the truth about
+// presence.
 //
 // [SessionManager.Snapshot] reports each user's state and the counters:
-// active, disconnected, waiting, released by reason, DestroySession calls
-// and failures.
-//
-// Package car/cartest is a CAR reference server for tests.
+// active, disconnected, waiting, pending releases, released by reason,
+// DestroySession calls, retries and failures, notices sent. Measured costs
+// are in BENCHMARKS.md.
 package car

@@ -332,8 +332,6 @@ const maxReleaseAttempts = 32
 // then is handed over.
 func (m *SessionManager) runReleases() {
 	defer m.relWG.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	sem := make(chan struct{}, maxReleaseAttempts)
 	var attempts sync.WaitGroup
 	defer attempts.Wait()
@@ -378,12 +376,13 @@ func (m *SessionManager) runReleases() {
 		if !next.IsZero() {
 			wait = next.Sub(now)
 		}
-		timer.Reset(wait)
+		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
 		case <-m.relKick:
 		case <-m.runCtx.Done():
 		}
+		timer.Stop()
 	}
 }
 

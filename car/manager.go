@@ -255,7 +255,8 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 	m.stats.released = make(map[ReleaseReason]int)
 	m.runCtx, m.cancelRun = context.WithCancel(context.Background())
 	hbOpts := append(slices.Clone(cfg.heartbeat),
-		heartbeat.WithGraceWindow(cfg.reconnectWait),
+		heartbeat.WithReconnectWindow(cfg.reconnectWait),
+		heartbeat.WithReloadGrace(cfg.reloadGrace),
 		heartbeat.WithIdleThreshold(cfg.idleThreshold),
 		heartbeat.OnConnect(m.onConnect),
 		heartbeat.OnDisconnect(m.onDisconnect),

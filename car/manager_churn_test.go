@@ -28,8 +28,8 @@ func churnScript(rng *rand.Rand) []churnStep {
 		case k < 3:
 			steps[i] = churnStep{"active", time.Duration(1+rng.IntN(600)) * time.Second}
 		case k < 6: // a network blip shorter than the reconnect wait, which counts from the
-			// client's last frame: up to 30 s (an active user's Touch period) before the cut
-			steps[i] = churnStep{"blip", time.Duration(1+rng.IntN(50)) * time.Second}
+			// client's last frame: at most a ping interval (10 s) before the cut
+			steps[i] = churnStep{"blip", time.Duration(1+rng.IntN(40)) * time.Second}
 		case k < 7:
 			steps[i] = churnStep{"vanish", 0}
 		case k < 8:
@@ -53,8 +53,6 @@ func TestChurn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newManagerEnv(t, envConfig{
 			packSize: users + 50, carWait: time.Hour, cleanup: time.Second, noRateLimits: true, retryEvery: 3 * time.Second,
-			managerOption: []car.ManagerOption{car.WithHeartbeat(
-				heartbeat.WithPingInterval(time.Minute), heartbeat.WithPingTimeout(80*time.Second))},
 		})
 		rng := rand.New(rand.NewPCG(2026, 11))
 		lives := make([]churnLife, users)
@@ -164,7 +162,7 @@ func runChurnUser(t *testing.T, env *managerEnv, id string, script []churnStep) 
 			time.Sleep(env.retryEvery + time.Second) // the client's next retry gets through
 		case "vanish":
 			b.net.cut()
-			time.Sleep(heartbeat.DefaultGraceWindow + 5*time.Second)
+			time.Sleep(car.DefaultReconnectWait + 5*time.Second)
 			life.vanished++
 			restart()
 		case "idle":

@@ -24,14 +24,27 @@ import (
 // lossy loses a share of the responses after the server acted, as a
 // network that drops connections mid-answer does.
 type lossy struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	rng  *rand.Rand
-	p    float64
-	lost int
+	base  http.RoundTripper
+	mu    sync.Mutex
+	rng   *rand.Rand
+	p     float64
+	lost  int
+	calls map[string]int // attempts by action
+}
+
+func (l *lossy) count(action string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls[action]
 }
 
 func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	if l.calls == nil {
+		l.calls = map[string]int{}
+	}
+	l.calls[r.Header.Get("X-Tc-Action")]++
+	l.mu.Unlock()
 	resp, err := l.base.RoundTrip(r)
 	if err != nil {
 		return resp, err
@@ -139,6 +152,10 @@ func churnUnderFaults(t *testing.T, seed uint64, users, concurrencies int) {
 	injector := sync.WaitGroup{}
 	injector.Go(func() {
 		actions := []string{"ApplyConcurrent", "CreateSession", "DestroySession"}
+		// A fault is a share of the calls, as on a real API: an action gets
+		// a new one only once its previous fault was used up, so faults do
+		// not pile up while few calls are made.
+		owed := map[string]int{} // calls an action must make before its next fault
 		for {
 			select {
 			case <-done:
@@ -163,7 +180,12 @@ func churnUnderFaults(t *testing.T, seed uint64, users, concurrencies int) {
 				f = cartest.Fault{DropAnswer: true}
 			}
 			f.Times = 1 + draw(3)
-			if err := env.car.InjectFault(actions[draw(len(actions))], f); err != nil {
+			action := actions[draw(len(actions))]
+			if loss.count(action) < owed[action] {
+				continue
+			}
+			owed[action] = loss.count(action) + f.Times
+			if err := env.car.InjectFault(action, f); err != nil {
 				t.Error(err)
 				return
 			}
@@ -307,7 +329,7 @@ func faultyLife(t *testing.T, env *managerEnv, book *faultBook, id string, kind 
 		stop(t, env, id)
 	case kind < 7: // vanishes
 		net.cut()
-		time.Sleep(heartbeat.DefaultGraceWindow + 70*time.Second)
+		time.Sleep(car.DefaultReconnectWait + 70*time.Second)
 	case kind < 8: // idles out
 		time.Sleep(car.DefaultIdleRelease*heartbeat.DefaultIdleThreshold + 70*time.Second)
 	default:

@@ -22,6 +22,13 @@ const (
 	// DefaultReleaseRetryMax is the longest wait between two attempts of a
 	// queued release.
 	DefaultReleaseRetryMax = 30 * time.Second
+	// DefaultReconnectWait is how long a user whose client lost its
+	// connection keeps the concurrency, from its last sign of life: the
+	// heartbeat's reconnect window.
+	DefaultReconnectWait = heartbeat.DefaultReconnectWindow
+	// DefaultReloadGrace is how long a user whose page closed cleanly keeps
+	// it.
+	DefaultReloadGrace = heartbeat.DefaultReloadGrace
 )
 
 // ManagerOption configures a SessionManager.
@@ -29,6 +36,8 @@ type ManagerOption func(*managerConfig) error
 
 type managerConfig struct {
 	reconnectWait    time.Duration
+	reloadGrace      time.Duration
+	reloadGraceSet   bool
 	carReconnectWait time.Duration // the project's own, when known
 	idleThreshold    time.Duration
 	idleRelease      int
@@ -51,7 +60,8 @@ type managerConfig struct {
 
 func defaultManagerConfig() managerConfig {
 	return managerConfig{
-		reconnectWait:   heartbeat.DefaultGraceWindow,
+		reconnectWait:   DefaultReconnectWait,
+		reloadGrace:     DefaultReloadGrace,
 		idleThreshold:   heartbeat.DefaultIdleThreshold,
 		idleRelease:     DefaultIdleRelease,
 		queueLimit:      DefaultQueueLimit,
@@ -67,6 +77,12 @@ func defaultManagerConfig() managerConfig {
 
 // check validates the options together.
 func (c *managerConfig) check() error {
+	if !c.reloadGraceSet && c.reloadGrace > c.reconnectWait {
+		c.reloadGrace = c.reconnectWait // a short WithReconnectWait bounds the default
+	}
+	if c.carReconnectWait > 0 && c.reloadGrace > c.carReconnectWait {
+		return fmt.Errorf("WithReloadGrace (%v) is longer than the project's CAR reconnect wait (%v, WithCARReconnectWait): CAR would reclaim the concurrency first", c.reloadGrace, c.carReconnectWait)
+	}
 	if c.carReconnectWait > 0 && c.reconnectWait > c.carReconnectWait {
 		return fmt.Errorf("WithReconnectWait (%v) is longer than the project's CAR reconnect wait (%v, WithCARReconnectWait): CAR would reclaim the concurrency first", c.reconnectWait, c.carReconnectWait)
 	}
@@ -82,16 +98,33 @@ type StartDefaults struct {
 	ApplicationVersionId  string //nolint:revive
 }
 
-// WithReconnectWait sets how long a user whose client vanished keeps the
-// concurrency before the manager calls DestroySession (the heartbeat's grace
-// window; default 90 s, CAR's own reconnect wait). Keep it no longer than
-// the project's ReconnectTimeout, so the manager releases before CAR does.
+// WithReconnectWait sets how long a user whose client lost its connection
+// (network gone, ping timeout) keeps the concurrency, counted from the
+// client's last sign of life, before the manager calls DestroySession: the
+// heartbeat's reconnect window. Default 60 s (TCGSDK's own stream retries
+// for 10 × 6 s). Keep it shorter than the project's CAR reconnect wait
+// (90 s by default; see WithCARReconnectWait), so the manager releases
+// before CAR does.
 func WithReconnectWait(d time.Duration) ManagerOption {
 	return func(c *managerConfig) error {
 		if d <= 0 {
 			return errors.New("WithReconnectWait: must be positive")
 		}
 		c.reconnectWait = d
+		return nil
+	}
+}
+
+// WithReloadGrace sets how long a user whose page closed its heartbeat
+// cleanly (close code 1000 or 1001: tab closed, navigation, reload) keeps
+// the concurrency: long enough for a reload or a quick reopen to resume it.
+// Default 10 s.
+func WithReloadGrace(d time.Duration) ManagerOption {
+	return func(c *managerConfig) error {
+		if d <= 0 {
+			return errors.New("WithReloadGrace: must be positive")
+		}
+		c.reloadGrace, c.reloadGraceSet = d, true
 		return nil
 	}
 }

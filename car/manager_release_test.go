@@ -323,6 +323,7 @@ func TestQueueTimeout(t *testing.T) {
 		if _, err := l.Wait(t.Context()); !errors.Is(err, car.ErrQueueTimeout) {
 			t.Fatalf("Wait: %v", err)
 		}
+		synctest.Wait() // OnRelease runs after Wait returns
 		if rel := env.released(); len(rel) != 1 || rel[0].Reason != car.ReleaseQueueTimeout || rel[0].At.Sub(t0Bubble) < time.Minute {
 			t.Fatalf("releases %+v", rel)
 		}
@@ -504,4 +505,37 @@ func TestStreamLost(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestWindowLongerThanCARsIsRefused: after CAR's own reconnect wait the
+// lease is dead, so a longer window is a mistake named at construction.
+func TestWindowLongerThanCARsIsRefused(t *testing.T) {
+	srv := cartest.Start(t)
+	_, err := car.NewSessionManager(srv.Client(), cartest.DefaultProjectId,
+		car.WithCARReconnectWait(90*time.Second), car.WithReconnectWait(2*time.Minute))
+	if err == nil || !strings.Contains(err.Error(), "2m0s") || !strings.Contains(err.Error(), "1m30s") {
+		t.Fatalf("err = %v, want both values named", err)
+	}
+	if _, err := car.NewSessionManager(srv.Client(), cartest.DefaultProjectId, car.WithCARReconnectWait(90*time.Second)); err != nil {
+		t.Fatalf("the defaults fit inside CAR's wait: %v", err)
+	}
+}
+
+// TestClosedPageGetsTheReloadGrace: a page that closes its heartbeat
+// cleanly is released after the reload grace, not the reconnect window.
+func TestClosedPageGetsTheReloadGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newManagerEnv(t, envConfig{})
+		b := env.connect(env.start("u1"))
+		closed := time.Now()
+		b.sess.Close()
+		time.Sleep(car.DefaultReloadGrace + time.Second)
+		rel := env.released()
+		if len(rel) != 1 || rel[0].Reason != car.ReleaseDisconnected {
+			t.Fatalf("releases %+v", rel)
+		}
+		if d := rel[0].At.Sub(closed); d < car.DefaultReloadGrace || d > car.DefaultReloadGrace+time.Second {
+			t.Fatalf("released %v after the page closed, want the %v reload grace", d, car.DefaultReloadGrace)
+		}
+	})
 }

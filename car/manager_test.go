@@ -250,7 +250,7 @@ func TestReconnectWithinTheWaitKeepsTheConcurrency(t *testing.T) {
 		}
 		// Back 1 s before the 90 s reconnect wait ends (the client's next
 		// 100 ms retry lands at 88.9 s + ≤ 100 ms).
-		time.Sleep(heartbeat.DefaultGraceWindow - 1100*time.Millisecond)
+		time.Sleep(car.DefaultReconnectWait - 1100*time.Millisecond)
 		b.net.restore()
 		time.Sleep(100 * time.Millisecond)
 		synctest.Wait()
@@ -295,7 +295,7 @@ func TestReconnectAfterTheWaitFindsItReleasedOnce(t *testing.T) {
 
 		b.net.cut()
 		stream.Drop()
-		time.Sleep(heartbeat.DefaultGraceWindow + time.Second)
+		time.Sleep(car.DefaultReconnectWait + time.Second)
 		b.net.restore()
 		synctest.Wait()
 
@@ -306,7 +306,7 @@ func TestReconnectAfterTheWaitFindsItReleasedOnce(t *testing.T) {
 		if len(rel) != 1 || rel[0].Reason != car.ReleaseDisconnected || !rel[0].Destroyed || rel[0].DestroyErr != nil {
 			t.Fatalf("releases %+v", rel)
 		}
-		if got := rel[0].At.Sub(dropped); got != heartbeat.DefaultGraceWindow {
+		if got := rel[0].At.Sub(dropped); got != car.DefaultReconnectWait {
 			t.Fatalf("released %v after the drop, want the 90 s wait", got)
 		}
 		for _, c := range env.car.Concurrencies() {
@@ -446,7 +446,7 @@ func TestQueuedUserWhoVanishesLeavesTheQueue(t *testing.T) {
 		env := newManagerEnv(t, envConfig{packSize: 1})
 		env.start("a")
 		lease := env.start("b")
-		time.Sleep(heartbeat.DefaultGraceWindow + time.Second) // b never connects its heartbeat
+		time.Sleep(car.DefaultReconnectWait + time.Second) // b never connects its heartbeat
 		if _, err := lease.Wait(t.Context()); !errors.Is(err, car.ErrLeftQueue) {
 			t.Fatalf("Wait: %v", err)
 		}
@@ -470,8 +470,8 @@ func TestReleaseRacesDestroyOnce(t *testing.T) {
 		b.net.cut()
 		// At 90 s the reconnect wait ends, the second idle threshold
 		// passes, and Stop is called: all at the same instant.
-		time.AfterFunc(heartbeat.DefaultGraceWindow, func() { env.mgr.Stop(context.Background(), "u1") })
-		time.Sleep(heartbeat.DefaultGraceWindow + time.Minute)
+		time.AfterFunc(car.DefaultReconnectWait, func() { env.mgr.Stop(context.Background(), "u1") })
+		time.Sleep(car.DefaultReconnectWait + time.Minute)
 		synctest.Wait()
 
 		if n := env.destroyCalls(); n != 1 {

@@ -24,6 +24,7 @@ type queueSlot struct {
 	sentPos   int       // the last position notice sent
 	sentAt    time.Time // when it was sent
 	headTries int       // consecutive transient failures as the head
+	headErr   error     // the last of them
 	notBefore time.Time // the head waits until then after a failure
 }
 
@@ -164,8 +165,6 @@ type positionNotice struct {
 // positions.
 func (m *SessionManager) runQueue() {
 	defer m.queueWG.Done()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	for {
 		now := time.Now()
 		m.mu.Lock()
@@ -220,18 +219,15 @@ func (m *SessionManager) runQueue() {
 				continue
 			}
 		}
-		timer.Reset(wait)
+		// A fresh timer per wait: Reset on a timer inside a synctest bubble
+		// has lost timers in our churn test (see golang/go#76052).
+		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
 		case <-m.kick:
 		case <-m.runCtx.Done():
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		timer.Stop()
 	}
 }
 
@@ -263,6 +259,7 @@ func (m *SessionManager) positionRoundLocked(now time.Time) (out []positionNotic
 // starting). It reports whether the runner should go on at once.
 func (m *SessionManager) admitHead(e *entry) bool {
 	err := m.admit(m.runCtx, e, false)
+	m.log.Debug("queue head: admission", "user", e.userID, "error", err)
 	switch {
 	case err == nil:
 		m.mu.Lock()
@@ -284,6 +281,7 @@ func (m *SessionManager) admitHead(e *entry) bool {
 			e.headTries = 0
 		} else if m.runCtx.Err() == nil {
 			e.headTries++
+			e.headErr = err
 			e.notBefore = time.Now().Add(headBackoff.Delay(e.headTries))
 			m.log.Warn("queue head: start failed; retrying, the user keeps its place",
 				"user", e.userID, "attempt", e.headTries, "error", err)

@@ -21,6 +21,9 @@ type UserSnapshot struct {
 	ReleaseAttempts  int
 	ReleaseError     string
 	ReleaseNextRetry time.Time
+	// StartError is the last transient failure of a queued user's
+	// admission, while it is the head and retrying.
+	StartError string
 }
 
 // Snapshot is the manager's state at one moment.
@@ -65,6 +68,9 @@ func (m *SessionManager) Snapshot() Snapshot {
 		case e.inQueue: // queued, or the head being admitted
 			u.QueuePosition = m.queue.position(e)
 			s.Waiting++
+			if e.headErr != nil {
+				u.StartError = e.headErr.Error()
+			}
 		}
 		switch e.state {
 		case LeaseActive:

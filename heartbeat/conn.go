@@ -34,6 +34,7 @@ type conn struct {
 
 	lastSeen atomic.Int64 // time.Duration since Server.epoch of the last frame
 	closing  atomic.Bool  // the reader ignores frames once set
+	wstate   atomic.Int32 // writer state: wIdle, wBusy, wMore (writer.go)
 
 	// Reader goroutine only (finish reads peerCode on that goroutine too).
 	tat      time.Duration  // frame rate limit: theoretical arrival time (GCRA)
@@ -49,7 +50,6 @@ type conn struct {
 	out      [][]byte      // frames to send before the session's pending notices
 	closeMsg []byte        // close frame to send after out
 	pingDue  bool
-	writing  bool // its writer goroutine is running
 }
 
 func (c *conn) entry() *timerEntry { return &c.timer }

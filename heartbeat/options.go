@@ -25,9 +25,9 @@ const (
 	DefaultIdleThreshold   = 300 * time.Second // TCGSDK idleThreshold
 	DefaultReconnectWindow = 60 * time.Second  // TCGSDK reconnects its stream for 10 × 6 s
 	DefaultReloadGrace     = 10 * time.Second
-	// DefaultGraceWindow is CAR's own reconnect wait (90 s), the default of
-	// the car manager's WithReconnectWait. It is no longer the Server's
-	// default: that is DefaultReconnectWindow.
+	// DefaultGraceWindow is CAR's own reconnect wait (90 s). It is not
+	// the Server's default (that is DefaultReconnectWindow); it is the
+	// longest window that still releases before CAR does.
 	DefaultGraceWindow      = 90 * time.Second
 	DefaultMaxMessageSize   = 4 << 10
 	DefaultWriteTimeout     = 10 * time.Second

@@ -33,7 +33,8 @@ type Server struct {
 	mu         sync.Mutex
 	sessions   map[string]*serverSession
 	sched      scheduler
-	active     int // goroutines owned by the Server, handlers included
+	writers    sync.WaitGroup // the connections' writer goroutines (writer.go)
+	active     int            // goroutines owned by the Server, handlers included
 	closed     bool
 	allDone    chan struct{} // made by Shutdown; closed when active drops to 0
 	doneClosed bool
@@ -332,8 +333,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := s.allDone
 	s.mu.Unlock()
 
+	// Every reader is gone once done is closed, so no writer starts after
+	// it; the remaining ones end with their write (or its deadline).
+	wrote := make(chan struct{})
+	go func() {
+		<-done
+		s.writers.Wait()
+		close(wrote)
+	}()
 	select {
-	case <-done:
+	case <-wrote:
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()

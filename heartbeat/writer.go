@@ -26,39 +26,71 @@ import (
 // all connections (Upgrader.WriteBufferPool), so an idle connection holds
 // none.
 
-// kick starts c's writer if c has output and no writer. Caller holds
-// Server.mu.
+// Writer states (conn.wstate). Only kick, under Server.mu, starts a writer
+// (wIdle → wBusy) or flags more output for a running one (wBusy → wMore);
+// a writer that finds nothing more to send leaves with one compare-and-swap
+// (wBusy → wIdle), without taking Server.mu: with thousands of writes due
+// at once (pings, idle notices) the writers then never queue on the lock
+// that the scheduler and the callbacks need.
+const (
+	wIdle int32 = iota
+	wBusy
+	wMore
+)
+
+// kick starts c's writer with its first batch if c has output and no
+// writer, or tells the running writer that more output is waiting. Caller
+// holds Server.mu.
 func (s *Server) kick(c *conn) {
-	if c.writing || c.state == connClosed || !c.hasOutput() {
+	if c.state == connClosed || !c.hasOutput() {
 		return
 	}
-	c.writing = true
-	s.goLocked(c.writeLoop)
-}
-
-// writeLoop is c's writer: it sends c's output until there is none left.
-func (c *conn) writeLoop() {
-	s := c.srv
 	for {
-		s.mu.Lock()
-		if c.state == connClosed || !c.hasOutput() {
-			c.writing = false
-			s.mu.Unlock()
+		switch c.wstate.Load() {
+		case wIdle:
+			c.wstate.Store(wBusy)
+			s.writers.Add(1)
+			go c.writeLoop(c.takeOutput())
+			return
+		case wBusy:
+			if c.wstate.CompareAndSwap(wBusy, wMore) {
+				return
+			}
+			// The writer just left: start another.
+		default:
 			return
 		}
-		b := c.takeOutput()
-		s.mu.Unlock()
+	}
+}
 
-		if err := c.write(b, s.cfg.writeTimeout); err != nil {
-			s.mu.Lock()
-			c.writing = false
+// writeLoop is c's writer: it sends b, then whatever output came meanwhile,
+// until there is none left.
+func (c *conn) writeLoop(b batch) {
+	s := c.srv
+	defer s.writers.Done()
+	for {
+		err := c.write(b, s.cfg.writeTimeout)
+		if err == nil && c.wstate.CompareAndSwap(wBusy, wIdle) {
+			return
+		}
+		s.mu.Lock()
+		if err != nil {
 			s.cfg.logger.Debug("heartbeat: write failed", "session", c.sessionID(), "err", err)
 			s.detachLocked(c, writeFailure(err))
 			s.abortLocked(c)
+			c.wstate.Store(wIdle)
 			s.mu.Unlock()
 			c.ws.Close()
 			return
 		}
+		if c.state == connClosed || !c.hasOutput() {
+			c.wstate.Store(wIdle)
+			s.mu.Unlock()
+			return
+		}
+		c.wstate.Store(wBusy)
+		b = c.takeOutput()
+		s.mu.Unlock()
 	}
 }
 

@@ -150,6 +150,4 @@
 // Quotas and memory sizes are MB; provisioned concurrency is a count of
 // instances; Result.MemUsage is bytes while RequestStatus.MemUsage is MB;
 // durations in results are milliseconds; Timeout is seconds.
-//
-// Package scf/scftest is an SCF reference server for tests.
 package scf

@@ -421,3 +421,41 @@ test("glue: init, lease, heartbeat, TCGSDK.start once per ServerSession, input c
   assert.equal(calls.at(-1), "destroy");
   assert.equal(car.heartbeat.state, "released");
 });
+
+test("bindInput touches on keyboard, pointer and gamepad input, and unbinds", async () => {
+  const { c, sockets, win } = newClient({ activityInterval: 1 });
+  c.start();
+  sockets[0].open();
+  sockets[0].welcome({ idleThreshold: 100000 });
+  const target = new EventTarget();
+  let pads = [];
+  const nav = globalThis.navigator;
+  Object.defineProperty(globalThis, "navigator", { value: { getGamepads: () => pads }, configurable: true });
+  try {
+    let touches = 0;
+    const orig = c.touch.bind(c);
+    c.touch = () => {
+      touches++;
+      orig();
+    };
+    const unbind = c.bindInput(target, { gamepadPoll: 5 });
+    target.dispatchEvent(new Event("keydown"));
+    target.dispatchEvent(new Event("pointerdown"));
+    assert.equal(touches, 2);
+    pads = [{ index: 0, timestamp: 1 }];
+    win.dispatchEvent(new Event("gamepadconnected"));
+    assert.equal(touches, 3);
+    await new Promise((r) => setTimeout(r, 20)); // first poll records the timestamp
+    pads = [{ index: 0, timestamp: 2 }]; // a button moved
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(touches >= 4, `gamepad input not seen (${touches})`);
+    unbind();
+    const n = touches;
+    target.dispatchEvent(new Event("keydown"));
+    pads = [{ index: 0, timestamp: 3 }];
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(touches, n, "input after unbind");
+  } finally {
+    Object.defineProperty(globalThis, "navigator", { value: nav, configurable: true });
+  }
+});

@@ -125,7 +125,6 @@ func floorClient() *http.Client {
 // cached for the day, as any client can.
 type signedFloor struct {
 	id, key, url string
-	host         string
 	date         string // of the cached derived key
 	derived      []byte
 }

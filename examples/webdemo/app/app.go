@@ -66,6 +66,9 @@ type Config struct {
 	Manager []car.ManagerOption
 	// Logger gets the manager's and the servers' logs (default: silent).
 	Logger *slog.Logger
+	// OnStreamEvent, if set, also gets the stream events the pages report
+	// (the demo shows the latest one of each user).
+	OnStreamEvent func(car.StreamEvent)
 	// Routes, if set, adds routes to the demo's mux (the browser tests
 	// serve pages of their own on the demo's origin).
 	Routes func(*http.ServeMux)
@@ -112,6 +115,7 @@ type App struct {
 
 	mu       sync.Mutex
 	releases []car.Release
+	streams  map[string]car.StreamEvent // the latest of each user
 }
 
 // New starts the demo.
@@ -126,7 +130,7 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{CAR: srv, cfg: cfg, client: srv.Client(), served: make(chan struct{})}
+	a := &App{CAR: srv, cfg: cfg, client: srv.Client(), served: make(chan struct{}), streams: make(map[string]car.StreamEvent)}
 	opts := append([]car.ManagerOption{
 		car.WithReconnectWait(cfg.ReconnectWait),
 		car.WithIdleThreshold(cfg.IdleThreshold),
@@ -139,6 +143,14 @@ func New(cfg Config) (*App, error) {
 			heartbeat.WithWriteTimeout(2*time.Second),
 			heartbeat.WithLogger(cfg.Logger),
 		),
+		car.OnStreamEvent(func(ev car.StreamEvent) {
+			a.mu.Lock()
+			a.streams[ev.UserId] = ev
+			a.mu.Unlock()
+			if cfg.OnStreamEvent != nil {
+				cfg.OnStreamEvent(ev)
+			}
+		}),
 		car.OnRelease(func(r car.Release) {
 			a.mu.Lock()
 			a.releases = append(a.releases, r)
@@ -304,6 +316,8 @@ type UserState struct {
 	QueuePosition int
 	Connected     bool
 	IdleTimes     int
+	// Stream is the latest stream event the page reported, e.g. "lost -3".
+	Stream string
 }
 
 // ConcurrencyState is a concurrency as CAR (the reference server) sees it.
@@ -319,8 +333,18 @@ type ReleaseState struct {
 
 func (a *App) state(w http.ResponseWriter, _ *http.Request) {
 	var st State
+	a.mu.Lock()
+	streams := make(map[string]car.StreamEvent, len(a.streams))
+	for k, v := range a.streams {
+		streams[k] = v
+	}
+	a.mu.Unlock()
 	for _, u := range a.Manager.Snapshot().Users {
-		st.Users = append(st.Users, UserState{User: u.UserId, State: u.State.String(), QueuePosition: u.QueuePosition, Connected: u.Connected, IdleTimes: u.IdleTimes})
+		us := UserState{User: u.UserId, State: u.State.String(), QueuePosition: u.QueuePosition, Connected: u.Connected, IdleTimes: u.IdleTimes}
+		if ev, ok := streams[u.UserId]; ok {
+			us.Stream = fmt.Sprintf("%s %d", ev.State, ev.Code)
+		}
+		st.Users = append(st.Users, us)
 	}
 	for _, c := range a.CAR.Concurrencies() {
 		st.Concurrencies = append(st.Concurrencies, ConcurrencyState{Id: c.ConcurrencyId, State: c.State.String(), User: c.UserId})

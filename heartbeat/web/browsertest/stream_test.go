@@ -49,7 +49,7 @@ func loseStream(p *tab) {
 // the page says why.
 func TestStreamLostReleases(t *testing.T) {
 	rec := &streamEvents{}
-	e := newEnv(t, app.Config{Manager: []car.ManagerOption{car.WithStreamLost(car.StreamLostRelease), car.OnStreamEvent(rec.add)}})
+	e := newEnv(t, app.Config{Manager: []car.ManagerOption{car.WithStreamLost(car.StreamLostRelease)}, OnStreamEvent: rec.add})
 	p := e.open("hank", "user=hank&sdkRetry=300&sdkAttempts=3")
 	p.waitText("stream", "connected", 10*time.Second)
 	e.waitCAR("hank", cartest.StateConnected, 5*time.Second)
@@ -75,7 +75,7 @@ func TestStreamLostReleases(t *testing.T) {
 // it, and the user keeps the same concurrency.
 func TestStreamLostRestarts(t *testing.T) {
 	rec := &streamEvents{}
-	e := newEnv(t, app.Config{Manager: []car.ManagerOption{car.WithStreamLost(car.StreamLostRestart), car.OnStreamEvent(rec.add)}})
+	e := newEnv(t, app.Config{Manager: []car.ManagerOption{car.WithStreamLost(car.StreamLostRestart)}, OnStreamEvent: rec.add})
 	p := e.open("iris", "user=iris&sdkRetry=300&sdkAttempts=3")
 	p.waitText("stream", "connected", 10*time.Second)
 	before := e.waitCAR("iris", cartest.StateConnected, 5*time.Second)

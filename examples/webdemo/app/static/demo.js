@@ -142,7 +142,7 @@ async function poll() {
   try {
     const st = await (await fetch("/api/state")).json();
     $("car-table").innerHTML = (st.Concurrencies || []).map((c) => `<tr><td>${esc(c.Id)}</td><td>${pill(c.State)}</td><td>${esc(c.User)}</td></tr>`).join("");
-    $("mgr-table").innerHTML = (st.Users || []).map((u) => `<tr><td>${esc(u.User)}</td><td>${pill(u.State)}</td><td>${u.QueuePosition || ""}</td><td>${u.IdleTimes || ""}</td></tr>`).join("") || `<tr><td colspan="4">nobody</td></tr>`;
+    $("mgr-table").innerHTML = (st.Users || []).map((u) => `<tr><td>${esc(u.User)}</td><td>${pill(u.State)}</td><td>${u.QueuePosition || ""}</td><td>${u.IdleTimes || ""}</td><td>${esc(u.Stream)}</td></tr>`).join("") || `<tr><td colspan="5">nobody</td></tr>`;
     $("rel-table").innerHTML = (st.Releases || []).slice().reverse().map((r) => `<tr><td>${esc(r.User)}</td><td>${esc(r.Reason)}</td></tr>`).join("");
   } catch {
     /* the demo server stopped */
