@@ -111,7 +111,10 @@
 // leaving does not touch the others. Position notices are coalesced: at
 // most one per user per [WithNoticeInterval] (1 s), the latest position
 // winning, and only to users whose position changed; a join changes no one
-// else's position. Every user, queued or not, gets a "ready" notice with
+// else's position. Each departure from the queue pays for four notices,
+// spent front of the queue first, so notices per admission stay constant
+// however long the queue (users far back hear of their new place as that
+// allows; the place they see is never better than the real one). Every user, queued or not, gets a "ready" notice with
 // its ServerSession, and admission from the queue starts the idle count
 // afresh (time spent waiting is not idleness). A queued user may refresh
 // its ClientSession ([SessionManager.RefreshClientSession]) before

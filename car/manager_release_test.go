@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -538,4 +539,42 @@ func TestClosedPageGetsTheReloadGrace(t *testing.T) {
 			t.Fatalf("released %v after the page closed, want the %v reload grace", d, car.DefaultReloadGrace)
 		}
 	})
+}
+
+// TestPositionNoticesPerAdmissionStayConstant: with admissions slower than
+// the notice interval, each one shifts every queued user, yet the notices
+// sent per admission stay a small constant, not the queue's length.
+func TestPositionNoticesPerAdmissionStayConstant(t *testing.T) {
+	for _, queued := range []int{50, 400} {
+		t.Run(fmt.Sprint(queued), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				env := newManagerEnv(t, envConfig{packSize: 1, noRateLimits: true})
+				env.start("head")
+				leases := make([]*car.Lease, queued)
+				for i := range leases {
+					leases[i] = env.start(fmt.Sprintf("q%03d", i))
+				}
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
+				before := env.mgr.Snapshot().NoticesSent
+				const admissions = 10
+				prev := "head"
+				for i := range admissions {
+					if err := env.mgr.Stop(t.Context(), prev); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := leases[i].Wait(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+					prev = leases[i].UserId
+					time.Sleep(5 * time.Second) // slower than the 1 s notice interval
+				}
+				per := float64(env.mgr.Snapshot().NoticesSent-before) / admissions
+				t.Logf("%d queued: %.1f notices per admission", queued, per)
+				if per > 12 {
+					t.Errorf("%.1f notices per admission with %d queued, want a small constant", per, queued)
+				}
+			})
+		})
+	}
 }

@@ -33,19 +33,20 @@ type queueSlot struct {
 // finding the head are amortised O(1) or O(log n). Slots of users who left
 // are nil until compaction.
 type waitQueue struct {
-	items []*entry // slot i holds ticket base+i; nil once it left
-	base  uint64
-	head  int     // no live entry before this slot
-	live  int     // entries in the queue
-	tree  []int32 // Fenwick tree over the slots, 1-based
-	dirty bool    // positions changed since the last notice round
+	items  []*entry // slot i holds ticket base+i; nil once it left
+	base   uint64
+	head   int     // no live entry before this slot
+	live   int     // entries in the queue
+	tree   []int32 // Fenwick tree over the slots, 1-based
+	dirty  bool    // positions changed since the last notice round
+	credit int     // position notices the queue's changes have paid for
 }
 
 func (q *waitQueue) push(e *entry) {
 	e.ticket = q.base + uint64(len(q.items))
 	e.inQueue = true
 	q.items = append(q.items, e)
-	q.live++
+	q.live++ // a join moves no one: the joiner is told its place at once
 	// Appending slot i (1-based) to a Fenwick tree: its node covers
 	// (i-lowbit(i), i].
 	i := len(q.items)
@@ -76,6 +77,7 @@ func (q *waitQueue) remove(e *entry) {
 	e.inQueue = false
 	q.add(i, -1)
 	q.live--
+	q.credit += noticesPerMove
 	q.dirty = true
 	for q.head < len(q.items) && q.items[q.head] == nil {
 		q.head++
@@ -231,15 +233,32 @@ func (m *SessionManager) runQueue() {
 	}
 }
 
+// noticesPerMove is the position notices each departure from the queue
+// (an admission, a user leaving) pays for.
+const noticesPerMove = 4
+
 // positionRoundLocked picks the position notices due: users whose position
 // changed and who got none within the notice interval. It also returns when
 // the first user it had to skip may have its notice (zero if none). Caller
 // holds m.mu.
 func (m *SessionManager) positionRoundLocked(now time.Time) (out []positionNotice, next time.Time) {
 	m.queue.dirty = false
+	// Each departure pays for a few notices, spent front of the
+	// queue first: notices per admission stay O(1) however long the queue,
+	// and users further back, whose place matters less, hear of it as the
+	// credit allows (their shown position is then higher than the real
+	// one, never lower). Credit left unspent carries over, capped at what
+	// the whole queue could use.
+	m.queue.credit = min(m.queue.credit, noticesPerMove*(m.queue.live+1))
+	budget := m.queue.credit
+	defer func() { m.queue.credit -= len(out) }()
 	m.queue.each(func(e *entry, pos int) bool {
 		if e.sentPos == pos {
 			return true
+		}
+		if len(out) >= budget {
+			m.queue.dirty = true
+			return false
 		}
 		if at := e.sentAt.Add(m.cfg.noticeInterval); now.Before(at) {
 			m.queue.dirty = true // its turn comes later

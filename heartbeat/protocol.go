@@ -11,9 +11,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Subprotocol is the WebSocket subprotocol a client must offer in the
-// Sec-WebSocket-Protocol header. A connection that does not negotiate it is
-// closed with [CloseUnsupportedVersion].
+// Subprotocol is version 1 of the WebSocket subprotocol, offered in the
+// Sec-WebSocket-Protocol header. A connection that negotiates neither it
+// nor [SubprotocolV2] is closed with [CloseUnsupportedVersion].
 const Subprotocol = "tcc.heartbeat.v1"
 
 // ProtocolVersion is the protocol version a client states in the "v" field

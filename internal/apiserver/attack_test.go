@@ -142,6 +142,27 @@ func mb(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 // measures the baseline again, and checks the bounds against the larger
 // baseline (the host's load may drift meanwhile).
 func underAttack(t *testing.T, tg *target, calls int, fresh bool, heapBound uint64, mode string, during func()) {
+	underAttackWithin(t, tg, calls, fresh, maxSlowdown, heapBound, mode, during)
+}
+
+// underAttackWithin is underAttack with its own latency bound. The host
+// is shared (CI runs packages in parallel on two cores), so a latency
+// over the bound is measured once more, attack and baselines anew, and
+// fails only if it is over again; the heap bound has no second chance.
+func underAttackWithin(t *testing.T, tg *target, calls int, fresh bool, maxSlowdown time.Duration, heapBound uint64, mode string, during func()) {
+	t.Helper()
+	if measureAttack(t, tg, calls, fresh, maxSlowdown, heapBound, mode, during) {
+		return
+	}
+	t.Logf("the p99 was over the bound: measuring again")
+	if !measureAttack(t, tg, calls, fresh, maxSlowdown, heapBound, mode, during) {
+		t.Errorf("the p99 under attack was more than %d× the baseline twice", int(maxSlowdown))
+	}
+}
+
+// measureAttack runs one measurement; it reports whether the latency
+// bound held.
+func measureAttack(t *testing.T, tg *target, calls int, fresh bool, maxSlowdown time.Duration, heapBound uint64, mode string, during func()) bool {
 	t.Helper()
 	tg.wellBehaved(t, 20, fresh) // warm up
 	before := p99(tg.wellBehaved(t, calls, fresh))
@@ -187,12 +208,10 @@ func underAttack(t *testing.T, tg *target, calls int, fresh bool, heapBound uint
 	base := max(before, after)
 	got := p99(lat)
 	t.Logf("well-behaved p99 %v alone (%v before, %v after), %v under attack (%.1f×); server heap peak +%s (bound %s)", base, before, after, got, float64(got)/float64(base), mb(grown), mb(heapBound))
-	if got > maxSlowdown*base {
-		t.Errorf("p99 under attack %v is more than %d× the baseline %v", got, maxSlowdown, base)
-	}
 	if grown > heapBound {
 		t.Errorf("the heap grew by %s, bound %s", mb(grown), mb(heapBound))
 	}
+	return got <= maxSlowdown*base
 }
 
 // TestAttacker is the attacker process of the attack tests; it does
@@ -355,7 +374,10 @@ func TestAttackLargeBodies(t *testing.T) {
 		t.Skip("3 GB through loopback")
 	}
 	tg := startTarget(t, Limits{})
-	underAttack(t, tg, 300, false, uint64(DefaultLimits.BodyBytesInFlight)+32<<20, "bodies", nil)
+	// The server must take in 3 GB on the two cores it shares with the
+	// attacker: the well-behaved client waits behind that work, so its
+	// bound is wider (before the budget it was about 5,000×).
+	underAttackWithin(t, tg, 300, false, 200, uint64(DefaultLimits.BodyBytesInFlight)+32<<20, "bodies", nil)
 }
 
 // TestAttackSlowBodies: 2,000 connections send their headers (with the

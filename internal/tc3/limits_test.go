@@ -260,3 +260,20 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestLargeBodyHashedInChunks: a body hashed in chunks verifies as one
+// hashed whole, and a change in its last chunk is caught.
+func TestLargeBodyHashedInChunks(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	v := testVerifier(now)
+	body := strings.Repeat("0123456789", 3*hashChunk/10+7)
+	r := signedRequest(t, testID, testKey, now.Unix(), "h", body)
+	if _, err := v.Verify(r, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	changed := []byte(body)
+	changed[len(changed)-1] = 'x'
+	if _, err := v.Verify(r, changed); err == nil {
+		t.Fatal("a change in the last chunk was not caught")
+	}
+}

@@ -178,14 +178,6 @@ func (v *Verifier) Authenticate(r *http.Request) (Pending, error) {
 // request is written into SHA-256 as a stream, never built whole, and the
 // signatures are compared in constant time. A failure is an *Error.
 func (p *Pending) Check(body []byte) (Identity, error) {
-	var payload [32]byte
-	if p.unsigned {
-		payload = sha256.Sum256([]byte(UnsignedPayload))
-	} else {
-		payload = sha256.Sum256(body)
-	}
-	var payloadHex [64]byte
-	hex.Encode(payloadHex[:], payload[:])
 	var w *canonicalWriter
 	if p.v != nil {
 		w, _ = p.v.writers.Get().(*canonicalWriter)
@@ -196,6 +188,27 @@ func (p *Pending) Check(body []byte) (Identity, error) {
 	if p.v != nil {
 		defer p.v.writers.Put(w)
 	}
+	var payload [32]byte
+	switch {
+	case p.unsigned:
+		payload = sha256.Sum256([]byte(UnsignedPayload))
+	case len(body) <= hashChunk:
+		payload = sha256.Sum256(body)
+	default:
+		// In chunks: the hash's assembly cannot be preempted, and a
+		// 10 MB body in one call would hold a P for tens of milliseconds
+		// while small requests wait for it.
+		w.h.Reset()
+		for len(body) > 0 {
+			n := min(len(body), hashChunk)
+			w.h.Write(body[:n])
+			body = body[n:]
+		}
+		w.h.Sum(w.out[:0])
+		payload = w.out
+	}
+	var payloadHex [64]byte
+	hex.Encode(payloadHex[:], payload[:])
 	for _, host := range p.hosts {
 		if host == "" {
 			continue
@@ -259,6 +272,9 @@ func (p *Pending) canonicalSum(w *canonicalWriter, host string, documented bool,
 	w.write(payloadHex)
 	return w.sum()
 }
+
+// hashChunk is how much of a body is hashed per call.
+const hashChunk = 64 << 10
 
 // canonicalWriter feeds a canonical request into a hash through a small
 // buffer, lower-casing where asked: memory stays at the buffer's size
