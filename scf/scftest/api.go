@@ -52,15 +52,6 @@ func (s *Server) register() {
 	}
 }
 
-// fail converts a possibly nil *apiserver.Error into an error without the
-// typed-nil trap.
-func fail(e *apiserver.Error) error {
-	if e == nil {
-		return nil
-	}
-	return e
-}
-
 // fnRequest is a request body that names a function.
 type fnRequest interface {
 	target() fnRef
