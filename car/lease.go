@@ -91,7 +91,8 @@ func (e *ShutdownError) UserIds() []string { //nolint:revive // the API's spelli
 
 // Stop releases the user's concurrency (DestroySession) or takes the user
 // out of the queue, and waits until that is done. Stopping a user with no
-// lease does nothing.
+// lease does nothing. With a shared LeaseStore, Stop works on any replica,
+// for a lease started on any replica.
 //
 // ctx bounds only the wait. The release itself runs on the manager's own
 // context: a caller that goes away (the request of a page being closed)
@@ -447,6 +448,10 @@ func (m *SessionManager) adoptPending(ids []string) {
 // returned *ShutdownError (errors.As; it wraps ctx's error). Persist them
 // and give them to the next manager with WithPendingReleases: CAR still
 // counts those concurrencies until its own reconnect wait ends.
+//
+// With a shared LeaseStore, Shutdown is the last replica's: it releases
+// every lease of the project, including those other replicas started. A
+// rolling deploy uses Drain instead.
 func (m *SessionManager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closing {
