@@ -301,7 +301,7 @@ func (e *StoreError) Unwrap() error { return e.Err }
 // Store per Server. Without this option a Server keeps its sessions in its
 // own memory, as a single process.
 func WithStore(st Store) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithStore", func(c *serverConfig) error {
 		if st == nil {
 			return &ValidationError{Field: "WithStore", Rule: "store must not be nil"}
 		}

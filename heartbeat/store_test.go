@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -447,7 +448,7 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 			mu.Unlock()
 			return l.DialContext(ctx, network, addr)
 		}}
-		s, err := heartbeat.Connect(context.Background(), wsURL, "u1", token, heartbeat.WithDialer(d))
+		s, err := hbclient.Connect(context.Background(), wsURL, "u1", token, hbclient.WithDialer(d))
 		if err != nil {
 			t.Fatalf("Connect: %v", err)
 		}
@@ -460,7 +461,7 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 			t.Fatalf("Drain: %v", err)
 		}
 		a.sleepUntil(30 * time.Second)
-		if s.State() != heartbeat.StateConnected {
+		if s.State() != hbclient.StateConnected {
 			t.Fatalf("client state %v after the drain, want connected (to the other replica)", s.State())
 		}
 		if got, want := cl.histories("u1"), "r0[connect] r1[resume]"; got != want {
