@@ -7,7 +7,9 @@ import "encoding/json"
 // the official SDK can send for a modelled action is listed; the ones the
 // model ignores are json.RawMessage. Responses are written independently
 // of package scf's types, so a spelling mistake on either side shows up
-// in the conformance tests with the official SDK.
+// in the conformance tests with the official SDK. A request that names a
+// function says which, and which fields it requires, with its target
+// method (api.go's openFunction reads it).
 
 type wireTriggerAction struct {
 	TriggerName                      string  `json:"TriggerName"`
@@ -22,10 +24,14 @@ type putReservedIn struct {
 	Namespace              string  `json:"Namespace"`
 }
 
+func (in *putReservedIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
+
 type fnRefIn struct {
 	FunctionName string `json:"FunctionName"`
 	Namespace    string `json:"Namespace"`
 }
+
+func (in *fnRefIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type getReservedOut struct {
 	ReservedMem *uint64 `json:"ReservedMem"`
@@ -43,11 +49,17 @@ type putProvisionedIn struct {
 	MaxCapacity                      *uint64             `json:"MaxCapacity"`
 }
 
+func (in *putProvisionedIn) target() fnRef {
+	return byName(in.Namespace, in.FunctionName, "Qualifier", in.Qualifier)
+}
+
 type fnQualifierIn struct {
 	FunctionName string `json:"FunctionName"`
 	Qualifier    string `json:"Qualifier"`
 	Namespace    string `json:"Namespace"`
 }
+
+func (in *fnQualifierIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type versionProvisionedOut struct {
 	AllocatedProvisionedConcurrencyNum uint64              `json:"AllocatedProvisionedConcurrencyNum"`
@@ -133,6 +145,8 @@ type invokeIn struct {
 	RoutingKey     string `json:"RoutingKey"`
 }
 
+func (in *invokeIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
+
 type invokeFunctionIn struct {
 	FunctionName string `json:"FunctionName"`
 	Qualifier    string `json:"Qualifier"`
@@ -141,6 +155,8 @@ type invokeFunctionIn struct {
 	Namespace    string `json:"Namespace"`
 	RoutingKey   string `json:"RoutingKey"`
 }
+
+func (in *invokeFunctionIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type resultOut struct {
 	FunctionRequestId string  `json:"FunctionRequestId"` //nolint:revive
@@ -163,6 +179,10 @@ type getRequestStatusIn struct {
 	Namespace         string `json:"Namespace"`
 	StartTime         string `json:"StartTime"`
 	EndTime           string `json:"EndTime"`
+}
+
+func (in *getRequestStatusIn) target() fnRef {
+	return byName(in.Namespace, in.FunctionName, "FunctionRequestId", in.FunctionRequestId)
 }
 
 type requestStatusOut struct {
@@ -272,12 +292,16 @@ type updateFunctionIn struct {
 	IgnoreSysLog              *bool                    `json:"IgnoreSysLog"`
 }
 
+func (in *updateFunctionIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
+
 type getFunctionIn struct {
 	FunctionName string `json:"FunctionName"`
 	Qualifier    string `json:"Qualifier"`
 	Namespace    string `json:"Namespace"`
 	ShowCode     string `json:"ShowCode"`
 }
+
+func (in *getFunctionIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type getFunctionOut struct {
 	FunctionName              string                   `json:"FunctionName"`
@@ -317,6 +341,8 @@ type publishVersionIn struct {
 	Description  string `json:"Description"`
 	Namespace    string `json:"Namespace"`
 }
+
+func (in *publishVersionIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type publishVersionOut struct {
 	FunctionVersion string `json:"FunctionVersion"`
@@ -395,10 +421,18 @@ type aliasIn struct {
 	Description     *string            `json:"Description"`
 }
 
+func (in *aliasIn) target() fnRef {
+	return fnRef{in.Namespace, in.FunctionName, []string{"Name", in.Name, "FunctionName", in.FunctionName, "FunctionVersion", in.FunctionVersion}}
+}
+
 type aliasRefIn struct {
 	FunctionName string `json:"FunctionName"`
 	Name         string `json:"Name"`
 	Namespace    string `json:"Namespace"`
+}
+
+func (in *aliasRefIn) target() fnRef {
+	return byName(in.Namespace, in.FunctionName, "Name", in.Name)
 }
 
 type aliasOut struct {
@@ -417,6 +451,8 @@ type listAliasesIn struct {
 	Offset          string `json:"Offset"`
 	Limit           string `json:"Limit"`
 }
+
+func (in *listAliasesIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type listAliasesOut struct {
 	Aliases    []aliasOut `json:"Aliases"`
@@ -438,11 +474,15 @@ type getEventInvokeConfigIn struct {
 	Qualifier    string `json:"Qualifier"`
 }
 
+func (in *getEventInvokeConfigIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
+
 type updateEventInvokeConfigIn struct {
 	AsyncTriggerConfig *wireAsyncTriggerConfig `json:"AsyncTriggerConfig"`
 	FunctionName       string                  `json:"FunctionName"`
 	Namespace          string                  `json:"Namespace"`
 }
+
+func (in *updateEventInvokeConfigIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
 
 type eventInvokeConfigOut struct {
 	AsyncTriggerConfig wireAsyncTriggerConfig `json:"AsyncTriggerConfig"`
@@ -453,3 +493,5 @@ type deleteFunctionIn struct {
 	Namespace    string `json:"Namespace"`
 	Qualifier    string `json:"Qualifier"`
 }
+
+func (in *deleteFunctionIn) target() fnRef { return byName(in.Namespace, in.FunctionName) }
