@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,15 +52,9 @@ func (p RetryPolicy) validate() error {
 
 // over returns p with its zero fields taken from base.
 func (p RetryPolicy) over(base RetryPolicy) RetryPolicy {
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = base.MaxAttempts
-	}
-	if p.MinWait == 0 {
-		p.MinWait = base.MinWait
-	}
-	if p.MaxWait == 0 {
-		p.MaxWait = base.MaxWait
-	}
+	p.MaxAttempts = cmp.Or(p.MaxAttempts, base.MaxAttempts)
+	p.MinWait = cmp.Or(p.MinWait, base.MinWait)
+	p.MaxWait = cmp.Or(p.MaxWait, base.MaxWait)
 	if p.MinWait > p.MaxWait {
 		p.MinWait = p.MaxWait
 	}
@@ -109,33 +104,23 @@ var defaultBudget = RetryBudget{Capacity: DefaultBudgetCapacity, RetryCost: Defa
 	TimeoutCost: DefaultTimeoutCost, SuccessRefund: DefaultSuccessRefund}
 
 func (b RetryBudget) validate() error {
-	switch {
-	case b.Capacity < 0:
-		return errors.New("RetryBudget.Capacity must not be negative")
-	case b.RetryCost < 0:
-		return errors.New("RetryBudget.RetryCost must not be negative")
-	case b.TimeoutCost < 0:
-		return errors.New("RetryBudget.TimeoutCost must not be negative")
-	case b.SuccessRefund < 0:
-		return errors.New("RetryBudget.SuccessRefund must not be negative")
+	for _, f := range [...]struct {
+		name string
+		v    int
+	}{{"Capacity", b.Capacity}, {"RetryCost", b.RetryCost}, {"TimeoutCost", b.TimeoutCost}, {"SuccessRefund", b.SuccessRefund}} {
+		if f.v < 0 {
+			return fmt.Errorf("RetryBudget.%s must not be negative", f.name)
+		}
 	}
 	return nil
 }
 
 // over returns b with its zero fields taken from base.
 func (b RetryBudget) over(base RetryBudget) RetryBudget {
-	if b.Capacity == 0 {
-		b.Capacity = base.Capacity
-	}
-	if b.RetryCost == 0 {
-		b.RetryCost = base.RetryCost
-	}
-	if b.TimeoutCost == 0 {
-		b.TimeoutCost = base.TimeoutCost
-	}
-	if b.SuccessRefund == 0 {
-		b.SuccessRefund = base.SuccessRefund
-	}
+	b.Capacity = cmp.Or(b.Capacity, base.Capacity)
+	b.RetryCost = cmp.Or(b.RetryCost, base.RetryCost)
+	b.TimeoutCost = cmp.Or(b.TimeoutCost, base.TimeoutCost)
+	b.SuccessRefund = cmp.Or(b.SuccessRefund, base.SuccessRefund)
 	return b
 }
 
