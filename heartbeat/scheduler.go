@@ -1,10 +1,11 @@
 package heartbeat
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tcconcurrency/sdk-go/internal/deadline"
 )
 
 // The scheduler serves every deadline of a Server with one min-heap, one
@@ -59,10 +60,10 @@ func (s *Server) schedule(t timed, at time.Duration) {
 	switch {
 	case e.index < 0:
 		e.at = at
-		heap.Push(&s.sched.heap, t)
+		s.sched.heap.Push(t)
 	case at < e.at:
 		e.at = at
-		heap.Fix(&s.sched.heap, e.index)
+		s.sched.heap.Fix(t)
 	default:
 		return
 	}
@@ -78,8 +79,7 @@ func (s *Server) schedule(t timed, at time.Duration) {
 
 // unschedule removes t from the heap. Caller holds Server.mu.
 func (s *Server) unschedule(t timed) {
-	if e := t.entry(); e.index >= 0 {
-		heap.Remove(&s.sched.heap, e.index)
+	if s.sched.heap.Remove(t) {
 		if len(s.sched.heap) == 0 {
 			s.wakeScheduler() // so that it exits now rather than at the old deadline
 		}
@@ -105,7 +105,7 @@ func (s *Server) runScheduler() {
 		s.mu.Lock()
 		now := s.now()
 		for len(s.sched.heap) > 0 && s.sched.heap[0].entry().at <= now {
-			heap.Pop(&s.sched.heap).(timed).expire(now, &fx)
+			s.sched.heap.Pop().expire(now, &fx)
 		}
 		if len(s.sched.heap) == 0 {
 			s.sched.running = false
@@ -129,29 +129,11 @@ func (s *Server) runScheduler() {
 	}
 }
 
-// timerHeap implements heap.Interface ordered by deadline.
-type timerHeap []timed
+// timerHeap orders the owners by deadline; equal deadlines in no order
+// beyond the heap's own.
+type timerHeap = deadline.Heap[timed, byDeadline]
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].entry().at < h[j].entry().at }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].entry().index = i
-	h[j].entry().index = j
-}
+type byDeadline struct{}
 
-func (h *timerHeap) Push(x any) {
-	t := x.(timed)
-	t.entry().index = len(*h)
-	*h = append(*h, t)
-}
-
-func (h *timerHeap) Pop() any {
-	old := *h
-	n := len(old) - 1
-	t := old[n]
-	old[n] = nil
-	*h = old[:n]
-	t.entry().index = -1
-	return t
-}
+func (byDeadline) Less(a, b timed) bool { return a.entry().at < b.entry().at }
+func (byDeadline) Index(t timed) *int   { return &t.entry().index }

@@ -1,7 +1,6 @@
 package cartest
 
 import (
-	"container/heap"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/internal/apiserver"
+	"github.com/tcconcurrency/sdk-go/internal/deadline"
 )
 
 // The model is the state of the projects, packs and concurrencies. It has
@@ -119,7 +119,7 @@ func newModel(cfg *config, now time.Time, record func(Event)) *model {
 // settle applies every deadline due at or before now, in due order.
 func (m *model) settle(now time.Time) {
 	for len(m.timers) > 0 && !m.timers[0].due.After(now) {
-		c := heap.Pop(&m.timers).(*conc)
+		c := m.timers.Pop()
 		at := c.due
 		c.due = time.Time{}
 		m.expire(c, at)
@@ -173,17 +173,15 @@ func (m *model) setState(c *conc, s State, at time.Time) {
 func (m *model) setTimer(c *conc, due time.Time) {
 	m.seq++
 	c.due, c.seq = due, m.seq
-	if c.index >= 0 {
-		heap.Fix(&m.timers, c.index)
+	if m.timers.Contains(c) {
+		m.timers.Fix(c)
 		return
 	}
-	heap.Push(&m.timers, c)
+	m.timers.Push(c)
 }
 
 func (m *model) clearTimer(c *conc) {
-	if c.index >= 0 {
-		heap.Remove(&m.timers, c.index)
-	}
+	m.timers.Remove(c)
 	c.due = time.Time{}
 }
 
@@ -438,30 +436,15 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s, "?")
 }
 
-// concHeap orders concurrencies by deadline.
-type concHeap []*conc
+// concHeap orders concurrencies by deadline, then by when it was set.
+type concHeap = deadline.Heap[*conc, byDue]
 
-func (h concHeap) Len() int { return len(h) }
-func (h concHeap) Less(i, j int) bool {
-	if !h[i].due.Equal(h[j].due) {
-		return h[i].due.Before(h[j].due)
+type byDue struct{}
+
+func (byDue) Less(a, b *conc) bool {
+	if !a.due.Equal(b.due) {
+		return a.due.Before(b.due)
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
-func (h concHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *concHeap) Push(x any) {
-	c := x.(*conc)
-	c.index = len(*h)
-	*h = append(*h, c)
-}
-func (h *concHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	c.index = -1
-	return c
-}
+func (byDue) Index(c *conc) *int { return &c.index }

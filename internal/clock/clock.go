@@ -11,10 +11,11 @@
 package clock
 
 import (
-	"container/heap"
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/deadline"
 )
 
 // Clock is a model clock with timers. It is safe for concurrent use.
@@ -95,8 +96,8 @@ type Timer struct {
 func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 	c.mu.Lock()
 	c.seq++
-	t := &Timer{c: c, due: c.nowLocked().Add(d), seq: c.seq, f: f}
-	heap.Push(&c.timers, t)
+	t := &Timer{c: c, due: c.nowLocked().Add(d), seq: c.seq, f: f, index: -1}
+	c.timers.Push(t)
 	start := !c.started && !c.frozen && !c.closed
 	c.started = c.started || start
 	c.mu.Unlock()
@@ -114,12 +115,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 func (t *Timer) Stop() bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
-	if t.index < 0 {
-		return false
-	}
-	heap.Remove(&t.c.timers, t.index)
-	t.index = -1
-	return true
+	return t.c.timers.Remove(t)
 }
 
 // Sleep waits until the model time has moved d forward, or ctx ends.
@@ -169,8 +165,7 @@ func (c *Clock) fireDue() {
 			c.mu.Unlock()
 			return
 		}
-		t := heap.Pop(&c.timers).(*Timer)
-		t.index = -1
+		t := c.timers.Pop()
 		c.mu.Unlock()
 		t.f()
 	}
@@ -199,28 +194,15 @@ func (c *Clock) run() {
 	}
 }
 
-type timerHeap []*Timer
+// timerHeap orders timers by due time, then by when they were set.
+type timerHeap = deadline.Heap[*Timer, byDue]
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	if !h[i].due.Equal(h[j].due) {
-		return h[i].due.Before(h[j].due)
+type byDue struct{}
+
+func (byDue) Less(a, b *Timer) bool {
+	if !a.due.Equal(b.due) {
+		return a.due.Before(b.due)
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *timerHeap) Push(x any) {
-	t := x.(*Timer)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return t
-}
+func (byDue) Index(t *Timer) *int { return &t.index }
