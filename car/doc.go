@@ -122,7 +122,9 @@
 //
 // # Several replicas
 //
-// With [WithLeaseStore], the replicas of a backend share
+// With [WithStore] (the manager's [LeaseStore] and its heartbeat server's
+// [heartbeat.Store] at once; [WithLeaseStore] for the first alone), the
+// replicas of a backend share
 // their leases and their queue through a [LeaseStore]: package
 // car/redisstore keeps them on Redis, [NewMemoryLeaseStore] in one
 // process. Any replica serves any user. Each replica keeps a working copy

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
 
 // The lease store: where the decisions that several replicas of a backend
@@ -235,6 +237,40 @@ func (e *StoreError) Error() string {
 }
 
 func (e *StoreError) Unwrap() error { return e.Err }
+
+// Store is a shared store for both halves of a replica: the manager's
+// leases and its heartbeat server's sessions. package redisstore's *Store
+// is one.
+type Store interface {
+	Leases() LeaseStore
+	Sessions() heartbeat.Store
+}
+
+// WithStore makes the manager one replica of a backend whose replicas
+// share s: WithLeaseStore(s.Leases()) for the manager, and
+// heartbeat.WithStore(s.Sessions()) for the heartbeat server the manager
+// runs, so that any replica accepts any client's hello and the grace and
+// idle deadlines fire on exactly one replica. Both views must name the same
+// replica.
+func WithStore(s Store) ManagerOption {
+	return func(c *managerConfig) error {
+		if s == nil {
+			return errors.New("WithStore: store must not be nil")
+		}
+		ls, hs := s.Leases(), s.Sessions()
+		if ls == nil || hs == nil {
+			return errors.New("WithStore: Leases and Sessions must not be nil")
+		}
+		if ls.Replica() != hs.Replica() {
+			return fmt.Errorf("WithStore: Leases is replica %q and Sessions replica %q: they must be the same", ls.Replica(), hs.Replica())
+		}
+		if err := WithLeaseStore(ls)(c); err != nil {
+			return err
+		}
+		c.heartbeat = append(c.heartbeat, heartbeat.WithStore(hs))
+		return nil
+	}
+}
 
 // WithLeaseStore shares the manager's leases and queue with the other
 // replicas of the backend through s: any replica serves any user, each

@@ -775,7 +775,7 @@ func (m *SessionManager) sharedPositions() {
 // take the users over): use Shutdown.
 func (m *SessionManager) Drain(ctx context.Context) error {
 	if m.store == nil {
-		return errors.New("car: Drain needs a shared lease store (WithLeaseStore); without one use Shutdown, which releases")
+		return errors.New("car: Drain needs a shared lease store (WithStore or WithLeaseStore); without one use Shutdown, which releases")
 	}
 	m.mu.Lock()
 	if m.closing {
@@ -793,7 +793,7 @@ func (m *SessionManager) Drain(ctx context.Context) error {
 	m.cancelRun()
 	m.relWG.Wait()
 	m.stopWatch()
-	hbErr := m.hb.Shutdown(ctx)
+	hbErr := m.hb.Drain(ctx)
 	if hbErr != nil {
 		return fmt.Errorf("car: drain: %w", hbErr)
 	}

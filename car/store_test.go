@@ -1,9 +1,11 @@
 package car_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,8 +14,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+	"github.com/gorilla/websocket"
+
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -150,6 +157,12 @@ type fleet struct {
 
 func newFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) *fleet {
 	t.Helper()
+	return newFleetWith(t, n, packSize, nil, opts...)
+}
+
+// newFleetWith is newFleet with options for each replica (by name).
+func newFleetWith(t *testing.T, n, packSize int, per func(name string) []car.ManagerOption, opts ...car.ManagerOption) *fleet {
+	t.Helper()
 	carNet := memnet.Listen("car")
 	srv := cartest.Start(t, cartest.WithListener(carNet),
 		cartest.WithProject(cartest.Project{ProjectId: mgrProject, ReconnectWait: 2 * time.Minute}),
@@ -172,6 +185,9 @@ func newFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) *fleet {
 				f.mu.Unlock()
 			}),
 		}, opts...)
+		if per != nil {
+			mopts = append(mopts, per(name)...)
+		}
 		mgr, err := car.NewSessionManager(client, mgrProject, mopts...)
 		if err != nil {
 			t.Fatal(err)
@@ -532,4 +548,135 @@ func TestDrainReleasesNothing(t *testing.T) {
 	if _, err := mgr.Start(t.Context(), car.StartRequest{UserId: "u1", UserIp: "10.0.0.1"}); errors.Is(err, car.ErrManagerClosed) {
 		t.Errorf("a refused Drain closed the manager")
 	}
+}
+
+// sharedStores gives the replicas of a fleet one lease store (the fleet's)
+// and one heartbeat session store with one token key, and serves each
+// replica's heartbeat on its own in-memory listener.
+type sharedHB struct {
+	hb  *heartbeat.MemoryStore
+	lis map[string]*memnet.Listener
+}
+
+func newSharedFleet(t *testing.T, n, packSize int) (*fleet, *sharedHB) {
+	sh := &sharedHB{hb: heartbeat.NewMemoryStore(), lis: map[string]*memnet.Listener{}}
+	key := bytes.Repeat([]byte{7}, 32)
+	f := newFleetWith(t, n, packSize, func(name string) []car.ManagerOption {
+		return []car.ManagerOption{car.WithHeartbeat(heartbeat.WithStore(sh.hb.Replica(name)), heartbeat.WithTokenKeys(key))}
+	})
+	for _, r := range f.reps {
+		l := memnet.Listen("hb-" + r.name)
+		sh.lis[r.name] = l
+		hs := &http.Server{Handler: r.mgr}
+		go hs.Serve(l)
+		t.Cleanup(func() { hs.Close() })
+	}
+	return f, sh
+}
+
+// router is a client's network whose every dial goes to the replica it
+// names: a load balancer without sticky sessions.
+type router struct {
+	sh     *sharedHB
+	mu     sync.Mutex
+	to     string
+	conn   net.Conn
+	closed bool
+}
+
+func (rt *router) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil, errors.New("network is down")
+	}
+	c, err := rt.sh.lis[rt.to].DialContext(ctx, network, addr)
+	rt.conn = c
+	return c, err
+}
+
+// move sends the next dials to replica to and drops the current
+// connection; offline keeps the network down.
+func (rt *router) move(to string, offline bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.to, rt.closed = to, offline
+	if rt.conn != nil {
+		rt.conn.Close()
+	}
+}
+
+// TestSharedResumeElsewhereThenExpireOnce: a user started on r1 reconnects
+// through r2 (which did not start the lease: it adopts it from the store),
+// then vanishes. Its grace ends on one replica, whichever sweeps it: the
+// lease is released once, with one DestroySession.
+func TestSharedResumeElsewhereThenExpireOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, sh := newSharedFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		l := f.start(a, "u1")
+		rt := &router{sh: sh, to: "r1"}
+		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
+			hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		time.Sleep(time.Second)
+		rt.move("r2", false)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if cl.State() != hbclient.StateConnected {
+			t.Fatalf("client state %v after moving to r2", cl.State())
+		}
+		if u := userState(t, b.mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession {
+			t.Fatalf("u1 on r2: %+v, want the same lease, active", u)
+		}
+		rt.move("r2", true) // gone for good
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 || f.destroyed("u1") != 1 {
+			t.Fatalf("releases %v, %d destroyed, want one", rel, f.destroyed("u1"))
+		}
+		t.Logf("released: %v", f.released())
+		_ = a
+	})
+}
+
+// TestDrainHandsClientsOver: a rolling deploy drains r1: its client is
+// closed with 1001, resumes on r2 with the same lease, and nothing is
+// released.
+func TestDrainHandsClientsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, sh := newSharedFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		l := f.start(a, "u1")
+		rt := &router{sh: sh, to: "r1"}
+		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
+			hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		time.Sleep(time.Second)
+		rt.mu.Lock()
+		rt.to = "r2" // the load balancer stops sending to r1
+		rt.mu.Unlock()
+		if err := a.mgr.Drain(t.Context()); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if cl.State() != hbclient.StateConnected {
+			t.Fatalf("client state %v after the drain", cl.State())
+		}
+		if u := userState(t, b.mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession {
+			t.Errorf("u1 on r2: %+v", u)
+		}
+		if rel := f.released(); len(rel) != 0 || f.destroyed("u1") != 0 {
+			t.Errorf("released after the drain: %v", rel)
+		}
+	})
 }
