@@ -32,22 +32,13 @@ type Server struct {
 	inflight map[string]struct{}      // UserIds with a call in progress
 	streams  map[string]*serverStream // by id: the client streams open
 	sessions sessionEncoder
-	closed   bool
-	work     sync.WaitGroup // every handler, API and stream, in progress
+	closed   bool // Close has begun: no stream attaches any more
 }
 
 // NewServer starts a reference server on 127.0.0.1:0, or on the listener
 // of WithListener. Close it when done.
 func NewServer(opts ...Option) (*Server, error) {
-	s, err := NewUnstartedServer(opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return apiserver.StartService(NewUnstartedServer(opts...))
 }
 
 // Start starts a reference server, as NewServer does, fails tb if it
@@ -55,11 +46,7 @@ func NewServer(opts ...Option) (*Server, error) {
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s, err := NewServer(opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-	return s
+	return apiserver.StartTest(tb, s, err)
 }
 
 // NewUnstartedServer returns a server that does not listen yet: call Start,
@@ -85,7 +72,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 		s.api.Register(a)
 	}
 	if err := h.ApplyRates(nil); err != nil {
-		h.Close(nil)
+		h.Close(nil, nil)
 		return nil, fmt.Errorf("cartest: %w", err)
 	}
 	return s, nil
@@ -93,35 +80,25 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 
 // Start starts listening: on the WithListener listener, or on
 // 127.0.0.1:0. It sets URL.
-func (s *Server) Start() error {
-	if err := s.host.Start(s); err != nil {
-		return err
-	}
-	s.URL = s.host.URL
-	return nil
-}
+func (s *Server) Start() error { return s.host.Start(s, &s.URL) }
 
 // Close stops the server: the listener, the API calls in progress, every
 // client stream (each is told CloseServerClosed), the client transport and
 // the clock. It waits for all of them and is safe to call more than once.
 func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	streams := make([]*serverStream, 0, len(s.streams))
-	for _, st := range s.streams {
-		streams = append(streams, st)
-	}
-	s.mu.Unlock()
+	var streams []*serverStream
 	s.host.Close(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		for _, st := range s.streams {
+			streams = append(streams, st)
+		}
+	}, func() {
 		// http.Server.Close does not know hijacked connections: close them.
 		for _, st := range streams {
 			st.close(CloseServerClosed, reasonServerClosed)
 		}
-		s.work.Wait()
 	})
 }
 
@@ -130,15 +107,10 @@ func (s *Server) Close() {
 // removes (as apiserver.Mux mounts /car/), the stream is still found by its
 // full path, as given to WithStreamPath.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "cartest: the reference server is closed", http.StatusServiceUnavailable)
+	if !s.host.Enter(w) {
 		return
 	}
-	s.work.Add(1)
-	s.mu.Unlock()
-	defer s.work.Done()
+	defer s.host.Leave()
 	if s.isStream(r) {
 		s.serveStream(w, r)
 		return

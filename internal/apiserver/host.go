@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/clock"
@@ -140,11 +141,13 @@ type Host struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	hs      *http.Server
-	served  chan struct{} // closed when Serve returns
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	hs       *http.Server
+	served   chan struct{}  // closed when Serve returns
+	handlers sync.WaitGroup // every ServeHTTP of the service in progress (Enter/Leave)
+	stopOnce sync.Once
 }
 
 // HostService names the service a Host serves.
@@ -255,8 +258,9 @@ func (h *Host) Started() bool {
 }
 
 // Start serves handler (the service) on the configured listener, or on a
-// new one on 127.0.0.1:0, with the Limits' http.Server, and sets URL.
-func (h *Host) Start(handler http.Handler) error {
+// new one on 127.0.0.1:0, with the Limits' http.Server, and sets URL and
+// *url (the service's URL field).
+func (h *Host) Start(handler http.Handler, url *string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -275,6 +279,7 @@ func (h *Host) Start(handler http.Handler) error {
 	}
 	h.started = true
 	h.URL = "http://" + l.Addr().String()
+	*url = h.URL
 	ln := h.limits.Listener(l)
 	h.hs = h.limits.HTTPServer(handler, h.logger, ln)
 	h.served = make(chan struct{})
@@ -285,33 +290,94 @@ func (h *Host) Start(handler http.Handler) error {
 	return nil
 }
 
-// Close stops the shell, once, in this order: Context ends (injected
-// delays are cut short); the http.Server closes and Serve returns (a
-// listener given but never served is closed); drain runs, where the
-// service closes what the http.Server does not know (hijacked streams) and
-// waits for its own handlers and goroutines; the client transport closes
-// its idle connections; the model clock stops. Later calls return at once.
-func (h *Host) Close(drain func()) {
+// Enter admits one request to the service: it reports false, having
+// answered 503, once Close has begun; otherwise the service calls Leave
+// when it has answered. Close waits for every request admitted.
+func (h *Host) Enter(w http.ResponseWriter) bool {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return
+		http.Error(w, h.name+": the reference server is closed", http.StatusServiceUnavailable)
+		return false
 	}
-	h.closed = true
-	hs, served, l := h.hs, h.served, h.listener
+	h.handlers.Add(1)
 	h.mu.Unlock()
-	h.cancel()
-	if hs != nil {
-		hs.Close()
-		<-served
-	} else if l != nil {
-		l.Close()
+	return true
+}
+
+// Leave ends a request Enter admitted.
+func (h *Host) Leave() { h.handlers.Done() }
+
+// Close stops the server, once, in this order:
+//
+//  1. stop runs: the service marks itself closed under its own lock, so
+//     its model starts nothing more, and ends the work in flight it can
+//     end at once (scftest fails its executions);
+//  2. no request is admitted any more (Enter answers 503) and Context
+//     ends, cutting injected delays short;
+//  3. the http.Server closes and Serve returns (a listener given but never
+//     served is closed instead);
+//  4. drain runs: the service closes what the http.Server does not know
+//     (cartest's hijacked streams) and waits for its own goroutines;
+//  5. Close waits for every request admitted, closes the client
+//     transport's idle connections and stops the model clock.
+//
+// Later calls return at once; stop and drain may be nil.
+func (h *Host) Close(stop, drain func()) {
+	h.stopOnce.Do(func() {
+		if stop != nil {
+			stop()
+		}
+		h.mu.Lock()
+		h.closed = true
+		hs, served, l := h.hs, h.served, h.listener
+		h.mu.Unlock()
+		h.cancel()
+		if hs != nil {
+			hs.Close()
+			<-served
+		} else if l != nil {
+			l.Close()
+		}
+		if drain != nil {
+			drain()
+		}
+		h.handlers.Wait()
+		h.transport.CloseIdleConnections()
+		h.Clock().Close()
+	})
+}
+
+// Service is a reference server built on a Host, as NewServer and Start
+// see it.
+type Service interface {
+	Start() error
+	Close()
+}
+
+// StartService starts s, the result of a NewUnstartedServer: on an error
+// it closes s and returns the error. It is NewServer's body.
+func StartService[S Service](s S, err error) (S, error) {
+	var zero S
+	if err != nil {
+		return zero, err
 	}
-	if drain != nil {
-		drain()
+	if err := s.Start(); err != nil {
+		s.Close()
+		return zero, err
 	}
-	h.transport.CloseIdleConnections()
-	h.Clock().Close()
+	return s, nil
+}
+
+// StartTest is Start(tb)'s body: it fails tb on err, and closes s when
+// tb's test ends.
+func StartTest[S Service](tb testing.TB, s S, err error) S {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // randomText returns n random letters and digits.

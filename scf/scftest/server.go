@@ -290,7 +290,7 @@ type Server struct {
 	api     *apiserver.Server
 	clock   *clock.Clock
 	baseCtx context.Context // the host's: ends when Close begins
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup  // the executions' goroutines
 
 	accounts map[string]*account // one per region; the map never changes
 
@@ -334,7 +334,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	s.counters.ByStatus = make(map[int]int64)
 	s.register()
 	if err := h.ApplyRates(defaultRates()); err != nil {
-		h.Close(nil)
+		h.Close(nil, nil)
 		return nil, fmt.Errorf("scftest: %w", err)
 	}
 	return s, nil
@@ -342,37 +342,19 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 
 // NewServer returns a started server.
 func NewServer(opts ...Option) (*Server, error) {
-	s, err := NewUnstartedServer(opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return apiserver.StartService(NewUnstartedServer(opts...))
 }
 
 // Start begins serving on the listener of WithListener, or a new
 // 127.0.0.1 port. It sets URL.
-func (s *Server) Start() error {
-	if err := s.host.Start(s); err != nil {
-		return err
-	}
-	s.URL = s.host.URL
-	return nil
-}
+func (s *Server) Start() error { return s.host.Start(s, &s.URL) }
 
 // Start returns a started server that t's cleanup closes; it fails the
 // test if the server cannot start.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s, err := NewServer(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return apiserver.StartTest(t, s, err)
 }
 
 // Close stops the server: executions in flight fail with 500, handlers'
@@ -380,21 +362,18 @@ func Start(t testing.TB, opts ...Option) *Server {
 // then closes the client transport and stops the model clock. It is
 // idempotent.
 func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	for _, fn := range s.allFunctionsLocked() {
-		for _, inst := range append([]*instance(nil), fn.instances...) {
-			for _, ex := range append([]*execution(nil), inst.execs...) {
-				s.finishLocked(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
+	s.host.Close(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		for _, fn := range s.allFunctionsLocked() {
+			for _, inst := range append([]*instance(nil), fn.instances...) {
+				for _, ex := range append([]*execution(nil), inst.execs...) {
+					s.finishLocked(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
+				}
 			}
 		}
-	}
-	s.mu.Unlock()
-	s.host.Close(s.wg.Wait)
+	}, s.wg.Wait)
 }
 
 // Client returns a client of this server, signed with Credentials, for
@@ -430,15 +409,10 @@ func (s *Server) Format(f fmt.State, _ rune) {
 
 // ServeHTTP answers API calls, and HTTP-function requests under /http/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "scftest: the server is closed", http.StatusServiceUnavailable)
+	if !s.host.Enter(w) {
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.host.Leave()
 	if strings.HasPrefix(r.URL.Path, triggerPrefix) || strings.HasPrefix(r.URL.Path, regionsPrefix) {
 		s.serveFunction(w, r)
 		return
