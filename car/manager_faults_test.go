@@ -18,6 +18,7 @@ import (
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/onepunderrace"
 )
 
@@ -291,9 +292,9 @@ func faultyLife(t *testing.T, env *managerEnv, book *faultBook, id string, kind 
 	book.mu.Unlock()
 
 	net := &clientNet{l: env.hb}
-	sess, err := heartbeat.Connect(context.Background(), "ws://heartbeat/", lease.HeartbeatSession, lease.HeartbeatToken,
-		heartbeat.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
-		heartbeat.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(env.retryEvery) }))
+	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", lease.HeartbeatSession, lease.HeartbeatToken,
+		hbclient.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
+		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(env.retryEvery) }))
 	if err != nil {
 		// Released before the client connected (a racing Stop).
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -172,7 +173,7 @@ func (n *clientNet) restore() {
 
 // browser is a user's heartbeat client.
 type browser struct {
-	sess    *heartbeat.Session
+	sess    *hbclient.Client
 	net     *clientNet
 	mu      sync.Mutex
 	notices []noticeAt
@@ -186,18 +187,18 @@ type noticeAt struct {
 func (env *managerEnv) connect(lease *car.Lease) *browser {
 	env.t.Helper()
 	b := &browser{net: &clientNet{l: env.hb}}
-	sess, err := heartbeat.Connect(env.t.Context(), "ws://heartbeat/", lease.HeartbeatSession, lease.HeartbeatToken,
-		heartbeat.WithDialer(&websocket.Dialer{NetDialContext: b.net.dial}),
+	sess, err := hbclient.Connect(env.t.Context(), "ws://heartbeat/", lease.HeartbeatSession, lease.HeartbeatToken,
+		hbclient.WithDialer(&websocket.Dialer{NetDialContext: b.net.dial}),
 		// Retry often during an outage (100 ms by default), so a test
 		// decides when the client is back by restoring its network.
-		heartbeat.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(env.retryEvery) }),
-		heartbeat.OnNotice(func(n heartbeat.Notice) {
+		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(env.retryEvery) }),
+		hbclient.OnNotice(func(n heartbeat.Notice) {
 			b.mu.Lock()
 			b.notices = append(b.notices, noticeAt{n, time.Now()})
 			b.mu.Unlock()
 		}))
 	if err != nil {
-		env.t.Fatalf("heartbeat.Connect: %v", err)
+		env.t.Fatalf("hbclient.Connect: %v", err)
 	}
 	env.t.Cleanup(func() { sess.Close() })
 	b.sess = sess
@@ -254,7 +255,7 @@ func TestReconnectWithinTheWaitKeepsTheConcurrency(t *testing.T) {
 		b.net.restore()
 		time.Sleep(100 * time.Millisecond)
 		synctest.Wait()
-		if b.sess.State() != heartbeat.StateConnected {
+		if b.sess.State() != hbclient.StateConnected {
 			t.Fatalf("client state %v after the network came back", b.sess.State())
 		}
 		// TCGSDK reconnects its stream with the same ServerSession.
@@ -315,7 +316,7 @@ func TestReconnectAfterTheWaitFindsItReleasedOnce(t *testing.T) {
 			}
 		}
 		// The client knows: its session expired, and the server said why.
-		if b.sess.State() != heartbeat.StateExpired && b.sess.State() != heartbeat.StateClosed {
+		if b.sess.State() != hbclient.StateExpired && b.sess.State() != hbclient.StateClosed {
 			t.Fatalf("client state %v", b.sess.State())
 		}
 		// Coming back now is a fresh start, on a fresh lease.
@@ -579,7 +580,7 @@ func TestRepeatedStartReattaches(t *testing.T) {
 		if now, _ := env.car.User("u1"); now.ConcurrencyId != held.ConcurrencyId {
 			t.Fatalf("concurrency changed from %s to %s", held.ConcurrencyId, now.ConcurrencyId)
 		}
-		if newHB.sess.State() != heartbeat.StateConnected || env.destroyCalls() != 0 {
+		if newHB.sess.State() != hbclient.StateConnected || env.destroyCalls() != 0 {
 			t.Fatalf("new tab %v, %d destroys", newHB.sess.State(), env.destroyCalls())
 		}
 	})

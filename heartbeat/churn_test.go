@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 // TestChurn runs many Go clients through random drops, outages shorter and
@@ -24,14 +25,14 @@ func TestChurn(t *testing.T) {
 		type client struct {
 			id         string
 			d          *switchDialer
-			s          *heartbeat.Session
+			s          *hbclient.Client
 			offUntil   time.Duration // dialer off until then (0: on)
 			releasedAt time.Duration // 0: not released
 		}
 		clients := make([]*client, sessions)
 		for i := range clients {
 			c := &client{id: fmt.Sprintf("u%03d", i), d: &switchDialer{l: e.l}}
-			c.s = e.connect(c.id, e.open(c.id), heartbeat.WithDialer(c.d.dialer()))
+			c.s = e.connect(c.id, e.open(c.id), hbclient.WithDialer(c.d.dialer()))
 			clients[i] = c
 		}
 
@@ -96,15 +97,15 @@ func TestChurn(t *testing.T) {
 					t.Errorf("%s: released but still listed", c.id)
 				}
 				// Connected at release: told so. Away at release: its resume is refused.
-				if !(state == heartbeat.StateClosed && errors.As(err, &released)) && !(state == heartbeat.StateExpired && errors.Is(err, heartbeat.ErrExpired)) {
+				if !(state == hbclient.StateClosed && errors.As(err, &released)) && !(state == hbclient.StateExpired && errors.Is(err, heartbeat.ErrExpired)) {
 					t.Errorf("%s: released; client ended %v with %v", c.id, state, err)
 				}
 			case st.expired:
-				if exists || state != heartbeat.StateExpired || !errors.Is(err, heartbeat.ErrExpired) {
+				if exists || state != hbclient.StateExpired || !errors.Is(err, heartbeat.ErrExpired) {
 					t.Errorf("%s: server expired it; listed=%v, client %v with %v", c.id, exists, state, err)
 				}
 			default:
-				if !info.Connected || state != heartbeat.StateConnected {
+				if !info.Connected || state != hbclient.StateConnected {
 					t.Errorf("%s: should be connected; server %v, client %v (%v); story %s", c.id, info.State, state, err, e.rec.history(c.id))
 				}
 			}

@@ -18,9 +18,11 @@
 //     [Server.Send] pushes notices (queue position, "ready" with opaque
 //     data, custom); [Server.Release] ends a session; [Server.Shutdown] ends
 //     them all.
-//   - [Session], the client, for Go clients, bots and tests ([Connect]).
-//     Browsers use heartbeat.js from package heartbeat/web (see "Browser
-//     clients" below).
+//   - the client: for Go clients, bots and tests, package
+//     [github.com/tcconcurrency/sdk-go/heartbeat/hbclient] (hbclient.Connect
+//     returns an *hbclient.Client); browsers use heartbeat.js from package
+//     heartbeat/web (see "Browser clients" below). The two sides take
+//     different option types, so no option goes to the wrong side.
 //
 // # Session lifecycle (server side)
 //
@@ -74,8 +76,7 @@
 //     quick reopen to resume;
 //   - the connection was lost, the ping timeout passed, a write failed or
 //     timed out, or the client sent any other close code: the reconnect
-//     window, [WithReconnectWindow] (= [WithGraceWindow] on the Server),
-//     default 60 s, what TCGSDK's own stream reconnects for (10 × 6 s);
+//     window, [WithReconnectWindow], default 60 s, what TCGSDK's own stream reconnects for (10 × 6 s);
 //   - the server closed the client for what it sent (bad frame, frame too
 //     big, invalid UTF-8, rate limit): the reload grace. Such a client is
 //     told not to come back with the same token (4000, 1009, 1007, 4007), so
@@ -131,7 +132,7 @@
 // are ignored; unknown types are an error. Text frames must be valid UTF-8
 // (RFC 6455); one that is not closes the connection with 1007. Clients should
 // coalesce activity: at most one frame every few seconds (the Go client
-// sends at most one per [WithActivityInterval], default 5 s, on the leading
+// sends at most one per hbclient.WithActivityInterval, default 5 s, on the leading
 // and trailing edge).
 //
 // Frames from a client, data and control frames alike, are rate limited
@@ -313,46 +314,24 @@
 // write happens under a lock. Write buffers come from a shared pool; the
 // read buffer is 512 bytes.
 //
-// # Client Session
+// # Go client
 //
-// [Connect] dials, sends the hello and returns once welcomed; a refusal is a
-// typed error (*[HandshakeError], *[CloseError] matching [ErrUnauthorized],
-// [ErrExpired]…). Its loop then answers pings, reports [Session.Touch] as
-// coalesced activity frames, fires local idle callbacks (1×, 2×… the idle
-// threshold after the last Touch), and treats pingTimeout without any frame
-// from the server as a dropped connection. After a drop it resumes with its
-// latest resume token, with exponential backoff and jitter from a fresh
-// cenkalti/backoff BackOff per outage ([WithBackOff]), for at most the grace
-// window. States ([State]): connecting, connected, reconnecting, then expired
-// (the server refused the resume, or the window passed) or closed (Close, or
-// the server released, replaced or refused it; [Session.Err] says which, e.g.
-// *[ReleasedError]). [Session.Close] sends a normal close frame and waits for
-// every goroutine of the Session.
-//
-// The Session offers [SubprotocolV2] first; [Session.ReportStream] sends
-// stream frames to a v2 server (the latest report again after each
-// resume) and fails with [ErrStreamUnsupported] on a v1 one.
-//
-// To simulate a network failure in tests, give [WithDialer] a dialer whose
-// NetDialContext keeps the net.Conn it returns, and close that conn; the
-// package's own tests do so over an in-memory network inside
-// testing/synctest bubbles.
+// Package hbclient is the Go client: its doc describes its loop, states
+// and resume.
 //
 // # Memory
 //
-// An idle connected session costs the Server one goroutine (its reader, a
-// 4 KB stack) and about 3 KB of heap: session and connection state, the
-// gorilla connection, its 512-byte read buffer, the socket. Kernel socket
-// buffers are not included. The measured figures (Go heap and stacks, RSS
-// per session at 15,000 sessions, CPU per heartbeat) are in BENCHMARKS.md,
-// from
+// An idle connected session costs the Server one goroutine (its reader)
+// and the heap of its session and connection state: the gorilla
+// connection, its 512-byte read buffer, the socket. No writer goroutine,
+// no timer and no write buffer are held while a connection is idle.
+// Kernel socket buffers are not included. The measured figures (Go heap
+// and stacks, RSS per session at 15,000 sessions, CPU per heartbeat), with
+// the commands that reproduce them, are in BENCHMARKS.md ("Heartbeat server").
 //
-//	go run ./internal/benchmark/hbscale -sessions 15000 -runs 1
-//	go test -run '^$' -bench IdleSessionMemory -benchtime 1x ./heartbeat/
-//
-// The reader stack stays at 4 KB because the activity frame, the one a
-// connected client sends, is recognised without encoding/json: decoding it
-// on the reader goroutine doubled that stack to 8 KB for good. A client that
+// The reader stack stays small because the activity frame, the one a
+// connected client sends, is recognised without encoding/json, whose
+// decoder would grow the reader goroutine's stack for good. A client that
 // writes the frame in another form (extra fields or spaces) is served the
 // same, at that cost.
 package heartbeat

@@ -73,7 +73,7 @@ func (e *CloseError) Is(target error) bool {
 	return false
 }
 
-// ReleasedError is the final error of a Session that the server released
+// ReleasedError is the final error of a Go client (hbclient.Client) that the server released
 // with Server.Release.
 type ReleasedError struct {
 	// Reason is the reason given to Server.Release.

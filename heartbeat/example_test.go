@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 // A backend opens a session for a user and hands the token to the user's
@@ -31,8 +32,8 @@ func Example() {
 	}
 
 	notices := make(chan heartbeat.Notice, 4)
-	s, err := heartbeat.Connect(context.Background(), url, "user-42", token,
-		heartbeat.OnNotice(func(n heartbeat.Notice) { notices <- n }),
+	s, err := hbclient.Connect(context.Background(), url, "user-42", token,
+		hbclient.OnNotice(func(n heartbeat.Notice) { notices <- n }),
 	)
 	if err != nil {
 		panic(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -81,10 +82,10 @@ func (e *env) dialer() *websocket.Dialer {
 }
 
 // connect opens a Go client Session on the env.
-func (e *env) connect(id, token string, opts ...heartbeat.SessionOption) *heartbeat.Session {
+func (e *env) connect(id, token string, opts ...hbclient.Option) *hbclient.Client {
 	e.t.Helper()
-	opts = append([]heartbeat.SessionOption{heartbeat.WithDialer(e.dialer())}, opts...)
-	s, err := heartbeat.Connect(context.Background(), wsURL, id, token, opts...)
+	opts = append([]hbclient.Option{hbclient.WithDialer(e.dialer())}, opts...)
+	s, err := hbclient.Connect(context.Background(), wsURL, id, token, opts...)
 	if err != nil {
 		e.t.Fatalf("Connect(%q): %v", id, err)
 	}
@@ -342,8 +343,8 @@ type stateRecorder struct {
 	changes []string
 }
 
-func (r *stateRecorder) option() heartbeat.SessionOption {
-	return heartbeat.OnStateChange(func(from, to heartbeat.State) {
+func (r *stateRecorder) option() hbclient.Option {
+	return hbclient.OnStateChange(func(from, to hbclient.State) {
 		r.mu.Lock()
 		r.changes = append(r.changes, from.String()+"→"+to.String())
 		r.mu.Unlock()

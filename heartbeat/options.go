@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/gorilla/websocket"
+	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
 )
 
 // Defaults. A silent client is detected DefaultPingTimeout (30 s) after its
@@ -28,10 +27,9 @@ const (
 	// DefaultGraceWindow is CAR's own reconnect wait (90 s). It is not
 	// the Server's default (that is DefaultReconnectWindow); it is the
 	// longest window that still releases before CAR does.
-	DefaultGraceWindow      = 90 * time.Second
-	DefaultMaxMessageSize   = 4 << 10
-	DefaultWriteTimeout     = 10 * time.Second
-	DefaultActivityInterval = 5 * time.Second
+	DefaultGraceWindow    = 90 * time.Second
+	DefaultMaxMessageSize = 4 << 10
+	DefaultWriteTimeout   = 10 * time.Second
 
 	// DefaultFrameRate and DefaultFrameBurst are the Server's limit on
 	// client frames (WithFrameRateLimit): 20 frames per second, with bursts
@@ -41,71 +39,35 @@ const (
 	DefaultFrameBurst = 100
 )
 
-const maxDuration = 30 * 24 * time.Hour // keeps deadline arithmetic far from overflow
-
-// ServerOption configures a Server (see NewServer).
+// ServerOption configures a Server (see NewServer). String returns the name
+// of the function that made it ("OnIdle", "WithReconnectWindow"), so that
+// code which builds a Server for its caller, as car.SessionManager does, can
+// refuse a setting it makes itself instead of silently replacing it. The Go
+// client's options are package hbclient's Option: neither side takes the
+// other's.
 type ServerOption interface {
 	applyServer(*serverConfig) error
+	String() string
 }
 
-// SessionOption configures a client Session (see Connect).
-type SessionOption interface {
-	applySession(*sessionConfig) error
+// option is the one implementation of ServerOption.
+type option struct {
+	name  string
+	apply func(*serverConfig) error
 }
 
-// Option configures both a Server and a Session; it is a ServerOption and a
-// SessionOption.
-type Option interface {
-	ServerOption
-	SessionOption
+func (o option) applyServer(c *serverConfig) error { return o.apply(c) }
+func (o option) String() string                    { return o.name }
+
+// serverOption makes the ServerOption called name.
+func serverOption(name string, apply func(*serverConfig) error) ServerOption {
+	return option{name: name, apply: apply}
 }
 
-type serverOption func(*serverConfig) error
-
-func (f serverOption) applyServer(c *serverConfig) error { return f(c) }
-
-type sessionOption func(*sessionConfig) error
-
-func (f sessionOption) applySession(c *sessionConfig) error { return f(c) }
-
-type sharedOption struct {
-	server  serverOption
-	session sessionOption
-}
-
-func (o sharedOption) applyServer(c *serverConfig) error   { return o.server(c) }
-func (o sharedOption) applySession(c *sessionConfig) error { return o.session(c) }
-
-// common holds the settings both sides share.
-type common struct {
-	logger        *slog.Logger
-	idleThreshold time.Duration
-	grace         time.Duration
-	graceSet      bool
-	writeTimeout  time.Duration
-	onIdle        func(Event)
-}
-
-func defaultCommon() common {
-	return common{
-		logger:        slog.New(slog.DiscardHandler),
-		idleThreshold: DefaultIdleThreshold,
-		grace:         DefaultReconnectWindow,
-		writeTimeout:  DefaultWriteTimeout,
-	}
-}
-
-func shared(f func(*common) error) Option {
-	return sharedOption{
-		server:  func(c *serverConfig) error { return f(&c.common) },
-		session: func(c *sessionConfig) error { return f(&c.common) },
-	}
-}
-
-// WithLogger sets the logger (Server and Session). The default discards
-// everything. Tokens are never logged.
-func WithLogger(l *slog.Logger) Option {
-	return shared(func(c *common) error {
+// WithLogger sets the logger. The default discards everything. Tokens are
+// never logged.
+func WithLogger(l *slog.Logger) ServerOption {
+	return serverOption("WithLogger", func(c *serverConfig) error {
 		if l == nil {
 			return &ValidationError{Field: "WithLogger", Rule: "logger must not be nil"}
 		}
@@ -114,11 +76,11 @@ func WithLogger(l *slog.Logger) Option {
 	})
 }
 
-// WithIdleThreshold sets the idle threshold (Server and Session; default
-// DefaultIdleThreshold). OnIdle fires at 1×, 2×, 3×… the threshold after the
-// last user activity.
-func WithIdleThreshold(d time.Duration) Option {
-	return shared(func(c *common) error {
+// WithIdleThreshold sets the idle threshold (default DefaultIdleThreshold).
+// OnIdle fires at 1×, 2×, 3×… the threshold after the client's last
+// activity frame.
+func WithIdleThreshold(d time.Duration) ServerOption {
+	return serverOption("WithIdleThreshold", func(c *serverConfig) error {
 		if err := checkDuration("WithIdleThreshold", d); err != nil {
 			return err
 		}
@@ -127,27 +89,12 @@ func WithIdleThreshold(d time.Duration) Option {
 	})
 }
 
-// WithGraceWindow sets the reconnect window (default
-// DefaultReconnectWindow). On the Server it is WithReconnectWindow: how long
-// after its client's last frame a session whose connection was lost
-// survives. On a Session, it bounds the reconnect attempts of one outage,
-// counted from the last frame exchanged. Without this option a Session uses
-// the window the server states in its welcome frame.
-func WithGraceWindow(d time.Duration) Option {
-	return shared(func(c *common) error {
-		if err := checkDuration("WithGraceWindow", d); err != nil {
-			return err
-		}
-		c.grace, c.graceSet = d, true
-		return nil
-	})
-}
-
-// WithWriteTimeout bounds every write (Server and Session; default
-// DefaultWriteTimeout). It is also how long a closing connection may take to
+// WithWriteTimeout bounds every write to a client (default
+// DefaultWriteTimeout); a client that stops reading is disconnected with
+// ReasonWriteTimeout. It is also how long a closing connection may take to
 // finish the close handshake.
-func WithWriteTimeout(d time.Duration) Option {
-	return shared(func(c *common) error {
+func WithWriteTimeout(d time.Duration) ServerOption {
+	return serverOption("WithWriteTimeout", func(c *serverConfig) error {
 		if err := checkDuration("WithWriteTimeout", d); err != nil {
 			return err
 		}
@@ -156,30 +103,27 @@ func WithWriteTimeout(d time.Duration) Option {
 	})
 }
 
-// OnIdle sets the idle callback (Server and Session). It fires at 1×, 2×, 3×…
-// the idle threshold after the last user activity with Event.Times = 1, 2,
-// 3…; activity starts the count again. On the Server, activity is an
-// activity frame from the client and idle time keeps counting while the
-// client is disconnected; on a Session, activity is a call to Touch.
-func OnIdle(f func(Event)) Option {
-	return shared(func(c *common) error {
-		if f == nil {
-			return &ValidationError{Field: "OnIdle", Rule: "callback must not be nil"}
-		}
-		c.onIdle = f
-		return nil
-	})
+// OnIdle sets the idle callback. It fires at 1×, 2×, 3×… the idle threshold
+// after the client's last activity frame with Event.Times = 1, 2, 3…; an
+// activity frame starts the count again, and idle time keeps counting while
+// the client is disconnected.
+func OnIdle(f func(Event)) ServerOption {
+	return callbackOption("OnIdle", f, func(c *serverConfig) *func(Event) { return &c.onIdle })
 }
 
 func checkDuration(field string, d time.Duration) error {
-	if d <= 0 || d > maxDuration {
-		return &ValidationError{Field: field, Rule: "must be positive and at most " + maxDuration.String() + ", got " + d.String()}
+	if rule := wire.DurationRule(d); rule != "" {
+		return &ValidationError{Field: field, Rule: rule}
 	}
 	return nil
 }
 
 type serverConfig struct {
-	common
+	logger         *slog.Logger
+	idleThreshold  time.Duration
+	grace          time.Duration // WithReconnectWindow
+	writeTimeout   time.Duration
+	onIdle         func(Event)
 	pingInterval   time.Duration
 	pingTimeout    time.Duration
 	maxMessageSize int64
@@ -203,7 +147,10 @@ type serverConfig struct {
 
 func newServerConfig(opts []ServerOption) (serverConfig, error) {
 	c := serverConfig{
-		common:         defaultCommon(),
+		logger:         slog.New(slog.DiscardHandler),
+		idleThreshold:  DefaultIdleThreshold,
+		grace:          DefaultReconnectWindow,
+		writeTimeout:   DefaultWriteTimeout,
 		pingInterval:   DefaultPingInterval,
 		pingTimeout:    DefaultPingTimeout,
 		maxMessageSize: DefaultMaxMessageSize,
@@ -236,14 +183,14 @@ func newServerConfig(opts []ServerOption) (serverConfig, error) {
 // DefaultReconnectWindow). It applies after a lost connection, a ping
 // timeout, a failed write, or a close frame with a code other than 1000,
 // 1001 or none; its expiry is OnExpire. The welcome frame's "grace" states
-// it, and a Go Session bounds its reconnect attempts with it. It is the
-// Server side of WithGraceWindow.
+// it, and a Go client (package hbclient) bounds its reconnect attempts with
+// it unless told otherwise (hbclient.WithResumeWindow).
 func WithReconnectWindow(d time.Duration) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithReconnectWindow", func(c *serverConfig) error {
 		if err := checkDuration("WithReconnectWindow", d); err != nil {
 			return err
 		}
-		c.grace, c.graceSet = d, true
+		c.grace = d
 		return nil
 	})
 }
@@ -258,7 +205,7 @@ func WithReconnectWindow(d time.Duration) ServerOption {
 // is told not to come back with the same token. It must not exceed the
 // reconnect window.
 func WithReloadGrace(d time.Duration) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithReloadGrace", func(c *serverConfig) error {
 		if err := checkDuration("WithReloadGrace", d); err != nil {
 			return err
 		}
@@ -277,7 +224,7 @@ func WithReloadGrace(d time.Duration) ServerOption {
 // an error. Without this option the Server uses a random key of its own,
 // and its tokens work only on it. See also Server.SetTokenKeys.
 func WithTokenKeys(current []byte, older ...[]byte) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithTokenKeys", func(c *serverConfig) error {
 		r, err := newKeyRing("WithTokenKeys", current, older)
 		if err != nil {
 			return err
@@ -290,7 +237,7 @@ func WithTokenKeys(current []byte, older ...[]byte) ServerOption {
 // WithPingInterval sets how often the Server pings each client (default
 // DefaultPingInterval).
 func WithPingInterval(d time.Duration) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithPingInterval", func(c *serverConfig) error {
 		if err := checkDuration("WithPingInterval", d); err != nil {
 			return err
 		}
@@ -304,7 +251,7 @@ func WithPingInterval(d time.Duration) ServerOption {
 // resets it. It must be longer than the ping interval; keep it well inside
 // the grace window.
 func WithPingTimeout(d time.Duration) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithPingTimeout", func(c *serverConfig) error {
 		if err := checkDuration("WithPingTimeout", d); err != nil {
 			return err
 		}
@@ -318,7 +265,7 @@ func WithPingTimeout(d time.Duration) ServerOption {
 // connection with CloseMessageTooBig and a reason that gives the limit; no
 // more of it than the limit is held in memory.
 func WithMaxMessageSize(n int) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithMaxMessageSize", func(c *serverConfig) error {
 		if n < 256 || n > 1<<20 {
 			return &ValidationError{Field: "WithMaxMessageSize", Rule: "must be between 256 and 1048576 bytes, got " + strconv.Itoa(n)}
 		}
@@ -335,7 +282,7 @@ func WithMaxMessageSize(n int) ServerOption {
 // ReasonRateLimited, then the reload grace) and its resume token is
 // revoked. perSecond and burst must be between 1 and 10000.
 func WithFrameRateLimit(perSecond, burst int) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithFrameRateLimit", func(c *serverConfig) error {
 		if perSecond < 1 || perSecond > 10000 {
 			return &ValidationError{Field: "WithFrameRateLimit", Rule: "perSecond must be between 1 and 10000, got " + strconv.Itoa(perSecond)}
 		}
@@ -353,7 +300,7 @@ func WithFrameRateLimit(perSecond, burst int) ServerOption {
 // request without an Origin header (not a browser) is always allowed;
 // authenticate it with the token and WithAuthorize.
 func WithAllowedOrigins(origins ...string) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithAllowedOrigins", func(c *serverConfig) error {
 		if len(origins) == 0 {
 			return &ValidationError{Field: "WithAllowedOrigins", Rule: "needs at least one origin"}
 		}
@@ -379,7 +326,7 @@ func WithAllowedOrigins(origins ...string) ServerOption {
 // joined; an error refuses the connection with CloseUnauthorized. The error
 // is logged, not sent to the client.
 func WithAuthorize(f func(r *http.Request, sessionID string) error) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption("WithAuthorize", func(c *serverConfig) error {
 		if f == nil {
 			return &ValidationError{Field: "WithAuthorize", Rule: "hook must not be nil"}
 		}
@@ -414,123 +361,11 @@ func OnExpire(f func(Event)) ServerOption {
 }
 
 func callbackOption(name string, f func(Event), field func(*serverConfig) *func(Event)) ServerOption {
-	return serverOption(func(c *serverConfig) error {
+	return serverOption(name, func(c *serverConfig) error {
 		if f == nil {
 			return &ValidationError{Field: name, Rule: "callback must not be nil"}
 		}
 		*field(c) = f
 		return nil
 	})
-}
-
-type sessionConfig struct {
-	common
-	dialer           websocket.Dialer
-	activityInterval time.Duration
-	backOff          func() backoff.BackOff
-	onStateChange    func(from, to State)
-	onNotice         func(Notice)
-}
-
-func newSessionConfig(opts []SessionOption) (sessionConfig, error) {
-	c := sessionConfig{
-		common: defaultCommon(),
-		dialer: websocket.Dialer{
-			Proxy:            http.ProxyFromEnvironment,
-			HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize:   1024,
-			WriteBufferSize:  1024,
-		},
-		activityInterval: DefaultActivityInterval,
-	}
-	for _, o := range opts {
-		if o == nil {
-			return c, &ValidationError{Field: "SessionOption", Rule: "must not be nil"}
-		}
-		if err := o.applySession(&c); err != nil {
-			return c, err
-		}
-	}
-	c.dialer.Subprotocols = []string{SubprotocolV2, Subprotocol}
-	if c.dialer.HandshakeTimeout <= 0 {
-		c.dialer.HandshakeTimeout = 10 * time.Second
-	}
-	return c, nil
-}
-
-// WithDialer sets the WebSocket dialer (a copy is kept; its Subprotocols are
-// replaced by SubprotocolV2 and Subprotocol). Tests pass one whose NetDialContext dials an
-// in-memory listener.
-func WithDialer(d *websocket.Dialer) SessionOption {
-	return sessionOption(func(c *sessionConfig) error {
-		if d == nil {
-			return &ValidationError{Field: "WithDialer", Rule: "dialer must not be nil"}
-		}
-		c.dialer = *d
-		return nil
-	})
-}
-
-// WithActivityInterval sets how often at most the Session reports user
-// activity (default DefaultActivityInterval). Touch calls are coalesced: the
-// first one is sent at once, later ones within the interval become one frame
-// at its end.
-func WithActivityInterval(d time.Duration) SessionOption {
-	return sessionOption(func(c *sessionConfig) error {
-		if err := checkDuration("WithActivityInterval", d); err != nil {
-			return err
-		}
-		c.activityInterval = d
-		return nil
-	})
-}
-
-// WithBackOff sets the reconnect policy: newBackOff is called once per outage
-// for a fresh BackOff (BackOff values are not safe for reuse across
-// goroutines). Attempts stop at backoff.Stop or when the grace window has
-// passed, whichever comes first. The default is an exponential backoff from
-// 500 ms up to 10 s with ±50 % jitter and MaxElapsedTime = the grace window.
-func WithBackOff(newBackOff func() backoff.BackOff) SessionOption {
-	return sessionOption(func(c *sessionConfig) error {
-		if newBackOff == nil {
-			return &ValidationError{Field: "WithBackOff", Rule: "factory must not be nil"}
-		}
-		c.backOff = newBackOff
-		return nil
-	})
-}
-
-// OnStateChange sets the callback for Session state changes.
-func OnStateChange(f func(from, to State)) SessionOption {
-	return sessionOption(func(c *sessionConfig) error {
-		if f == nil {
-			return &ValidationError{Field: "OnStateChange", Rule: "callback must not be nil"}
-		}
-		c.onStateChange = f
-		return nil
-	})
-}
-
-// OnNotice sets the callback for notices from the server: queue, ready,
-// custom, idle, and released (delivered once, just before the Session
-// closes).
-func OnNotice(f func(Notice)) SessionOption {
-	return sessionOption(func(c *sessionConfig) error {
-		if f == nil {
-			return &ValidationError{Field: "OnNotice", Rule: "callback must not be nil"}
-		}
-		c.onNotice = f
-		return nil
-	})
-}
-
-func (c *sessionConfig) newBackOff(grace time.Duration) backoff.BackOff {
-	if c.backOff != nil {
-		return c.backOff()
-	}
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(500*time.Millisecond),
-		backoff.WithMaxInterval(10*time.Second),
-		backoff.WithMaxElapsedTime(grace),
-	)
 }

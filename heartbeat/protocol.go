@@ -2,10 +2,8 @@ package heartbeat
 
 import (
 	"encoding/json"
-	"fmt"
-	"strconv"
+	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -204,47 +202,6 @@ type noticeFrame struct {
 	Reason   *string         `json:"reason,omitempty"`
 }
 
-// serverFrame is any frame a server sends, as decoded by the Go client.
-type serverFrame struct {
-	Type          string          `json:"type"`
-	V             int             `json:"v"`
-	Session       string          `json:"session"`
-	Token         string          `json:"token"`
-	Resumed       bool            `json:"resumed"`
-	PingInterval  int64           `json:"pingInterval"`
-	PingTimeout   int64           `json:"pingTimeout"`
-	Grace         int64           `json:"grace"`
-	IdleThreshold int64           `json:"idleThreshold"`
-	Position      int             `json:"position"`
-	Name          string          `json:"name"`
-	Data          json.RawMessage `json:"data"`
-	Times         int             `json:"times"`
-	Reason        string          `json:"reason"`
-}
-
-func decodeServerFrame(data []byte) (serverFrame, error) {
-	var f serverFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return serverFrame{}, fmt.Errorf("heartbeat: server frame is not a valid JSON object")
-	}
-	if f.Type == "" {
-		return serverFrame{}, fmt.Errorf(`heartbeat: server frame has no "type"`)
-	}
-	return f, nil
-}
-
-// notice converts a notice frame to the Notice handed to OnNotice.
-func (f serverFrame) notice() Notice {
-	return Notice{
-		Kind:     NoticeKind(f.Type),
-		Position: f.Position,
-		Name:     f.Name,
-		Data:     f.Data,
-		Times:    f.Times,
-		Reason:   f.Reason,
-	}
-}
-
 // encode marshals a frame. The frame types above cannot fail to marshal
 // (Data is validated JSON), so a failure is a bug.
 func encode(v any) []byte {
@@ -268,24 +225,16 @@ func encodeNotice(n Notice) []byte {
 
 // validateSessionID checks an application-chosen session id.
 func validateSessionID(field, id string) error {
-	if id == "" || len(id) > MaxSessionIDLen {
-		return &ValidationError{Field: field, Rule: "must be 1 to " + strconv.Itoa(MaxSessionIDLen) + " bytes long, got " + strconv.Itoa(len(id))}
-	}
-	if err := checkText(field, id); err != nil {
-		return err
+	if rule := wire.SessionIDRule(id, MaxSessionIDLen); rule != "" {
+		return &ValidationError{Field: field, Rule: rule}
 	}
 	return nil
 }
 
 // checkText rejects invalid UTF-8 and control characters.
 func checkText(field, s string) error {
-	if !utf8.ValidString(s) {
-		return &ValidationError{Field: field, Rule: "must be valid UTF-8"}
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return &ValidationError{Field: field, Rule: "must not contain control characters"}
-		}
+	if rule := wire.TextRule(s); rule != "" {
+		return &ValidationError{Field: field, Rule: rule}
 	}
 	return nil
 }
@@ -293,21 +242,9 @@ func checkText(field, s string) error {
 // closeMessage formats a close frame, cutting the reason to what a close
 // frame can carry without splitting a UTF-8 sequence.
 func closeMessage(code int, reason string) []byte {
-	return websocket.FormatCloseMessage(code, truncateUTF8(reason, maxCloseReasonLen))
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return websocket.FormatCloseMessage(code, wire.TruncateUTF8(reason, maxCloseReasonLen))
 }
 
 // quoteShort quotes peer-supplied text for a close reason or log line,
 // keeping it short.
-func quoteShort(s string) string {
-	return strconv.Quote(truncateUTF8(s, 32))
-}
+func quoteShort(s string) string { return wire.QuoteShort(s) }

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 func TestIdleFiresAtEachThreshold(t *testing.T) {
@@ -580,7 +581,7 @@ func TestReleaseEndsSession(t *testing.T) {
 		var mu sync.Mutex
 		var notices []heartbeat.Notice
 		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), states.option(), heartbeat.OnNotice(func(n heartbeat.Notice) {
+		s := e.connect("u1", e.open("u1"), states.option(), hbclient.OnNotice(func(n heartbeat.Notice) {
 			mu.Lock()
 			notices = append(notices, n)
 			mu.Unlock()
@@ -593,7 +594,7 @@ func TestReleaseEndsSession(t *testing.T) {
 		synctest.Wait()
 
 		var re *heartbeat.ReleasedError
-		if !errors.As(s.Err(), &re) || re.Reason != "queue timeout" || s.State() != heartbeat.StateClosed {
+		if !errors.As(s.Err(), &re) || re.Reason != "queue timeout" || s.State() != hbclient.StateClosed {
 			t.Errorf("client ended %v with %v, want closed with ReleasedError{queue timeout}", s.State(), s.Err())
 		}
 		mu.Lock()
@@ -638,7 +639,7 @@ func TestNewerConnectionReplacesOlder(t *testing.T) {
 		e.sleepUntil(5 * time.Second)
 		_, w := e.join("u1", e.open("u1")) // e.g. the same user on another device
 		<-old.Done()
-		if !errors.Is(old.Err(), heartbeat.ErrReplaced) || old.State() != heartbeat.StateClosed {
+		if !errors.Is(old.Err(), heartbeat.ErrReplaced) || old.State() != hbclient.StateClosed {
 			t.Errorf("older client ended %v with %v, want closed with ErrReplaced", old.State(), old.Err())
 		}
 		if !w.Resumed {

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -25,8 +26,8 @@ func TestSessionLocalIdle(t *testing.T) {
 		var mu sync.Mutex
 		var got []string
 		s := e.connect("u1", e.open("u1"),
-			heartbeat.WithIdleThreshold(100*time.Second),
-			heartbeat.OnIdle(func(ev heartbeat.Event) {
+			hbclient.WithIdleThreshold(100*time.Second),
+			hbclient.OnIdle(func(ev heartbeat.Event) {
 				mu.Lock()
 				got = append(got, fmt.Sprintf("%d@%v", ev.Times, ev.At.Sub(e.start)))
 				mu.Unlock()
@@ -93,9 +94,9 @@ func (fs *fakeServer) String() string {
 	return strings.Join(fs.log, " ")
 }
 
-func (fs *fakeServer) connect(t *testing.T, opts ...heartbeat.SessionOption) *heartbeat.Session {
-	opts = append([]heartbeat.SessionOption{heartbeat.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext})}, opts...)
-	s, err := heartbeat.Connect(context.Background(), "ws://fake/", "u1", "join-token", opts...)
+func (fs *fakeServer) connect(t *testing.T, opts ...hbclient.Option) *hbclient.Client {
+	opts = append([]hbclient.Option{hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext})}, opts...)
+	s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "join-token", opts...)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -106,7 +107,7 @@ func (fs *fakeServer) connect(t *testing.T, opts ...heartbeat.SessionOption) *he
 func TestSessionCoalescesActivity(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFakeServer(t)
-		s := fs.connect(t, heartbeat.WithActivityInterval(5*time.Second))
+		s := fs.connect(t, hbclient.WithActivityInterval(5*time.Second))
 		for range 1000 { // a keystroke every 10 ms for 10 s
 			s.Touch()
 			time.Sleep(10 * time.Millisecond)
@@ -124,7 +125,7 @@ func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFakeServer(t) // never pings
 		states := &stateRecorder{}
-		fs.connect(t, states.option(), heartbeat.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Second) }))
+		fs.connect(t, states.option(), hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Second) }))
 		time.Sleep(65 * time.Second)
 		synctest.Wait()
 		if want := "hello@0s gone@1m0s hello@1m1s"; fs.String() != want {
@@ -141,19 +142,19 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 		e := newEnv(t)
 		d := &switchDialer{l: e.l}
 		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), states.option())
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), states.option())
 
 		e.sleepUntil(10 * time.Second)
 		d.cut()
 		synctest.Wait()
-		if s.State() != heartbeat.StateReconnecting {
+		if s.State() != hbclient.StateReconnecting {
 			t.Errorf("state right after the drop: %v, want reconnecting", s.State())
 		}
 		s.Touch() // user input during the outage is reported after the resume
 		e.sleepUntil(40 * time.Second)
 		synctest.Wait()
 
-		if s.State() != heartbeat.StateConnected || s.Err() != nil {
+		if s.State() != hbclient.StateConnected || s.Err() != nil {
 			t.Fatalf("state %v (%v), want connected", s.State(), s.Err())
 		}
 		if want := "connecting→connected connected→reconnecting reconnecting→connected"; states.String() != want {
@@ -188,7 +189,7 @@ func TestSessionFreshBackOffPerOutage(t *testing.T) {
 			return backoff.NewExponentialBackOff(backoff.WithInitialInterval(time.Second), backoff.WithMultiplier(2),
 				backoff.WithRandomizationFactor(0), backoff.WithMaxInterval(time.Minute), backoff.WithMaxElapsedTime(0))
 		}
-		e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), heartbeat.WithBackOff(fresh))
+		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithBackOff(fresh))
 		outage := func(from, length time.Duration) {
 			e.sleepUntil(from)
 			d.setOff(true)
@@ -222,7 +223,7 @@ func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
 		e := newEnv(t)
 		d := &switchDialer{l: e.l}
 		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), states.option())
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), states.option())
 		e.sleepUntil(10 * time.Second)
 		d.setOff(true)
 		d.cut()
@@ -232,7 +233,7 @@ func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
 		if e.elapsed() > 100*time.Second {
 			t.Errorf("gave up at %v, after the grace window (10s + 90s)", e.elapsed())
 		}
-		if !errors.Is(s.Err(), heartbeat.ErrExpired) || s.State() != heartbeat.StateExpired {
+		if !errors.Is(s.Err(), heartbeat.ErrExpired) || s.State() != hbclient.StateExpired {
 			t.Errorf("ended %v with %v, want expired with ErrExpired", s.State(), s.Err())
 		}
 		if want := "connecting→connected connected→reconnecting reconnecting→expired"; states.String() != want {
@@ -250,7 +251,7 @@ func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()), heartbeat.WithGraceWindow(200*time.Second))
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithResumeWindow(200*time.Second))
 		e.sleepUntil(10 * time.Second)
 		d.setOff(true)
 		d.cut()
@@ -263,7 +264,7 @@ func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
 		if !errors.Is(s.Err(), heartbeat.ErrExpired) || !errors.As(s.Err(), &ce) || ce.Code != heartbeat.CloseExpired {
 			t.Errorf("Err = %v, want ErrExpired from a CloseExpired close", s.Err())
 		}
-		if s.State() != heartbeat.StateExpired {
+		if s.State() != hbclient.StateExpired {
 			t.Errorf("state %v, want expired", s.State())
 		}
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
@@ -290,7 +291,7 @@ func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
 		default:
 			t.Errorf("Done not closed after Close")
 		}
-		if s.State() != heartbeat.StateClosed || s.Err() != nil {
+		if s.State() != hbclient.StateClosed || s.Err() != nil {
 			t.Errorf("after Close: %v, %v; want closed, nil", s.State(), s.Err())
 		}
 		if want := "connecting→connected connected→closed"; states.String() != want {
@@ -309,12 +310,12 @@ func TestSessionCloseWhileReconnecting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()))
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()))
 		d.setOff(true)
 		d.cut()
 		e.sleepUntil(5 * time.Second)
 		s.Close()
-		if e.elapsed() != 5*time.Second || s.State() != heartbeat.StateClosed {
+		if e.elapsed() != 5*time.Second || s.State() != hbclient.StateClosed {
 			t.Errorf("Close while reconnecting: took %v, state %v", e.elapsed()-5*time.Second, s.State())
 		}
 	})
@@ -326,7 +327,7 @@ func TestSessionNotices(t *testing.T) {
 		got := make(chan heartbeat.Notice, 10)
 		tok := e.open("u1")
 		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4})
-		e.connect("u1", tok, heartbeat.OnNotice(func(n heartbeat.Notice) { got <- n }))
+		e.connect("u1", tok, hbclient.OnNotice(func(n heartbeat.Notice) { got <- n }))
 		if n := <-got; n.Kind != heartbeat.NoticeQueue || n.Position != 4 {
 			t.Errorf("first notice %+v, want queue position 4", n)
 		}
@@ -345,7 +346,7 @@ func TestConnectRefusals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		connect := func(id, token string) error {
-			s, err := heartbeat.Connect(context.Background(), wsURL, id, token, heartbeat.WithDialer(e.dialer()))
+			s, err := hbclient.Connect(context.Background(), wsURL, id, token, hbclient.WithDialer(e.dialer()))
 			if err == nil {
 				s.Close()
 			}
@@ -370,7 +371,7 @@ func TestConnectRefusals(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := heartbeat.Connect(ctx, wsURL, "u1", e.open("u1"), heartbeat.WithDialer(e.dialer())); !errors.Is(err, context.Canceled) {
+		if _, err := hbclient.Connect(ctx, wsURL, "u1", e.open("u1"), hbclient.WithDialer(e.dialer())); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled context: %v, want context.Canceled", err)
 		}
 
@@ -394,7 +395,7 @@ func TestConnectToServerWithoutSubprotocol(t *testing.T) {
 		})}
 		go hs.Serve(l)
 		defer hs.Close()
-		_, err := heartbeat.Connect(context.Background(), "ws://plain/", "u1", "t", heartbeat.WithDialer(&websocket.Dialer{NetDialContext: l.DialContext}))
+		_, err := hbclient.Connect(context.Background(), "ws://plain/", "u1", "t", hbclient.WithDialer(&websocket.Dialer{NetDialContext: l.DialContext}))
 		var he *heartbeat.HandshakeError
 		if !errors.As(err, &he) || !strings.Contains(err.Error(), heartbeat.Subprotocol) {
 			t.Errorf("Connect = %v, want a HandshakeError naming the subprotocol", err)

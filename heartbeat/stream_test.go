@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 // streamRecorder collects OnStream events.
@@ -100,7 +101,7 @@ func TestVersionNegotiation(t *testing.T) {
 		}
 		// A version 1 client (the Go Session) is served as before.
 		s := e.connect("b", e.open("b"))
-		if s.State() != heartbeat.StateConnected {
+		if s.State() != hbclient.StateConnected {
 			t.Fatalf("v1 Session: %v", s.State())
 		}
 		// The hello's version must match the subprotocol.
@@ -214,7 +215,7 @@ func TestSessionReportStream(t *testing.T) {
 		sr := &streamRecorder{}
 		e := newEnv(t, sr.option())
 		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), heartbeat.WithDialer(d.dialer()))
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()))
 		for _, r := range []heartbeat.StreamReport{{State: heartbeat.StreamConnected}, {State: heartbeat.StreamConnected}, {State: heartbeat.StreamDisconnected, Code: 2}} {
 			if err := s.ReportStream(r); err != nil {
 				t.Fatalf("ReportStream(%+v): %v", r, err)
@@ -228,7 +229,7 @@ func TestSessionReportStream(t *testing.T) {
 		}
 		e.sleepUntil(30 * time.Second)
 		synctest.Wait()
-		if s.State() != heartbeat.StateConnected {
+		if s.State() != hbclient.StateConnected {
 			t.Fatalf("state %v", s.State())
 		}
 		if want := "u1:connected/0 u1:disconnected/2 u1:lost/-3"; sr.history() != want {
@@ -248,12 +249,12 @@ func TestSessionReportStream(t *testing.T) {
 func TestSessionReportStreamToV1Server(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFakeServer(t) // speaks v1 only
-		s, err := heartbeat.Connect(context.Background(), "ws://fake/", "u1", "t", heartbeat.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext}))
+		s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "t", hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, heartbeat.ErrStreamUnsupported) {
+		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, hbclient.ErrStreamUnsupported) {
 			t.Errorf("ReportStream to a v1 server: %v, want ErrStreamUnsupported", err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 // wantInvalid checks that err is a *ValidationError naming field.
@@ -38,7 +39,7 @@ func TestNewServerRejectsBadOptions(t *testing.T) {
 		{heartbeat.WithFrameRateLimit(0, 10), "WithFrameRateLimit"},
 		{heartbeat.WithFrameRateLimit(10, 0), "WithFrameRateLimit"},
 		{heartbeat.WithIdleThreshold(0), "WithIdleThreshold"},
-		{heartbeat.WithGraceWindow(365 * 24 * time.Hour), "WithGraceWindow"},
+		{heartbeat.WithReconnectWindow(365 * 24 * time.Hour), "WithReconnectWindow"},
 		{heartbeat.WithWriteTimeout(0), "WithWriteTimeout"},
 		{heartbeat.WithMaxMessageSize(100), "WithMaxMessageSize"},
 		{heartbeat.WithAllowedOrigins(), "WithAllowedOrigins"},
@@ -106,22 +107,22 @@ func TestConnectRejectsBadArguments(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		url, id, token string
-		opts           []heartbeat.SessionOption
+		opts           []hbclient.Option
 		field          string
 	}{
 		{"http://example.com/", "u1", "t", nil, "url"},
 		{"ws://", "u1", "t", nil, "url"},
 		{"ws://example.com/", "", "t", nil, "session id"},
 		{"ws://example.com/", "u1", "", nil, "token"},
-		{"ws://example.com/", "u1", "t", []heartbeat.SessionOption{heartbeat.WithDialer(nil)}, "WithDialer"},
-		{"ws://example.com/", "u1", "t", []heartbeat.SessionOption{heartbeat.WithActivityInterval(0)}, "WithActivityInterval"},
-		{"ws://example.com/", "u1", "t", []heartbeat.SessionOption{heartbeat.WithBackOff(nil)}, "WithBackOff"},
-		{"ws://example.com/", "u1", "t", []heartbeat.SessionOption{heartbeat.OnStateChange(nil)}, "OnStateChange"},
-		{"ws://example.com/", "u1", "t", []heartbeat.SessionOption{heartbeat.OnNotice(nil)}, "OnNotice"},
-		{"ws://example.com/", "u1", "t", []heartbeat.SessionOption{heartbeat.WithGraceWindow(-1)}, "WithGraceWindow"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithDialer(nil)}, "WithDialer"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithActivityInterval(0)}, "WithActivityInterval"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithBackOff(nil)}, "WithBackOff"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.OnStateChange(nil)}, "OnStateChange"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.OnNotice(nil)}, "OnNotice"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithResumeWindow(-1)}, "WithResumeWindow"},
 	}
 	for _, c := range cases {
-		s, err := heartbeat.Connect(ctx, c.url, c.id, c.token, c.opts...)
+		s, err := hbclient.Connect(ctx, c.url, c.id, c.token, c.opts...)
 		if s != nil {
 			s.Close()
 			t.Errorf("Connect(%s) returned a session", c.field)
@@ -142,16 +143,16 @@ func TestTokensStayOutOfLogsAndErrors(t *testing.T) {
 		var secrets []string
 		tok := e.open("u1")
 		secrets = append(secrets, tok)
-		s := e.connect("u1", tok, heartbeat.WithLogger(logger), heartbeat.WithDialer(d.dialer()))
+		s := e.connect("u1", tok, hbclient.WithLogger(logger), hbclient.WithDialer(d.dialer()))
 		d.cut() // resume with the resume token
 		e.sleepUntil(30 * time.Second)
 
 		var errs []error
-		_, err := heartbeat.Connect(context.Background(), wsURL, "u1", tok, heartbeat.WithDialer(e.dialer()), heartbeat.WithLogger(logger))
+		_, err := hbclient.Connect(context.Background(), wsURL, "u1", tok, hbclient.WithDialer(e.dialer()), hbclient.WithLogger(logger))
 		errs = append(errs, err) // reused
 		tok2 := e.open("u2")
 		secrets = append(secrets, tok2)
-		_, err = heartbeat.Connect(context.Background(), wsURL, "u1", tok2, heartbeat.WithDialer(e.dialer()), heartbeat.WithLogger(logger))
+		_, err = hbclient.Connect(context.Background(), wsURL, "u1", tok2, hbclient.WithDialer(e.dialer()), hbclient.WithLogger(logger))
 		errs = append(errs, err) // token of another session
 		_, w := e.join("u2", tok2)
 		secrets = append(secrets, w.Token)

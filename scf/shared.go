@@ -65,6 +65,13 @@ type Option = transport.Option
 // RetryPolicy bounds retries: total attempts, first and longest wait.
 type RetryPolicy = transport.RetryPolicy
 
+// RetryBudget is the client's retry budget: a token bucket that the retries
+// of all the client's calls draw on (Capacity, RetryCost, TimeoutCost,
+// SuccessRefund; Disabled turns it off), so that during an outage retries
+// do not multiply the load on the API. When it is empty, a failed attempt
+// is not retried and the call returns its last error.
+type RetryBudget = transport.RetryBudget
+
 // CallOption adjusts one call.
 type CallOption = transport.CallOption
 
@@ -86,6 +93,13 @@ func WithLogger(l *slog.Logger) Option { return transport.WithLogger(l) }
 // WithRetry sets the client's retry policy (default: 3 attempts, 500 ms
 // first wait, 20 s longest wait).
 func WithRetry(p RetryPolicy) Option { return transport.WithRetry(p) }
+
+// WithRetryBudget sets the client's retry budget; RetryBudget{Disabled:
+// true} turns it off. The default bucket holds 500 tokens; a retry takes
+// 5, a retry after a timeout 10, and a call that succeeds at once gives 1
+// back (one that succeeds after retries gives back what they took). So a
+// client adds at most 100 retries to an outage.
+func WithRetryBudget(b RetryBudget) Option { return transport.WithRetryBudget(b) }
 
 // WithLanguage sets the language of error messages: "en-US" or "zh-CN".
 func WithLanguage(lang string) Option { return transport.WithLanguage(lang) }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/examples/internal/demo"
-	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 func main() {
@@ -52,7 +52,7 @@ func run(threshold time.Duration, release int, active time.Duration) error {
 	if err != nil {
 		return err
 	}
-	b, err := env.Connect(ctx, tl, lease, heartbeat.WithActivityInterval(threshold/4))
+	b, err := env.Connect(ctx, tl, lease, hbclient.WithActivityInterval(threshold/4))
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/examples/webdemo/app"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 func main() {
@@ -119,7 +120,7 @@ func selfCheck(cfg app.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	hbURL := "ws" + strings.TrimPrefix(a.URL, "http") + "heartbeat"
-	sess, err := heartbeat.Connect(ctx, hbURL, lease.HeartbeatSession, lease.HeartbeatToken)
+	sess, err := hbclient.Connect(ctx, hbURL, lease.HeartbeatSession, lease.HeartbeatToken)
 	if err != nil {
 		return err
 	}

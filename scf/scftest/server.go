@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +69,7 @@ func defaultRates() map[string]int {
 type Option func(*config) error
 
 type config struct {
-	host          apiserver.HostConfig // the shell's options: listener, credentials, clock, rates, logger, limits
+	shell         apiserver.HostConfig // the shell's options: listener, credentials, clock, rates, logger, limits
 	region        string
 	quotaMB       int64            // of the default region; 0: its documented quota
 	quotas        map[string]int64 // WithRegionQuota
@@ -88,7 +86,7 @@ type config struct {
 // Server.Advance moves it. The default clock runs in real time (inside a
 // testing/synctest bubble, the bubble's time).
 func WithManualClock(start time.Time) Option {
-	return func(c *config) error { return c.host.SetManualClock(start) }
+	return func(c *config) error { return c.shell.SetManualClock(start) }
 }
 
 // WithRegion sets the default region (DefaultRegion, ap-guangzhou): the
@@ -200,14 +198,14 @@ func WithAsyncQueueLimit(n int) Option {
 // for the concurrency configuration actions, 100/s for Invoke, 10,000/s
 // for InvokeFunction).
 func WithRateLimit(action string, perSecond int) Option {
-	return func(c *config) error { return c.host.SetRateLimit(action, perSecond) }
+	return func(c *config) error { return c.shell.SetRateLimit(action, perSecond) }
 }
 
 // WithoutRateLimits removes every rate limit, for load tests. A later
 // WithRateLimit sets one again.
 func WithoutRateLimits() Option {
 	return func(c *config) error {
-		c.host.RemoveRateLimits()
+		c.shell.RemoveRateLimits()
 		return nil
 	}
 }
@@ -222,7 +220,7 @@ func WithCredentials(secretID, secretKey string) Option {
 // WithTemporaryCredentials lets in a temporary key pair: its requests must
 // carry token in X-TC-Token (AuthFailure.TokenFailure otherwise).
 func WithTemporaryCredentials(secretID, secretKey, token string) Option {
-	return func(c *config) error { return c.host.AddCredential(secretID, secretKey, token) }
+	return func(c *config) error { return c.shell.AddCredential(secretID, secretKey, token) }
 }
 
 // WithCredential is WithTemporaryCredentials, or WithCredentials for an
@@ -238,13 +236,13 @@ func WithCredential(secretID, secretKey, token string) Option {
 // with a DialContext method (internal/memnet's, for testing/synctest)
 // makes Server.Client dial through it.
 func WithListener(l net.Listener) Option {
-	return func(c *config) error { return c.host.SetListener(l) }
+	return func(c *config) error { return c.shell.SetListener(l) }
 }
 
 // WithLogger sets a logger for the event log and internal errors; the
 // default is silent.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error { return c.host.SetLogger(l) }
+	return func(c *config) error { return c.shell.SetLogger(l) }
 }
 
 // Limits bound what clients can make the server spend: the http.Server's
@@ -264,7 +262,7 @@ const DefaultWriteTimeout = 16 * time.Minute
 
 // WithLimits sets the server's limits (see Limits).
 func WithLimits(l Limits) Option {
-	return func(c *config) error { return c.host.SetLimits(l) }
+	return func(c *config) error { return c.shell.SetLimits(l) }
 }
 
 // WithSeed seeds the random choices (alias weights); the default seed is
@@ -286,21 +284,15 @@ type Server struct {
 	URL string
 
 	cfg     config
-	host    *apiserver.Host // the shell: listener, transport, credentials, faults, events, clock
+	shell   *apiserver.Host // listener, transport, credentials, faults, events, clock
 	api     *apiserver.Server
 	clock   *clock.Clock
-	baseCtx context.Context // the host's: ends when Close begins
+	baseCtx context.Context // the shell's: ends when Close begins
 	wg      sync.WaitGroup  // the executions' goroutines
 
-	accounts map[string]*account // one per region; the map never changes
-
-	mu          sync.Mutex
-	closed      bool
-	records     map[string]*requestRecord
-	recordOrder []string
-	counters    Counters
-	seq         uint64
-	rng         *rand.Rand
+	mu     sync.Mutex
+	closed bool
+	model  *model // guarded by mu
 }
 
 // NewUnstartedServer returns a server that does not listen yet: mount it
@@ -319,19 +311,16 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	if cfg.quotaMB != 0 {
 		cfg.quotas[cfg.region] = cfg.quotaMB
 	}
-	if l := cfg.host.Limits(); l.WriteTimeout == 0 {
+	if l := cfg.shell.Limits(); l.WriteTimeout == 0 {
 		l.WriteTimeout = DefaultWriteTimeout
-		if cfg.host.Manual() {
+		if cfg.shell.Manual() {
 			l.WriteTimeout = -1 // host time says nothing of how long an execution takes
 		}
 	}
-	h := apiserver.NewHost(apiserver.HostService{Name: "scftest", Service: scf.Service, Version: scf.Version}, cfg.host)
-	cfg.host = apiserver.HostConfig{} // the secrets live in the verifier only, never in a printable field
-	s := &Server{
-		cfg: cfg, host: h, api: h.Server, clock: h.Clock(), baseCtx: h.Context(), accounts: newAccounts(&cfg),
-		records: make(map[string]*requestRecord), rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
-	}
-	s.counters.ByStatus = make(map[int]int64)
+	h := apiserver.NewHost(apiserver.HostService{Name: "scftest", Service: scf.Service, Version: scf.Version}, cfg.shell)
+	cfg.shell = apiserver.HostConfig{} // the secrets live in the verifier only, never in a printable field
+	s := &Server{cfg: cfg, shell: h, api: h.Server, clock: h.Clock(), baseCtx: h.Context()}
+	s.model = newModel(&cfg, s.host())
 	s.register()
 	if err := h.ApplyRates(defaultRates()); err != nil {
 		h.Close(nil, nil)
@@ -347,7 +336,7 @@ func NewServer(opts ...Option) (*Server, error) {
 
 // Start begins serving on the listener of WithListener, or a new
 // 127.0.0.1 port. It sets URL.
-func (s *Server) Start() error { return s.host.Start(s, &s.URL) }
+func (s *Server) Start() error { return s.shell.Start(s, &s.URL) }
 
 // Start returns a started server that t's cleanup closes; it fails the
 // test if the server cannot start.
@@ -362,17 +351,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 // then closes the client transport and stops the model clock. It is
 // idempotent.
 func (s *Server) Close() {
-	s.host.Close(func() {
+	s.shell.Close(func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.closed = true
-		for _, fn := range s.allFunctionsLocked() {
-			for _, inst := range append([]*instance(nil), fn.instances...) {
-				for _, ex := range append([]*execution(nil), inst.execs...) {
-					s.finishLocked(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
-				}
-			}
-		}
+		s.model.close()
 	}, s.wg.Wait)
 }
 
@@ -382,8 +365,8 @@ func (s *Server) Close() {
 // them.
 func (s *Server) Client(opts ...scf.Option) *scf.Client {
 	base := []scf.Option{
-		scf.WithEndpoint(s.URL), scf.WithCredentials(s.host.Provider()),
-		scf.WithHTTPClient(s.host.HTTPClient()), scf.WithRegion(s.cfg.region),
+		scf.WithEndpoint(s.URL), scf.WithCredentials(s.shell.Provider()),
+		scf.WithHTTPClient(s.shell.HTTPClient()), scf.WithRegion(s.cfg.region),
 	}
 	c, err := scf.NewClient(append(base, opts...)...)
 	if err != nil {
@@ -395,24 +378,24 @@ func (s *Server) Client(opts ...scf.Option) *scf.Client {
 // HTTPClient returns an HTTP client that reaches the server (through its
 // listener's DialContext when it has one), e.g. for FunctionURL. It shares
 // the server's one transport, which Close closes.
-func (s *Server) HTTPClient() *http.Client { return s.host.HTTPClient() }
+func (s *Server) HTTPClient() *http.Client { return s.shell.HTTPClient() }
 
 // Credentials returns the credential Client signs with: the first one
 // given to WithCredentials or WithTemporaryCredentials, or the random pair
 // the server made. It prints redacted.
-func (s *Server) Credentials() scf.Credential { return s.host.Credentials() }
+func (s *Server) Credentials() scf.Credential { return s.shell.Credentials() }
 
 // Format prints the server without its credentials, for every verb.
 func (s *Server) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "scftest.Server{URL: %s, SecretId: %s}", s.URL, credential.MaskID(s.host.Credentials().SecretId))
+	fmt.Fprintf(f, "scftest.Server{URL: %s, SecretId: %s}", s.URL, credential.MaskID(s.shell.Credentials().SecretId))
 }
 
 // ServeHTTP answers API calls, and HTTP-function requests under /http/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.host.Enter(w) {
+	if !s.shell.Enter(w) {
 		return
 	}
-	defer s.host.Leave()
+	defer s.shell.Leave()
 	if strings.HasPrefix(r.URL.Path, triggerPrefix) || strings.HasPrefix(r.URL.Path, regionsPrefix) {
 		s.serveFunction(w, r)
 		return
@@ -492,9 +475,9 @@ type Counters struct {
 func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.counters
-	c.ByStatus = make(map[int]int64, len(s.counters.ByStatus))
-	for k, v := range s.counters.ByStatus {
+	c := s.model.counters
+	c.ByStatus = make(map[int]int64, len(s.model.counters.ByStatus))
+	for k, v := range s.model.counters.ByStatus {
 		c.ByStatus[k] = v
 	}
 	return c
@@ -532,8 +515,8 @@ func (s *Server) Instances(function string) []Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
-	want := s.findLocked(function)
-	for _, fn := range s.allFunctionsLocked() {
+	want := s.model.find(function)
+	for _, fn := range s.model.allFunctions() {
 		if function != "" && fn != want {
 			continue
 		}
@@ -560,29 +543,10 @@ func (s *Server) Instances(function string) []Instance {
 func (s *Server) QueueLength(function string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if fn := s.findLocked(function); fn != nil {
+	if fn := s.model.find(function); fn != nil {
 		return len(fn.queue)
 	}
 	return 0
-}
-
-// sortedFunctionsLocked returns one region's functions by name.
-func sortedFunctionsLocked(a *account) []*function {
-	fns := make([]*function, 0, len(a.fns))
-	for _, fn := range a.fns {
-		fns = append(fns, fn)
-	}
-	sort.Slice(fns, func(i, j int) bool { return fns[i].key() < fns[j].key() })
-	return fns
-}
-
-// allFunctionsLocked returns every region's functions, region by region.
-func (s *Server) allFunctionsLocked() []*function {
-	var fns []*function
-	for _, r := range scf.Regions() {
-		fns = append(fns, sortedFunctionsLocked(s.accounts[r])...)
-	}
-	return fns
 }
 
 // SetHandler attaches Go code to a function ("name" or "namespace/name"):
@@ -594,7 +558,7 @@ func (s *Server) SetHandler(function string, h Handler) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn := s.findLocked(function)
+	fn := s.model.find(function)
 	if fn == nil {
 		return fmt.Errorf("scftest: SetHandler: no function %q", function)
 	}
@@ -658,7 +622,7 @@ func (s *Server) AddFunction(fc FunctionConfig) error {
 	if region == "" {
 		region = s.cfg.region
 	}
-	a := s.accounts[region]
+	a := s.model.accounts[region]
 	if a == nil {
 		return fmt.Errorf("scftest: AddFunction: %w", checkRegion("Region", region))
 	}
@@ -689,7 +653,7 @@ func (s *Server) AddFunction(fc FunctionConfig) error {
 // <URL>/http/<namespace>/<name>, in another
 // <URL>/regions/<region>/http/<namespace>/<name>.
 func (s *Server) FunctionURL(function string) string {
-	region, key := s.parseFunction(function)
+	region, key := s.model.parseFunction(function)
 	if region == s.cfg.region {
 		return s.URL + triggerPrefix + key
 	}

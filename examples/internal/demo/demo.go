@@ -20,6 +20,7 @@ import (
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 // ProjectID is the example project.
@@ -97,7 +98,7 @@ func (e *Env) Concurrency(userID string) string {
 // Browser is a user's client: its heartbeat and its CAR stream (what
 // TCGSDK's connection is), over a network that can be cut.
 type Browser struct {
-	Session *heartbeat.Session
+	Session *hbclient.Client
 	env     *Env
 	tl      *Timeline
 	lease   *car.Lease
@@ -109,15 +110,15 @@ type Browser struct {
 
 // Connect opens the heartbeat of a lease, reporting notices and state
 // changes on the timeline. It retries every 250 ms during an outage.
-func (e *Env) Connect(ctx context.Context, tl *Timeline, lease *car.Lease, opts ...heartbeat.SessionOption) (*Browser, error) {
+func (e *Env) Connect(ctx context.Context, tl *Timeline, lease *car.Lease, opts ...hbclient.Option) (*Browser, error) {
 	b := &Browser{env: e, tl: tl, lease: lease}
 	dialer := &websocket.Dialer{NetDialContext: b.dial}
 	url := "ws" + strings.TrimPrefix(e.hb.URL, "http")
-	opts = append([]heartbeat.SessionOption{
-		heartbeat.WithDialer(dialer),
-		heartbeat.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(250 * time.Millisecond) }),
-		heartbeat.OnStateChange(func(from, to heartbeat.State) { tl.Printf("client: heartbeat %s → %s", from, to) }),
-		heartbeat.OnNotice(func(n heartbeat.Notice) {
+	opts = append([]hbclient.Option{
+		hbclient.WithDialer(dialer),
+		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(250 * time.Millisecond) }),
+		hbclient.OnStateChange(func(from, to hbclient.State) { tl.Printf("client: heartbeat %s → %s", from, to) }),
+		hbclient.OnNotice(func(n heartbeat.Notice) {
 			switch n.Kind {
 			case heartbeat.NoticeIdle:
 				tl.Printf("client: idle notice, times=%d", n.Times)
@@ -128,7 +129,7 @@ func (e *Env) Connect(ctx context.Context, tl *Timeline, lease *car.Lease, opts 
 			}
 		}),
 	}, opts...)
-	sess, err := heartbeat.Connect(ctx, url, lease.HeartbeatSession, lease.HeartbeatToken, opts...)
+	sess, err := hbclient.Connect(ctx, url, lease.HeartbeatSession, lease.HeartbeatToken, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
-	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -211,7 +211,7 @@ type user struct {
 	touches              []time.Duration
 	left, back           time.Time
 	lease                *car.Lease
-	hb                   *heartbeat.Session
+	hb                   *hbclient.Client
 	net                  *clientNet
 	sdkStream            *cartest.Stream
 	aloneSession         string
@@ -325,10 +325,10 @@ func (r *run) start(u *user) {
 	}
 	u.lease = lease
 	u.net = &clientNet{l: r.hbNet}
-	u.hb, err = heartbeat.Connect(ctx, heartbeatPath, lease.HeartbeatSession, lease.HeartbeatToken,
-		heartbeat.WithDialer(&websocket.Dialer{NetDialContext: u.net.dial}))
+	u.hb, err = hbclient.Connect(ctx, heartbeatPath, lease.HeartbeatSession, lease.HeartbeatToken,
+		hbclient.WithDialer(&websocket.Dialer{NetDialContext: u.net.dial}))
 	if err != nil {
-		t.Fatalf("heartbeat.Connect(%s): %v", u.id, err)
+		t.Fatalf("hbclient.Connect(%s): %v", u.id, err)
 	}
 	if r.welcome == nil {
 		r.welcome = u.net.welcomeTimings()
@@ -401,8 +401,8 @@ func (r *run) comeBack(u *user) {
 		t.Fatalf("%s: no resume token seen in a welcome", u.id)
 	}
 	u.net = &clientNet{l: r.hbNet}
-	hb, err := heartbeat.Connect(ctx, heartbeatPath, u.lease.HeartbeatSession, token,
-		heartbeat.WithDialer(&websocket.Dialer{NetDialContext: u.net.dial}))
+	hb, err := hbclient.Connect(ctx, heartbeatPath, u.lease.HeartbeatSession, token,
+		hbclient.WithDialer(&websocket.Dialer{NetDialContext: u.net.dial}))
 	if err == nil {
 		u.hb = hb
 	} else {

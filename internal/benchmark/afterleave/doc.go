@@ -34,7 +34,7 @@
 // Every case runs in two worlds side by side in the same bubble, with the
 // same users doing the same things at the same instants: "sdk", where a
 // backend runs car.SessionManager at its defaults (users start with
-// Start and connect a heartbeat.Session at its defaults), and "car alone",
+// Start and connect an hbclient.Client at its defaults), and "car alone",
 // where the backend calls ApplyConcurrent and CreateSession and nothing
 // else, so only CAR's own reconnect wait (90 s) and cleanup (10 s) free
 // the concurrency. Each world has its own reference server at its

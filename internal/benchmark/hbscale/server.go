@@ -65,7 +65,7 @@ func (c serverConfig) options() []heartbeat.ServerOption {
 		heartbeat.WithPingInterval(c.pingInterval),
 		heartbeat.WithPingTimeout(c.pingTimeout),
 		heartbeat.WithIdleThreshold(c.idleThreshold),
-		heartbeat.WithGraceWindow(c.grace),
+		heartbeat.WithReconnectWindow(c.grace),
 	}
 }
 

@@ -1,6 +1,7 @@
-package heartbeat
+package hbclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,15 +9,18 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
 )
 
-// errPingTimeout is the cause of an outage found by the Session's watchdog.
+// errPingTimeout is the cause of an outage found by the Client's watchdog.
 var errPingTimeout = errors.New("heartbeat: nothing received from the server within the ping timeout")
 
-// loop is the state of a Session's background goroutine. Only that goroutine
+// loop is the state of a Client's background goroutine. Only that goroutine
 // touches it.
 type loop struct {
-	s           *Session
+	s           *Client
 	cc          *clientConn   // nil while reconnecting
 	token       string        // resume token from the latest welcome: a secret
 	pingTimeout time.Duration // from the welcome
@@ -26,8 +30,8 @@ type loop struct {
 	released      bool
 	releaseReason string
 
-	streamSent bool         // lastStream went out on the current connection
-	lastStream StreamReport // the last stream report sent
+	streamSent bool                   // lastStream went out on the current connection
+	lastStream heartbeat.StreamReport // the last stream report sent
 
 	activityArmed bool // the activity interval is running
 	idleBase      time.Duration
@@ -44,10 +48,10 @@ type outcome struct {
 	err  error
 }
 
-func newLoop(s *Session) *loop {
+func newLoop(s *Client) *loop {
 	return &loop{
 		s:        s,
-		grace:    s.cfg.grace,
+		grace:    cmp.Or(s.cfg.resumeWindow, heartbeat.DefaultReconnectWindow),
 		idle:     time.NewTimer(s.cfg.idleThreshold),
 		activity: stoppedTimer(),
 		watchdog: stoppedTimer(),
@@ -69,16 +73,16 @@ func (l *loop) adopt(cc *clientConn, welcome serverFrame) {
 	l.s.version = cc.version
 	l.s.mu.Unlock()
 	l.token = welcome.Token
-	l.pingTimeout = DefaultPingTimeout
+	l.pingTimeout = heartbeat.DefaultPingTimeout
 	if welcome.PingTimeout > 0 {
 		l.pingTimeout = time.Duration(welcome.PingTimeout) * time.Millisecond
 	}
-	if !l.s.cfg.graceSet && welcome.Grace > 0 {
+	if l.s.cfg.resumeWindow == 0 && welcome.Grace > 0 {
 		l.grace = time.Duration(welcome.Grace) * time.Millisecond
 	}
 }
 
-func (s *Session) run(l *loop) {
+func (s *Client) run(l *loop) {
 	defer s.wg.Done()
 	defer close(s.done)
 	defer func() {
@@ -181,7 +185,7 @@ func (l *loop) checkIdle() {
 	for n := int((now - touch) / threshold); l.idleTimes < n; {
 		l.idleTimes++
 		if cb := s.cfg.onIdle; cb != nil {
-			ev := Event{SessionID: s.id, At: s.epoch.Add(touch + time.Duration(l.idleTimes)*threshold), Times: l.idleTimes}
+			ev := heartbeat.Event{SessionID: s.id, At: s.epoch.Add(touch + time.Duration(l.idleTimes)*threshold), Times: l.idleTimes}
 			s.post(func() { cb(ev) })
 		}
 	}
@@ -191,17 +195,17 @@ func (l *loop) checkIdle() {
 // handle processes a frame from the server.
 func (l *loop) handle(f serverFrame) {
 	s := l.s
-	switch NoticeKind(f.Type) {
-	case NoticeReleased:
+	switch heartbeat.NoticeKind(f.Type) {
+	case heartbeat.NoticeReleased:
 		// Reported once the close frame follows (see classify).
 		l.released, l.releaseReason = true, f.Reason
-	case NoticeQueue, NoticeReady, NoticeCustom, NoticeIdle:
+	case heartbeat.NoticeQueue, heartbeat.NoticeReady, heartbeat.NoticeCustom, heartbeat.NoticeIdle:
 		if cb := s.cfg.onNotice; cb != nil {
 			n := f.notice()
 			s.post(func() { cb(n) })
 		}
 	default:
-		s.cfg.logger.Debug("heartbeat: ignoring server frame", "session", s.id, "type", quoteShort(f.Type))
+		s.cfg.logger.Debug("heartbeat: ignoring server frame", "session", s.id, "type", wire.QuoteShort(f.Type))
 	}
 }
 
@@ -209,22 +213,22 @@ func (l *loop) handle(f serverFrame) {
 func (l *loop) classify(err error) outcome {
 	var ce *websocket.CloseError
 	isClose := errors.As(err, &ce)
-	if l.released || (isClose && ce.Code == CloseReleased) {
+	if l.released || (isClose && ce.Code == heartbeat.CloseReleased) {
 		reason := l.releaseReason
 		if !l.released {
 			reason = ce.Text
 		}
 		if cb := l.s.cfg.onNotice; cb != nil {
-			l.s.post(func() { cb(Notice{Kind: NoticeReleased, Reason: reason}) })
+			l.s.post(func() { cb(heartbeat.Notice{Kind: heartbeat.NoticeReleased, Reason: reason}) })
 		}
-		return outcome{StateClosed, &ReleasedError{Reason: reason}}
+		return outcome{StateClosed, &heartbeat.ReleasedError{Reason: reason}}
 	}
 	if isClose {
-		cerr := &CloseError{Code: ce.Code, Reason: ce.Text}
+		cerr := &heartbeat.CloseError{Code: ce.Code, Reason: ce.Text}
 		switch ce.Code {
-		case CloseExpired:
+		case heartbeat.CloseExpired:
 			return outcome{StateExpired, cerr}
-		case CloseReplaced, CloseUnauthorized, CloseProtocolError, CloseUnsupportedVersion, CloseRateLimited,
+		case heartbeat.CloseReplaced, heartbeat.CloseUnauthorized, heartbeat.CloseProtocolError, heartbeat.CloseUnsupportedVersion, heartbeat.CloseRateLimited,
 			websocket.CloseProtocolError, websocket.CloseUnsupportedData, websocket.CloseInvalidFramePayloadData,
 			websocket.ClosePolicyViolation, websocket.CloseMessageTooBig:
 			return outcome{StateClosed, cerr}
@@ -253,7 +257,7 @@ func (l *loop) dropConn() {
 // timeout, for the server's close frame.
 func (l *loop) closeHandshake() {
 	cc, timeout := l.cc, l.s.cfg.writeTimeout
-	msg := websocket.FormatCloseMessage(CloseNormal, "client closed")
+	msg := websocket.FormatCloseMessage(heartbeat.CloseNormal, "client closed")
 	if err := cc.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(timeout)); err != nil {
 		return
 	}
@@ -283,7 +287,7 @@ func (l *loop) reconnect(cause error) outcome {
 	for attempt := 1; ; attempt++ {
 		d := b.NextBackOff()
 		if d == backoff.Stop || s.now()+d >= windowEnd {
-			return outcome{StateExpired, fmt.Errorf("%w: not resumed within the grace window of %v: %w", ErrExpired, l.grace, lastErr)}
+			return outcome{StateExpired, fmt.Errorf("%w: not resumed within the grace window of %v: %w", heartbeat.ErrExpired, l.grace, lastErr)}
 		}
 		if !l.wait(d) {
 			return outcome{next: StateClosed}
@@ -299,7 +303,7 @@ func (l *loop) reconnect(cause error) outcome {
 		case s.ctx.Err() != nil:
 			return outcome{next: StateClosed}
 		case refused(err):
-			return outcome{StateExpired, fmt.Errorf("%w: resume refused: %w", ErrExpired, err)}
+			return outcome{StateExpired, fmt.Errorf("%w: resume refused: %w", heartbeat.ErrExpired, err)}
 		}
 		s.cfg.logger.Debug("heartbeat: resume attempt failed", "session", s.id, "attempt", attempt, "err", err)
 		lastErr = err
@@ -307,7 +311,7 @@ func (l *loop) reconnect(cause error) outcome {
 }
 
 // wait sleeps d while keeping local idle callbacks going. It reports false if
-// the Session was closed.
+// the Client was closed.
 func (l *loop) wait(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -316,7 +320,7 @@ func (l *loop) wait(d time.Duration) bool {
 		case <-t.C:
 			return true
 		case <-l.s.touchC: // remembered by touchPending; reported after the resume
-		case <-l.s.streamC: // remembered by Session.stream; reported after the resume
+		case <-l.s.streamC: // remembered by Client.stream; reported after the resume
 		case <-l.idle.C:
 			l.checkIdle()
 		case <-l.s.ctx.Done():
@@ -328,16 +332,16 @@ func (l *loop) wait(d time.Duration) bool {
 // refused reports whether a failed resume is final: the server answered and
 // said no, as opposed to being unreachable or busy.
 func refused(err error) bool {
-	var ce *CloseError
+	var ce *heartbeat.CloseError
 	if errors.As(err, &ce) {
 		switch ce.Code {
-		case CloseGoingAway, ClosePingTimeout, websocket.CloseInternalServerErr,
+		case heartbeat.CloseGoingAway, heartbeat.ClosePingTimeout, websocket.CloseInternalServerErr,
 			websocket.CloseServiceRestart, websocket.CloseTryAgainLater:
 			return false
 		}
 		return true
 	}
-	var he *HandshakeError
+	var he *heartbeat.HandshakeError
 	if errors.As(err, &he) {
 		code := he.StatusCode
 		return code == 101 || (code >= 400 && code < 500 && code != 408 && code != 429)

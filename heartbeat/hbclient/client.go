@@ -1,4 +1,4 @@
-package heartbeat
+package hbclient
 
 import (
 	"context"
@@ -12,17 +12,20 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
 )
 
-// Session is the client side of the heartbeat, for Go clients, bots and
-// tests. Connect returns a connected Session whose background loop answers
-// pings, reports user activity (Touch), fires local idle callbacks, and on a
-// dropped connection resumes with backoff within the grace window. Its
-// methods are safe for concurrent use.
-type Session struct {
+// Client is one session's client side of the heartbeat, for Go clients,
+// bots and tests. Connect returns a connected Client whose background loop
+// answers pings, reports user activity (Touch), fires local idle callbacks,
+// and on a dropped connection resumes with backoff within the resume
+// window. Its methods are safe for concurrent use.
+type Client struct {
 	id     string
 	url    string
-	cfg    sessionConfig
+	cfg    config
 	epoch  time.Time
 	ctx    context.Context // cancelled by Close; bounds every dial
 	cancel context.CancelFunc
@@ -37,10 +40,10 @@ type Session struct {
 	mu    sync.Mutex
 	state State
 	err   error
-	mb    mailbox
+	mb    wire.Mailbox
 	// The latest ReportStream, and the protocol version of the latest
 	// connection.
-	stream    StreamReport
+	stream    heartbeat.StreamReport
 	hasStream bool
 	version   int
 }
@@ -48,25 +51,25 @@ type Session struct {
 // Connect dials serverURL (ws:// or wss://), sends the hello for sessionID with
 // token (from Server.Open on the backend) and returns once the server has
 // welcomed it. It makes one attempt, bounded by ctx and the dialer's
-// HandshakeTimeout. A refusal is a typed error: *HandshakeError (e.g. 403
-// for a disallowed Origin) or *CloseError (e.g. CloseUnauthorized for a bad
-// or used token; errors.Is(err, ErrUnauthorized) holds). No callback runs
+// HandshakeTimeout. A refusal is a typed error: *heartbeat.HandshakeError (e.g. 403
+// for a disallowed Origin) or *heartbeat.CloseError (e.g. heartbeat.CloseUnauthorized for a bad
+// or used token; errors.Is(err, heartbeat.ErrUnauthorized) holds). No callback runs
 // for a failed Connect.
-func Connect(ctx context.Context, serverURL, sessionID, token string, opts ...SessionOption) (*Session, error) {
+func Connect(ctx context.Context, serverURL, sessionID, token string, opts ...Option) (*Client, error) {
 	if err := validateURL(serverURL); err != nil {
 		return nil, err
 	}
-	if err := validateSessionID("session id", sessionID); err != nil {
-		return nil, err
+	if rule := wire.SessionIDRule(sessionID, heartbeat.MaxSessionIDLen); rule != "" {
+		return nil, &heartbeat.ValidationError{Field: "session id", Rule: rule}
 	}
 	if token == "" {
-		return nil, &ValidationError{Field: "token", Rule: "must not be empty"}
+		return nil, &heartbeat.ValidationError{Field: "token", Rule: "must not be empty"}
 	}
-	cfg, err := newSessionConfig(opts)
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{
+	s := &Client{
 		id:      sessionID,
 		url:     serverURL,
 		cfg:     cfg,
@@ -92,39 +95,39 @@ func Connect(ctx context.Context, serverURL, sessionID, token string, opts ...Se
 func validateURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return &ValidationError{Field: "url", Rule: "must be an absolute ws:// or wss:// URL"}
+		return &heartbeat.ValidationError{Field: "url", Rule: "must be an absolute ws:// or wss:// URL"}
 	}
 	return nil
 }
 
 // ID returns the session id.
-func (s *Session) ID() string { return s.id }
+func (s *Client) ID() string { return s.id }
 
 // State returns the current state.
-func (s *Session) State() State {
+func (s *Client) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state
 }
 
-// Err returns why the Session ended: nil while it runs or if Close ended it;
-// a *ReleasedError after Server.Release; an error matching ErrExpired once
-// Expired; a *CloseError when the server replaced (ErrReplaced) or refused
+// Err returns why the Client ended: nil while it runs or if Close ended it;
+// a *heartbeat.ReleasedError after Server.Release; an error matching heartbeat.ErrExpired once
+// Expired; a *heartbeat.CloseError when the server replaced (ErrReplaced) or refused
 // the connection.
-func (s *Session) Err() error {
+func (s *Client) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
 }
 
-// Done is closed when the Session has stopped: Expired, Closed, or Close was
+// Done is closed when the Client has stopped: Expired, Closed, or Close was
 // called.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Client) Done() <-chan struct{} { return s.done }
 
 // Touch records user input. It is cheap, never blocks and is safe from any
-// goroutine: the Session reports activity to the server at most once per
+// goroutine: the Client reports activity to the server at most once per
 // activity interval, and restarts its local idle count.
-func (s *Session) Touch() {
+func (s *Client) Touch() {
 	s.lastTouch.Store(int64(s.now()))
 	if s.touchPending.CompareAndSwap(false, true) {
 		select {
@@ -134,31 +137,31 @@ func (s *Session) Touch() {
 	}
 }
 
-// Close ends the Session: it sends a normal close frame (CloseNormal), waits
+// Close ends the Client: it sends a normal close frame (heartbeat.CloseNormal), waits
 // for the server's answer (at most the write timeout), and waits for the
-// Session's goroutines, including callbacks already queued, to finish.
+// Client's goroutines, including callbacks already queued, to finish.
 // Nothing is left running afterwards. Close is idempotent and always returns
-// nil. Calling it from one of the Session's own callbacks would wait for
+// nil. Calling it from one of the Client's own callbacks would wait for
 // itself: use Done there, or close from another goroutine.
-func (s *Session) Close() error {
+func (s *Client) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	return nil
 }
 
-// String describes the Session without revealing its token.
-func (s *Session) String() string {
-	return fmt.Sprintf("heartbeat.Session(%q, %v)", s.id, s.State())
+// String describes the Client without revealing its token.
+func (s *Client) String() string {
+	return fmt.Sprintf("hbclient.Client(%q, %v)", s.id, s.State())
 }
 
 // GoString is String, so %#v reveals no token either.
-func (s *Session) GoString() string { return s.String() }
+func (s *Client) GoString() string { return s.String() }
 
-func (s *Session) now() time.Duration { return time.Since(s.epoch) }
+func (s *Client) now() time.Duration { return time.Since(s.epoch) }
 
 // setState moves to state to (Expired and Closed are final) and queues
 // OnStateChange. err, if not nil, becomes Err.
-func (s *Session) setState(to State, err error) {
+func (s *Client) setState(to State, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	from := s.state
@@ -175,36 +178,36 @@ func (s *Session) setState(to State, err error) {
 	}
 }
 
-// post queues a callback on the Session's mailbox.
-func (s *Session) post(fn func()) {
+// post queues a callback on the Client's mailbox.
+func (s *Client) post(fn func()) {
 	s.mu.Lock()
 	s.postLocked(fn)
 	s.mu.Unlock()
 }
 
-func (s *Session) postLocked(fn func()) {
-	if s.mb.post(fn) {
+func (s *Client) postLocked(fn func()) {
+	if s.mb.Post(fn) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.mb.drain(&s.mu)
+			s.mb.Drain(&s.mu)
 		}()
 	}
 }
 
-// clientConn is one connection of a Session.
+// clientConn is one connection of a Client.
 type clientConn struct {
-	version  int // ProtocolVersion or ProtocolVersionV2
+	version  int // heartbeat.ProtocolVersion or heartbeat.ProtocolVersionV2
 	ws       *websocket.Conn
 	frames   chan serverFrame // reader → loop
 	stop     chan struct{}    // closed by the loop when it abandons the connection
 	done     chan struct{}    // closed when the reader has exited
 	err      error            // why the reader exited; read after done
-	lastRecv atomic.Int64     // time.Duration since Session.epoch of the last frame
+	lastRecv atomic.Int64     // time.Duration since Client.epoch of the last frame
 }
 
 // dial connects and performs the hello. It returns the welcome frame.
-func (s *Session) dial(ctx context.Context, token string) (*clientConn, serverFrame, error) {
+func (s *Client) dial(ctx context.Context, token string) (*clientConn, serverFrame, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.dialer.HandshakeTimeout)
 	defer cancel()
 	ws, resp, err := s.cfg.dialer.DialContext(ctx, s.url, nil)
@@ -213,14 +216,14 @@ func (s *Session) dial(ctx context.Context, token string) (*clientConn, serverFr
 	}
 	if err != nil {
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
-			return nil, serverFrame{}, &HandshakeError{StatusCode: resp.StatusCode}
+			return nil, serverFrame{}, &heartbeat.HandshakeError{StatusCode: resp.StatusCode}
 		}
 		return nil, serverFrame{}, err
 	}
 	version := negotiatedVersion(ws.Subprotocol())
 	if version == 0 {
 		ws.Close()
-		return nil, serverFrame{}, &HandshakeError{StatusCode: http.StatusSwitchingProtocols, Detail: "server did not select subprotocol " + SubprotocolV2 + " or " + Subprotocol}
+		return nil, serverFrame{}, &heartbeat.HandshakeError{StatusCode: http.StatusSwitchingProtocols, Detail: "server did not select subprotocol " + heartbeat.SubprotocolV2 + " or " + heartbeat.Subprotocol}
 	}
 	cc := &clientConn{
 		version: version,
@@ -266,15 +269,15 @@ func (cc *clientConn) hello(id, token string, writeTimeout time.Duration) (serve
 	if err := cc.ws.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return serverFrame{}, err
 	}
-	hello := encode(helloFrame{Type: frameHello, V: cc.version, Session: id, Token: token})
-	if err := cc.ws.WriteMessage(websocket.TextMessage, hello); err != nil {
+	msg := encode(hello{Type: frameHello, V: cc.version, Session: id, Token: token})
+	if err := cc.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
 		return serverFrame{}, err
 	}
 	_, data, err := cc.ws.ReadMessage()
 	if err != nil {
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
-			return serverFrame{}, &CloseError{Code: ce.Code, Reason: ce.Text}
+			return serverFrame{}, &heartbeat.CloseError{Code: ce.Code, Reason: ce.Text}
 		}
 		return serverFrame{}, err
 	}
@@ -283,7 +286,7 @@ func (cc *clientConn) hello(id, token string, writeTimeout time.Duration) (serve
 		return serverFrame{}, err
 	}
 	if f.Type != frameWelcome || f.Token == "" {
-		return serverFrame{}, fmt.Errorf("heartbeat: expected a welcome frame with a token, got %s", quoteShort(f.Type))
+		return serverFrame{}, fmt.Errorf("heartbeat: expected a welcome frame with a token, got %s", wire.QuoteShort(f.Type))
 	}
 	return f, nil
 }
