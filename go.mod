@@ -5,7 +5,4 @@ go 1.25
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/gorilla/websocket v1.5.3
-	github.com/hashicorp/go-retryablehttp v0.7.8
 )
-
-require github.com/hashicorp/go-cleanhttp v0.5.2 // indirect

@@ -194,10 +194,11 @@ func (m *SessionManager) release(e *entry, reason ReleaseReason) {
 }
 
 // releaseBackoff paces the release queue: 1 s, 2 s, 4 s… up to
-// WithReleaseRetryMax (default 30 s), with ±25 % jitter, for as long as it
-// takes.
+// WithReleaseRetryMax (default 30 s), each wait drawn between half of that
+// and all of it (the SDK's one backoff, package internal/retry), for as
+// long as it takes.
 func (m *SessionManager) releaseBackoff() retry.Backoff {
-	return retry.Backoff{Initial: time.Second, Max: m.cfg.releaseRetryMax, Jitter: 0.25}
+	return retry.Exponential(time.Second, m.cfg.releaseRetryMax)
 }
 
 // attemptRelease makes one DestroySession call for e (with its per-call

@@ -499,7 +499,7 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 
 // startBackoff paces a Start waiting for CAR to finish with the user's
 // previous session (Stopping, SlowDown, LockTimeout).
-var startBackoff = retry.Backoff{Initial: 250 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.5}
+var startBackoff = retry.Exponential(250*time.Millisecond, 2*time.Second)
 
 // maxStartRetries bounds the extra rounds of ApplyConcurrent and
 // CreateSession a Start makes after transient failures.

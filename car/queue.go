@@ -155,7 +155,7 @@ func (m *SessionManager) kickQueue() {
 }
 
 // headBackoff paces the head after a transient failure.
-var headBackoff = retry.Backoff{Initial: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.5}
+var headBackoff = retry.Exponential(500*time.Millisecond, 10*time.Second)
 
 // positionNotice is a notice to send once the lock is released.
 type positionNotice struct {

@@ -112,6 +112,16 @@ func WithLogger(l *slog.Logger) Option { return Option(transport.WithLogger(l)) 
 // a MinWait over MaxWait, is refused.
 func WithRetry(p RetryPolicy) Option { return Option(transport.WithRetry(transport.RetryPolicy(p))) }
 
+// WithRetryBudget sets the client's retry budget; RetryBudget{Disabled:
+// true} turns it off. The default bucket holds 500 tokens; a retry takes
+// 5, a retry after a timeout 10, and a call that succeeds at once gives 1
+// back (one that succeeds after retries gives back what they took). So a
+// client adds at most 100 retries to an outage. A negative field is
+// refused.
+func WithRetryBudget(b RetryBudget) Option {
+	return Option(transport.WithRetryBudget(transport.RetryBudget(b)))
+}
+
 // WithLanguage sets the language of the API's error messages, sent in
 // X-TC-Language: "en-US" (the default) or "zh-CN".
 func WithLanguage(lang string) Option { return Option(transport.WithLanguage(lang)) }
@@ -123,12 +133,37 @@ type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included;
 	// 1 disables retries. Default 3.
 	MaxAttempts int
-	// MinWait is the first wait before a retry; later waits double, with
-	// ±50% jitter. Default 500 ms.
+	// MinWait is the ceiling of the first wait before a retry; later
+	// ceilings double, and each wait is drawn between half its ceiling and
+	// the ceiling. Default 500 ms.
 	MinWait time.Duration
 	// MaxWait is the longest single wait, also the cap on a server's
 	// Retry-After. Default 20 s.
 	MaxWait time.Duration
+}
+
+// RetryBudget is the client's retry budget ([WithRetryBudget]): a token
+// bucket that the retries of all the client's calls draw on, so that
+// during an outage retries do not multiply the load on the API. A retry
+// takes RetryCost tokens (TimeoutCost after an attempt that timed out); a
+// call that succeeds at its first attempt gives back SuccessRefund, one
+// that succeeds after retries gives back what they took. When the bucket
+// holds too little, a failed attempt is not retried and the call returns
+// its last error. Zero fields take the defaults.
+type RetryBudget struct {
+	// Capacity is the tokens of a full bucket; it starts full. Default 500.
+	Capacity int
+	// RetryCost is what one retry takes. Default 5.
+	RetryCost int
+	// TimeoutCost is what a retry after a timed-out attempt takes.
+	// Default 10.
+	TimeoutCost int
+	// SuccessRefund is what a call that succeeds at its first attempt
+	// gives back. Default 1.
+	SuccessRefund int
+	// Disabled turns the budget off: every call retries up to its
+	// MaxAttempts, however many other calls are failing.
+	Disabled bool
 }
 
 // CallOption adjusts one call. [WithCallRetry] makes one; a nil

@@ -53,7 +53,7 @@ type InvokerRetry struct {
 
 // backoff is the policy's pauses, in the SDK's one retry model.
 func (p InvokerRetry) backoff() retry.Backoff {
-	return retry.Backoff{Initial: p.MinWait, Max: p.MaxWait, Multiplier: 2, Jitter: 0.5}
+	return retry.Exponential(p.MinWait, p.MaxWait)
 }
 
 func (p InvokerRetry) withDefaults() InvokerRetry {
@@ -1100,8 +1100,7 @@ func (iv *Invoker) settle(w *waiter, err error) outcome {
 		p.provisioned = min(p.provisioned, p.provBusy)
 		if !now.Before(iv.budget.blockedUntil) {
 			iv.budget.fails++
-			pause := iv.retry.backoff()
-			pause.Max = min(pause.Max, ScaleOutWindow)
+			pause := retry.Exponential(iv.retry.MinWait, min(iv.retry.MaxWait, ScaleOutWindow))
 			iv.budget.blockedUntil = now.Add(pause.Delay(iv.budget.fails))
 		}
 		iv.budget.probing, iv.budget.probeOut = true, false

@@ -24,8 +24,9 @@ type waitConfig struct {
 }
 
 // WithWaitDelay sets the first and the longest pause between polls
-// (default 2 s and 30 s; pauses grow by half each time, each made up to
-// 20% shorter at random).
+// (default 2 s and 30 s). The pauses are the SDK's one backoff: each
+// ceiling doubles, and each pause is drawn between half its ceiling and
+// the ceiling.
 func WithWaitDelay(minDelay, maxDelay time.Duration) WaitOption {
 	return func(c *waitConfig) error {
 		if minDelay <= 0 || maxDelay < minDelay {
@@ -89,7 +90,7 @@ func (c *Client) WaitProvisionedConcurrencyReady(ctx context.Context, in *GetPro
 			return nil, fmt.Errorf("scf %s: %w", action, err)
 		}
 	}
-	pause := retry.Backoff{Initial: cfg.minDelay, Max: cfg.maxDelay, Multiplier: 1.5, Jitter: 0.2}
+	pause := retry.Exponential(cfg.minDelay, cfg.maxDelay)
 	name := in.FunctionName + ":" + in.Qualifier
 	last := "none yet"
 	for polls := 1; ; polls++ {

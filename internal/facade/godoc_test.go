@@ -27,7 +27,7 @@ func TestOptionsDocumentedInTheirPackage(t *testing.T) {
 		}
 		options := 0
 		for _, typ := range p.Types {
-			if !strings.HasSuffix(typ.Name, "Option") && typ.Name != "RetryPolicy" {
+			if !strings.HasSuffix(typ.Name, "Option") && typ.Name != "RetryPolicy" && typ.Name != "RetryBudget" {
 				continue
 			}
 			for _, spec := range typ.Decl.Specs {

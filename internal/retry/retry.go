@@ -1,9 +1,45 @@
-// Package retry is the SDK's model of waiting between attempts: an
-// exponential backoff with jitter whose delay for attempt n is a pure
-// function of n (and a random draw), so that any loop — the API transport,
-// the session manager's release queue, a reconnecting client — can compute
-// it without keeping a stateful BackOff between attempts, and tests can
-// assert it exactly by removing the jitter.
+// Package retry is the SDK's one retry model. Every loop that tries
+// something again — the API transport's attempts, the session manager's
+// DestroySession and release queue, its queue head and Start, the SCF
+// Invoker and provisioned-concurrency waiter, and the heartbeat client's
+// reconnect — takes its three decisions from here:
+//
+//   - What is worth retrying: [Classify] sorts a failure into one [Class].
+//     Throttled answers (RequestLimitExceeded*, HTTP 429) and failed dials
+//     are retried for every call, since the API did not act on them.
+//     Failures after which the API may have acted (HTTP 5xx but 501,
+//     InternalError, a connection lost after sending, an unreadable reply,
+//     a timeout) are retried only where repeating the call is safe.
+//     Refused requests (bad input, credentials, an unknown action, version
+//     or region) are never retried. Any other API error is an answer: a
+//     loop retries it only if its own domain says so (CAR's
+//     ResourceNotFound.NoIdle keeps a queued user waiting, for example).
+//   - How long to wait before retry n: [Exponential] is the only backoff.
+//     The ceiling doubles from its first wait up to its longest, and each
+//     wait is drawn between half the ceiling and the ceiling ("equal
+//     jitter"), so that clients that failed together do not come back
+//     together. A server's Retry-After raises a wait, never beyond the
+//     longest ([Backoff.After]). The delay is a function of n alone: loops
+//     keep no backoff state between attempts, and each outage starts again
+//     from retry 1.
+//   - Whether the client can afford a retry at all: a [Budget], one per
+//     API client, is a token bucket shared by all of the client's calls,
+//     as aws-sdk-go-v2's retry quota is. A retry costs [DefaultRetryCost]
+//     tokens, a retry after a timeout [DefaultTimeoutCost]; a call that
+//     succeeds at once refunds [DefaultSuccessRefund], one that succeeds
+//     after retries refunds what its retries cost. The bucket holds
+//     [DefaultBudgetCapacity] tokens and starts full. When it is empty, a
+//     failed attempt is not retried: the call fails with its last error. So
+//     during an outage the clients of one process add at most
+//     capacity/cost retries to the load they put on the API (100 with the
+//     defaults), instead of multiplying every call by its attempts; once
+//     calls succeed again, the budget refills.
+//
+// Waits end when their context ends, and a loop does not start a wait that
+// would outlast its context's deadline. The budget bounds the retries
+// inside API calls (the transport's attempts, which include
+// DestroySession's): the long-running loops above them pace themselves with
+// the backoff and, being few, are not charged.
 package retry
 
 import (
@@ -11,42 +47,40 @@ import (
 	"time"
 )
 
-// Backoff describes the waits before retries: attempt 1 waits about
-// Initial, each later attempt Multiplier times more, never more than Max.
-// Jitter spreads each wait down to (1-Jitter) of it, so that clients that
-// failed together do not come back together ("equal jitter" for 0.5, "full
-// jitter" for 1).
+// Backoff is the wait before each retry. Make one with [Exponential].
 type Backoff struct {
-	Initial    time.Duration
-	Max        time.Duration
-	Multiplier float64 // 0 means 2
-	Jitter     float64 // 0 to 1; 0 means none
+	first, longest time.Duration
+}
+
+// Exponential is the SDK's backoff: the ceiling of the wait before retry n
+// is first·2ⁿ⁻¹, at most longest, and the wait is drawn between half the
+// ceiling and the ceiling. A longest below first is raised to first.
+func Exponential(first, longest time.Duration) Backoff {
+	return Backoff{first: first, longest: max(longest, first)}
 }
 
 // Delay returns the wait before retry number attempt (1 for the first
 // retry). Attempts below 1 count as 1.
 func (b Backoff) Delay(attempt int) time.Duration {
 	d := b.Ceiling(attempt)
-	if b.Jitter > 0 && d > 0 {
-		j := min(b.Jitter, 1)
-		d = time.Duration(float64(d) * (1 - j*rand.Float64()))
-	}
-	return d
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // Ceiling is Delay without jitter: the longest wait before retry number
 // attempt.
 func (b Backoff) Ceiling(attempt int) time.Duration {
-	mult := b.Multiplier
-	if mult <= 1 {
-		mult = 2
+	d := b.first
+	for i := 1; i < attempt && d < b.longest; i++ {
+		d *= 2
 	}
-	d := float64(b.Initial)
-	for i := 1; i < attempt && d < float64(b.Max); i++ {
-		d *= mult
-	}
-	if b.Max > 0 && d > float64(b.Max) {
-		d = float64(b.Max)
-	}
-	return time.Duration(d)
+	return min(d, b.longest)
 }
+
+// After is Delay raised to a server's hint (Retry-After), and capped at
+// the backoff's longest wait either way.
+func (b Backoff) After(attempt int, hint time.Duration) time.Duration {
+	return min(max(b.Delay(attempt), hint), b.longest)
+}
+
+// Longest is the cap on every wait.
+func (b Backoff) Longest() time.Duration { return b.longest }

@@ -7,15 +7,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/tcconcurrency/sdk-go/internal/apierr"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // signature is what one attempt's signing produces.
@@ -52,94 +50,74 @@ func (a *attempt) signature() (signature, error) {
 	}, nil
 }
 
-// resign is retryablehttp's PrepareRetry: a retry carries a new timestamp
-// and signature. The header map is copied, since the previous attempt's
-// request may still be referenced by the transport.
-func (a *attempt) resign(req *http.Request) error {
-	sig, err := a.signature()
-	if err != nil {
-		return err
-	}
-	req.Header = req.Header.Clone()
-	sig.set(req.Header)
-	return nil
-}
-
-// checkRetry is retryablehttp's CheckRetry. It runs after every attempt,
-// reads the body once, and decides whether to try again and after how long.
-func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+// checkRetry runs after every attempt. It reads the body once, sorts the
+// failure with the SDK's one classification (retry.Classify), and decides
+// whether to try again and after how long: the attempt limit, the
+// context's deadline and the client's retry budget can each say no.
+// A non-nil error ends the call with it (the context ended).
+func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error) (time.Duration, bool, error) {
 	a.attempts++
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return false, ctxErr
+		return 0, false, ctxErr
 	}
-	var retry bool
+	var failure error
 	var why string
+	var envelope *apierr.Error
 	if err != nil {
 		a.body, a.status = nil, 0
-		retry = a.settings.idempotent || isDialError(err)
-		why = "network error"
+		failure, why = err, "network error"
 	} else {
 		a.status = resp.StatusCode
 		a.readBody(resp)
 		switch {
 		case a.readErr != nil:
-			retry, why = a.settings.idempotent, "reading the response"
-		case resp.StatusCode == http.StatusTooManyRequests:
-			retry, why = true, "HTTP 429"
-		case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
-			retry, why = a.settings.idempotent, "HTTP "+strconv.Itoa(resp.StatusCode)
-		case resp.StatusCode == http.StatusOK:
-			if e := a.envelopeError(); e != nil && e.Throttled() {
-				a.lastAPIErr = e
-				retry, why = true, e.Code
+			failure, why = a.readErr, "reading the response"
+		case resp.StatusCode != http.StatusOK:
+			// The status decides, whatever the body says.
+			failure, why = a.apiError(apierr.CodeHTTPStatus, "", ""), "HTTP "+strconv.Itoa(resp.StatusCode)
+		default:
+			if envelope = a.envelopeError(); envelope != nil {
+				failure, why = envelope, envelope.Code
 			}
 		}
 	}
-	if !retry || a.attempts >= a.settings.retry.MaxAttempts {
-		return false, nil
+	if failure == nil || !retry.Classify(failure).RetryAttempt(a.settings.idempotent) ||
+		a.attempts >= a.settings.retry.MaxAttempts {
+		return 0, false, nil
 	}
-	a.nextWait = a.wait(resp)
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= a.nextWait {
-		return false, nil // the deadline would pass during the wait: stop now
+	if envelope != nil {
+		a.lastAPIErr = envelope
 	}
-	if logger := a.client.logger; logger.Enabled(ctx, slog.LevelInfo) {
+	var hint time.Duration
+	if resp != nil {
+		hint, _ = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	wait := a.settings.retry.backoff().After(a.attempts, hint)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+		return 0, false, nil // the deadline would pass during the wait: stop now
+	}
+	logger := a.client.logger
+	cost, ok := a.client.budget.Spend(retry.IsTimeout(failure))
+	if !ok {
+		if logger.Enabled(ctx, slog.LevelInfo) {
+			logger.LogAttrs(ctx, slog.LevelInfo, "tencentcloud call not retried: the client's retry budget is empty",
+				slog.String("service", a.client.service), slog.String("action", a.action),
+				slog.Int("attempt", a.attempts), slog.String("reason", why))
+		}
+		return 0, false, nil
+	}
+	a.spent += cost
+	if logger.Enabled(ctx, slog.LevelInfo) {
 		attrs := []slog.Attr{
 			slog.String("service", a.client.service), slog.String("action", a.action),
-			slog.Int("attempt", a.attempts), slog.String("reason", why), slog.Duration("wait", a.nextWait),
+			slog.Int("attempt", a.attempts), slog.String("reason", why), slog.Duration("wait", wait),
 		}
 		if err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 		logger.LogAttrs(ctx, slog.LevelInfo, "tencentcloud call retrying", attrs...)
 	}
-	return true, nil
-}
-
-// backoff is retryablehttp's Backoff: the wait checkRetry chose.
-func (a *attempt) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
-	return a.nextWait
-}
-
-// wait draws the next exponential, jittered wait, raised to a Retry-After
-// the server sent, and capped at MaxWait.
-func (a *attempt) wait(resp *http.Response) time.Duration {
-	p := a.settings.retry
-	if a.bo == nil {
-		a.bo = backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(p.MinWait),
-			backoff.WithMaxInterval(p.MaxWait),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.5),
-			backoff.WithMaxElapsedTime(0),
-		)
-	}
-	d := a.bo.NextBackOff()
-	if resp != nil {
-		if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && ra > d {
-			d = ra
-		}
-	}
-	return min(d, p.MaxWait)
+	return wait, true, nil
 }
 
 // retryAfter parses a Retry-After value: seconds or an HTTP date.
@@ -160,12 +138,6 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-// isDialError reports a failure to connect: the request never left.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func (a *attempt) readBody(resp *http.Response) {

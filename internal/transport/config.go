@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/credential"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // Defaults of RetryPolicy.
@@ -25,8 +27,9 @@ type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included;
 	// 1 disables retries. Default 3.
 	MaxAttempts int
-	// MinWait is the first wait before a retry; later waits double, with
-	// ±50% jitter. Default 500 ms.
+	// MinWait is the ceiling of the first wait before a retry; later
+	// ceilings double, and each wait is drawn between half its ceiling and
+	// the ceiling (retry.Exponential). Default 500 ms.
 	MinWait time.Duration
 	// MaxWait is the longest single wait, also the cap on a server's
 	// Retry-After. Default 20 s.
@@ -49,15 +52,9 @@ func (p RetryPolicy) validate() error {
 
 // over returns p with its zero fields taken from base.
 func (p RetryPolicy) over(base RetryPolicy) RetryPolicy {
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = base.MaxAttempts
-	}
-	if p.MinWait == 0 {
-		p.MinWait = base.MinWait
-	}
-	if p.MaxWait == 0 {
-		p.MaxWait = base.MaxWait
-	}
+	p.MaxAttempts = cmp.Or(p.MaxAttempts, base.MaxAttempts)
+	p.MinWait = cmp.Or(p.MinWait, base.MinWait)
+	p.MaxWait = cmp.Or(p.MaxWait, base.MaxWait)
 	if p.MinWait > p.MaxWait {
 		p.MinWait = p.MaxWait
 	}
@@ -65,6 +62,67 @@ func (p RetryPolicy) over(base RetryPolicy) RetryPolicy {
 }
 
 var defaultRetry = RetryPolicy{MaxAttempts: DefaultMaxAttempts, MinWait: DefaultMinWait, MaxWait: DefaultMaxWait}
+
+// backoff is the policy's waits, in the SDK's one backoff.
+func (p RetryPolicy) backoff() retry.Backoff { return retry.Exponential(p.MinWait, p.MaxWait) }
+
+// Defaults of RetryBudget: those of aws-sdk-go-v2's standard retryer.
+const (
+	DefaultBudgetCapacity = retry.DefaultBudgetCapacity
+	DefaultRetryCost      = retry.DefaultRetryCost
+	DefaultTimeoutCost    = retry.DefaultTimeoutCost
+	DefaultSuccessRefund  = retry.DefaultSuccessRefund
+)
+
+// RetryBudget is a client's retry budget: a token bucket that the retries
+// of all its calls draw on, so that during an outage retries do not
+// multiply the load on the API. A retry takes RetryCost tokens
+// (TimeoutCost after an attempt that timed out); a call that succeeds at
+// its first attempt gives back SuccessRefund, one that succeeds after
+// retries gives back what they took. When the bucket holds too little, a
+// failed attempt is not retried and the call returns its error. With the
+// defaults, a client adds at most 100 retries to an outage, and 5 calls
+// that succeed at once pay for one retry again. Zero fields take the
+// defaults.
+type RetryBudget struct {
+	// Capacity is the tokens of a full bucket; it starts full. Default 500.
+	Capacity int
+	// RetryCost is what one retry takes. Default 5.
+	RetryCost int
+	// TimeoutCost is what a retry after a timed-out attempt takes.
+	// Default 10.
+	TimeoutCost int
+	// SuccessRefund is what a call that succeeds at its first attempt
+	// gives back. Default 1.
+	SuccessRefund int
+	// Disabled turns the budget off: every call retries up to its
+	// MaxAttempts, however many other calls are failing.
+	Disabled bool
+}
+
+var defaultBudget = RetryBudget{Capacity: DefaultBudgetCapacity, RetryCost: DefaultRetryCost,
+	TimeoutCost: DefaultTimeoutCost, SuccessRefund: DefaultSuccessRefund}
+
+func (b RetryBudget) validate() error {
+	for _, f := range [...]struct {
+		name string
+		v    int
+	}{{"Capacity", b.Capacity}, {"RetryCost", b.RetryCost}, {"TimeoutCost", b.TimeoutCost}, {"SuccessRefund", b.SuccessRefund}} {
+		if f.v < 0 {
+			return fmt.Errorf("RetryBudget.%s must not be negative", f.name)
+		}
+	}
+	return nil
+}
+
+// over returns b with its zero fields taken from base.
+func (b RetryBudget) over(base RetryBudget) RetryBudget {
+	b.Capacity = cmp.Or(b.Capacity, base.Capacity)
+	b.RetryCost = cmp.Or(b.RetryCost, base.RetryCost)
+	b.TimeoutCost = cmp.Or(b.TimeoutCost, base.TimeoutCost)
+	b.SuccessRefund = cmp.Or(b.SuccessRefund, base.SuccessRefund)
+	return b
+}
 
 // Config is what a service client is built from. The service packages fill
 // Service, Version and Endpoint; options fill the rest.
@@ -79,6 +137,7 @@ type Config struct {
 	HTTPClient  *http.Client
 	Logger      *slog.Logger
 	Retry       RetryPolicy
+	RetryBudget RetryBudget
 }
 
 // Option configures a client.
@@ -173,6 +232,19 @@ func WithRetry(p RetryPolicy) Option {
 			return err
 		}
 		c.Retry = p
+		return nil
+	}
+}
+
+// WithRetryBudget sets the client's retry budget (RetryBudget{Disabled:
+// true} turns it off). The default is a bucket of 500 tokens, 5 a retry,
+// 10 a retry after a timeout, 1 back for a call that succeeds at once.
+func WithRetryBudget(b RetryBudget) Option {
+	return func(c *Config) error {
+		if err := b.validate(); err != nil {
+			return err
+		}
+		c.RetryBudget = b
 		return nil
 	}
 }

@@ -2,22 +2,29 @@
 // scf clients.
 //
 // Each call is a POST of a JSON body with the X-TC-* headers and a
-// TC3-HMAC-SHA256 signature. The attempt loop is go-retryablehttp's, with
-// our policy plugged into its hooks:
+// TC3-HMAC-SHA256 signature. Its attempts follow the SDK's one retry model,
+// described in package internal/retry: what is retried, the wait before
+// retry n, and the client's retry budget all come from there. Here:
 //
-//   - every attempt is signed afresh (PrepareRetry), with a new timestamp
-//     and the credential the provider returns at that moment;
-//   - CheckRetry reads the body once and retries RequestLimitExceeded* (an
-//     HTTP 200 error envelope), HTTP 429, and, for calls that are safe to
-//     repeat, 5xx (but 501) and network errors; failed dials are retried for
-//     every call, since nothing reached the server;
-//   - waits come from a backoff/v4 exponential backoff made per call,
-//     honour Retry-After clamped to MaxWait, and end when the context ends;
-//     a wait that would outlast the context's deadline is not started;
-//   - the SDK's HTTP client keeps connections alive (100 idle per host), and
-//     retryablehttp's habit of closing every idle connection after a failed
-//     call is switched off, so one throttled call does not cost every other
-//     call its connection.
+//   - every attempt is signed afresh, with a new timestamp and the
+//     credential the provider returns at that moment;
+//   - the body is read once per attempt, and the attempt's failure (HTTP
+//     status first, then an error envelope in a 200 reply, or the network
+//     error) is classified by retry.Classify: throttling and failed dials
+//     are retried for every call, HTTP 5xx (but 501) and network errors
+//     only for calls that are safe to repeat (not NotIdempotent);
+//   - waits follow retry.Exponential(MinWait, MaxWait), raised to a
+//     server's Retry-After and clamped to MaxWait, and end when the context
+//     ends; a wait that would outlast the context's deadline is not started;
+//   - every retry draws on the client's [RetryBudget]; when it is empty the
+//     call returns its last error;
+//   - the SDK's HTTP client keeps connections alive (100 idle per host),
+//     and no failure closes them.
+//
+// The attempt loop is our own, not go-retryablehttp's: with every one of
+// its hooks replaced (the retry check, the backoff, the error handler, the
+// re-signing), what it added was a request copy per call and the closing
+// of every idle connection after a failed call, which we had to hide.
 package transport
 
 import (
@@ -26,17 +33,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/hashicorp/go-retryablehttp"
-
 	"github.com/tcconcurrency/sdk-go/internal/apierr"
 	"github.com/tcconcurrency/sdk-go/internal/credential"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 	"github.com/tcconcurrency/sdk-go/internal/tc3"
 )
 
@@ -50,6 +56,7 @@ type Client struct {
 	http    *http.Client
 	logger  *slog.Logger
 	retry   RetryPolicy
+	budget  *retry.Budget // nil: no budget
 	signer  *tc3.Signer
 	url     *url.URL
 	host    string
@@ -101,13 +108,14 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	c.http = keepConnections(cfg.HTTPClient)
+	c.http = httpClient(cfg.HTTPClient)
+	if b := cfg.RetryBudget.over(defaultBudget); !b.Disabled {
+		c.budget = retry.NewBudget(b.Capacity, b.RetryCost, b.TimeoutCost, b.SuccessRefund)
+	}
 	return c, nil
 }
 
-// keepConnections returns an *http.Client whose transport hides
-// CloseIdleConnections from retryablehttp, which calls it after every failed
-// call. The user's client keeps its Timeout, Jar and CheckRedirect.
+// httpClient returns the user's client, or the SDK's.
 //
 // The SDK's own client has no per-attempt timeout: the context bounds every
 // call (dials and TLS handshakes keep net/http's own timeouts), as in
@@ -115,34 +123,22 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 // transport's ResponseHeaderTimeout set, made a loopback call 10–50 %
 // slower and far more variable (BenchmarkClientCall, internal/conformance).
 // A user who wants one passes an *http.Client with a Timeout.
-func keepConnections(user *http.Client) *http.Client {
-	if user == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 256
-		t.MaxIdleConnsPerHost = 100
-		t.IdleConnTimeout = 90 * time.Second
-		// Replies are small JSON: no Accept-Encoding header to send and
-		// parse, no gzip reader to make.
-		t.DisableCompression = true
-		user = &http.Client{Transport: t}
+func httpClient(user *http.Client) *http.Client {
+	if user != nil {
+		return user
 	}
-	rt := user.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	c := *user
-	c.Transport = keepIdle{rt}
-	return &c
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 100
+	t.IdleConnTimeout = 90 * time.Second
+	// Replies are small JSON: no Accept-Encoding header to send and
+	// parse, no gzip reader to make.
+	t.DisableCompression = true
+	return &http.Client{Transport: t}
 }
-
-type keepIdle struct{ http.RoundTripper }
 
 // CloseIdleConnections closes the idle connections of the client's transport.
-func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.http.Transport.(keepIdle).RoundTripper.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
-}
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // Service returns the service name ("car", "scf").
 func (c *Client) Service() string { return c.service }
@@ -169,13 +165,7 @@ func (c *Client) Call(ctx context.Context, action string, in, out any, opts ...C
 	}
 	a.first = sig
 	start := time.Now()
-	resp, err := a.run()
-	if resp != nil {
-		if a.body == nil && err == nil {
-			a.readBody(resp)
-		}
-		resp.Body.Close()
-	}
+	err = a.run()
 	defer a.release()
 	if err == nil && a.readErr != nil {
 		err = a.readErr
@@ -198,6 +188,7 @@ func (c *Client) Call(ctx context.Context, action string, in, out any, opts ...C
 	if apiErr != nil {
 		return apiErr
 	}
+	c.budget.Succeeded(a.spent)
 	return nil
 }
 
@@ -249,8 +240,7 @@ type attempt struct {
 	lastAPIErr error
 	scanned    bool          // body was scanned for an error envelope
 	bodyErr    *apierr.Error // what the scan found
-	bo         backoff.BackOff
-	nextWait   time.Duration
+	spent      int           // retry budget tokens the retries took
 }
 
 func (a *attempt) release() {
@@ -261,39 +251,59 @@ func (a *attempt) release() {
 	a.buf, a.body = nil, nil
 }
 
-func (a *attempt) run() (*http.Response, error) {
+// run makes the call's attempts. It returns nil once an attempt got a
+// response the retry check does not retry (its body read), else the error
+// that ended the call: the last network error, the context's, or a
+// credential failure while re-signing.
+func (a *attempt) run() error {
 	c := a.client
-	req := (&http.Request{
-		Method:     http.MethodPost,
-		URL:        c.url,
-		Host:       c.host,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     a.headers(),
-	}).WithContext(a.ctx)
-	rreq, err := retryablehttp.FromRequest(req)
-	if err != nil {
-		return nil, err
+	sig := a.first
+	for {
+		resp, err := c.http.Do(a.request(sig))
+		wait, again, stop := a.checkRetry(a.ctx, resp, err)
+		switch {
+		case stop != nil:
+			return stop
+		case !again:
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-a.ctx.Done():
+			t.Stop()
+			return a.ctx.Err()
+		case <-t.C:
+		}
+		if sig, err = a.signature(); err != nil {
+			return err
+		}
 	}
-	if err := rreq.SetBody(a.payload); err != nil {
-		return nil, err
-	}
-	rc := &retryablehttp.Client{
-		HTTPClient:   c.http,
-		RetryWaitMin: a.settings.retry.MinWait,
-		RetryWaitMax: a.settings.retry.MaxWait,
-		RetryMax:     a.settings.retry.MaxAttempts - 1,
-		CheckRetry:   a.checkRetry,
-		Backoff:      a.backoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		PrepareRetry: a.resign,
-	}
-	return rc.Do(rreq)
 }
 
-// headers builds the first attempt's headers.
-func (a *attempt) headers() http.Header {
+// request builds one attempt's request, signed with sig. The body is
+// replayable (GetBody), as net/http wants for its own retries.
+func (a *attempt) request(sig signature) *http.Request {
+	c := a.client
+	return (&http.Request{
+		Method:        http.MethodPost,
+		URL:           c.url,
+		Host:          c.host,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        a.headers(sig),
+		Body:          io.NopCloser(bytes.NewReader(a.payload)),
+		GetBody:       a.body0,
+		ContentLength: int64(len(a.payload)),
+	}).WithContext(a.ctx)
+}
+
+func (a *attempt) body0() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(a.payload)), nil
+}
+
+// headers builds an attempt's headers.
+func (a *attempt) headers(sig signature) http.Header {
 	c := a.client
 	h := make(http.Header, 8)
 	h["Content-Type"] = c.hdrContentType
@@ -306,7 +316,7 @@ func (a *attempt) headers() http.Header {
 	if c.hdrRegion != nil {
 		h["X-Tc-Region"] = c.hdrRegion
 	}
-	a.first.set(h)
+	sig.set(h)
 	return h
 }
 

@@ -467,3 +467,50 @@ func TestDecodeShapes(t *testing.T) {
 		}
 	}
 }
+
+// A retry after a timed-out attempt costs the budget 10 tokens, one after
+// any other failure 5; with 25 tokens, two timeouts leave too little for a
+// third retry, but enough for one after an HTTP 503.
+func TestRetryBudgetTimeoutCostsMore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := func(w http.ResponseWriter) {
+			time.Sleep(2 * time.Second) // past the client's 1 s timeout
+			ok(countOK)(w)
+		}
+		f := newFakeAPI(t, slow, slow, slow, status(503, ""), ok(countOK))
+		c := f.client(t,
+			WithHTTPClient(&http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: f.l.DialContext}}),
+			WithRetryBudget(RetryBudget{Capacity: 25}),
+			WithRetry(RetryPolicy{MaxAttempts: 10}))
+		err := c.Call(t.Context(), "DescribeConcurrentCount", nil, nil)
+		if err == nil || !strings.Contains(err.Error(), "after 3 attempt(s)") || len(f.recorded()) != 3 {
+			t.Fatalf("three timeouts with 25 tokens: %v, %d requests; want the third timeout returned", err, len(f.recorded()))
+		}
+		if got := c.budget.Tokens(); got != 5 {
+			t.Fatalf("%d tokens left, want 25-10-10 = 5", got)
+		}
+		if err := c.Call(t.Context(), "DescribeConcurrentCount", nil, nil); err != nil || len(f.recorded()) != 5 {
+			t.Fatalf("an HTTP 503 with 5 tokens left: %v after %d requests, want one retry and success", err, len(f.recorded()))
+		}
+		if got := c.budget.Tokens(); got != 5 {
+			t.Fatalf("%d tokens after a success with one retry, want 5: the retry's cost given back", got)
+		}
+		time.Sleep(2 * time.Second) // the slow handlers end
+	})
+}
+
+func TestRetryBudgetValidation(t *testing.T) {
+	for _, b := range []RetryBudget{{Capacity: -1}, {RetryCost: -1}, {TimeoutCost: -1}, {SuccessRefund: -1}} {
+		if _, err := New(Config{Service: "car", Endpoint: "https://x"}, WithRetryBudget(b)); err == nil || !strings.Contains(err.Error(), "RetryBudget.") {
+			t.Errorf("%+v: err = %v, want the field named", b, err)
+		}
+	}
+	c, err := New(Config{Service: "car", Endpoint: "https://x"}, WithRetryBudget(RetryBudget{Disabled: true}))
+	if err != nil || c.budget != nil {
+		t.Fatalf("disabled budget: %v, %v", c.budget, err)
+	}
+	c, _ = New(Config{Service: "car", Endpoint: "https://x"})
+	if got := c.budget.Tokens(); got != DefaultBudgetCapacity {
+		t.Fatalf("default budget starts with %d tokens, want %d", got, DefaultBudgetCapacity)
+	}
+}

@@ -104,7 +104,7 @@ func openFunction[In any, P fnBody[In], Q any](s *Server, req *apiserver.Request
 		return nil, q, nil, e
 	}
 	s.mu.Lock()
-	fn, e := s.lookupLocked(acct, ref.ns, ref.name)
+	fn, e := s.model.lookup(acct, ref.ns, ref.name)
 	if e != nil {
 		s.mu.Unlock()
 		return nil, q, nil, e
@@ -165,8 +165,4 @@ func onAccount[In any](s *Server, chk check[*In], op func(in *In, acct *account)
 		}
 		return out, nil
 	}
-}
-
-func (s *Server) recordConfig(action, subject, detail string) {
-	s.api.Record(apiserver.Event{Kind: "config", Action: action, Subject: subject, Detail: detail})
 }

@@ -49,49 +49,59 @@ func validAlias(name string) bool {
 }
 
 // routing validates an alias's target and routing configuration.
-func routing(fn *function, main string, rc *wireRoutingConfig) ([]weight, []wireVersionMatch, *apiserver.Error) {
+func routing(fn *function, main string, rc *wireRoutingConfig) (route, *apiserver.Error) {
 	if fn.versions[main] == nil {
-		return nil, nil, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", main, fn.name)
+		return route{}, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", main, fn.name)
 	}
 	if rc == nil {
-		return nil, nil, nil
+		return route{main: main}, nil
 	}
 	var ws []weight
 	sum := 0.0
 	for _, w := range rc.AdditionalVersionWeights {
 		switch {
 		case fn.versions[w.Version] == nil:
-			return nil, nil, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", w.Version, fn.name)
+			return route{}, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", w.Version, fn.name)
 		case w.Version == main:
-			return nil, nil, apiserver.Errorf("InvalidParameterValue.AdditionalVersionWeights", "version %s is already the alias's main version", w.Version)
+			return route{}, apiserver.Errorf("InvalidParameterValue.AdditionalVersionWeights", "version %s is already the alias's main version", w.Version)
 		case w.Weight == nil || *w.Weight <= 0 || *w.Weight > 1:
-			return nil, nil, apiserver.Errorf("InvalidParameterValue.AdditionalVersionWeights", "the weight of version %s must be in (0,1]", w.Version)
+			return route{}, apiserver.Errorf("InvalidParameterValue.AdditionalVersionWeights", "the weight of version %s must be in (0,1]", w.Version)
 		}
 		sum += *w.Weight
 		ws = append(ws, weight{version: w.Version, weight: *w.Weight})
 	}
 	if sum > 1+1e-9 {
-		return nil, nil, apiserver.Errorf("InvalidParameterValue.AdditionalVersionWeights", "the weights add up to %g, more than 1", sum)
+		return route{}, apiserver.Errorf("InvalidParameterValue.AdditionalVersionWeights", "the weights add up to %g, more than 1", sum)
 	}
+	var ms []versionMatch
 	for _, m := range rc.AddtionVersionMatchs {
 		if fn.versions[m.Version] == nil {
-			return nil, nil, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", m.Version, fn.name)
+			return route{}, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", m.Version, fn.name)
 		}
 		switch m.Method {
 		case "exact":
 		case "range":
 			if _, _, _, _, ok := parseRange(m.Expression); !ok {
-				return nil, nil, apiserver.Errorf(scf.CodeInvalidValue, "range expression %q must look like [1,100)", m.Expression)
+				return route{}, apiserver.Errorf(scf.CodeInvalidValue, "range expression %q must look like [1,100)", m.Expression)
 			}
 		default:
-			return nil, nil, apiserver.Errorf(scf.CodeInvalidValue, "Method %q must be exact or range", m.Method)
+			return route{}, apiserver.Errorf(scf.CodeInvalidValue, "Method %q must be exact or range", m.Method)
 		}
 		if m.Key == "" {
-			return nil, nil, apiserver.Errorf("MissingParameter", "a version match needs a Key")
+			return route{}, apiserver.Errorf("MissingParameter", "a version match needs a Key")
 		}
+		ms = append(ms, ruleOf(m))
 	}
-	return ws, append([]wireVersionMatch(nil), rc.AddtionVersionMatchs...), nil
+	return route{main: main, weights: ws, matches: ms}, nil
 }
+
+// ruleOf is an alias rule of a request, as the model keeps it.
+func ruleOf(m wireVersionMatch) versionMatch {
+	return versionMatch{version: m.Version, key: m.Key, method: m.Method, expression: m.Expression}
+}
+
+// matchRule applies a rule as the API spells it.
+func matchRule(m wireVersionMatch, value string) bool { return ruleOf(m).matches(value) }
 
 func (s *Server) createAlias() regionalHandler {
 	return onFunction(s, nil, func(in *aliasIn, fn *function) (any, *apiserver.Error) {
@@ -101,16 +111,11 @@ func (s *Server) createAlias() regionalHandler {
 		if !validAlias(in.Name) {
 			return nil, apiserver.Errorf("InvalidParameterValue.Alias", "alias name %q must be 1–64 letters, digits, - and _, starting with a letter", in.Name)
 		}
-		ws, ms, e := routing(fn, in.FunctionVersion, in.RoutingConfig)
+		r, e := routing(fn, in.FunctionVersion, in.RoutingConfig)
 		if e != nil {
 			return nil, e
 		}
-		now := s.clock.Now()
-		a := &alias{name: in.Name, main: in.FunctionVersion, weights: ws, matches: ms, added: now, modified: now}
-		if in.Description != nil {
-			a.desc = *in.Description
-		}
-		fn.aliases[a.name] = a
+		s.model.addAlias(fn, in.Name, r, in.Description)
 		return nil, nil
 	})
 }
@@ -121,7 +126,10 @@ func aliasView(a *alias) aliasOut {
 	for _, w := range a.weights {
 		out.RoutingConfig.AdditionalVersionWeights = append(out.RoutingConfig.AdditionalVersionWeights, wireVersionWeight{Version: w.version, Weight: &w.weight})
 	}
-	out.RoutingConfig.AddtionVersionMatchs = append(out.RoutingConfig.AddtionVersionMatchs, a.matches...)
+	for _, r := range a.matches {
+		out.RoutingConfig.AddtionVersionMatchs = append(out.RoutingConfig.AddtionVersionMatchs,
+			wireVersionMatch{Version: r.version, Key: r.key, Method: r.method, Expression: r.expression})
+	}
 	return out
 }
 
@@ -133,25 +141,18 @@ func (s *Server) getAlias() regionalHandler {
 
 func (s *Server) updateAlias() regionalHandler {
 	return onAlias(s, func(in *updateAliasIn, fn *function, a *alias) (any, *apiserver.Error) {
-		ws, ms, e := routing(fn, in.FunctionVersion, in.RoutingConfig)
+		r, e := routing(fn, in.FunctionVersion, in.RoutingConfig)
 		if e != nil {
 			return nil, e
 		}
-		a.main, a.weights, a.matches, a.modified = in.FunctionVersion, ws, ms, s.clock.Now()
-		if in.Description != nil {
-			a.desc = *in.Description
-		}
+		s.model.setAlias(a, r, in.Description)
 		return nil, nil
 	})
 }
 
 func (s *Server) deleteAlias() regionalHandler {
 	return onAlias(s, func(_ *aliasRefIn, fn *function, a *alias) (any, *apiserver.Error) {
-		if a.name == scf.AliasDefault {
-			return nil, apiserver.Errorf("InvalidParameterValue.Alias", "the $DEFAULT alias cannot be deleted")
-		}
-		delete(fn.aliases, a.name)
-		return nil, nil
+		return nil, s.model.deleteAlias(fn, a)
 	})
 }
 

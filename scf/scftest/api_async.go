@@ -38,12 +38,11 @@ func checkRetryConfig(in *updateEventInvokeConfigIn) (retry int, e *apiserver.Er
 
 func (s *Server) updateEventInvokeConfig() regionalHandler {
 	return onParsed(s, checkRetryConfig, func(in *updateEventInvokeConfigIn, retry int, fn *function) (any, *apiserver.Error) {
-		if retry >= 0 {
-			fn.retryNum = retry
+		var ttl time.Duration
+		if t := in.AsyncTriggerConfig.MsgTTL; t != nil {
+			ttl = time.Duration(*t) * time.Second
 		}
-		if ttl := in.AsyncTriggerConfig.MsgTTL; ttl != nil {
-			fn.msgTTL = time.Duration(*ttl) * time.Second
-		}
+		s.model.setAsyncRetry(fn, retry, ttl)
 		return nil, nil
 	})
 }

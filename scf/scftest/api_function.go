@@ -1,9 +1,7 @@
 package scftest
 
 import (
-	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/tcconcurrency/sdk-go/internal/apiserver"
@@ -58,15 +56,16 @@ func applySettings(cfg *fnConfig, mem, timeout, initTimeout *int64, env *wireEnv
 		cfg.initTimeout = *initTimeout
 	}
 	if env != nil {
-		b, e := behaviorFromEnv(env.Variables)
+		vars := keyValues(env.Variables, func(v wireVariable) keyValue { return keyValue(v) })
+		b, e := behaviorFromEnv(vars)
 		if e != nil {
 			return e
 		}
-		cold, coldSet, e := coldStartFromEnv(env.Variables)
+		cold, coldSet, e := coldStartFromEnv(vars)
 		if e != nil {
 			return e
 		}
-		cfg.env, cfg.behavior = append([]wireVariable(nil), env.Variables...), b
+		cfg.env, cfg.behavior = vars, b
 		if coldSet {
 			cfg.coldStart, cfg.coldStartSet = cold, true
 		}
@@ -87,11 +86,24 @@ func applySettings(cfg *fnConfig, mem, timeout, initTimeout *int64, env *wireEnv
 			if *icc.MaxConcurrency > scf.MaxInstanceConcurrency {
 				return apiserver.Errorf(scf.CodeInvalidMaxConcurrency, "MaxConcurrency %d must be 2–100 (0 or 1: off)", *icc.MaxConcurrency)
 			}
-			c := *icc
-			cfg.icc, cfg.maxConc = &c, int(*icc.MaxConcurrency)
+			cfg.icc = &instanceConcurrency{
+				dynamicEnabled: icc.DynamicEnabled, isolation: icc.InstanceIsolationEnabled, typ: icc.Type,
+				maxConcurrency: *icc.MaxConcurrency, mixNode: icc.MixNodeConfig, session: icc.SessionConfig,
+			}
+			cfg.maxConc = int(*icc.MaxConcurrency)
 		}
 	}
 	return nil
+}
+
+// keyValues converts the environment variables or the tags of a request
+// into the model's; nil for none.
+func keyValues[T any](in []T, conv func(T) keyValue) []keyValue {
+	var out []keyValue
+	for _, v := range in {
+		out = append(out, conv(v))
+	}
+	return out
 }
 
 func (s *Server) createFunction() regionalHandler {
@@ -112,25 +124,12 @@ func (s *Server) createLocked(acct *account, in *createFunctionIn) (*function, *
 	if ns == "" {
 		ns = scf.DefaultNamespace
 	}
-	if acct.fns[ns+"/"+in.FunctionName] != nil {
-		return nil, apiserver.Errorf(scf.CodeFunctionExists, "the function [%s] already exists in namespace [%s]", in.FunctionName, ns)
-	}
-	count, namespaces := 0, map[string]bool{scf.DefaultNamespace: true}
-	for _, fn := range acct.fns {
-		namespaces[fn.ns] = true
-		if fn.ns == ns {
-			count++
-		}
-	}
-	if count >= FunctionsPerNamespace {
-		return nil, apiserver.Errorf(scf.CodeFunctionCountLimit, "namespace [%s] already holds %d functions", ns, FunctionsPerNamespace)
-	}
-	if !namespaces[ns] && len(namespaces) >= maxNamespaces {
-		return nil, apiserver.Errorf("LimitExceeded.Namespace", "the account already has %d namespaces", maxNamespaces)
+	if e := s.model.checkNew(acct, ns, in.FunctionName); e != nil {
+		return nil, e
 	}
 	cfg := fnConfig{memMB: 128, timeoutSec: 3, initTimeout: 65, typ: scf.FunctionTypeEvent, maxConc: 1,
 		description: in.Description, handler: in.Handler, runtime: in.Runtime, role: in.Role,
-		tags: in.Tags, asyncRun: in.AsyncRunEnable, trace: in.TraceEnable, dnsCache: in.DnsCache}
+		tags: keyValues(in.Tags, func(t wireTag) keyValue { return keyValue(t) }), asyncRun: in.AsyncRunEnable, trace: in.TraceEnable, dnsCache: in.DnsCache}
 	if cfg.runtime == "" {
 		cfg.runtime = "Python2.7"
 	}
@@ -152,18 +151,7 @@ func (s *Server) createLocked(acct *account, in *createFunctionIn) (*function, *
 	if e := applySettings(&cfg, in.MemorySize, in.Timeout, in.InitTimeout, in.Environment, in.InstanceConcurrencyConfig); e != nil {
 		return nil, e
 	}
-	now := s.clock.Now()
-	s.seq++
-	fn := &function{
-		acct: acct, ns: ns, name: in.FunctionName, fkey: s.subjectOf(acct.region, ns, in.FunctionName), id: fmt.Sprintf("lam-%08x", s.seq), added: now, modified: now,
-		versions: map[string]*version{}, aliases: map[string]*alias{},
-		retryNum: defaultRetryNum, msgTTL: defaultMsgTTL,
-	}
-	fn.versions[scf.QualifierLatest] = fn.newVersion(scf.QualifierLatest, cfg, in.Description, now)
-	fn.aliases[scf.AliasDefault] = &alias{name: scf.AliasDefault, main: scf.QualifierLatest, added: now, modified: now}
-	acct.fns[fn.nsKey()] = fn
-	s.recordConfig("function", fn.key(), fmt.Sprintf("created: %s, %d MB, %d s", cfg.typ, cfg.memMB, cfg.timeoutSec))
-	return fn, nil
+	return s.model.addFunction(acct, ns, in.FunctionName, cfg, in.Description), nil
 }
 
 func (s *Server) getFunction() regionalHandler {
@@ -190,10 +178,30 @@ func functionView(fn *function, v *version) getFunctionOut {
 		Description: v.desc, Handler: c.handler, Runtime: c.runtime, MemorySize: c.memMB, Timeout: c.timeoutSec,
 		InitTimeout: c.initTimeout, Type: c.typ, Status: "Active", StatusDesc: "", StatusReasons: []wireStatusReason{},
 		AvailableStatus: "Available", AsyncRunEnable: orFalse(c.asyncRun), TraceEnable: orFalse(c.trace),
-		InstanceConcurrencyConfig: c.icc, Environment: wireEnvironment{Variables: append([]wireVariable{}, c.env...)},
-		Tags: append([]wireTag{}, c.tags...), Role: c.role, AddTime: apiTime(fn.added), ModTime: apiTime(fn.modified),
+		InstanceConcurrencyConfig: c.icc.wire(), Environment: wireEnvironment{Variables: wirePairs[wireVariable](c.env)},
+		Tags: wirePairs[wireTag](c.tags), Role: c.role, AddTime: apiTime(fn.added), ModTime: apiTime(fn.modified),
 		DnsCache: orFalse(c.dnsCache),
 	}
+}
+
+// wire is the InstanceConcurrencyConfig as it was given; nil for none.
+func (icc *instanceConcurrency) wire() *wireInstanceConcurrency {
+	if icc == nil {
+		return nil
+	}
+	n := icc.maxConcurrency
+	return &wireInstanceConcurrency{DynamicEnabled: icc.dynamicEnabled, MaxConcurrency: &n, InstanceIsolationEnabled: icc.isolation,
+		Type: icc.typ, MixNodeConfig: icc.mixNode, SessionConfig: icc.session}
+}
+
+// wirePairs is the API's list of environment variables or tags; empty,
+// not nil, for none.
+func wirePairs[W wireVariable | wireTag](kvs []keyValue) []W {
+	out := make([]W, 0, len(kvs))
+	for _, kv := range kvs {
+		out = append(out, W(kv))
+	}
+	return out
 }
 
 func orFalse(v string) string {
@@ -210,14 +218,12 @@ func (s *Server) updateFunction() regionalHandler {
 		}
 		return checkEnable("DnsCache", in.DnsCache)
 	}, func(in *updateFunctionIn, fn *function) (any, *apiserver.Error) {
-		latest := fn.versions[scf.QualifierLatest]
-		cfg := latest.cfg.clone()
+		cfg := fn.versions[scf.QualifierLatest].cfg.clone()
 		if e := applySettings(&cfg, in.MemorySize, in.Timeout, in.InitTimeout, in.Environment, in.InstanceConcurrencyConfig); e != nil {
 			return nil, e
 		}
 		if in.Description != nil {
 			cfg.description = *in.Description
-			latest.desc = *in.Description
 		}
 		if in.Runtime != "" {
 			cfg.runtime = in.Runtime
@@ -228,36 +234,17 @@ func (s *Server) updateFunction() regionalHandler {
 		if in.DnsCache != "" {
 			cfg.dnsCache = in.DnsCache
 		}
-		latest.cfg = cfg
-		fn.modified = s.clock.Now()
-		for _, inst := range append([]*instance(nil), fn.instances...) {
-			if inst.ver == latest {
-				inst.stale = true
-				if len(inst.execs) == 0 {
-					s.removeInstanceLocked(inst, "configuration changed", false)
-				}
-			}
-		}
-		s.recordConfig("function", fn.key(), fmt.Sprintf("updated: %d MB, %d s, %d per instance", cfg.memMB, cfg.timeoutSec, cfg.maxConc))
+		s.model.reconfigure(fn, cfg, in.Description)
 		if in.Publish == scf.EnableTrue {
-			s.publishLocked(fn, "")
+			s.model.publish(fn, "")
 		}
 		return nil, nil
 	})
 }
 
-func (s *Server) publishLocked(fn *function, desc string) *version {
-	latest := fn.versions[scf.QualifierLatest]
-	fn.nextVersion++
-	v := fn.newVersion(strconv.Itoa(fn.nextVersion), latest.cfg.clone(), desc, s.clock.Now())
-	fn.versions[v.name] = v
-	s.recordConfig("function", fn.key(), "published version "+v.name)
-	return v
-}
-
 func (s *Server) publishVersion() regionalHandler {
 	return onFunction(s, nil, func(in *publishVersionIn, fn *function) (any, *apiserver.Error) {
-		v := s.publishLocked(fn, in.Description)
+		v := s.model.publish(fn, in.Description)
 		return publishVersionOut{
 			FunctionVersion: v.name, MemorySize: v.cfg.memMB, Description: v.desc, Handler: v.cfg.handler,
 			Timeout: v.cfg.timeoutSec, Runtime: v.cfg.runtime, Namespace: fn.ns,
@@ -350,7 +337,7 @@ func listView(acct *account, in *listFunctionsIn, q listQuery) listFunctionsOut 
 		f := functionOut{
 			ModTime: apiTime(fn.modified), AddTime: apiTime(fn.added), Runtime: c.runtime, FunctionName: fn.name,
 			FunctionId: fn.id, Namespace: fn.ns, Status: "Active", Description: fn.versions[scf.QualifierLatest].desc,
-			Tags: append([]wireTag{}, c.tags...), Type: c.typ, StatusReasons: []wireStatusReason{},
+			Tags: wirePairs[wireTag](c.tags), Type: c.typ, StatusReasons: []wireStatusReason{},
 			AsyncRunEnable: orFalse(c.asyncRun), TraceEnable: orFalse(c.trace),
 		}
 		if fn.reservedMB != nil {
@@ -368,67 +355,13 @@ func listView(acct *account, in *listFunctionsIn, q listQuery) listFunctionsOut 
 
 func (s *Server) deleteFunction() regionalHandler {
 	return onFunction(s, nil, func(in *deleteFunctionIn, fn *function) (any, *apiserver.Error) {
-		acct := fn.acct
-		if in.Qualifier != "" {
-			v, e := publishedVersion(fn, in.Qualifier)
-			if e != nil {
-				return nil, e
-			}
-			for _, a := range fn.aliases {
-				if a.main == v.name || hasWeight(a, v.name) {
-					return nil, apiserver.Errorf("ResourceInUse.Alias", "alias %s routes to version %s", a.name, v.name)
-				}
-			}
-			if v.prov != nil && v.prov.status == scf.ProvisionedStatusInProgress {
-				return nil, apiserver.Errorf(scf.CodeProvisionedInProgress, "a provisioning task of %s:%s is in progress", fn.name, v.name)
-			}
-			s.clearProvisionedLocked(v)
-			for _, inst := range append([]*instance(nil), fn.instances...) {
-				if inst.ver == v {
-					inst.stale = true
-					if len(inst.execs) == 0 {
-						s.removeInstanceLocked(inst, "version deleted", false)
-					}
-				}
-			}
-			delete(fn.versions, v.name)
-			s.recordConfig("function", fn.key(), "deleted version "+v.name)
-			return nil, nil
+		if in.Qualifier == "" {
+			return nil, s.model.deleteFunction(fn)
 		}
-		for _, v := range fn.versions {
-			if v.prov != nil && v.prov.status == scf.ProvisionedStatusInProgress {
-				return nil, apiserver.Errorf(scf.CodeProvisionedInProgress, "a provisioning task of %s:%s is in progress", fn.name, v.name)
-			}
+		v, e := publishedVersion(fn, in.Qualifier)
+		if e != nil {
+			return nil, e
 		}
-		for _, v := range fn.versions {
-			s.clearProvisionedLocked(v)
-		}
-		fn.deleted = true
-		for _, ev := range fn.queue {
-			s.dropLocked(fn, ev, "function deleted")
-		}
-		fn.queue = nil
-		for _, inst := range append([]*instance(nil), fn.instances...) {
-			if len(inst.execs) == 0 {
-				s.removeInstanceLocked(inst, "function deleted", false)
-			}
-		}
-		delete(acct.fns, fn.nsKey())
-		s.recordConfig("function", fn.key(), "deleted")
-		return nil, nil
+		return nil, s.model.deleteVersion(fn, v)
 	})
-}
-
-func hasWeight(a *alias, version string) bool {
-	for _, w := range a.weights {
-		if w.version == version {
-			return true
-		}
-	}
-	for _, m := range a.matches {
-		if m.Version == version {
-			return true
-		}
-	}
-	return false
 }

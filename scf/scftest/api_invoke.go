@@ -3,7 +3,6 @@ package scftest
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/apiserver"
@@ -17,49 +16,32 @@ import (
 // cannot run comes back as a rejection, with the id it was given.
 func (s *Server) syncCall(fn *function, qualifier, routingKey string, p execParams) (*execution, *rejection, string) {
 	p.id = apiserver.NewRequestID()
-	ver := s.resolveLocked(fn, qualifier, routingKey)
-	var rej *rejection
-	var inst *instance
-	var cold bool
-	if ver == nil {
-		rej = &rejection{scf.StatusQualifierNotFound, fmt.Sprintf("Qualifier [%s] of function [%s] not found", qualifier, fn.name)}
-	} else {
-		inst, cold, rej = s.placeLocked(fn, ver)
-	}
+	ex, rej := s.model.startCall(fn, qualifier, routingKey, p)
+	s.mu.Unlock()
 	if rej != nil {
-		s.countLocked(rej.status)
-		rec := s.newRecordLocked(fn, p.id)
-		rec.retCode, rec.retMsg = scf.RetCodeFailed, errorBody(rej.status, rej.message, p.id)
-		s.api.Record(apiserver.Event{Kind: "invoke", Action: "rejected", Subject: fn.key() + ":" + qualifier,
-			Code: statusCode(rej.status), Detail: p.id})
-		s.mu.Unlock()
 		return nil, rej, p.id
 	}
 	if p.header != nil {
 		p.header.Set("X-Scf-Request-Id", p.id)
 	}
-	if p.limit == 0 {
-		p.limit = time.Duration(ver.cfg.timeoutSec) * time.Second
-	}
-	if p.maxLimit > 0 {
-		p.limit = min(p.limit, p.maxLimit)
-	}
-	ex, err := s.newExecLocked(fn, ver, inst, cold, p)
-	if err != nil {
-		s.mu.Unlock()
-		return nil, &rejection{scf.StatusInternalError, "the reference server is closing"}, p.id
-	}
-	ex.rec = s.newRecordLocked(fn, p.id)
-	s.mu.Unlock()
 	s.run(ex)
 	<-ex.done
 	return ex, nil, p.id
 }
 
+// resultOf is the Result of a finished execution.
 func (s *Server) resultOf(ex *execution, tail bool) resultOut {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ex.resultLocked(tail)
+	r := resultOut{FunctionRequestId: ex.id, MemUsage: ex.memPeak}
+	r.Duration, r.BillDuration, r.RetMsg, r.ErrMsg = ex.summary()
+	if r.ErrMsg != "" {
+		r.InvokeResult = -1
+	}
+	if tail {
+		r.Log = lastBytes(ex.log.String(), 4<<10)
+	}
+	return r
 }
 
 func rejectedResult(rej *rejection, id string) resultOut {
@@ -127,7 +109,7 @@ func (s *Server) invoke(req *apiserver.Request, acct *account) (any, error) {
 	qualifier := cmp.Or(in.Qualifier, scf.QualifierLatest)
 	if async {
 		ev := &asyncEvent{id: apiserver.NewRequestID(), qualifier: qualifier, routingKey: in.RoutingKey, payload: in.ClientContext}
-		e := s.enqueueLocked(fn, ev)
+		e := s.model.enqueue(fn, ev)
 		s.mu.Unlock()
 		if e != nil {
 			return nil, e
@@ -197,7 +179,7 @@ func (s *Server) getRequestStatus() regionalHandler {
 	return onParsed(s, parseWindow, func(in *getRequestStatusIn, w window, fn *function) (any, *apiserver.Error) {
 		from, to := w.from, w.to
 		out := getRequestStatusOut{Data: []requestStatusOut{}}
-		rec := s.records[in.FunctionRequestId]
+		rec := s.model.records[in.FunctionRequestId]
 		if rec == nil || rec.fnKey != fn.key() || (!from.IsZero() && rec.start.Before(from)) || (!to.IsZero() && rec.start.After(to)) {
 			return out, nil
 		}

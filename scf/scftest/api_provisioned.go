@@ -1,7 +1,6 @@
 package scftest
 
 import (
-	"fmt"
 	"math"
 	"strings"
 
@@ -12,15 +11,6 @@ import (
 // The provisioned concurrency actions.
 
 // fnQualifierIn serves Get (Qualifier optional) and Delete (required).
-// provLimitLocked is the memory the function's provisioned concurrency may
-// hold: its reservation, or what the account can still allocate.
-func (s *Server) provLimitLocked(fn *function) (int64, bool) {
-	if fn.reservedMB != nil {
-		return *fn.reservedMB, true
-	}
-	return fn.acct.userLimitMB - scf.UnreservableMB - allocatedLocked(fn.acct, fn), false
-}
-
 // publishedVersion resolves a provisioned-concurrency qualifier.
 func publishedVersion(fn *function, q string) (*version, *apiserver.Error) {
 	if q == scf.QualifierLatest {
@@ -34,14 +24,6 @@ func publishedVersion(fn *function, q string) (*version, *apiserver.Error) {
 		return nil, apiserver.Errorf(scf.CodeVersionNotFound, "version %s of function [%s] does not exist", q, fn.name)
 	}
 	return v, nil
-}
-
-// provisionedRequest is a checked PutProvisionedConcurrencyConfig.
-type provisionedRequest struct {
-	num      uint64
-	typ      string
-	tracking *tracking
-	triggers []trigger
 }
 
 // checkProvisioned validates what PutProvisionedConcurrencyConfig asks
@@ -83,56 +65,12 @@ func checkProvisioned(in *putProvisionedIn) (provisionedRequest, *apiserver.Erro
 
 func (s *Server) putProvisioned() regionalHandler {
 	return onParsed(s, checkProvisioned, func(in *putProvisionedIn, r provisionedRequest, fn *function) (any, *apiserver.Error) {
-		return nil, s.provisionLocked(fn, in, r)
-	})
-}
-
-// provisionLocked sets a version's provisioned concurrency.
-func (s *Server) provisionLocked(fn *function, in *putProvisionedIn, r provisionedRequest) *apiserver.Error {
-	v, e := publishedVersion(fn, in.Qualifier)
-	if e != nil {
-		return e
-	}
-	if v.prov != nil && v.prov.status == scf.ProvisionedStatusInProgress {
-		return apiserver.Errorf(scf.CodeProvisionedInProgress, "a provisioning task of %s:%s is in progress; retry when it is Done", fn.name, v.name)
-	}
-	tr := r.tracking
-	peak := r.num
-	if tr != nil {
-		peak = tr.max
-	}
-	for _, t := range r.triggers {
-		peak = max(peak, t.num)
-	}
-	limit, reserved := s.provLimitLocked(fn)
-	others := fn.provisionedMB() - v.provAllocMB()
-	if need := int64(peak) * v.cfg.memMB; others+need > limit {
-		switch {
-		case tr != nil:
-			return apiserver.Errorf(scf.CodeMaxCapacity, "MaxCapacity %d × %d MB does not fit in the %d MB left", tr.max, v.cfg.memMB, max(limit-others, 0))
-		case reserved:
-			return apiserver.Errorf(scf.CodeProvisionedExceedRes, "%d instances × %d MB (+ %d MB of other versions) exceed the function's reserved quota of %d MB",
-				peak, v.cfg.memMB, others, limit)
-		default:
-			return apiserver.Errorf(scf.CodeProvisionedExceedAvail, "%d instances × %d MB (+ %d MB of other versions) exceed the %d MB the account can still allocate (quota − 12800 MB − other allocations)",
-				peak, v.cfg.memMB, others, max(limit, 0))
+		v, e := publishedVersion(fn, in.Qualifier)
+		if e != nil {
+			return nil, e
 		}
-	}
-	p := &provisioning{typ: r.typ, actions: in.TriggerActions, triggers: r.triggers, tracking: tr, gen: 1}
-	if v.prov != nil {
-		p.gen, p.queued = v.prov.gen+1, v.prov.queued
-		v.prov.gen = -1
-	}
-	v.prov = p
-	target := r.num
-	if tr != nil {
-		target = tr.min
-		tr.lastScale = s.clock.Now()
-	}
-	s.applyTargetLocked(v, target)
-	s.startTimersLocked(v)
-	s.recordConfig("provisioned", fn.key()+":"+v.name, fmt.Sprintf("%s target %d", r.typ, target))
-	return nil
+		return nil, s.model.provision(v, r)
+	})
 }
 
 func twoDecimals(v float64) bool {
@@ -167,7 +105,8 @@ func parseTriggers(actions []wireTriggerAction) ([]trigger, *apiserver.Error) {
 		}
 		names[a.TriggerName] = true
 		crons[strings.Join(strings.Fields(a.TriggerCronConfig), " ")] = true
-		out = append(out, trigger{num: *a.TriggerProvisionedConcurrencyNum, name: a.TriggerName, cron: c})
+		out = append(out, trigger{num: *a.TriggerProvisionedConcurrencyNum, name: a.TriggerName, cron: c,
+			cronText: a.TriggerCronConfig, provType: a.ProvisionedType})
 	}
 	return out, nil
 }
@@ -184,16 +123,12 @@ func (s *Server) getProvisioned() regionalHandler {
 			if v.prov == nil || (in.Qualifier != "" && v.name != in.Qualifier) {
 				continue
 			}
-			actions := v.prov.actions
-			if actions == nil {
-				actions = []wireTriggerAction{}
-			}
 			out.Allocated = append(out.Allocated, versionProvisionedOut{
-				AllocatedProvisionedConcurrencyNum: v.prov.target, AvailableProvisionedConcurrencyNum: s.availableLocked(v),
-				Status: v.prov.status, StatusReason: v.prov.reason, Qualifier: v.name, TriggerActions: actions,
+				AllocatedProvisionedConcurrencyNum: v.prov.target, AvailableProvisionedConcurrencyNum: v.available(),
+				Status: v.prov.status, StatusReason: v.prov.reason, Qualifier: v.name, TriggerActions: triggerActions(v.prov.triggers),
 			})
 		}
-		limit, _ := s.provLimitLocked(fn)
+		limit, _ := provLimit(fn)
 		if free := limit - fn.provisionedMB(); free > 0 {
 			out.UnallocatedConcurrencyNum = uint64(free / fn.versions[scf.QualifierLatest].cfg.memMB)
 		}
@@ -209,11 +144,17 @@ func (s *Server) deleteProvisioned() regionalHandler {
 		if e != nil {
 			return nil, e
 		}
-		if v.prov != nil && v.prov.status == scf.ProvisionedStatusInProgress {
-			return nil, apiserver.Errorf(scf.CodeProvisionedInProgress, "a provisioning task of %s:%s is in progress; retry when it is Done", fn.name, v.name)
-		}
-		s.clearProvisionedLocked(v)
-		s.recordConfig("provisioned", fn.key()+":"+v.name, "deleted")
-		return nil, nil
+		return nil, s.model.deprovision(v)
 	})
+}
+
+// triggerActions is the TriggerActions of a version's provisioned
+// concurrency, as they were given.
+func triggerActions(ts []trigger) []wireTriggerAction {
+	out := make([]wireTriggerAction, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, wireTriggerAction{TriggerName: t.name, TriggerProvisionedConcurrencyNum: &t.num,
+			TriggerCronConfig: t.cronText, ProvisionedType: t.provType})
+	}
+	return out
 }

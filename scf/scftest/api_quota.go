@@ -2,7 +2,6 @@ package scftest
 
 import (
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/apiserver"
@@ -19,22 +18,7 @@ func (s *Server) putReserved() regionalHandler {
 		}
 		return nil
 	}, func(in *putReservedIn, fn *function) (any, *apiserver.Error) {
-		acct := fn.acct
-		want := *in.ReservedConcurrencyMem
-		reservable := acct.userLimitMB - scf.UnreservableMB - allocatedLocked(acct, fn)
-		if want > uint64(max(reservable, 0)) {
-			return nil, apiserver.Errorf(scf.CodeReservedMemory,
-				"ReservedConcurrencyMem %d MB exceeds the %d MB that can be reserved: quota %d MB − 12800 MB never reservable − %d MB allocated to other functions",
-				want, max(reservable, 0), acct.userLimitMB, allocatedLocked(acct, fn))
-		}
-		mb := int64(want)
-		if prov := fn.provisionedMB(); prov > mb {
-			return nil, apiserver.Errorf(scf.CodeProvisionedExceedRes,
-				"the function's provisioned concurrency holds %d MB, more than ReservedConcurrencyMem %d MB", prov, mb)
-		}
-		fn.reservedMB = &mb
-		s.recordConfig("reserved", fn.key(), strconv.FormatInt(mb, 10)+" MB")
-		return nil, nil
+		return nil, s.model.reserve(fn, *in.ReservedConcurrencyMem)
 	})
 }
 
@@ -51,8 +35,7 @@ func (s *Server) getReserved() regionalHandler {
 
 func (s *Server) deleteReserved() regionalHandler {
 	return onFunction(s, nil, func(_ *fnRefIn, fn *function) (any, *apiserver.Error) {
-		fn.reservedMB = nil
-		s.recordConfig("reserved", fn.key(), "deleted: back to the shared pool")
+		s.model.unreserve(fn)
 		return nil, nil
 	})
 }
@@ -67,18 +50,7 @@ func (s *Server) putTotal() regionalHandler {
 		}
 		return nil
 	}, func(in *putTotalIn, acct *account) (any, *apiserver.Error) {
-		want := *in.TotalConcurrencyMem
-		if want > uint64(acct.quotaMB) {
-			return nil, apiserver.Errorf(scf.CodeTotalConcurrencyMemory, "TotalConcurrencyMem %d MB exceeds the region's limit of %d MB", want, acct.quotaMB)
-		}
-		floor := allocatedLocked(acct, nil) + scf.UnreservableMB
-		if int64(want) < floor {
-			return nil, apiserver.Errorf(scf.CodeReservedExceedTotal,
-				"TotalConcurrencyMem %d MB is below %d MB: the %d MB allocated (reserved and provisioned) + 12800 MB never reservable", want, floor, floor-scf.UnreservableMB)
-		}
-		acct.userLimitMB = int64(want)
-		s.recordConfig("total", "", strconv.FormatUint(want, 10)+" MB")
-		return nil, nil
+		return nil, s.model.setTotal(acct, *in.TotalConcurrencyMem)
 	})
 }
 
@@ -91,7 +63,7 @@ func (s *Server) getAccount() regionalHandler {
 // accountView is GetAccount's answer.
 func accountView(acct *account) getAccountOut {
 	byNS := map[string][]*function{scf.DefaultNamespace: nil}
-	for _, fn := range sortedFunctionsLocked(acct) {
+	for _, fn := range acct.sortedFunctions() {
 		byNS[fn.ns] = append(byNS[fn.ns], fn)
 	}
 	names := make([]string, 0, len(byNS))
@@ -99,7 +71,7 @@ func accountView(acct *account) getAccountOut {
 		names = append(names, ns)
 	}
 	sort.Strings(names)
-	allocated := allocatedLocked(acct, nil)
+	allocated := allocated(acct, nil)
 	out := getAccountOut{
 		AccountUsage: usageOut{
 			NamespacesCount: int64(len(names)), TotalConcurrencyMem: acct.quotaMB,

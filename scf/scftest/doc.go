@@ -174,6 +174,38 @@
 //     actions, 100 for Invoke, 10,000 for InvokeFunction (WithRateLimit,
 //     WithoutRateLimits, Server.SetRateLimit).
 //
+// # How the server is built: a model behind the API
+//
+// As in cartest, the state lives in one model, and the API is a thin
+// layer in front of it. The model holds each region's account (quota,
+// burst window, provisioning queue) and its functions, versions, aliases
+// and instances, the asynchronous queues, the executions in flight, the
+// request records GetRequestStatus reads, and the counters. It has no lock
+// and knows no wire type: the Server has one mutex, and everything that
+// reads or changes the model holds it — the API handlers, the server-side
+// helpers (AddFunction, Instances, Counters…), the executions and the
+// timers.
+//
+// The API is one file per resource family (functions, aliases, reserved
+// and total quota, provisioned concurrency, invocation, asynchronous
+// retry settings). A handler decodes the body strictly, checks what needs
+// no state (required fields in the order the API checks them, then the
+// values), takes the lock, finds the function the request names in its
+// region, and calls the model; the request and response shapes are
+// wire.go's, translated at that boundary. A request the model refuses
+// changes nothing: it checks before it changes.
+//
+// The model keeps time through the server: its timers (idle retention,
+// the provisioning minute, scheduled and tracking provisioning, queue
+// pauses and retries, execution time limits) fire on the model clock and
+// run under the mutex, so a timer and a request never interleave. Each
+// execution runs its handler on a goroutine of its own that the server
+// owns; an execution ends exactly once (its handler's return, its time
+// limit, an out-of-memory on its instance or Close, whichever comes
+// first; later outcomes are ignored). Close ends every execution in flight
+// with 500, stops the queues and provisioning, cancels the handlers'
+// contexts and waits for their goroutines.
+//
 // # Wire shapes of failures
 //
 // A failed execution is an HTTP 200 success envelope whose Result has an

@@ -54,7 +54,8 @@ type Invocation struct {
 	Header       http.Header
 	Method, Path string
 
-	ex *execution
+	ex  *execution
+	srv *Server // set by Server.run, before the handler runs
 }
 
 // ReportMemory records the memory the execution uses now, in bytes. The
@@ -63,10 +64,15 @@ type Invocation struct {
 // out of memory, is recycled, and every request in flight on it fails
 // with 434 (ctx of each ends).
 func (inv *Invocation) ReportMemory(bytes int64) {
-	ex := inv.ex
-	s := ex.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	inv.srv.mu.Lock()
+	defer inv.srv.mu.Unlock()
+	inv.srv.model.reportMemory(inv.ex, bytes)
+}
+
+// reportMemory records an execution's memory, and runs its instance out
+// of memory when what the requests on it report adds up to more than it
+// has.
+func (m *model) reportMemory(ex *execution, bytes int64) {
 	if ex.finished {
 		return
 	}
@@ -82,7 +88,7 @@ func (inv *Invocation) ReportMemory(bytes int64) {
 			msg = fmt.Sprintf("Memory limit exceeded: the %d requests in flight on instance %s used %d MB of its %d MB",
 				len(inst.execs), inst.id, mbUp(sum), inst.memMB)
 		}
-		s.finishLocked(ex, outcome{status: scf.StatusMemoryLimitReached, message: msg})
+		m.finish(ex, outcome{status: scf.StatusMemoryLimitReached, message: msg})
 	}
 }
 
@@ -92,8 +98,8 @@ func mbUp(bytes int64) int64 { return (bytes + 1<<20 - 1) >> 20 }
 // the last 4 KB).
 func (inv *Invocation) Logf(format string, args ...any) {
 	ex := inv.ex
-	ex.s.mu.Lock()
-	defer ex.s.mu.Unlock()
+	inv.srv.mu.Lock()
+	defer inv.srv.mu.Unlock()
 	if ex.log.Len() < 64<<10 {
 		fmt.Fprintf(&ex.log, format, args...)
 		ex.log.WriteByte('\n')
@@ -103,11 +109,11 @@ func (inv *Invocation) Logf(format string, args ...any) {
 // Sleep waits d of model time, or until ctx ends (then it returns
 // ctx.Err()). Use it to model a function's run time.
 func (inv *Invocation) Sleep(ctx context.Context, d time.Duration) error {
-	return inv.ex.s.clock.Sleep(ctx, d)
+	return inv.srv.clock.Sleep(ctx, d)
 }
 
 // Now returns the model time.
-func (inv *Invocation) Now() time.Time { return inv.ex.s.clock.Now() }
+func (inv *Invocation) Now() time.Time { return inv.srv.clock.Now() }
 
 // Failure is an error a Handler returns to fail with a status code, e.g.
 // scf.StatusMemoryLimitReached (recycles the instance and aborts every
@@ -159,15 +165,15 @@ const (
 )
 
 // coldStartOf is what a new instance of v takes before its first request.
-func (s *Server) coldStartOf(v *version) time.Duration {
+func (m *model) coldStartOf(v *version) time.Duration {
 	if v.cfg.coldStartSet {
 		return v.cfg.coldStart
 	}
-	return s.cfg.coldStart
+	return m.coldStart
 }
 
 // coldStartFromEnv reads SCFTEST_COLD_START.
-func coldStartFromEnv(vars []wireVariable) (d time.Duration, set bool, e *apiserver.Error) {
+func coldStartFromEnv(vars []keyValue) (d time.Duration, set bool, e *apiserver.Error) {
 	for _, v := range vars {
 		if v.Key != EnvColdStart {
 			continue
@@ -213,7 +219,7 @@ func (b Behavior) check() error {
 }
 
 // behaviorFromEnv reads the SCFTEST_* variables; nil when there are none.
-func behaviorFromEnv(vars []wireVariable) (*Behavior, *apiserver.Error) {
+func behaviorFromEnv(vars []keyValue) (*Behavior, *apiserver.Error) {
 	var b Behavior
 	found := false
 	for _, v := range vars {
@@ -264,7 +270,6 @@ type outcome struct {
 
 // execution is one run of a function on an instance.
 type execution struct {
-	s       *Server
 	id      string
 	fn      *function
 	ver     *version
@@ -279,7 +284,7 @@ type execution struct {
 	rec     *requestRecord
 	async   *asyncEvent
 
-	// Guarded by Server.mu.
+	// Guarded by Server.mu, as all of the model.
 	finished   bool
 	out        outcome
 	start, end time.Time
@@ -301,15 +306,51 @@ type execParams struct {
 
 var errClosed = errors.New("the server is closed")
 
-// newExecLocked starts an execution of ver on inst (already chosen by
-// placeLocked). The caller must call run.
-func (s *Server) newExecLocked(fn *function, ver *version, inst *instance, cold bool, p execParams) (*execution, error) {
-	if s.closed {
+// startCall starts a synchronous execution of fn (Invoke,
+// InvokeFunction, an HTTP function's request) with the id p.id; the
+// caller must call run. A request that cannot run is recorded, and comes
+// back as a rejection.
+func (m *model) startCall(fn *function, qualifier, routingKey string, p execParams) (*execution, *rejection) {
+	ver := m.resolve(fn, qualifier, routingKey)
+	var rej *rejection
+	var inst *instance
+	var cold bool
+	if ver == nil {
+		rej = &rejection{scf.StatusQualifierNotFound, fmt.Sprintf("Qualifier [%s] of function [%s] not found", qualifier, fn.name)}
+	} else {
+		inst, cold, rej = m.place(fn, ver)
+	}
+	if rej != nil {
+		m.count(rej.status)
+		rec := m.newRecord(fn, p.id)
+		rec.retCode, rec.retMsg = scf.RetCodeFailed, errorBody(rej.status, rej.message, p.id)
+		m.record(Event{Kind: "invoke", Action: "rejected", Subject: fn.key() + ":" + qualifier,
+			Code: statusCode(rej.status), Detail: p.id})
+		return nil, rej
+	}
+	if p.limit == 0 {
+		p.limit = time.Duration(ver.cfg.timeoutSec) * time.Second
+	}
+	if p.maxLimit > 0 {
+		p.limit = min(p.limit, p.maxLimit)
+	}
+	ex, err := m.newExec(fn, ver, inst, cold, p)
+	if err != nil {
+		return nil, &rejection{scf.StatusInternalError, "the reference server is closing"}
+	}
+	ex.rec = m.newRecord(fn, p.id)
+	return ex, nil
+}
+
+// newExec starts an execution of ver on inst (already chosen by place).
+// The caller must call run.
+func (m *model) newExec(fn *function, ver *version, inst *instance, cold bool, p execParams) (*execution, error) {
+	if m.closed {
 		return nil, errClosed
 	}
-	ctx, cancel := context.WithCancel(s.baseCtx)
+	ctx, cancel := m.begin()
 	ex := &execution{
-		s: s, id: p.id, fn: fn, ver: ver, inst: inst, cold: cold, limit: p.limit,
+		id: p.id, fn: fn, ver: ver, inst: inst, cold: cold, limit: p.limit,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), async: p.async,
 	}
 	ex.inv = &Invocation{
@@ -327,18 +368,18 @@ func (s *Server) newExecLocked(fn *function, ver *version, inst *instance, cold 
 	default:
 		ex.handler = echo
 	}
-	s.busyLocked(inst, ex)
-	s.counters.Invocations++
-	s.wg.Add(1)
+	m.busy(inst, ex)
+	m.counters.Invocations++
 	return ex, nil
 }
 
 // run starts the execution's goroutine: the cold start, the time limit,
 // the handler. It ends with finish, which closes ex.done.
 func (s *Server) run(ex *execution) {
+	ex.inv.srv = s
 	go func() {
 		defer s.wg.Done()
-		if d := s.coldStartOf(ex.ver); ex.cold && d > 0 {
+		if d := s.model.coldStartOf(ex.ver); ex.cold && d > 0 {
 			if s.clock.Sleep(ex.ctx, d) != nil {
 				return // aborted while starting; whoever aborted set the outcome
 			}
@@ -383,49 +424,49 @@ func outcomeOf(result string, err error) outcome {
 func (s *Server) finish(ex *execution, o outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.finishLocked(ex, o)
+	s.model.finish(ex, o)
 }
 
-// finishLocked ends an execution once; later outcomes are ignored. An
+// finish ends an execution once; later outcomes are ignored. An
 // out-of-memory or a process exit recycles the instance and aborts every
 // other request on it; a timeout aborts only its own request (and
 // recycles a single-request instance).
-func (s *Server) finishLocked(ex *execution, o outcome) {
+func (m *model) finish(ex *execution, o outcome) {
 	if ex.finished {
 		return
 	}
-	ex.finished, ex.out, ex.end = true, o, s.clock.Now()
+	ex.finished, ex.out, ex.end = true, o, m.now()
 	if ex.timer != nil {
 		ex.timer.Stop()
 	}
 	ex.cancel()
 	inst := ex.inst
-	s.detachLocked(ex)
+	m.detach(ex)
 	switch o.status {
 	case scf.StatusMemoryLimitReached, scf.StatusUserProcessExit:
 		inst.dying = true
 		for _, other := range append([]*execution(nil), inst.execs...) {
-			s.finishLocked(other, outcome{status: o.status,
+			m.finish(other, outcome{status: o.status,
 				message: fmt.Sprintf("%s; instance %s was recycled by request %s", o.message, inst.id, ex.id)})
 		}
-		s.removeInstanceLocked(inst, scf.StatusName(o.status)+" in "+ex.id, true)
+		m.removeInstance(inst, scf.StatusName(o.status)+" in "+ex.id, true)
 	case scf.StatusTimeLimitReached:
 		if inst.maxConc <= 1 {
-			s.removeInstanceLocked(inst, "timed out in "+ex.id, true)
+			m.removeInstance(inst, "timed out in "+ex.id, true)
 		}
 	}
-	s.idleLocked(inst)
-	s.countLocked(o.status)
+	m.idle(inst)
+	m.count(o.status)
 	if ex.rec != nil {
-		ex.rec.update(ex, s.clock.Now())
+		ex.rec.update(ex, m.now())
 	}
-	s.api.Record(apiserver.Event{Kind: "invoke", Action: "execution", Subject: ex.ver.key,
+	m.record(Event{Kind: "invoke", Action: "execution", Subject: ex.ver.key,
 		Code: statusCode(o.status), Resource: inst.id, Detail: ex.id})
 	close(ex.done)
 	if ex.async != nil {
-		s.asyncDoneLocked(ex)
+		m.asyncDone(ex)
 	}
-	s.dispatchLocked(ex.fn)
+	m.dispatch(ex.fn)
 }
 
 func statusCode(status int) string {
@@ -435,40 +476,35 @@ func statusCode(status int) string {
 	return strconv.Itoa(status) + " " + scf.StatusName(status)
 }
 
-func (s *Server) countLocked(status int) {
-	s.counters.ByStatus[status]++
+func (m *model) count(status int) {
+	m.counters.ByStatus[status]++
 	switch status {
 	case scf.StatusSuccess:
-		s.counters.Succeeded++
+		m.counters.Succeeded++
 	case scf.StatusResourceLimit:
-		s.counters.Throttled429++
-		s.counters.Failed++
+		m.counters.Throttled429++
+		m.counters.Failed++
 	case scf.StatusResourceLimitReached:
-		s.counters.Throttled432++
-		s.counters.Failed++
+		m.counters.Throttled432++
+		m.counters.Failed++
 	default:
-		s.counters.Failed++
+		m.counters.Failed++
 	}
 }
 
-// resultLocked is the Result of a finished execution.
-func (ex *execution) resultLocked(tail bool) resultOut {
-	r := resultOut{FunctionRequestId: ex.id, MemUsage: ex.memPeak}
+// summary is what an execution reports when it has finished: its run
+// time (ms, to the µs) and billed time (whole ms, at least 1) when it
+// started, and its result or its error body.
+func (ex *execution) summary() (duration float64, billed int64, result, errMsg string) {
 	if !ex.start.IsZero() {
 		d := ex.end.Sub(ex.start)
-		r.Duration = math.Round(float64(d)/1e3) / 1e3
-		r.BillDuration = max(int64(math.Ceil(float64(d)/float64(time.Millisecond))), 1)
+		duration = math.Round(float64(d)/1e3) / 1e3
+		billed = max(int64(math.Ceil(float64(d)/float64(time.Millisecond))), 1)
 	}
 	if ex.out.status == scf.StatusSuccess {
-		r.RetMsg = ex.out.result
-	} else {
-		r.ErrMsg = errorBody(ex.out.status, ex.out.message, ex.id)
-		r.InvokeResult = -1
+		return duration, billed, ex.out.result, ""
 	}
-	if tail {
-		r.Log = lastBytes(ex.log.String(), 4<<10)
-	}
-	return r
+	return duration, billed, "", errorBody(ex.out.status, ex.out.message, ex.id)
 }
 
 func lastBytes(s string, n int) string {

@@ -1,8 +1,10 @@
 package scftest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,70 @@ import (
 	"github.com/tcconcurrency/sdk-go/scf"
 )
 
+// The model is the state of the regions' accounts: their functions,
+// versions, aliases and instances, each region's burst window and
+// provisioning queue, the asynchronous queues, the executions in flight
+// and the request records GetRequestStatus reads, with the counters. It
+// has no lock and knows no wire type: the Server calls it under its mutex
+// (API handlers after decoding and checking a request, the server-side
+// helpers, the executions' goroutines), and it calls back through its
+// host, whose timers run their function under the same mutex.
+type model struct {
+	host
+	region                 string // the default region: events name its functions without it
+	burst, provisionRate   int
+	retention, coldStart   time.Duration
+	queueLimit, maxRecords int
+	accounts               map[string]*account // one per region; the map never changes
+	records                map[string]*requestRecord
+	recordOrder            []string
+	counters               Counters
+	seq                    uint64
+	rng                    *rand.Rand
+	closed                 bool // no new execution, dispatch or provisioning step
+}
+
+// host is what the model needs of the server around it.
+type host struct {
+	// now is the model time.
+	now func() time.Time
+	// after runs f after d of model time, under the server's lock.
+	after func(d time.Duration, f func()) *clock.Timer
+	// record appends to the event log.
+	record func(Event)
+	// begin gives a new execution its context, which the server's Close
+	// cancels, and counts the goroutine run will start.
+	begin func() (context.Context, context.CancelFunc)
+	// run starts an execution's goroutine.
+	run func(ex *execution)
+}
+
+func newModel(cfg *config, h host) *model {
+	m := &model{
+		host: h, region: cfg.region, burst: cfg.burst, provisionRate: cfg.provisionRate,
+		retention: cfg.retention, coldStart: cfg.coldStart, queueLimit: cfg.queueLimit, maxRecords: cfg.maxRecords,
+		accounts: newAccounts(cfg), records: make(map[string]*requestRecord),
+		rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
+	}
+	m.counters.ByStatus = make(map[int]int64)
+	return m
+}
+
+func (m *model) recordConfig(action, subject, detail string) {
+	m.record(Event{Kind: "config", Action: action, Subject: subject, Detail: detail})
+}
+
+// keyValue is an environment variable or a tag.
+type keyValue struct{ Key, Value string }
+
+// instanceConcurrency is an HTTP function's InstanceConcurrencyConfig, as
+// given (GetFunction returns it).
+type instanceConcurrency struct {
+	dynamicEnabled, isolation, typ string
+	maxConcurrency                 uint64
+	mixNode, session               []byte // JSON, kept as given
+}
+
 // fnConfig is the configuration of $LATEST or a published version.
 type fnConfig struct {
 	memMB       int64
@@ -20,13 +86,13 @@ type fnConfig struct {
 	initTimeout int64
 	typ         string
 	maxConc     int // requests per instance
-	icc         *wireInstanceConcurrency
+	icc         *instanceConcurrency
 	description string
 	handler     string
 	runtime     string
 	role        string
-	env         []wireVariable
-	tags        []wireTag
+	env         []keyValue
+	tags        []keyValue
 	asyncRun    string
 	trace       string
 	dnsCache    string
@@ -38,8 +104,8 @@ type fnConfig struct {
 }
 
 func (c fnConfig) clone() fnConfig {
-	c.env = append([]wireVariable(nil), c.env...)
-	c.tags = append([]wireTag(nil), c.tags...)
+	c.env = append([]keyValue(nil), c.env...)
+	c.tags = append([]keyValue(nil), c.tags...)
 	if c.icc != nil {
 		icc := *c.icc
 		c.icc = &icc
@@ -62,18 +128,22 @@ type weight struct {
 	weight  float64
 }
 
+// versionMatch is an alias rule: requests whose routing key Key matches
+// Expression by Method run Version.
+type versionMatch struct{ version, key, method, expression string }
+
 type alias struct {
 	name, desc      string
 	main            string
 	weights         []weight
-	matches         []wireVersionMatch
+	matches         []versionMatch
 	added, modified time.Time
 }
 
 type function struct {
 	acct            *account // its region's
 	ns, name, id    string
-	fkey            string // the subject of its events: Server.subjectOf
+	fkey            string // the subject of its events: model.subjectOf
 	added, modified time.Time
 	versions        map[string]*version
 	nextVersion     int
@@ -150,8 +220,8 @@ func (inst *instance) counts() bool {
 	return !inst.dead && (inst.provisioned || len(inst.execs) > 0)
 }
 
-// account applies change to inst and keeps the function's usage in step.
-func (s *Server) account(inst *instance, change func()) {
+// charge applies change to inst and keeps the function's usage in step.
+func (m *model) charge(inst *instance, change func()) {
 	before := inst.counts()
 	change()
 	if after := inst.counts(); after != before {
@@ -170,10 +240,10 @@ type rejection struct {
 	message string
 }
 
-// headroomLocked returns the quota the function may use and what it uses:
+// headroom returns the quota the function may use and what it uses:
 // its reservation, or its region's unreserved pool shared by every
 // function without one.
-func (s *Server) headroomLocked(fn *function) (limit, used int64, reserved bool) {
+func (m *model) headroom(fn *function) (limit, used int64, reserved bool) {
 	if fn.reservedMB != nil {
 		return *fn.reservedMB, fn.usageMB, true
 	}
@@ -188,10 +258,10 @@ func (s *Server) headroomLocked(fn *function) (limit, used int64, reserved bool)
 	return limit, used, false
 }
 
-// allocatedLocked is what reservations, and the provisioned memory of
+// allocated is what reservations, and the provisioned memory of
 // functions without one, take from a region's quota; except skips one
 // function.
-func allocatedLocked(a *account, except *function) int64 {
+func allocated(a *account, except *function) int64 {
 	var mb int64
 	for _, g := range a.fns {
 		if g == except {
@@ -206,7 +276,7 @@ func allocatedLocked(a *account, except *function) int64 {
 	return mb
 }
 
-// placeLocked finds an instance of ver for one request: a provisioned one
+// place finds an instance of ver for one request: a provisioned one
 // with room, else a warm elastic one (busy ones with room first, to fill
 // multi-concurrency instances, then the most recently used idle one), else
 // it starts an elastic instance. The quota is checked whatever instance
@@ -214,7 +284,7 @@ func allocatedLocked(a *account, except *function) int64 {
 // request, so taking it needs the memory as much as a new one does; a
 // busy or provisioned one already holds its memory. A new instance also
 // needs the rolling minute's burst.
-func (s *Server) placeLocked(fn *function, ver *version) (*instance, bool, *rejection) {
+func (m *model) place(fn *function, ver *version) (*instance, bool, *rejection) {
 	if fn.reservedMB != nil && *fn.reservedMB == 0 {
 		return nil, false, &rejection{scf.StatusResourceLimitReached,
 			fmt.Sprintf("Function [%s] concurrency exceeded reserved quota 0 MB: the function is disabled", fn.name)}
@@ -245,7 +315,7 @@ func (s *Server) placeLocked(fn *function, ver *version) (*instance, bool, *reje
 	if best != nil {
 		mem = best.memMB
 	}
-	if limit, used, reserved := s.headroomLocked(fn); used+mem > limit {
+	if limit, used, reserved := m.headroom(fn); used+mem > limit {
 		what := "region unreserved quota"
 		if reserved {
 			what = "reserved quota"
@@ -256,46 +326,46 @@ func (s *Server) placeLocked(fn *function, ver *version) (*instance, bool, *reje
 	if best != nil {
 		return best, false, nil
 	}
-	if s.cfg.burst > 0 {
-		a, now := fn.acct, s.clock.Now()
+	if m.burst > 0 {
+		a, now := fn.acct, m.now()
 		a.pruneStarts(now)
-		if len(a.starts) >= s.cfg.burst {
+		if len(a.starts) >= m.burst {
 			return nil, false, &rejection{scf.StatusResourceLimit,
 				fmt.Sprintf("Resource limit exceeded for function [%s]: region %s started %d new instances in the last minute, the most it may; the next may start at %s",
-					fn.name, a.region, s.cfg.burst, a.starts[0].Add(time.Minute).UTC().Format(time.RFC3339Nano))}
+					fn.name, a.region, m.burst, a.starts[0].Add(time.Minute).UTC().Format(time.RFC3339Nano))}
 		}
 		a.starts = append(a.starts, now)
 	}
-	return s.startInstanceLocked(fn, ver, false, "elastic"), true, nil
+	return m.startInstance(fn, ver, false, "elastic"), true, nil
 }
 
-// startInstanceLocked starts an instance of ver.
-func (s *Server) startInstanceLocked(fn *function, ver *version, provisioned bool, why string) *instance {
-	s.seq++
-	now := s.clock.Now()
+// startInstance starts an instance of ver.
+func (m *model) startInstance(fn *function, ver *version, provisioned bool, why string) *instance {
+	m.seq++
+	now := m.now()
 	inst := &instance{
-		id: "ins-" + strconv.FormatUint(s.seq, 36), fn: fn, ver: ver, memMB: ver.cfg.memMB,
+		id: "ins-" + strconv.FormatUint(m.seq, 36), fn: fn, ver: ver, memMB: ver.cfg.memMB,
 		maxConc: ver.cfg.maxConc, started: now, lastUsed: now,
 	}
 	fn.instances = append(fn.instances, inst)
-	s.account(inst, func() { inst.provisioned = provisioned })
+	m.charge(inst, func() { inst.provisioned = provisioned })
 	if provisioned {
-		s.counters.ProvisionedStarts++
+		m.counters.ProvisionedStarts++
 	} else {
-		s.counters.ElasticStarts++
+		m.counters.ElasticStarts++
 	}
-	s.api.Record(apiserver.Event{Kind: "instance", Action: "start", Subject: ver.key,
+	m.record(Event{Kind: "instance", Action: "start", Subject: ver.key,
 		Resource: inst.id, Detail: why})
 	return inst
 }
 
-// removeInstanceLocked recycles an instance. A provisioned instance lost to
+// removeInstance recycles an instance. A provisioned instance lost to
 // a failure is replaced at once when replace is set.
-func (s *Server) removeInstanceLocked(inst *instance, why string, replace bool) {
+func (m *model) removeInstance(inst *instance, why string, replace bool) {
 	if inst.dead {
 		return
 	}
-	s.account(inst, func() { inst.dead = true })
+	m.charge(inst, func() { inst.dead = true })
 	if inst.retention != nil {
 		inst.retention.Stop()
 	}
@@ -306,29 +376,29 @@ func (s *Server) removeInstanceLocked(inst *instance, why string, replace bool) 
 			break
 		}
 	}
-	s.counters.InstancesStopped++
-	s.api.Record(apiserver.Event{Kind: "instance", Action: "stop", Subject: inst.ver.key,
+	m.counters.InstancesStopped++
+	m.record(Event{Kind: "instance", Action: "stop", Subject: inst.ver.key,
 		Resource: inst.id, Detail: why})
 	if replace && inst.provisioned && inst.ver.prov != nil && !fn.deleted {
-		if limit, used, _ := s.headroomLocked(fn); used+inst.ver.cfg.memMB <= limit {
-			s.startInstanceLocked(fn, inst.ver, true, "provisioned (replacing "+inst.id+")")
+		if limit, used, _ := m.headroom(fn); used+inst.ver.cfg.memMB <= limit {
+			m.startInstance(fn, inst.ver, true, "provisioned (replacing "+inst.id+")")
 		}
 	}
 }
 
-// idleLocked is called when an instance has no request left: an elastic
+// idle is called when an instance has no request left: an elastic
 // instance is kept for the retention time and then recycled, a stale one
 // at once; a provisioned one stays.
-func (s *Server) idleLocked(inst *instance) {
+func (m *model) idle(inst *instance) {
 	if inst.dead || inst.dying || len(inst.execs) > 0 {
 		return
 	}
-	inst.lastUsed = s.clock.Now()
+	inst.lastUsed = m.now()
 	if inst.provisioned {
 		return
 	}
 	if inst.stale || inst.fn.deleted {
-		s.removeInstanceLocked(inst, "configuration changed", false)
+		m.removeInstance(inst, "configuration changed", false)
 		return
 	}
 	inst.gen++
@@ -336,30 +406,28 @@ func (s *Server) idleLocked(inst *instance) {
 	if inst.retention != nil {
 		inst.retention.Stop()
 	}
-	inst.retention = s.clock.AfterFunc(s.cfg.retention, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+	inst.retention = m.after(m.retention, func() {
 		if !inst.dead && inst.gen == gen && len(inst.execs) == 0 && !inst.provisioned {
-			s.removeInstanceLocked(inst, "idle retention expired", false)
+			m.removeInstance(inst, "idle retention expired", false)
 		}
 	})
 }
 
-// busyLocked marks an instance taken by ex.
-func (s *Server) busyLocked(inst *instance, ex *execution) {
+// busy marks an instance taken by ex.
+func (m *model) busy(inst *instance, ex *execution) {
 	inst.gen++
 	if inst.retention != nil {
 		inst.retention.Stop()
 		inst.retention = nil
 	}
-	s.account(inst, func() { inst.execs = append(inst.execs, ex) })
-	inst.lastUsed = s.clock.Now()
+	m.charge(inst, func() { inst.execs = append(inst.execs, ex) })
+	inst.lastUsed = m.now()
 }
 
-// detachLocked removes ex from its instance.
-func (s *Server) detachLocked(ex *execution) {
+// detach removes ex from its instance.
+func (m *model) detach(ex *execution) {
 	inst := ex.inst
-	s.account(inst, func() {
+	m.charge(inst, func() {
 		for i, x := range inst.execs {
 			if x == ex {
 				inst.execs = append(inst.execs[:i], inst.execs[i+1:]...)
@@ -369,8 +437,8 @@ func (s *Server) detachLocked(ex *execution) {
 	})
 }
 
-// lookupLocked finds a function of a region.
-func (s *Server) lookupLocked(a *account, ns, name string) (*function, *apiserver.Error) {
+// lookup finds a function of a region.
+func (m *model) lookup(a *account, ns, name string) (*function, *apiserver.Error) {
 	if ns == "" {
 		ns = scf.DefaultNamespace
 	}
@@ -384,8 +452,8 @@ func (s *Server) lookupLocked(a *account, ns, name string) (*function, *apiserve
 	return fn, nil
 }
 
-// resolveLocked turns a qualifier (version or alias) into a version.
-func (s *Server) resolveLocked(fn *function, qualifier, routingKey string) *version {
+// resolve turns a qualifier (version or alias) into a version.
+func (m *model) resolve(fn *function, qualifier, routingKey string) *version {
 	if v := fn.versions[qualifier]; v != nil {
 		return v
 	}
@@ -396,15 +464,15 @@ func (s *Server) resolveLocked(fn *function, qualifier, routingKey string) *vers
 	if routingKey != "" && len(a.matches) > 0 {
 		var keys map[string]string
 		if json.Unmarshal([]byte(routingKey), &keys) == nil {
-			for _, m := range a.matches {
-				if v, ok := keys[m.Key]; ok && matchRule(m, v) {
-					return fn.versions[m.Version]
+			for _, r := range a.matches {
+				if v, ok := keys[r.key]; ok && r.matches(v) {
+					return fn.versions[r.version]
 				}
 			}
 		}
 	}
 	if len(a.weights) > 0 {
-		r, acc := s.rng.Float64(), 0.0
+		r, acc := m.rng.Float64(), 0.0
 		for _, w := range a.weights {
 			if acc += w.weight; r < acc {
 				return fn.versions[w.version]
@@ -414,14 +482,14 @@ func (s *Server) resolveLocked(fn *function, qualifier, routingKey string) *vers
 	return fn.versions[a.main]
 }
 
-// matchRule applies an alias rule: "exact" compares the value, "range"
+// matches applies an alias rule: "exact" compares the value, "range"
 // checks a number against an interval such as "[1,100)".
-func matchRule(m wireVersionMatch, value string) bool {
-	switch m.Method {
+func (r versionMatch) matches(value string) bool {
+	switch r.method {
 	case "exact":
-		return value == m.Expression
+		return value == r.expression
 	case "range":
-		lo, hi, loIn, hiIn, ok := parseRange(m.Expression)
+		lo, hi, loIn, hiIn, ok := parseRange(r.expression)
 		x, err := strconv.ParseFloat(value, 64)
 		if !ok || err != nil {
 			return false

@@ -22,23 +22,99 @@ type provisioning struct {
 	status   string
 	reason   string
 	typ      string
-	actions  []wireTriggerAction
 	triggers []trigger
 	tracking *tracking
 	queued   bool
 	gen      int // changes with every Put and Delete; older timers do nothing
 }
 
+// trigger is a scheduled provisioning action.
 type trigger struct {
-	num  uint64
-	name string
-	cron *cronExpr
+	num      uint64
+	name     string
+	cron     *cronExpr
+	cronText string // as given
+	provType string // as given: "" or Default
 }
 
 type tracking struct {
 	target    float64
 	min, max  uint64
 	lastScale time.Time
+}
+
+// provisionedRequest is what PutProvisionedConcurrencyConfig asks for.
+type provisionedRequest struct {
+	num      uint64
+	typ      string
+	tracking *tracking
+	triggers []trigger
+}
+
+// provLimit is the memory the function's provisioned concurrency may
+// hold: its reservation, or what the account can still allocate.
+func provLimit(fn *function) (int64, bool) {
+	if fn.reservedMB != nil {
+		return *fn.reservedMB, true
+	}
+	return fn.acct.userLimitMB - scf.UnreservableMB - allocated(fn.acct, fn), false
+}
+
+// provision sets a version's provisioned concurrency, when the quota
+// can hold its peak.
+func (m *model) provision(v *version, r provisionedRequest) *apiserver.Error {
+	fn := v.fn
+	if v.prov != nil && v.prov.status == scf.ProvisionedStatusInProgress {
+		return apiserver.Errorf(scf.CodeProvisionedInProgress, "a provisioning task of %s:%s is in progress; retry when it is Done", fn.name, v.name)
+	}
+	tr := r.tracking
+	peak := r.num
+	if tr != nil {
+		peak = tr.max
+	}
+	for _, t := range r.triggers {
+		peak = max(peak, t.num)
+	}
+	limit, reserved := provLimit(fn)
+	others := fn.provisionedMB() - v.provAllocMB()
+	if need := int64(peak) * v.cfg.memMB; others+need > limit {
+		switch {
+		case tr != nil:
+			return apiserver.Errorf(scf.CodeMaxCapacity, "MaxCapacity %d × %d MB does not fit in the %d MB left", tr.max, v.cfg.memMB, max(limit-others, 0))
+		case reserved:
+			return apiserver.Errorf(scf.CodeProvisionedExceedRes, "%d instances × %d MB (+ %d MB of other versions) exceed the function's reserved quota of %d MB",
+				peak, v.cfg.memMB, others, limit)
+		default:
+			return apiserver.Errorf(scf.CodeProvisionedExceedAvail, "%d instances × %d MB (+ %d MB of other versions) exceed the %d MB the account can still allocate (quota − 12800 MB − other allocations)",
+				peak, v.cfg.memMB, others, max(limit, 0))
+		}
+	}
+	p := &provisioning{typ: r.typ, triggers: r.triggers, tracking: tr, gen: 1}
+	if v.prov != nil {
+		p.gen, p.queued = v.prov.gen+1, v.prov.queued
+		v.prov.gen = -1
+	}
+	v.prov = p
+	target := r.num
+	if tr != nil {
+		target = tr.min
+		tr.lastScale = m.now()
+	}
+	m.applyTarget(v, target)
+	m.startTimers(v)
+	m.recordConfig("provisioned", fn.key()+":"+v.name, fmt.Sprintf("%s target %d", r.typ, target))
+	return nil
+}
+
+// deprovision removes a version's provisioned concurrency, unless a
+// provisioning task is in progress.
+func (m *model) deprovision(v *version) *apiserver.Error {
+	if v.prov != nil && v.prov.status == scf.ProvisionedStatusInProgress {
+		return apiserver.Errorf(scf.CodeProvisionedInProgress, "a provisioning task of %s:%s is in progress; retry when it is Done", v.fn.name, v.name)
+	}
+	m.clearProvisioned(v)
+	m.recordConfig("provisioned", v.fn.key()+":"+v.name, "deleted")
+	return nil
 }
 
 // provAllocMB is the memory the version's provisioned concurrency holds
@@ -54,8 +130,8 @@ func (v *version) provAllocMB() int64 {
 	return int64(n) * v.cfg.memMB
 }
 
-// provisionedLocked returns the version's provisioned instances.
-func (s *Server) provisionedLocked(v *version) []*instance {
+// provisionedInstances returns the version's provisioned instances.
+func (v *version) provisionedInstances() []*instance {
 	var out []*instance
 	for _, inst := range v.fn.instances {
 		if inst.ver == v && inst.provisioned && !inst.dead {
@@ -65,13 +141,13 @@ func (s *Server) provisionedLocked(v *version) []*instance {
 	return out
 }
 
-// applyTargetLocked sets the version's target: surplus instances become
+// applyTarget sets the version's target: surplus instances become
 // elastic ones (idle ones first; they are then kept for the retention time
 // like any other), a shortfall is queued for the ramp.
-func (s *Server) applyTargetLocked(v *version, target uint64) {
+func (m *model) applyTarget(v *version, target uint64) {
 	p := v.prov
 	p.target = target
-	have := s.provisionedLocked(v)
+	have := v.provisionedInstances()
 	switch {
 	case uint64(len(have)) > target:
 		surplus := len(have) - int(target)
@@ -83,22 +159,22 @@ func (s *Server) applyTargetLocked(v *version, target uint64) {
 				if !inst.provisioned || (pass == 0 && len(inst.execs) > 0) {
 					continue
 				}
-				s.account(inst, func() { inst.provisioned = false })
+				m.charge(inst, func() { inst.provisioned = false })
 				surplus--
-				s.idleLocked(inst)
+				m.idle(inst)
 			}
 		}
 		p.status, p.reason = scf.ProvisionedStatusDone, ""
 	case uint64(len(have)) < target:
 		p.status = scf.ProvisionedStatusInProgress
-		p.reason = fmt.Sprintf("starting %d instances at %d per minute", target-uint64(len(have)), s.cfg.provisionRate)
+		p.reason = fmt.Sprintf("starting %d instances at %d per minute", target-uint64(len(have)), m.provisionRate)
 		a := v.fn.acct
 		if !p.queued {
 			p.queued = true
 			a.provQueue = append(a.provQueue, v)
 		}
 		if a.provTimer == nil {
-			a.provTimer = s.clock.AfterFunc(time.Minute, func() { s.provTick(a) })
+			a.provTimer = m.after(time.Minute, func() { m.provTick(a) })
 		}
 	default:
 		p.status, p.reason = scf.ProvisionedStatusDone, ""
@@ -108,14 +184,12 @@ func (s *Server) applyTargetLocked(v *version, target uint64) {
 // provTick starts, once a minute, up to the provisioning rate of instances
 // for a region's queued versions, oldest request first. A version whose
 // quota cannot hold its instances becomes Failed.
-func (s *Server) provTick(a *account) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (m *model) provTick(a *account) {
 	a.provTimer = nil
-	if s.closed {
+	if m.closed {
 		return
 	}
-	budget := s.cfg.provisionRate
+	budget := m.provisionRate
 	var rest []*version
 	for _, v := range a.provQueue {
 		p := v.prov
@@ -125,18 +199,18 @@ func (s *Server) provTick(a *account) {
 			}
 			continue
 		}
-		have := len(s.provisionedLocked(v))
+		have := len(v.provisionedInstances())
 		need := int(p.target) - have
 		started, failed := 0, false
 		for started < min(need, budget) {
-			if limit, used, _ := s.headroomLocked(v.fn); used+v.cfg.memMB > limit {
+			if limit, used, _ := m.headroom(v.fn); used+v.cfg.memMB > limit {
 				failed = true
 				p.status = scf.ProvisionedStatusFailed
 				p.reason = fmt.Sprintf("only %d of %d instances could start: the function's concurrency quota of %d MB is in use",
 					have+started, p.target, max(limit, 0))
 				break
 			}
-			s.startInstanceLocked(v.fn, v, true, "provisioned")
+			m.startInstance(v.fn, v, true, "provisioned")
 			started++
 		}
 		budget -= started
@@ -149,66 +223,62 @@ func (s *Server) provTick(a *account) {
 			rest = append(rest, v)
 			continue
 		}
-		s.api.Record(apiserver.Event{Kind: "provisioned", Action: p.status, Subject: v.key,
+		m.record(Event{Kind: "provisioned", Action: p.status, Subject: v.key,
 			Detail: fmt.Sprintf("%d of %d available %s", have+started, p.target, p.reason)})
 	}
 	a.provQueue = rest
 	if len(rest) > 0 {
-		a.provTimer = s.clock.AfterFunc(time.Minute, func() { s.provTick(a) })
+		a.provTimer = m.after(time.Minute, func() { m.provTick(a) })
 	}
 }
 
-// clearProvisionedLocked removes a version's provisioned concurrency: its
+// clearProvisioned removes a version's provisioned concurrency: its
 // instances become elastic ones.
-func (s *Server) clearProvisionedLocked(v *version) {
+func (m *model) clearProvisioned(v *version) {
 	if v.prov == nil {
 		return
 	}
-	s.applyTargetLocked(v, 0)
+	m.applyTarget(v, 0)
 	v.prov.gen = -1
 	v.prov = nil
 }
 
-// startTimersLocked schedules a version's triggers and tracking.
-func (s *Server) startTimersLocked(v *version) {
+// startTimers schedules a version's triggers and tracking.
+func (m *model) startTimers(v *version) {
 	p := v.prov
 	for i := range p.triggers {
-		s.scheduleTriggerLocked(v, p, &p.triggers[i])
+		m.scheduleTrigger(v, p, &p.triggers[i])
 	}
 	if p.tracking != nil {
-		s.scheduleTrackingLocked(v, p)
+		m.scheduleTracking(v, p)
 	}
 }
 
-func (s *Server) scheduleTriggerLocked(v *version, p *provisioning, t *trigger) {
+func (m *model) scheduleTrigger(v *version, p *provisioning, t *trigger) {
 	gen := p.gen
-	now := s.clock.Now()
+	now := m.now()
 	next, ok := t.cron.next(now)
 	if !ok {
 		return
 	}
-	s.clock.AfterFunc(next.Sub(now), func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+	m.after(next.Sub(now), func() {
 		if v.prov != p || p.gen != gen || v.fn.deleted {
 			return
 		}
-		s.applyTargetLocked(v, t.num)
-		s.api.Record(apiserver.Event{Kind: "provisioned", Action: "trigger", Subject: v.key,
+		m.applyTarget(v, t.num)
+		m.record(Event{Kind: "provisioned", Action: "trigger", Subject: v.key,
 			Detail: fmt.Sprintf("%s: target %d", t.name, t.num)})
-		s.scheduleTriggerLocked(v, p, t)
+		m.scheduleTrigger(v, p, t)
 	})
 }
 
-// scheduleTrackingLocked evaluates utilization every 10 s: target =
+// scheduleTracking evaluates utilization every 10 s: target =
 // ⌈requests in flight ÷ TrackingTarget⌉ within [MinCapacity,MaxCapacity];
 // scale-out at once, scale-in only 10 minutes after the last change.
-func (s *Server) scheduleTrackingLocked(v *version, p *provisioning) {
+func (m *model) scheduleTracking(v *version, p *provisioning) {
 	gen := p.gen
-	s.clock.AfterFunc(trackingInterval, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if v.prov != p || p.gen != gen || v.fn.deleted || s.closed {
+	m.after(trackingInterval, func() {
+		if v.prov != p || p.gen != gen || v.fn.deleted || m.closed {
 			return
 		}
 		tr := p.tracking
@@ -220,18 +290,16 @@ func (s *Server) scheduleTrackingLocked(v *version, p *provisioning) {
 		}
 		want := uint64(math.Ceil(float64(busy)/tr.target - 1e-9))
 		want = min(max(want, tr.min), tr.max)
-		now := s.clock.Now()
+		now := m.now()
 		if want > p.target || (want < p.target && now.Sub(tr.lastScale) >= trackingCooldown) {
 			tr.lastScale = now
-			s.applyTargetLocked(v, want)
-			s.api.Record(apiserver.Event{Kind: "provisioned", Action: "tracking", Subject: v.key,
+			m.applyTarget(v, want)
+			m.record(Event{Kind: "provisioned", Action: "tracking", Subject: v.key,
 				Detail: fmt.Sprintf("%d requests in flight: target %d", busy, want)})
 		}
-		s.scheduleTrackingLocked(v, p)
+		m.scheduleTracking(v, p)
 	})
 }
 
-// availableLocked counts the version's ready provisioned instances.
-func (s *Server) availableLocked(v *version) uint64 {
-	return uint64(len(s.provisionedLocked(v)))
-}
+// available counts the version's ready provisioned instances.
+func (v *version) available() uint64 { return uint64(len(v.provisionedInstances())) }

@@ -3,6 +3,7 @@ package scftest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func (s *Server) accountFor(region string) (*account, *apiserver.Error) {
 	if region == "" {
 		return nil, apiserver.Errorf("MissingParameter", "The request is missing a required parameter `Region` (X-TC-Region).")
 	}
-	a := s.accounts[region]
+	a := s.model.accounts[region]
 	if a == nil {
 		return nil, apiserver.Errorf("UnsupportedRegion", "A value specified in X-TC-Region is not valid, is unsupported, or cannot be used: SCF does not serve region %q.", region)
 	}
@@ -74,8 +75,8 @@ func (s *Server) regional(h regionalHandler) apiserver.Handler {
 // subjectOf is a function's name as the server-side helpers take it and
 // the event log shows it: "namespace/name" in the default region,
 // "region/namespace/name" elsewhere.
-func (s *Server) subjectOf(region, ns, name string) string {
-	if region == s.cfg.region {
+func (m *model) subjectOf(region, ns, name string) string {
+	if region == m.region {
 		return ns + "/" + name
 	}
 	return region + "/" + ns + "/" + name
@@ -83,9 +84,9 @@ func (s *Server) subjectOf(region, ns, name string) string {
 
 // parseFunction splits "name", "namespace/name" or
 // "region/namespace/name" into the region and the "namespace/name" key.
-func (s *Server) parseFunction(function string) (region, key string) {
+func (m *model) parseFunction(function string) (region, key string) {
 	parts := strings.Split(function, "/")
-	region, ns := s.cfg.region, scf.DefaultNamespace
+	region, ns := m.region, scf.DefaultNamespace
 	switch len(parts) {
 	case 1:
 		return region, ns + "/" + parts[0]
@@ -105,13 +106,45 @@ func (s *Server) parseFunction(function string) (region, key string) {
 	}
 }
 
-// findLocked finds a function by the helpers' spelling; nil if none.
-func (s *Server) findLocked(function string) *function {
-	region, key := s.parseFunction(function)
-	if a := s.accounts[region]; a != nil {
+// find finds a function by the helpers' spelling; nil if none.
+func (m *model) find(function string) *function {
+	region, key := m.parseFunction(function)
+	if a := m.accounts[region]; a != nil {
 		return a.fns[key]
 	}
 	return nil
+}
+
+// sortedFunctions returns the region's functions by name.
+func (a *account) sortedFunctions() []*function {
+	fns := make([]*function, 0, len(a.fns))
+	for _, fn := range a.fns {
+		fns = append(fns, fn)
+	}
+	sort.Slice(fns, func(i, j int) bool { return fns[i].key() < fns[j].key() })
+	return fns
+}
+
+// allFunctions returns every region's functions, region by region.
+func (m *model) allFunctions() []*function {
+	var fns []*function
+	for _, r := range scf.Regions() {
+		fns = append(fns, m.accounts[r].sortedFunctions()...)
+	}
+	return fns
+}
+
+// close ends every execution in flight with 500 and stops the model:
+// nothing starts, runs from the queues or provisions after it.
+func (m *model) close() {
+	m.closed = true
+	for _, fn := range m.allFunctions() {
+		for _, inst := range append([]*instance(nil), fn.instances...) {
+			for _, ex := range append([]*execution(nil), inst.execs...) {
+				m.finish(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
+			}
+		}
+	}
 }
 
 // pruneStarts forgets the elastic starts that left the rolling minute.
@@ -130,4 +163,27 @@ func checkRegion(option, region string) error {
 		return fmt.Errorf("%s: region %q is not one SCF serves (%s)", option, region, strings.Join(scf.Regions(), ", "))
 	}
 	return nil
+}
+
+// host is the model's view of the server: the model clock, timers that
+// run under the server's lock, the event log, and the executions'
+// goroutines, which the server owns (Close cancels their contexts and
+// waits for them).
+func (s *Server) host() host {
+	return host{
+		now: s.clock.Now,
+		after: func(d time.Duration, f func()) *clock.Timer {
+			return s.clock.AfterFunc(d, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				f()
+			})
+		},
+		record: func(e Event) { s.api.Record(e) },
+		begin: func() (context.Context, context.CancelFunc) {
+			s.wg.Add(1)
+			return context.WithCancel(s.baseCtx)
+		},
+		run: s.run,
+	}
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -313,16 +311,10 @@ type Server struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	wg      sync.WaitGroup
 
-	accounts map[string]*account // one per region; the map never changes
-
-	mu          sync.Mutex
-	closed      bool
-	started     bool
-	records     map[string]*requestRecord
-	recordOrder []string
-	counters    Counters
-	seq         uint64
-	rng         *rand.Rand
+	mu      sync.Mutex
+	closed  bool
+	started bool
+	model   *model // guarded by mu
 }
 
 // NewUnstartedServer returns a server that does not listen yet: mount it
@@ -352,12 +344,9 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	if cfg.manual {
 		clk = clock.NewManual(cfg.start)
 	}
-	s := &Server{
-		cfg: cfg, clock: clk, accounts: newAccounts(&cfg),
-		records: make(map[string]*requestRecord), rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
-	}
-	s.counters.ByStatus = make(map[int]int64)
+	s := &Server{cfg: cfg, clock: clk}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.model = newModel(&cfg, s.host())
 	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger, Closing: s.baseCtx.Done(), Limits: cfg.limits})
 	s.api.AddCredential(SecretID, SecretKey, "")
 	for _, c := range cfg.creds {
@@ -448,13 +437,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	for _, fn := range s.allFunctionsLocked() {
-		for _, inst := range append([]*instance(nil), fn.instances...) {
-			for _, ex := range append([]*execution(nil), inst.execs...) {
-				s.finishLocked(ex, outcome{status: scf.StatusInternalError, message: "the reference server closed"})
-			}
-		}
-	}
+	s.model.close()
 	hs, served := s.hs, s.served
 	s.mu.Unlock()
 	s.cancel()
@@ -575,9 +558,9 @@ type Counters struct {
 func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.counters
-	c.ByStatus = make(map[int]int64, len(s.counters.ByStatus))
-	for k, v := range s.counters.ByStatus {
+	c := s.model.counters
+	c.ByStatus = make(map[int]int64, len(s.model.counters.ByStatus))
+	for k, v := range s.model.counters.ByStatus {
 		c.ByStatus[k] = v
 	}
 	return c
@@ -615,8 +598,8 @@ func (s *Server) Instances(function string) []Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
-	want := s.findLocked(function)
-	for _, fn := range s.allFunctionsLocked() {
+	want := s.model.find(function)
+	for _, fn := range s.model.allFunctions() {
 		if function != "" && fn != want {
 			continue
 		}
@@ -643,29 +626,10 @@ func (s *Server) Instances(function string) []Instance {
 func (s *Server) QueueLength(function string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if fn := s.findLocked(function); fn != nil {
+	if fn := s.model.find(function); fn != nil {
 		return len(fn.queue)
 	}
 	return 0
-}
-
-// sortedFunctionsLocked returns one region's functions by name.
-func sortedFunctionsLocked(a *account) []*function {
-	fns := make([]*function, 0, len(a.fns))
-	for _, fn := range a.fns {
-		fns = append(fns, fn)
-	}
-	sort.Slice(fns, func(i, j int) bool { return fns[i].key() < fns[j].key() })
-	return fns
-}
-
-// allFunctionsLocked returns every region's functions, region by region.
-func (s *Server) allFunctionsLocked() []*function {
-	var fns []*function
-	for _, r := range scf.Regions() {
-		fns = append(fns, sortedFunctionsLocked(s.accounts[r])...)
-	}
-	return fns
 }
 
 // SetHandler attaches Go code to a function ("name" or "namespace/name"):
@@ -677,7 +641,7 @@ func (s *Server) SetHandler(function string, h Handler) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn := s.findLocked(function)
+	fn := s.model.find(function)
 	if fn == nil {
 		return fmt.Errorf("scftest: SetHandler: no function %q", function)
 	}
@@ -741,7 +705,7 @@ func (s *Server) AddFunction(fc FunctionConfig) error {
 	if region == "" {
 		region = s.cfg.region
 	}
-	a := s.accounts[region]
+	a := s.model.accounts[region]
 	if a == nil {
 		return fmt.Errorf("scftest: AddFunction: %w", checkRegion("Region", region))
 	}
@@ -772,7 +736,7 @@ func (s *Server) AddFunction(fc FunctionConfig) error {
 // <URL>/http/<namespace>/<name>, in another
 // <URL>/regions/<region>/http/<namespace>/<name>.
 func (s *Server) FunctionURL(function string) string {
-	region, key := s.parseFunction(function)
+	region, key := s.model.parseFunction(function)
 	if region == s.cfg.region {
 		return s.URL + triggerPrefix + key
 	}

@@ -32,7 +32,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	acct := s.accounts[region]
+	acct := s.model.accounts[region]
 	if acct == nil {
 		writeFailure(w, scf.StatusFunctionNotFound, "SCF does not serve region ["+region+"]", "")
 		return
