@@ -228,6 +228,34 @@
 // Advance and Now (the model clock), Clock (for scf.WithInvokerClock and
 // scf.WithWaitClock).
 //
+// # The shell
+//
+// What the reference servers share is written once, in internal/apiserver's
+// Host, so scftest and cartest behave alike there:
+//
+//   - Start(t), NewServer and NewUnstartedServer, then Server.Start and
+//     Server.Close: on 127.0.0.1:0 unless WithListener. Close works in
+//     one order: the server takes no more work and fails the executions in
+//     flight with 500, its context ends (injected latencies are cut
+//     short), the listener and the calls in progress close, then the
+//     client transport and the clock. It waits for everything the server
+//     started and may be called again.
+//   - One client transport per server: Client and HTTPClient share it, and
+//     Close closes its connections, so a test need not close a client's
+//     idle connections itself.
+//   - Credentials, random by default ("AKID" and 32 letters and digits, a
+//     32-character key, new for every server): WithCredentials and
+//     WithTemporaryCredentials let given pairs in, and the first one given
+//     is the one Credentials returns and Client signs with; AddCredential
+//     lets one more in while the server runs. A credential prints
+//     redacted. (The fixed SecretID and SecretKey of earlier versions are
+//     accepted only when given, and WithCredential is the old spelling.)
+//   - Faults (InjectFault with the one Fault type, cartest.Fault being the
+//     same), the event log (Events), rate limits per second of host time
+//     (WithRateLimit, WithoutRateLimits, SetRateLimit), Limits, WithLogger
+//     (silent by default) and the model clock (WithManualClock, Advance,
+//     Now).
+//
 // # Where the model departs from SCF
 //
 // Configuration changes apply at once (SCF runs them as jobs, hence its
