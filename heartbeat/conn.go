@@ -144,6 +144,9 @@ func (c *conn) handshake(r *http.Request) bool {
 
 // join attaches c to its session if the token's nonce is currently valid.
 func (s *Server) join(c *conn, id string, used nonce) bool {
+	if s.cfg.store != nil {
+		return s.joinShared(c, id, used)
+	}
 	fresh := newNonce()
 	resume := s.tokens.mint(id, fresh)
 
@@ -408,8 +411,13 @@ func (s *Server) detachLocked(c *conn, reason Reason) {
 		ev.CloseCode = c.peerCode
 	}
 	if reason != ReasonReplaced { // replaced: the newer connection takes over at once
-		ss.expiresAt = max(now, last+s.cfg.graceFor(reason, c.peerCode))
-		s.schedule(ss, ss.expiresAt)
+		grace := s.cfg.graceFor(reason, c.peerCode)
+		ss.expiresAt = max(now, last+grace)
+		if s.cfg.store != nil {
+			s.detachSharedLocked(ss, now, last, grace, reason == ReasonRateLimited)
+		} else {
+			s.schedule(ss, ss.expiresAt)
+		}
 		ev.ExpiresAt = s.epoch.Add(ss.expiresAt)
 	}
 	s.cfg.logger.Debug("heartbeat: session disconnected", "session", ss.id, "reason", string(reason))

@@ -17,7 +17,8 @@
 //     client; callbacks report connect, idle, disconnect, resume and expiry;
 //     [Server.Send] pushes notices (queue position, "ready" with opaque
 //     data, custom); [Server.Release] ends a session; [Server.Shutdown] ends
-//     them all.
+//     them all; [Server.Drain] closes the connections for a rolling deploy
+//     and ends nothing (see "Several replicas").
 //   - the client: for Go clients, bots and tests, package
 //     [github.com/tcconcurrency/sdk-go/heartbeat/hbclient] (hbclient.Connect
 //     returns an *hbclient.Client); browsers use heartbeat.js from package
@@ -318,6 +319,91 @@
 //
 // Package hbclient is the Go client: its doc describes its loop, states
 // and resume.
+//
+// # Several replicas
+//
+// A backend that runs several replicas behind a load balancer (no sticky
+// sessions needed) gives each replica's Server the same token keys
+// ([WithTokenKeys]) and a [Store] shared by all of them ([WithStore]):
+// car/redisstore on Redis, or [NewMemoryStore] for replicas in one process
+// and tests. Without a Store a Server is a single process, exactly as
+// described above.
+//
+// The model. A replica keeps in memory only the connections it holds:
+// their pings, liveness, writes, and the idle count of their connected
+// users (a connected user's idle thresholds, with the idle notice, fire on
+// the replica holding the connection). Everything else is in the store:
+// each session's state, token nonces, the owner replica and its
+// connection epoch, the last frame and last activity reported, the grace
+// deadline, and the notices kept for a client that is away. Each decision
+// is one atomic step of the store timed by the store's clock; replicas
+// pass ages, never their own clock readings, so clock skew changes
+// nothing.
+//
+//   - A hello is accepted on any replica (Store.Claim consumes the nonce
+//     everywhere in the same step); a token works once in all.
+//   - A session connected to another replica has that connection closed
+//     there with [CloseReplaced]; the old replica reports OnDisconnect with
+//     ReasonReplaced and the new one OnResume.
+//   - [Server.Send] on any replica reaches the connection wherever it is;
+//     a notice sent while the client is away is kept by the store and
+//     delivered after the next welcome, on whichever replica.
+//   - [Server.Release] on any replica ends the session everywhere; the
+//     replica holding the client sends the released notice.
+//   - The idle count follows the user: the last activity and the count
+//     move with the session from replica to replica, and while no client
+//     is connected the store's deadlines count on.
+//   - A connection's owner refreshes it every [StoreRefreshInterval]; the
+//     store holds the ownership for [StoreOwnerTTL] after each refresh.
+//
+// Exactly once. Every replica sweeps the store's due deadlines every
+// [StoreSweepInterval]; the step that takes a deadline also moves the
+// session on, so each grace end (OnExpire), each idle threshold of a user
+// with no connection (OnIdle), and each lost owner (OnDisconnect) fires on
+// exactly one replica, whichever replica set it, also when that one is
+// gone. OnConnect and OnResume fire on the replica that accepted the
+// hello. Callbacks therefore run on any replica: the application must
+// find its own state for a session by id, not in the memory of the
+// replica that opened it. Two cases are at least once instead: an idle
+// threshold fired by an owner that died before its next refresh reported
+// it may fire again on the sweeping replica, and a refresh that revives a
+// session the store had counted as lost (after a long store outage)
+// reports OnResume after the sweeper's OnDisconnect.
+//
+// When a replica dies (no Shutdown), its connections die with it and its
+// refreshes stop. When its owner lease runs out, one replica reports each
+// of its sessions lost (OnDisconnect, ReasonConnectionLost) with the grace
+// counted from the last frame its owner reported (so at most a refresh
+// interval plus a ping interval earlier than the truth); clients resume on
+// any replica with their resume tokens; sessions nobody resumes expire,
+// once. [Server.Drain] is the deploy path: connections close with
+// CloseGoingAway, "going away, reconnect", sessions are recorded as
+// disconnected at once, nothing is ended, and clients resume elsewhere.
+// [Server.Shutdown] ends the sessions this replica holds, for the last
+// replica.
+//
+// When the store is unreachable, calls fail with a [*StoreError]
+// (errors.As): connected clients stay connected and keep their pings and
+// idle count, Send and Release to a client connected here still work
+// locally, Open, Touch and Send to other replicas fail, and a hello is
+// refused with close code 1013 (try again later; clients retry with
+// backoff). A sweep after a gap longer than an owner lease (nobody could
+// sweep) first gives every owner a fresh lease, so an outage does not
+// count live connections as lost; graces of sessions with no client keep
+// running during it. When the store is back, everything goes on from the
+// stored state. A store that comes back empty (restarted without its
+// data) is detected by the next refresh: the Server logs it at error
+// level, and the store recreates the sessions whose clients are connected
+// (their resume tokens keep working); sessions with no connection and
+// kept notices are lost, and their callbacks never fire.
+//
+// A Store failover with asynchronous replication (Redis Sentinel or a
+// replica promoted) can lose the last writes before the failover: a
+// consumed nonce may become valid again (the token could be used once
+// more, only by a client that had it), a claim may revert (the next
+// refresh then reports the connection replaced or gone, or revives it),
+// and a deadline already fired may fire again. See car/redisstore for what
+// it does about it.
 //
 // # Memory
 //

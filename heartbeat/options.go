@@ -138,6 +138,7 @@ type serverConfig struct {
 	reloadGrace    time.Duration
 	reloadGraceSet bool
 	tokenKeys      *keyRing // nil: a random key of the Server's own
+	store          Store    // WithStore; nil: sessions in the Server's memory
 
 	frameRate, frameBurst int           // WithFrameRateLimit
 	frameEvery            time.Duration // 1 s / frameRate

@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -38,6 +39,15 @@ type Server struct {
 	closed     bool
 	allDone    chan struct{} // made by Shutdown; closed when active drops to 0
 	doneClosed bool
+
+	// With a Store (store_server.go).
+	bg         context.Context // store calls; cancelled once the Server is done
+	cancelBG   context.CancelFunc
+	loopStop   chan struct{} // closed by Shutdown and Drain: the refresher and sweeper exit
+	stopListen func()
+	stopOnce   sync.Once
+	leaving    map[string]*serverSession // detached here, detach not yet in the store
+	sweptMB    mailbox                   // callbacks of swept deadlines (sessions not held here)
 }
 
 // serverSession is the Server's state for one session id. Fields are guarded
@@ -61,6 +71,8 @@ type serverSession struct {
 	hasResume    bool
 	pending      []pendingNotice
 	mb           mailbox
+	epoch        uint64 // with a Store: the connection epoch from Claim
+	timing       Timing // with a Store: the session's timeline from Claim
 }
 
 type pendingNotice struct {
@@ -91,6 +103,9 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		WriteBufferPool:  new(sync.Pool),
 		Subprotocols:     []string{SubprotocolV2, Subprotocol}, // preferred first
 		CheckOrigin:      s.checkOrigin,
+	}
+	if cfg.store != nil {
+		s.startStore()
 	}
 	return s, nil
 }
@@ -165,12 +180,17 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // it is good for one successful hello. For a session with no connected
 // client, Open (re)starts the grace window: if no client connects within it,
 // the session expires. The token is a secret: hand it to the client only.
+// With a Store, Open, Send, Touch and Release wait for the store (at most
+// 5 s) and fail with a *StoreError when it cannot be reached.
 func (s *Server) Open(id string) (token string, err error) {
 	if err := validateSessionID("session id", id); err != nil {
 		return "", err
 	}
 	n := newNonce()
 	token = s.tokens.mint(id, n)
+	if s.cfg.store != nil {
+		return token, s.openShared(id, n)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,11 +244,16 @@ func (s *Server) Send(id string, n Notice) error {
 	key := n.key()
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrServerClosed
 	}
 	ss := s.sessions[id]
+	if s.cfg.store != nil && (ss == nil || ss.conn == nil) {
+		s.mu.Unlock() // not connected here: the store routes it
+		return s.notifyShared(id, key, frame)
+	}
+	defer s.mu.Unlock()
 	if ss == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
 	}
@@ -271,6 +296,9 @@ func (s *Server) Release(id string, reason string) error {
 		return err
 	}
 	frame := encodeNotice(Notice{Kind: NoticeReleased, Reason: reason})
+	if s.cfg.store != nil {
+		return s.releaseShared(id, reason, frame)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -315,14 +343,17 @@ func (s *Server) endLocked(ss *serverSession, dropQueued bool) *conn {
 // error is returned. After Shutdown, Open, Send and Release return
 // ErrServerClosed and new connections get 503. Do not call it from a
 // callback: it would wait for itself until ctx ends. It does not stop the
-// http.Server the handler is mounted on.
+// http.Server the handler is mounted on. With a Store, it ends (Store.End)
+// the sessions whose client is connected to this replica; the others are
+// left to the other replicas. For a rolling deploy, use Drain instead.
 func (s *Server) Shutdown(ctx context.Context) error {
+	var ended []string
 	s.mu.Lock()
 	if !s.closed {
-		s.closed = true
-		s.allDone = make(chan struct{})
+		s.closeDownLocked()
 		s.cfg.logger.Debug("heartbeat: shutting down", "sessions", len(s.sessions))
 		for _, ss := range s.sessions {
+			ended = append(ended, ss.id)
 			s.endLocked(ss, true)
 		}
 		for _, c := range s.connsLocked() {
@@ -332,7 +363,91 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := s.allDone
 	s.mu.Unlock()
+	if s.cfg.store != nil {
+		for _, id := range ended {
+			if err := s.cfg.store.End(ctx, id, "server shutting down"); err != nil && !errors.Is(err, ErrUnknownSession) {
+				s.cfg.logger.Warn("heartbeat: shutdown: ending a session in the store failed; it expires there after its grace", "session", id, "err", err)
+			}
+		}
+	}
+	return s.waitDone(ctx, done, "shutdown")
+}
 
+// Drain closes every connection with CloseGoingAway and the reason "going
+// away, reconnect", for a rolling deploy: it ends no session and releases
+// nothing, and no callback starts after Drain begins. With a Store, the
+// sessions stay in the store: each is recorded as disconnected (its grace,
+// the reconnect window, counted from the client's last frame), and clients
+// resume on another replica, which reports OnResume (or, if none comes
+// back, OnExpire when the grace passes). If the store cannot be reached,
+// the owner lease of the connections runs out instead (StoreOwnerTTL) with
+// the same outcome. Without a Store, the sessions live only in this Server
+// and go with it, as with Shutdown. Drain then waits like Shutdown; after
+// it the Server is closed (Open, Send and Release return ErrServerClosed).
+// Calling Shutdown after Drain only waits.
+func (s *Server) Drain(ctx context.Context) error {
+	type handover struct {
+		id string
+		d  Detach
+	}
+	var held []handover
+	s.mu.Lock()
+	if !s.closed {
+		s.closeDownLocked()
+		s.cfg.logger.Debug("heartbeat: draining", "sessions", len(s.sessions))
+		now := s.now()
+		for _, ss := range s.sessions {
+			ss.mb.drop()
+			if c := ss.conn; c != nil {
+				ss.conn = nil // so that the reader's finish reports nothing
+				activity := time.Duration(ss.lastActivity.Load())
+				times := ss.idleTimes
+				if activity != ss.idleBase {
+					times = 0
+				}
+				held = append(held, handover{ss.id, Detach{
+					Epoch:       ss.epoch,
+					LastSeenAge: max(0, now-time.Duration(c.lastSeen.Load())),
+					Grace:       s.cfg.grace,
+					ActivityAge: max(0, now-activity),
+					IdleTimes:   times,
+				}})
+			}
+			s.unschedule(ss)
+			delete(s.sessions, ss.id)
+		}
+		for _, c := range s.connsLocked() {
+			s.closeLocked(c, CloseGoingAway, "going away, reconnect")
+		}
+		s.checkDoneLocked()
+	}
+	done := s.allDone
+	s.mu.Unlock()
+	if s.cfg.store != nil {
+		for _, h := range held {
+			if err := s.cfg.store.Detach(ctx, h.id, h.d); err != nil {
+				s.cfg.logger.Warn("heartbeat: drain: handing a session over failed; its owner lease runs out instead", "session", h.id, "err", err)
+			}
+		}
+	}
+	return s.waitDone(ctx, done, "drain")
+}
+
+// closeDownLocked marks the Server closed and stops what runs on its own:
+// the store's refresher and sweeper, and swept callbacks not yet started.
+// Caller holds Server.mu.
+func (s *Server) closeDownLocked() {
+	s.closed = true
+	s.allDone = make(chan struct{})
+	if s.loopStop != nil {
+		close(s.loopStop)
+	}
+	s.sweptMB.drop()
+}
+
+// waitDone waits until every goroutine of the Server is gone and the writers
+// are done, or ctx ends (the remaining connections are then cut).
+func (s *Server) waitDone(ctx context.Context, done chan struct{}, what string) error {
 	// Every reader is gone once done is closed, so no writer starts after
 	// it; the remaining ones end with their write (or its deadline).
 	wrote := make(chan struct{})
@@ -343,6 +458,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-wrote:
+		s.stopStore()
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -351,7 +467,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for _, c := range conns {
 			c.ws.Close()
 		}
-		return fmt.Errorf("heartbeat: shutdown: %w", ctx.Err())
+		s.stopStore() // cancels the store calls still running
+		return fmt.Errorf("heartbeat: %s: %w", what, ctx.Err())
 	}
 }
 
@@ -368,6 +485,8 @@ func (s *Server) connsLocked() []*conn {
 }
 
 // Session reports the state of session id; ok is false if there is none.
+// With a Store, only the sessions whose client is connected to this
+// replica are known here.
 func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -402,7 +521,8 @@ func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	return info, true
 }
 
-// Len reports the number of sessions (waiting, connected or disconnected).
+// Len reports the number of sessions (waiting, connected or disconnected);
+// with a Store, the sessions whose client is connected to this replica.
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

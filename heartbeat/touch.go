@@ -8,6 +8,9 @@ import "fmt"
 // waiting in the queue does not count as idle time. It fails with
 // ErrUnknownSession if there is no session id.
 func (s *Server) Touch(id string) error {
+	if s.cfg.store != nil {
+		return s.touchShared(id)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -30,26 +30,17 @@ func BenchmarkLifecycle(b *testing.B) {
 	run := func(b *testing.B, c *car.Client) {
 		var n atomic.Int64
 		ctx := b.Context()
-		b.ReportAllocs()
-		b.ResetTimer()
-		cpu := benchmetric.Start()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				user := fmt.Sprintf("user-%d", n.Add(1))
-				if _, err := c.ApplyConcurrent(ctx, &car.ApplyConcurrentInput{UserId: user, UserIp: ip, ProjectId: cartest.DefaultProjectId}); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.CreateSession(ctx, &car.CreateSessionInput{UserId: user, UserIp: ip}); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.DestroySession(ctx, &car.DestroySessionInput{UserId: user}); err != nil {
-					b.Fatal(err)
-				}
+		benchmetric.Parallel(b, "lifecycles/s", func() error {
+			user := fmt.Sprintf("user-%d", n.Add(1))
+			if _, err := c.ApplyConcurrent(ctx, &car.ApplyConcurrentInput{UserId: user, UserIp: ip, ProjectId: cartest.DefaultProjectId}); err != nil {
+				return err
 			}
+			if _, err := c.CreateSession(ctx, &car.CreateSessionInput{UserId: user, UserIp: ip}); err != nil {
+				return err
+			}
+			_, err := c.DestroySession(ctx, &car.DestroySessionInput{UserId: user})
+			return err
 		})
-		cpu.Report(b)
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lifecycles/s")
 	}
 	b.Run("cartest", func(b *testing.B) {
 		srv := cartest.Start(b, cartest.WithManualClock(time.Now()), cartest.WithoutRateLimits(), cartest.WithCleanupDelay(0),

@@ -78,7 +78,7 @@ func DialStream(ctx context.Context, dialer *websocket.Dialer, serverSession str
 // once the model has the client connected, and the stream's Close and Drop
 // return once the model has it disconnected.
 func (s *Server) DialStream(ctx context.Context, serverSession string) (*Stream, error) {
-	st, id, err := dialStream(ctx, &websocket.Dialer{NetDialContext: s.dial}, serverSession)
+	st, id, err := dialStream(ctx, &websocket.Dialer{NetDialContext: s.host.Dial}, serverSession)
 	if err != nil {
 		return nil, err
 	}

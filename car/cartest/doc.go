@@ -149,6 +149,36 @@
 // gives a server to mount as an http.Handler (the API at every path, the
 // stream at its path).
 //
+// # The shell
+//
+// What the reference servers share is written once, in internal/apiserver's
+// Host, so cartest and scftest behave alike there:
+//
+//   - Start(t), NewServer and NewUnstartedServer, then Server.Start and
+//     Server.Close: on 127.0.0.1:0 unless WithListener. Close works in
+//     one order: the server takes no more work, its context ends (injected
+//     latencies are cut short), the listener and the calls in progress
+//     close, then the client streams, the client transport and the clock.
+//     It waits for everything the server started and may be called again.
+//   - One client transport per server: Client and HTTPClient share it, and
+//     Close closes its connections, so a test need not close a client's
+//     idle connections itself.
+//   - Credentials, random by default ("AKID" and 32 letters and digits, a
+//     32-character key, new for every server): WithCredentials and
+//     WithTemporaryCredentials let given pairs in, and the first one given
+//     is the one Credentials returns and Client signs with. A credential
+//     prints redacted.
+//   - Faults (InjectFault with the one Fault type, scftest.Fault being the
+//     same), the event log (Events), rate limits per second of host time
+//     (WithRateLimit, WithoutRateLimits, SetRateLimit), Limits, WithLogger
+//     (silent by default) and the model clock (WithManualClock, Advance,
+//     Now).
+//
+// What differs is the model behind the shell, and how the event log reads:
+// cartest's Event names the user and the concurrency (UserId,
+// ConcurrencyId) and types its Kind, where the shared log, as scftest
+// shows it, has Subject and Resource.
+//
 // The reference server models the documented behaviour and the decisions
 // above; timing and ordering may differ from the real service wherever that
 // is undocumented, and its API may change in minor versions.

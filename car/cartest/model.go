@@ -441,10 +441,5 @@ type concHeap = deadline.Heap[*conc, byDue]
 
 type byDue struct{}
 
-func (byDue) Less(a, b *conc) bool {
-	if !a.due.Equal(b.due) {
-		return a.due.Before(b.due)
-	}
-	return a.seq < b.seq
-}
-func (byDue) Index(c *conc) *int { return &c.index }
+func (byDue) Less(a, b *conc) bool { return deadline.Before(a.due, a.seq, b.due, b.seq) }
+func (byDue) Index(c *conc) *int   { return &c.index }

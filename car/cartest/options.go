@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/apiserver"
-	"github.com/tcconcurrency/sdk-go/internal/clock"
 )
 
 // Defaults of the model. Each can be changed with an option.
@@ -70,21 +69,13 @@ type Pack struct {
 // Option configures a Server.
 type Option func(*config) error
 
-type credentialSpec struct{ id, key, token string }
-
 type config struct {
-	listener     net.Listener
+	host         apiserver.HostConfig // the shell's options: listener, credentials, clock, rates, logger, limits
 	streamPath   string
-	credentials  []credentialSpec
 	projects     []Project
 	packs        []Pack
 	lockTime     time.Duration
 	cleanupDelay time.Duration
-	manualStart  *time.Time
-	rates        map[string]int
-	noRates      bool
-	logger       *slog.Logger
-	limits       Limits
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -92,7 +83,6 @@ func newConfig(opts []Option) (*config, error) {
 		streamPath:   DefaultStreamPath,
 		lockTime:     DefaultLockTime,
 		cleanupDelay: DefaultCleanupDelay,
-		rates:        make(map[string]int),
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -142,26 +132,13 @@ func newConfig(opts []Option) (*config, error) {
 	return cfg, nil
 }
 
-func (cfg *config) newClock() *clock.Clock {
-	if cfg.manualStart != nil {
-		return clock.NewManual(*cfg.manualStart)
-	}
-	return clock.New()
-}
-
 // WithListener serves on l instead of a new listener on 127.0.0.1:0. When
 // l has a method DialContext(ctx, network, addr string) (net.Conn, error),
 // as internal/memnet's listener does, Server.Client and Server.DialStream
 // connect through it, so the server works inside a testing/synctest bubble.
 // The server closes l when it closes.
 func WithListener(l net.Listener) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("WithListener: the listener must not be nil")
-		}
-		c.listener = l
-		return nil
-	}
+	return func(c *config) error { return c.host.SetListener(l) }
 }
 
 // WithStreamPath sets the path of the client stream WebSocket (default
@@ -188,23 +165,7 @@ func WithCredentials(secretID, secretKey string) Option {
 // WithTemporaryCredentials lets in a temporary key pair: its requests must
 // carry token in X-TC-Token (AuthFailure.TokenFailure otherwise).
 func WithTemporaryCredentials(secretID, secretKey, token string) Option {
-	return func(c *config) error {
-		switch {
-		case secretID == "":
-			return errors.New("credentials: the SecretId must not be empty")
-		case secretKey == "":
-			return errors.New("credentials: the SecretKey must not be empty")
-		case strings.TrimSpace(secretID) != secretID:
-			return errors.New("credentials: the SecretId must not have surrounding spaces")
-		}
-		for _, existing := range c.credentials {
-			if existing.id == secretID {
-				return errors.New("credentials: a SecretId is given twice")
-			}
-		}
-		c.credentials = append(c.credentials, credentialSpec{secretID, secretKey, token})
-		return nil
-	}
+	return func(c *config) error { return c.host.AddCredential(secretID, secretKey, token) }
 }
 
 // WithProject declares a project. Without it the server has one project,
@@ -273,10 +234,7 @@ func WithCleanupDelay(d time.Duration) Option {
 // moves it. The default clock runs in real time (inside a synctest bubble,
 // the bubble's time).
 func WithManualClock(start time.Time) Option {
-	return func(c *config) error {
-		c.manualStart = &start
-		return nil
-	}
+	return func(c *config) error { return c.host.SetManualClock(start) }
 }
 
 // WithRateLimit sets the limit of one action, in requests per second of
@@ -287,11 +245,7 @@ func WithRateLimit(action string, perSecond int) Option {
 		if !isAction(action) {
 			return fmt.Errorf("WithRateLimit: CAR has no action %q", action)
 		}
-		if perSecond < 0 {
-			return fmt.Errorf("WithRateLimit(%s, %d): the limit must not be negative", action, perSecond)
-		}
-		c.rates[action] = perSecond
-		return nil
+		return c.host.SetRateLimit(action, perSecond)
 	}
 }
 
@@ -299,8 +253,7 @@ func WithRateLimit(action string, perSecond int) Option {
 // WithRateLimit sets one again.
 func WithoutRateLimits() Option {
 	return func(c *config) error {
-		c.noRates = true
-		clear(c.rates)
+		c.host.RemoveRateLimits()
 		return nil
 	}
 }
@@ -308,13 +261,7 @@ func WithoutRateLimits() Option {
 // WithLogger makes the server log its calls and events at debug level.
 // The default is silent. Secrets and session tokens are never logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("WithLogger: the logger must not be nil")
-		}
-		c.logger = l
-		return nil
-	}
+	return func(c *config) error { return c.host.SetLogger(l) }
 }
 
 // Limits bound what clients can make the server spend: the http.Server's
@@ -329,11 +276,5 @@ type Limits = apiserver.Limits
 
 // WithLimits sets the server's limits (see Limits).
 func WithLimits(l Limits) Option {
-	return func(c *config) error {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("WithLimits: %w", err)
-		}
-		c.limits = l
-		return nil
-	}
+	return func(c *config) error { return c.host.SetLimits(l) }
 }

@@ -1,12 +1,7 @@
 package cartest
 
 import (
-	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,44 +22,23 @@ type Server struct {
 	// has started; empty for a server that is only mounted as a handler.
 	URL string
 
+	host       *apiserver.Host // the shell: listener, transport, credentials, faults, events, clock
 	api        *apiserver.Server
 	clock      *clock.Clock
-	logger     *slog.Logger
 	streamPath string
-	cred       car.Credential
-	listener   net.Listener
-	limits     Limits
-	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
-
-	ctx    context.Context // ends when Close begins
-	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	model    *model
 	inflight map[string]struct{}      // UserIds with a call in progress
 	streams  map[string]*serverStream // by id: the client streams open
 	sessions sessionEncoder
-	started  bool
-	closed   bool
-	work     sync.WaitGroup // every handler, API and stream, in progress
-
-	httpServer *http.Server
-	served     chan struct{} // closed when Serve returns
-	transport  *http.Transport
+	closed   bool // Close has begun: no stream attaches any more
 }
 
 // NewServer starts a reference server on 127.0.0.1:0, or on the listener
 // of WithListener. Close it when done.
 func NewServer(opts ...Option) (*Server, error) {
-	s, err := NewUnstartedServer(opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return apiserver.StartService(NewUnstartedServer(opts...))
 }
 
 // Start starts a reference server, as NewServer does, fails tb if it
@@ -72,11 +46,7 @@ func NewServer(opts ...Option) (*Server, error) {
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s, err := NewServer(opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-	return s
+	return apiserver.StartTest(tb, s, err)
 }
 
 // NewUnstartedServer returns a server that does not listen yet: call Start,
@@ -87,115 +57,49 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := apiserver.NewHost(apiserver.HostService{Name: "cartest", Service: car.Service, Version: car.Version}, cfg.host)
 	s := &Server{
-		clock:      cfg.newClock(),
-		logger:     cfg.logger,
+		host:       h,
+		api:        h.Server,
+		clock:      h.Clock(),
 		streamPath: cfg.streamPath,
-		listener:   cfg.listener,
 		inflight:   make(map[string]struct{}),
 		streams:    make(map[string]*serverStream),
 	}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
-	}
-	if d, ok := cfg.listener.(interface {
-		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-	}); ok {
-		s.dial = d.DialContext
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.limits = cfg.limits.WithDefaults()
-	s.api = apiserver.New(apiserver.Config{Service: car.Service, Version: car.Version, Clock: s.clock, Logger: s.logger, Closing: s.ctx.Done(), Limits: s.limits})
 	s.model = newModel(cfg, s.clock.Now(), s.record)
 	for _, a := range s.actions() {
 		a.RatePerSecond = defaultRate(a.Name)
-		if cfg.noRates {
-			a.RatePerSecond = 0
-		}
-		if r, ok := cfg.rates[a.Name]; ok {
-			a.RatePerSecond = r
-		}
 		s.api.Register(a)
 	}
-	if len(cfg.credentials) == 0 {
-		cfg.credentials = []credentialSpec{{id: "AKID" + randomText(32), key: randomText(32)}}
+	if err := h.ApplyRates(nil); err != nil {
+		h.Close(nil, nil)
+		return nil, fmt.Errorf("cartest: %w", err)
 	}
-	for _, c := range cfg.credentials {
-		s.api.AddCredential(c.id, c.key, c.token)
-	}
-	first := cfg.credentials[0]
-	s.cred = car.Credential{SecretId: first.id, SecretKey: first.key, Token: first.token}
 	return s, nil
 }
 
 // Start starts listening: on the WithListener listener, or on
 // 127.0.0.1:0. It sets URL.
-func (s *Server) Start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return errors.New("cartest: Start after Close")
-	case s.started:
-		return errors.New("cartest: the server is already started")
-	}
-	l := s.listener
-	if l == nil {
-		var err error
-		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return fmt.Errorf("cartest: listening on 127.0.0.1: %w", err)
-		}
-		s.listener = l
-	}
-	s.started = true
-	s.URL = "http://" + l.Addr().String()
-	dial := s.dial
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	s.transport = &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 64, IdleConnTimeout: clientIdle(s.limits)}
-	ln := s.limits.Listener(l)
-	s.httpServer = s.limits.HTTPServer(s, s.logger, ln)
-	s.served = make(chan struct{})
-	go func() {
-		defer close(s.served)
-		s.httpServer.Serve(ln)
-	}()
-	return nil
-}
+func (s *Server) Start() error { return s.host.Start(s, &s.URL) }
 
 // Close stops the server: the listener, the API calls in progress, every
-// client stream (each is told CloseServerClosed) and the clock. It waits
-// for all of them and is safe to call more than once.
+// client stream (each is told CloseServerClosed), the client transport and
+// the clock. It waits for all of them and is safe to call more than once.
 func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	streams := make([]*serverStream, 0, len(s.streams))
-	for _, st := range s.streams {
-		streams = append(streams, st)
-	}
-	s.mu.Unlock()
-
-	s.cancel()
-	if s.httpServer != nil {
-		s.httpServer.Close()
-		<-s.served
-	} else if s.listener != nil {
-		s.listener.Close() // given, never started
-	}
-	// http.Server.Close does not know hijacked connections: close them.
-	for _, st := range streams {
-		st.close(CloseServerClosed, reasonServerClosed)
-	}
-	s.work.Wait()
-	if s.transport != nil {
-		s.transport.CloseIdleConnections()
-	}
-	s.clock.Close()
+	var streams []*serverStream
+	s.host.Close(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		for _, st := range s.streams {
+			streams = append(streams, st)
+		}
+	}, func() {
+		// http.Server.Close does not know hijacked connections: close them.
+		for _, st := range streams {
+			st.close(CloseServerClosed, reasonServerClosed)
+		}
+	})
 }
 
 // ServeHTTP serves the CAR API at every path but the stream path, where it
@@ -203,15 +107,10 @@ func (s *Server) Close() {
 // removes (as apiserver.Mux mounts /car/), the stream is still found by its
 // full path, as given to WithStreamPath.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "cartest: the reference server is closed", http.StatusServiceUnavailable)
+	if !s.host.Enter(w) {
 		return
 	}
-	s.work.Add(1)
-	s.mu.Unlock()
-	defer s.work.Done()
+	defer s.host.Leave()
 	if s.isStream(r) {
 		s.serveStream(w, r)
 		return
@@ -229,36 +128,32 @@ func (s *Server) isStream(r *http.Request) bool {
 
 // Format prints the server without its credentials, for every verb.
 func (s *Server) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "cartest.Server{URL: %s, SecretId: %s}", s.URL, credential.MaskID(s.cred.SecretId))
+	fmt.Fprintf(f, "cartest.Server{URL: %s, SecretId: %s}", s.URL, credential.MaskID(s.host.Credentials().SecretId))
 }
 
 // Credentials returns the credential Client signs with: the first one
 // given to WithCredentials or WithTemporaryCredentials, or the random pair
 // the server made. It prints redacted.
-func (s *Server) Credentials() car.Credential { return s.cred }
+func (s *Server) Credentials() car.Credential { return s.host.Credentials() }
+
+// HTTPClient returns an HTTP client on the server's one transport (the one
+// Client uses, dialling through the WithListener listener when it can
+// dial), which Close closes.
+func (s *Server) HTTPClient() *http.Client { return s.host.HTTPClient() }
 
 // Client returns a car.Client for this server: its URL, its credentials,
-// and an HTTP client that dials through the WithListener listener when it
-// can dial. opts come after those, so they can replace them. Client panics
-// if the server has not started or an option is invalid, as such mistakes
-// are the test's.
+// and an HTTP client on the server's transport, which dials through the
+// WithListener listener when it can dial. opts come after those, so they
+// can replace them. Client panics if the server has not started or an
+// option is invalid, as such mistakes are the test's.
 func (s *Server) Client(opts ...car.Option) *car.Client {
-	s.mu.Lock()
-	started := s.started
-	s.mu.Unlock()
-	if !started {
+	if !s.host.Started() {
 		panic("cartest: Client needs a started server (NewServer, Start or Server.Start)")
-	}
-	var provider car.CredentialProvider
-	if s.cred.Token != "" {
-		provider = car.TokenCredentials(s.cred.SecretId, s.cred.SecretKey, s.cred.Token)
-	} else {
-		provider = car.StaticCredentials(s.cred.SecretId, s.cred.SecretKey)
 	}
 	all := append([]car.Option{
 		car.WithEndpoint(s.URL),
-		car.WithCredentials(provider),
-		car.WithHTTPClient(&http.Client{Transport: s.transport}),
+		car.WithCredentials(s.host.Provider()),
+		car.WithHTTPClient(s.host.HTTPClient()),
 	}, opts...)
 	c, err := car.NewClient(all...)
 	if err != nil {
@@ -280,36 +175,28 @@ func (s *Server) Advance(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// Fault replaces or delays the answers to the next calls of an action.
-type Fault struct {
-	// Latency delays the answer (host time, ending early if the client
-	// goes away). For the per-user actions (all but
-	// DescribeConcurrentCount) the call waits while it holds its user's
-	// place, so another call for that user answers
-	// FailedOperation.SlowDown meanwhile.
-	Latency time.Duration
-	// Code, when set, is answered as an API error, with Message, instead
-	// of calling the action; HTTPStatus, if set, replaces 200.
-	Code       string
-	Message    string
-	HTTPStatus int
-	// Drop closes the connection without an answer, after Latency.
-	Drop bool
-	// DropAnswer carries the action out, then closes the connection
-	// without an answer: a response lost after CAR acted.
-	DropAnswer bool
-	// Times is how many calls the fault applies to; 0 means 1.
-	Times int
-}
+// Fault replaces or delays the answers to the next calls of an action. It
+// is the one Fault of the reference servers (scftest.Fault is the same
+// type).
+type Fault = apiserver.Fault
 
 // InjectFault queues a fault for the next calls of action. Faults of one
-// action apply in the order they were injected.
+// action apply in the order they were injected. For the per-user actions
+// (all but DescribeConcurrentCount) an injected Latency is waited out
+// while the call holds its user's place, so another call for that user
+// answers FailedOperation.SlowDown meanwhile.
 func (s *Server) InjectFault(action string, f Fault) error {
-	err := s.api.InjectFault(action, apiserver.Fault{
-		Latency: f.Latency, Code: f.Code, Message: f.Message, HTTPStatus: f.HTTPStatus, Drop: f.Drop, DropAnswer: f.DropAnswer, Times: f.Times,
-	})
-	if err != nil {
+	if err := s.api.InjectFault(action, f); err != nil {
 		return fmt.Errorf("cartest: InjectFault: %w", err)
+	}
+	return nil
+}
+
+// SetRateLimit changes an action's limit, in requests per second of host
+// time, while the server runs; 0 removes it.
+func (s *Server) SetRateLimit(action string, perSecond int) error {
+	if err := s.api.SetRateLimit(action, perSecond); err != nil {
+		return fmt.Errorf("cartest: SetRateLimit: %w", err)
 	}
 	return nil
 }
@@ -389,25 +276,4 @@ func (s *Server) settle() {
 	s.mu.Lock()
 	s.model.settle(s.clock.Now())
 	s.mu.Unlock()
-}
-
-// randomText returns n random letters and digits.
-func randomText(n int) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
-}
-
-// clientIdle is how long Client's transport keeps an idle connection:
-// less than the server's IdleTimeout, so the client never sends a request
-// on a connection the server is closing.
-func clientIdle(l Limits) time.Duration {
-	if l.IdleTimeout > 0 {
-		return min(90*time.Second, l.IdleTimeout/2)
-	}
-	return 90 * time.Second
 }

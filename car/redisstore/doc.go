@@ -16,10 +16,9 @@
 // distinct replica id ([WithReplicaID]; random by default). [Store.Close]
 // stops the Store's goroutines; it does not close the client.
 //
-// The heartbeat sessions ([Store.Sessions], for heartbeat.WithStore) and
-// the leases and queue ([Store.Leases], for the SessionManager) are being
-// added to this package; until they land, the package provides the module,
-// the bus and replica liveness that they are built on.
+// The heartbeat sessions ([Store.Sessions], for heartbeat.WithStore; see
+// "Heartbeat sessions") and the leases and queue ([Store.Leases], for the
+// SessionManager) are built on the module's bus and replica liveness.
 //
 // # Keys
 //
@@ -45,6 +44,59 @@
 // place, and refreshes it every 3 s. A replica that crashes stops
 // refreshing, and within 10 s every other replica sees it dead; Close
 // deletes the key at once.
+//
+// # Heartbeat sessions
+//
+// [Store.Sessions] is the heartbeat.Store of this replica: give it to the
+// replica's heartbeat.Server with heartbeat.WithStore (the SessionManager
+// does so itself), together with the same token keys on every replica
+// (heartbeat.WithTokenKeys). The model, the callbacks and what is exactly
+// once are in the heartbeat package doc ("Several replicas"); here is how
+// Redis holds it.
+//
+// Each session is a hash tcc:{<project>}:hb:s:<id> (state, the hashes of
+// its join and resume nonces, owner replica and connection epoch, its
+// timeline, last frame, last activity, idle count, grace end), its kept
+// notices a list and a hash beside it, and its next deadline a member of
+// the sorted set tcc:{<project>}:hb:due: for a connected session the end
+// of its owner lease (last refresh + 10 s), otherwise the earlier of the
+// grace end and the next idle threshold. Each heartbeat step is one Lua
+// script (Open, Claim, Detach, Refresh, Touch, Notify, End, and the two
+// steps of a sweep), timed by Redis's TIME. A sweep lists the due members
+// and then takes them in a second script that checks each is still due,
+// so concurrent sweepers never take one deadline twice. Messages to the
+// owner replica (replaced, notice, release, touch) go over the bus after
+// the script has recorded the decision; a lost message is made up by the
+// owner's next refresh (at most 3 s later), which reports a replaced or
+// ended session. A notice routed to an owner that nobody subscribes for
+// (the replica is gone) is kept for the next connection instead.
+//
+// Failures. While Redis is unreachable every call returns a
+// *heartbeat.StoreError and connected clients stay connected. A gap of
+// more than an owner lease between two sweeps means nobody could reach
+// Redis; the first sweep after it gives every owner one more lease
+// (tcc:{<project>}:hb:hold) so that live connections are refreshed before
+// anyone counts them lost. The key tcc:{<project>}:hb:boot marks the data:
+// when a refresh finds it gone or changed, Redis lost its data (restarted
+// without persistence, or failed over to an empty replica); the refresh
+// recreates the sessions of the connections this replica holds and logs at
+// error level. Sessions with no connection, and kept notices, are lost
+// then; their callbacks never fire.
+//
+// Failover (Sentinel, or a replica promoted by hand) replicates
+// asynchronously: writes acknowledged by the old primary in the last
+// moment before it failed can be missing on the new one. For sessions that
+// means: a consumed nonce can be valid again (a token used once more, only
+// by the client that had it: both hellos are then accepted and the later
+// replaces the earlier, with 4004, at the next refresh); a claim can be
+// undone (the owner's next refresh reports its connection replaced or the
+// session gone, and closes it; the client resumes with its token if the
+// nonce survived, else it gets 4003); a deadline already fired can fire
+// again, so an OnExpire or OnIdle may repeat once (the SessionManager's
+// release claim and generation keep DestroySession to one per lease); and
+// a detach can be lost, so the session's grace starts again when its owner
+// lease runs out. The package does not issue WAIT: use persistence and
+// min-replicas-to-write on the Redis side to narrow the window.
 //
 // # Logging
 //

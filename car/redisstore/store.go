@@ -129,6 +129,8 @@ type Store struct {
 	ready  chan struct{} // closed once the subscriptions are in place
 
 	// hbstore: the fields of sessions*.go go here (one line each).
+	hbOnce sync.Once     // Sessions
+	hb     *sessionStore // the heartbeat sessions (sessions.go)
 
 	mu       sync.Mutex
 	handlers map[string]func(message)

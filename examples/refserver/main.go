@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(addr stri
 	}
 	carOpts = append(carOpts, cartest.WithPack(cartest.Pack{PackId: "pack", Size: *concurrencies, Projects: ids}))
 	scfOpts := []scftest.Option{
-		scftest.WithCredential(*secretID, *secretKey, ""),
+		scftest.WithCredentials(*secretID, *secretKey),
 		scftest.WithAccountQuota(*quota),
 		scftest.WithIdleRetention(*retention),
 	}

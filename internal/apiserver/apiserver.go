@@ -64,6 +64,29 @@
 //
 // [Limits.HTTPServer] and [Limits.Listener] build the http.Server and
 // the listener; cartest, scftest and examples/refserver serve on them.
+//
+// # The shell
+//
+// [Host] is the one shell of the reference servers: cartest.Server and
+// scftest.Server each hold one and add their model. It holds the API
+// frame (a [Server]: credentials, rate limits, faults, the event log), the
+// model clock, the listener and http.Server, one client transport, and a
+// context that ends when Close begins. [HostConfig] is what the servers'
+// shared options set (listener, logger, limits, manual clock,
+// credentials, rate limits); each option calls one of its methods, so its
+// rule and its error message are written once. Without a credential the
+// Host makes a random pair, new for every server.
+//
+// The service around a Host serves the requests: its ServeHTTP calls
+// [Host.Enter] and [Host.Leave] around each, and hands API calls to the
+// frame. [Host.Close] takes the service's stop and drain steps and runs
+// them in the one order both servers close in (stop, no more requests and
+// the context ended, the http.Server closed, drain, the requests in
+// progress waited for, the transport's connections closed, the clock
+// stopped). [StartService] and [StartTest] are the bodies of the servers'
+// NewServer and Start(tb). [Fault] and [Event] are declared here once;
+// scftest re-exports both and cartest Fault, while cartest shows the log
+// as its own Event with CAR's names.
 package apiserver
 
 import (

@@ -31,3 +31,22 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Parallel runs op b.N times over b.RunParallel's goroutines, with
+// allocations, "cpu-µs/op" and the rate, named by unit ("invokes/s"),
+// reported. The first error op returns fails b.
+func Parallel(b *testing.B, unit string, op func() error) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := Start()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	cpu.Report(b)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), unit)
+}

@@ -199,10 +199,5 @@ type timerHeap = deadline.Heap[*Timer, byDue]
 
 type byDue struct{}
 
-func (byDue) Less(a, b *Timer) bool {
-	if !a.due.Equal(b.due) {
-		return a.due.Before(b.due)
-	}
-	return a.seq < b.seq
-}
-func (byDue) Index(t *Timer) *int { return &t.index }
+func (byDue) Less(a, b *Timer) bool { return deadline.Before(a.due, a.seq, b.due, b.seq) }
+func (byDue) Index(t *Timer) *int   { return &t.index }

@@ -22,7 +22,7 @@ func officialSCF(t *testing.T, srv *scftest.Server) *tcscf.Client {
 	cpf := profile.NewClientProfile()
 	cpf.HttpProfile.Endpoint = strings.TrimPrefix(srv.URL, "http://")
 	cpf.HttpProfile.Scheme = "HTTP"
-	c, err := tcscf.NewClient(common.NewCredential(scftest.SecretID, scftest.SecretKey), "ap-guangzhou", cpf)
+	c, err := tcscf.NewClient(common.NewCredential(srv.Credentials().SecretId, srv.Credentials().SecretKey), "ap-guangzhou", cpf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,18 @@
 // concurrent use: each user guards it with its own mutex.
 package deadline
 
+import "time"
+
+// Before orders two timed deadlines: the earlier due time first, and of
+// equal ones the one set first (the lower sequence number), so equal
+// deadlines leave the heap in the order they were set.
+func Before(aDue time.Time, aSeq uint64, bDue time.Time, bSeq uint64) bool {
+	if !aDue.Equal(bDue) {
+		return aDue.Before(bDue)
+	}
+	return aSeq < bSeq
+}
+
 // Order is how a Heap compares and finds its items. It is a type with no
 // fields (struct{}) whose methods are the item type's ordering.
 type Order[T any] interface {

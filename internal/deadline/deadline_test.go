@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 type item struct {
@@ -208,6 +209,26 @@ func TestSamePlacesAsContainerHeap(t *testing.T) {
 			if g[i].seq != ref[i].seq {
 				t.Fatalf("step %d: place %d holds item %d, container/heap item %d", step, i, g[i].seq, ref[i].seq)
 			}
+		}
+	}
+}
+
+func TestBefore(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	for _, tc := range []struct {
+		a, b   time.Time
+		as, bs uint64
+		want   bool
+	}{
+		{t0, t0.Add(1), 9, 1, true},
+		{t0.Add(1), t0, 1, 9, false},
+		{t0, t0, 1, 2, true},
+		{t0, t0, 2, 1, false},
+		{t0, t0, 1, 1, false},
+		{t0, t0.In(time.FixedZone("x", 3600)), 1, 2, true}, // the same instant in another zone is equal
+	} {
+		if got := Before(tc.a, tc.as, tc.b, tc.bs); got != tc.want {
+			t.Errorf("Before(%v #%d, %v #%d) = %v", tc.a, tc.as, tc.b, tc.bs, got)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func TestFrame(t *testing.T) {
 		ctx := t.Context()
 		addFunction(t, srv, scftest.FunctionConfig{Name: "fn"})
 
-		bad := srv.Client(scf.WithCredentials(scf.StaticCredentials(scftest.SecretID, "wrong-key")))
+		bad := srv.Client(scf.WithCredentials(scf.StaticCredentials(srv.Credentials().SecretId, "wrong-key")))
 		defer bad.CloseIdleConnections()
 		if _, err := bad.GetAccount(ctx, nil); apiCode(err) != scf.CodeSignatureFailure {
 			t.Fatalf("wrong key: %v", err)
@@ -430,7 +430,7 @@ func TestMountedInMux(t *testing.T) {
 		hs := &http.Server{Handler: mux}
 		go hs.Serve(l)
 		defer hs.Close()
-		c, _ := scf.NewClient(scf.WithEndpoint("http://mux"), scf.WithRegion(scftest.DefaultRegion), scf.WithCredentials(scf.StaticCredentials(scftest.SecretID, scftest.SecretKey)),
+		c, _ := scf.NewClient(scf.WithEndpoint("http://mux"), scf.WithRegion(scftest.DefaultRegion), scf.WithCredentials(scf.StaticCredentials(srv.Credentials().SecretId, srv.Credentials().SecretKey)),
 			scf.WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: l.DialContext}}))
 		defer c.CloseIdleConnections()
 		if _, err := c.CreateFunction(t.Context(), &scf.CreateFunctionInput{FunctionName: "web", Type: scf.FunctionTypeHTTP}); err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/tcconcurrency/sdk-go/scf"
 	"github.com/tcconcurrency/sdk-go/scf/scftest"
@@ -26,19 +25,10 @@ func BenchmarkInvoke(b *testing.B) {
 	run := func(b *testing.B, c *scf.Client) {
 		in := &scf.InvokeFunctionInput{FunctionName: "bench", Event: `{"k":1}`}
 		ctx := b.Context()
-		b.ReportAllocs()
-		b.ResetTimer()
-		cpu := benchmetric.Start()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := c.InvokeFunction(ctx, in); err != nil {
-					b.Fatal(err)
-				}
-			}
+		benchmetric.Parallel(b, "invokes/s", func() error {
+			_, err := c.InvokeFunction(ctx, in)
+			return err
 		})
-		cpu.Report(b)
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invokes/s")
 	}
 	b.Run("scftest", func(b *testing.B) {
 		srv := scftest.Start(b, scftest.WithoutRateLimits())

@@ -174,6 +174,38 @@
 //     actions, 100 for Invoke, 10,000 for InvokeFunction (WithRateLimit,
 //     WithoutRateLimits, Server.SetRateLimit).
 //
+// # How the server is built: a model behind the API
+//
+// As in cartest, the state lives in one model, and the API is a thin
+// layer in front of it. The model holds each region's account (quota,
+// burst window, provisioning queue) and its functions, versions, aliases
+// and instances, the asynchronous queues, the executions in flight, the
+// request records GetRequestStatus reads, and the counters. It has no lock
+// and knows no wire type: the Server has one mutex, and everything that
+// reads or changes the model holds it — the API handlers, the server-side
+// helpers (AddFunction, Instances, Counters…), the executions and the
+// timers.
+//
+// The API is one file per resource family (functions, aliases, reserved
+// and total quota, provisioned concurrency, invocation, asynchronous
+// retry settings). A handler decodes the body strictly, checks what needs
+// no state (required fields in the order the API checks them, then the
+// values), takes the lock, finds the function the request names in its
+// region, and calls the model; the request and response shapes are
+// wire.go's, translated at that boundary. A request the model refuses
+// changes nothing: it checks before it changes.
+//
+// The model keeps time through the server: its timers (idle retention,
+// the provisioning minute, scheduled and tracking provisioning, queue
+// pauses and retries, execution time limits) fire on the model clock and
+// run under the mutex, so a timer and a request never interleave. Each
+// execution runs its handler on a goroutine of its own that the server
+// owns; an execution ends exactly once (its handler's return, its time
+// limit, an out-of-memory on its instance or Close, whichever comes
+// first; later outcomes are ignored). Close ends every execution in flight
+// with 500, stops the queues and provisioning, cancels the handlers'
+// contexts and waits for their goroutines.
+//
 // # Wire shapes of failures
 //
 // A failed execution is an HTTP 200 success envelope whose Result has an
@@ -195,6 +227,34 @@
 // event log, with the model time), InjectFault (API-level faults),
 // Advance and Now (the model clock), Clock (for scf.WithInvokerClock and
 // scf.WithWaitClock).
+//
+// # The shell
+//
+// What the reference servers share is written once, in internal/apiserver's
+// Host, so scftest and cartest behave alike there:
+//
+//   - Start(t), NewServer and NewUnstartedServer, then Server.Start and
+//     Server.Close: on 127.0.0.1:0 unless WithListener. Close works in
+//     one order: the server takes no more work and fails the executions in
+//     flight with 500, its context ends (injected latencies are cut
+//     short), the listener and the calls in progress close, then the
+//     client transport and the clock. It waits for everything the server
+//     started and may be called again.
+//   - One client transport per server: Client and HTTPClient share it, and
+//     Close closes its connections, so a test need not close a client's
+//     idle connections itself.
+//   - Credentials, random by default ("AKID" and 32 letters and digits, a
+//     32-character key, new for every server): WithCredentials and
+//     WithTemporaryCredentials let given pairs in, and the first one given
+//     is the one Credentials returns and Client signs with; AddCredential
+//     lets one more in while the server runs. A credential prints
+//     redacted. (The fixed SecretID and SecretKey of earlier versions are
+//     accepted only when given, and WithCredential is the old spelling.)
+//   - Faults (InjectFault with the one Fault type, cartest.Fault being the
+//     same), the event log (Events), rate limits per second of host time
+//     (WithRateLimit, WithoutRateLimits, SetRateLimit), Limits, WithLogger
+//     (silent by default) and the model clock (WithManualClock, Advance,
+//     Now).
 //
 // # Where the model departs from SCF
 //

@@ -14,10 +14,16 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/internal/apiserver"
 	"github.com/tcconcurrency/sdk-go/internal/clock"
+	"github.com/tcconcurrency/sdk-go/internal/credential"
 	"github.com/tcconcurrency/sdk-go/scf"
 )
 
-// The credential every Server accepts; Server.Client signs with it.
+// SecretID and SecretKey are a fixed pair for tools that need one known
+// in advance: a server accepts them only when given them,
+// WithCredentials(SecretID, SecretKey).
+//
+// Deprecated: a server's default credential is random, as cartest's is;
+// read it with Server.Credentials.
 const (
 	SecretID  = "AKIDscftest00000000000000000000000000"
 	SecretKey = "scftest-secret-key-000000000000000"
@@ -63,8 +69,7 @@ func defaultRates() map[string]int {
 type Option func(*config) error
 
 type config struct {
-	manual        bool
-	start         time.Time
+	shell         apiserver.HostConfig // the shell's options: listener, credentials, clock, rates, logger, limits
 	region        string
 	quotaMB       int64            // of the default region; 0: its documented quota
 	quotas        map[string]int64 // WithRegionQuota
@@ -74,25 +79,14 @@ type config struct {
 	coldStart     time.Duration
 	queueLimit    int
 	maxRecords    int
-	rates         map[string]int
-	listener      net.Listener
-	logger        *slog.Logger
 	seed          uint64
-	creds         [][3]string
-	limits        Limits
 }
 
 // WithManualClock makes the model clock stand at start until
 // Server.Advance moves it. The default clock runs in real time (inside a
 // testing/synctest bubble, the bubble's time).
 func WithManualClock(start time.Time) Option {
-	return func(c *config) error {
-		if start.IsZero() {
-			return errors.New("WithManualClock: start must not be zero")
-		}
-		c.manual, c.start = true, start
-		return nil
-	}
+	return func(c *config) error { return c.shell.SetManualClock(start) }
 }
 
 // WithRegion sets the default region (DefaultRegion, ap-guangzhou): the
@@ -199,62 +193,56 @@ func WithAsyncQueueLimit(n int) Option {
 	}
 }
 
-// WithRateLimit sets an action's limit per second; 0 removes it.
+// WithRateLimit sets the limit of one action, in requests per second of
+// host time; 0 removes it. The defaults are SCF's documented ones (20/s
+// for the concurrency configuration actions, 100/s for Invoke, 10,000/s
+// for InvokeFunction).
 func WithRateLimit(action string, perSecond int) Option {
-	return func(c *config) error {
-		if perSecond < 0 {
-			return errors.New("WithRateLimit: must not be negative")
-		}
-		c.rates[action] = perSecond
-		return nil
-	}
+	return func(c *config) error { return c.shell.SetRateLimit(action, perSecond) }
 }
 
-// WithoutRateLimits removes every action's rate limit.
+// WithoutRateLimits removes every rate limit, for load tests. A later
+// WithRateLimit sets one again.
 func WithoutRateLimits() Option {
 	return func(c *config) error {
-		for k := range c.rates {
-			c.rates[k] = 0
-		}
+		c.shell.RemoveRateLimits()
 		return nil
 	}
 }
 
-// WithCredential lets another SecretId in; a non-empty token makes it a
-// temporary credential.
+// WithCredentials lets in a permanent key pair. Without a credential option
+// the server makes a random pair. With several, every one is accepted and
+// the first one given is the one Credentials and Client use.
+func WithCredentials(secretID, secretKey string) Option {
+	return WithTemporaryCredentials(secretID, secretKey, "")
+}
+
+// WithTemporaryCredentials lets in a temporary key pair: its requests must
+// carry token in X-TC-Token (AuthFailure.TokenFailure otherwise).
+func WithTemporaryCredentials(secretID, secretKey, token string) Option {
+	return func(c *config) error { return c.shell.AddCredential(secretID, secretKey, token) }
+}
+
+// WithCredential is WithTemporaryCredentials, or WithCredentials for an
+// empty token.
+//
+// Deprecated: use WithCredentials or WithTemporaryCredentials, the
+// spelling cartest has too.
 func WithCredential(secretID, secretKey, token string) Option {
-	return func(c *config) error {
-		if secretID == "" || secretKey == "" {
-			return errors.New("WithCredential: SecretId and SecretKey are required")
-		}
-		c.creds = append(c.creds, [3]string{secretID, secretKey, token})
-		return nil
-	}
+	return WithTemporaryCredentials(secretID, secretKey, token)
 }
 
 // WithListener serves on l instead of a new 127.0.0.1 port. A listener
 // with a DialContext method (internal/memnet's, for testing/synctest)
 // makes Server.Client dial through it.
 func WithListener(l net.Listener) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("WithListener: listener must not be nil")
-		}
-		c.listener = l
-		return nil
-	}
+	return func(c *config) error { return c.shell.SetListener(l) }
 }
 
 // WithLogger sets a logger for the event log and internal errors; the
 // default is silent.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("WithLogger: logger must not be nil")
-		}
-		c.logger = l
-		return nil
-	}
+	return func(c *config) error { return c.shell.SetLogger(l) }
 }
 
 // Limits bound what clients can make the server spend: the http.Server's
@@ -274,13 +262,7 @@ const DefaultWriteTimeout = 16 * time.Minute
 
 // WithLimits sets the server's limits (see Limits).
 func WithLimits(l Limits) Option {
-	return func(c *config) error {
-		if err := l.Validate(); err != nil {
-			return fmt.Errorf("WithLimits: %w", err)
-		}
-		c.limits = l
-		return nil
-	}
+	return func(c *config) error { return c.shell.SetLimits(l) }
 }
 
 // WithSeed seeds the random choices (alias weights); the default seed is
@@ -302,19 +284,15 @@ type Server struct {
 	URL string
 
 	cfg     config
+	shell   *apiserver.Host // listener, transport, credentials, faults, events, clock
 	api     *apiserver.Server
 	clock   *clock.Clock
-	baseCtx context.Context
-	cancel  context.CancelFunc
-	hs      *http.Server
-	served  chan struct{} // closed when hs.Serve has returned
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
-	wg      sync.WaitGroup
+	baseCtx context.Context // the shell's: ends when Close begins
+	wg      sync.WaitGroup  // the executions' goroutines
 
-	mu      sync.Mutex
-	closed  bool
-	started bool
-	model   *model // guarded by mu
+	mu     sync.Mutex
+	closed bool
+	model  *model // guarded by mu
 }
 
 // NewUnstartedServer returns a server that does not listen yet: mount it
@@ -323,7 +301,7 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	cfg := config{
 		region: DefaultRegion, quotas: map[string]int64{}, burst: scf.ScaleOutPerMinute, provisionRate: scf.ProvisionPerMinute,
 		retention: DefaultIdleRetention, coldStart: DefaultColdStart, queueLimit: DefaultAsyncQueueLimit,
-		maxRecords: DefaultRequestRecords, rates: defaultRates(), seed: 1,
+		maxRecords: DefaultRequestRecords, seed: 1,
 	}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
@@ -333,130 +311,62 @@ func NewUnstartedServer(opts ...Option) (*Server, error) {
 	if cfg.quotaMB != 0 {
 		cfg.quotas[cfg.region] = cfg.quotaMB
 	}
-	if cfg.limits.WriteTimeout == 0 {
-		cfg.limits.WriteTimeout = DefaultWriteTimeout
-		if cfg.manual {
-			cfg.limits.WriteTimeout = -1 // host time says nothing of how long an execution takes
+	if l := cfg.shell.Limits(); l.WriteTimeout == 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+		if cfg.shell.Manual() {
+			l.WriteTimeout = -1 // host time says nothing of how long an execution takes
 		}
 	}
-	cfg.limits = cfg.limits.WithDefaults()
-	clk := clock.New()
-	if cfg.manual {
-		clk = clock.NewManual(cfg.start)
-	}
-	s := &Server{cfg: cfg, clock: clk}
-	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	h := apiserver.NewHost(apiserver.HostService{Name: "scftest", Service: scf.Service, Version: scf.Version}, cfg.shell)
+	cfg.shell = apiserver.HostConfig{} // the secrets live in the verifier only, never in a printable field
+	s := &Server{cfg: cfg, shell: h, api: h.Server, clock: h.Clock(), baseCtx: h.Context()}
 	s.model = newModel(&cfg, s.host())
-	s.api = apiserver.New(apiserver.Config{Service: scf.Service, Version: scf.Version, Clock: clk, Logger: cfg.logger, Closing: s.baseCtx.Done(), Limits: cfg.limits})
-	s.api.AddCredential(SecretID, SecretKey, "")
-	for _, c := range cfg.creds {
-		s.api.AddCredential(c[0], c[1], c[2])
-	}
-	s.cfg.creds = nil // the secrets live in the verifier only, never in a printable field
 	s.register()
-	for action, rate := range cfg.rates {
-		if err := s.api.SetRateLimit(action, rate); err != nil {
-			clk.Close()
-			return nil, fmt.Errorf("scftest: WithRateLimit: %w", err)
-		}
+	if err := h.ApplyRates(defaultRates()); err != nil {
+		h.Close(nil, nil)
+		return nil, fmt.Errorf("scftest: %w", err)
 	}
 	return s, nil
 }
 
 // NewServer returns a started server.
 func NewServer(opts ...Option) (*Server, error) {
-	s, err := NewUnstartedServer(opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return apiserver.StartService(NewUnstartedServer(opts...))
 }
 
 // Start begins serving on the listener of WithListener, or a new
-// 127.0.0.1 port.
-func (s *Server) Start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("scftest: Start: the server is closed")
-	}
-	if s.started {
-		return errors.New("scftest: Start: already started")
-	}
-	l := s.cfg.listener
-	if l == nil {
-		var err error
-		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return fmt.Errorf("scftest: Start: %w", err)
-		}
-	}
-	if d, ok := l.(interface {
-		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-	}); ok {
-		s.dial = d.DialContext
-	}
-	s.started = true
-	s.URL = "http://" + l.Addr().String()
-	logger := s.cfg.logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	ln := s.cfg.limits.Listener(l)
-	s.hs = s.cfg.limits.HTTPServer(s, logger, ln)
-	s.served = make(chan struct{})
-	go func() {
-		defer close(s.served)
-		s.hs.Serve(ln)
-	}()
-	return nil
-}
+// 127.0.0.1 port. It sets URL.
+func (s *Server) Start() error { return s.shell.Start(s, &s.URL) }
 
 // Start returns a started server that t's cleanup closes; it fails the
 // test if the server cannot start.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s, err := NewServer(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return apiserver.StartTest(t, s, err)
 }
 
 // Close stops the server: executions in flight fail with 500, handlers'
-// contexts end, and Close waits for their goroutines, then stops the
-// model clock. It is idempotent.
+// contexts end, the listener closes, and Close waits for their goroutines,
+// then closes the client transport and stops the model clock. It is
+// idempotent.
 func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	s.model.close()
-	hs, served := s.hs, s.served
-	s.mu.Unlock()
-	s.cancel()
-	if hs != nil {
-		hs.Close()
-		<-served
-	}
-	s.wg.Wait()
-	s.clock.Close()
+	s.shell.Close(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		s.model.close()
+	}, s.wg.Wait)
 }
 
-// Client returns a client of this server, signed with SecretID and
-// SecretKey, for the default region (scf.WithRegion); opts come after the
-// server's own and may override them.
+// Client returns a client of this server, signed with Credentials, for
+// the default region (scf.WithRegion), on the server's one transport
+// (which Close closes); opts come after the server's own and may override
+// them.
 func (s *Server) Client(opts ...scf.Option) *scf.Client {
-	hc := &http.Client{Transport: s.transport()}
 	base := []scf.Option{
-		scf.WithEndpoint(s.URL), scf.WithCredentials(scf.StaticCredentials(SecretID, SecretKey)),
-		scf.WithHTTPClient(hc), scf.WithRegion(s.cfg.region),
+		scf.WithEndpoint(s.URL), scf.WithCredentials(s.shell.Provider()),
+		scf.WithHTTPClient(s.shell.HTTPClient()), scf.WithRegion(s.cfg.region),
 	}
 	c, err := scf.NewClient(append(base, opts...)...)
 	if err != nil {
@@ -466,32 +376,26 @@ func (s *Server) Client(opts ...scf.Option) *scf.Client {
 }
 
 // HTTPClient returns an HTTP client that reaches the server (through its
-// listener's DialContext when it has one), e.g. for FunctionURL.
-func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: s.transport()} }
+// listener's DialContext when it has one), e.g. for FunctionURL. It shares
+// the server's one transport, which Close closes.
+func (s *Server) HTTPClient() *http.Client { return s.shell.HTTPClient() }
 
-func (s *Server) transport() *http.Transport {
-	idle := 90 * time.Second // under the server's IdleTimeout, so no request meets a closing connection
-	if d := s.cfg.limits.IdleTimeout; d > 0 {
-		idle = min(idle, d/2)
-	}
-	t := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: idle}
-	if s.dial != nil {
-		t.DialContext = s.dial
-	}
-	return t
+// Credentials returns the credential Client signs with: the first one
+// given to WithCredentials or WithTemporaryCredentials, or the random pair
+// the server made. It prints redacted.
+func (s *Server) Credentials() scf.Credential { return s.shell.Credentials() }
+
+// Format prints the server without its credentials, for every verb.
+func (s *Server) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "scftest.Server{URL: %s, SecretId: %s}", s.URL, credential.MaskID(s.shell.Credentials().SecretId))
 }
 
 // ServeHTTP answers API calls, and HTTP-function requests under /http/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "scftest: the server is closed", http.StatusServiceUnavailable)
+	if !s.shell.Enter(w) {
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.shell.Leave()
 	if strings.HasPrefix(r.URL.Path, triggerPrefix) || strings.HasPrefix(r.URL.Path, regionsPrefix) {
 		s.serveFunction(w, r)
 		return
@@ -510,7 +414,9 @@ func (s *Server) Now() time.Time { return s.clock.Now() }
 // falls due (provisioning steps, retention, retries, time limits).
 func (s *Server) Advance(d time.Duration) { s.clock.Advance(d) }
 
-// Fault replaces or delays the answer to the next calls of an action.
+// Fault replaces or delays the answer to the next calls of an action. It
+// is the one Fault of the reference servers (cartest.Fault is the same
+// type).
 type Fault = apiserver.Fault
 
 // Event is one entry of the event log: API calls (Kind "call"), instances
@@ -518,18 +424,29 @@ type Fault = apiserver.Fault
 // asynchronous queue ("async") and provisioning ("provisioned").
 type Event = apiserver.Event
 
-// InjectFault queues a fault for the next calls of an action.
-func (s *Server) InjectFault(action string, f Fault) error { return s.api.InjectFault(action, f) }
+// InjectFault queues a fault for the next calls of action. Faults of one
+// action apply in the order they were injected.
+func (s *Server) InjectFault(action string, f Fault) error {
+	if err := s.api.InjectFault(action, f); err != nil {
+		return fmt.Errorf("scftest: InjectFault: %w", err)
+	}
+	return nil
+}
 
 // Events returns a copy of the event log.
 func (s *Server) Events() []Event { return s.api.Events() }
 
-// SetRateLimit changes an action's limit per second; 0 removes it.
+// SetRateLimit changes an action's limit, in requests per second of host
+// time, while the server runs; 0 removes it.
 func (s *Server) SetRateLimit(action string, perSecond int) error {
-	return s.api.SetRateLimit(action, perSecond)
+	if err := s.api.SetRateLimit(action, perSecond); err != nil {
+		return fmt.Errorf("scftest: SetRateLimit: %w", err)
+	}
+	return nil
 }
 
-// AddCredential lets another SecretId in.
+// AddCredential lets another SecretId in while the server runs; a
+// non-empty token makes it temporary. Credentials and Client keep theirs.
 func (s *Server) AddCredential(secretID, secretKey, token string) {
 	s.api.AddCredential(secretID, secretKey, token)
 }

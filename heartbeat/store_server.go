@@ -1,0 +1,478 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The Server's side of a Store. The local map s.sessions then holds only
+// the sessions whose client is connected to this replica: their connection,
+// epoch, and the idle count while connected (idle thresholds of a
+// connected user fire on the replica that holds the connection, from its
+// own scheduler, with the idle notice). Everything a disconnected or
+// waiting session needs lives in the store, whose deadlines every replica
+// sweeps. No store call is made with Server.mu held.
+
+// refreshBatch is the most held connections one Store.Refresh carries.
+const refreshBatch = 500
+
+func (s *Server) startStore() {
+	s.bg, s.cancelBG = context.WithCancel(context.Background())
+	s.loopStop = make(chan struct{})
+	s.leaving = make(map[string]*serverSession)
+	s.stopListen = s.cfg.store.Listen(s.onStoreMessage)
+	s.mu.Lock()
+	s.goLocked(s.refreshLoop)
+	s.goLocked(s.sweepLoop)
+	s.mu.Unlock()
+}
+
+// stopStore unregisters from the store and cancels the store calls still
+// running. Idempotent.
+func (s *Server) stopStore() {
+	if s.cfg.store == nil {
+		return
+	}
+	s.stopOnce.Do(func() {
+		s.stopListen()
+		s.cancelBG()
+	})
+}
+
+func (s *Server) timing() Timing {
+	return Timing{Window: s.cfg.grace, Idle: s.cfg.idleThreshold}
+}
+
+func (s *Server) openShared(id string, n nonce) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	if err := s.cfg.store.Open(ctx, id, nonceID(n), s.timing()); err != nil {
+		return err
+	}
+	s.cfg.logger.Debug("heartbeat: session opened in the store", "session", id)
+	return nil
+}
+
+func (s *Server) notifyShared(id, key string, frame []byte) error {
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	err := s.cfg.store.Notify(ctx, id, key, frame)
+	switch {
+	case errors.Is(err, ErrUnknownSession):
+		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
+	case errors.Is(err, ErrTooManyNotices):
+		return fmt.Errorf("%w: session %q", ErrTooManyNotices, id)
+	}
+	return err
+}
+
+func (s *Server) touchShared(id string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if ss := s.sessions[id]; ss != nil && ss.conn != nil {
+		ss.lastActivity.Store(int64(s.now()))
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	err := s.cfg.store.Touch(ctx, id)
+	if errors.Is(err, ErrUnknownSession) {
+		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
+	}
+	return err
+}
+
+func (s *Server) releaseShared(id, reason string, frame []byte) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	local := false
+	if ss := s.sessions[id]; ss != nil {
+		local = true
+		s.endReleasedLocked(ss, reason, frame)
+	}
+	s.mu.Unlock()
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	err := s.cfg.store.End(ctx, id, reason)
+	if errors.Is(err, ErrUnknownSession) {
+		if local {
+			return nil
+		}
+		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
+	}
+	return err
+}
+
+// endReleasedLocked ends a session held here because it was released: the
+// client gets the released notice, then CloseReleased. Caller holds
+// Server.mu.
+func (s *Server) endReleasedLocked(ss *serverSession, reason string, frame []byte) {
+	s.cfg.logger.Debug("heartbeat: session released", "session", ss.id, "reason", reason)
+	if c := s.endLocked(ss, true); c != nil {
+		c.out = append(c.out, frame)
+		s.closeLocked(c, CloseReleased, reason)
+	}
+}
+
+// joinShared is join with a Store: the store consumes the nonce and makes
+// this replica the owner; the previous owner closes its connection.
+func (s *Server) joinShared(c *conn, id string, used nonce) bool {
+	fresh := newNonce()
+	resume := s.tokens.mint(id, fresh)
+	ctx, cancel := s.storeCtx()
+	cl, err := s.cfg.store.Claim(ctx, id, nonceID(used), nonceID(fresh))
+	cancel()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrUnknownSession):
+			s.cfg.logger.Debug("heartbeat: hello refused: session expired or unknown", "session", id)
+			s.closeLocked(c, CloseExpired, "session expired or unknown")
+		case errors.Is(err, ErrTokenUsed):
+			s.cfg.logger.Debug("heartbeat: hello refused: token already used or superseded", "session", id)
+			s.closeLocked(c, CloseUnauthorized, "token already used or superseded")
+		default:
+			s.cfg.logger.Warn("heartbeat: hello refused: the session store failed", "session", id, "err", err)
+			s.closeLocked(c, websocket.CloseTryAgainLater, "session store unavailable, try again")
+		}
+		return false
+	}
+	now := s.now()
+	if c.state != connHello || s.closed {
+		// Timed out or shut down while the store answered: give the
+		// session back as disconnected, grace from this hello.
+		if s.closed {
+			s.closeLocked(c, CloseGoingAway, "server shutting down")
+		}
+		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes})
+		return false
+	}
+	ss := s.sessions[id]
+	if ss != nil && ss.conn != nil { // an older connection of this replica
+		old := ss.conn
+		s.detachLocked(old, ReasonReplaced)
+		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
+	}
+	if ss == nil || ss.ended {
+		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, openedAt: now}
+		s.sessions[id] = ss
+	}
+	ss.epoch, ss.timing = cl.Epoch, cl.Timing
+	ss.resume, ss.hasResume = fresh, true
+	activity := now - cl.ActivityAge
+	ss.lastActivity.Store(int64(activity))
+	ss.idleBase, ss.idleTimes = activity, cl.IdleTimes
+	ss.conn, c.sess = c, ss
+	ss.state, ss.since = SessionConnected, now
+	c.state = connOpen
+	c.nextPing = now + s.cfg.pingInterval
+	s.schedule(c, c.nextPing)
+	c.out = append(c.out, encode(welcomeFrame{
+		Type:          frameWelcome,
+		V:             c.version,
+		Session:       id,
+		Token:         resume,
+		Resumed:       cl.Resumed,
+		PingInterval:  s.cfg.pingInterval.Milliseconds(),
+		PingTimeout:   s.cfg.pingTimeout.Milliseconds(),
+		Grace:         s.cfg.grace.Milliseconds(),
+		ReloadGrace:   s.cfg.reloadGrace.Milliseconds(),
+		IdleThreshold: s.cfg.idleThreshold.Milliseconds(),
+	}))
+	c.out = append(c.out, cl.Notices...)
+	s.kick(c)
+	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*s.cfg.idleThreshold)
+
+	ev := Event{SessionID: id, At: s.epoch.Add(now)}
+	if !cl.Resumed {
+		s.cfg.logger.Debug("heartbeat: session connected", "session", id, "epoch", cl.Epoch)
+		s.postLocked(ss, s.cfg.onConnect, ev)
+	} else {
+		s.cfg.logger.Debug("heartbeat: session resumed", "session", id, "epoch", cl.Epoch, "from", cl.PrevOwner)
+		s.postLocked(ss, s.cfg.onResume, ev)
+	}
+	return true
+}
+
+// detachSharedLocked hands a session whose connection here ended back to
+// the store: it is no longer held here. Caller holds Server.mu.
+func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Duration, revoke bool) {
+	activity := time.Duration(ss.lastActivity.Load())
+	times := ss.idleTimes
+	if activity != ss.idleBase {
+		times = 0
+	}
+	s.unschedule(ss)
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+	if revoke {
+		ss.hasResume = false
+	}
+	s.leaving[ss.id] = ss
+	s.storeDetachLocked(ss.id, Detach{
+		Epoch:       ss.epoch,
+		LastSeenAge: max(0, now-last),
+		Grace:       grace,
+		ActivityAge: max(0, now-activity),
+		IdleTimes:   times,
+		Revoke:      revoke,
+	})
+}
+
+// storeDetachLocked records a detach in the store on a goroutine of the
+// Server. If it fails, the owner lease runs out instead: the session is
+// then reported lost, its grace counted from the last refresh. Until the
+// store has it, notices the store still routes here are kept on the
+// leaving session (s.leaving) and then handed back to the store, which
+// keeps them for the next connection. Caller holds Server.mu.
+func (s *Server) storeDetachLocked(id string, d Detach) {
+	s.goLocked(func() {
+		ctx, cancel := s.storeCtx()
+		err := s.cfg.store.Detach(ctx, id, d)
+		cancel()
+		if err != nil {
+			s.cfg.logger.Warn("heartbeat: recording a disconnect in the store failed; the owner lease runs out instead", "session", id, "err", err)
+		}
+		s.mu.Lock()
+		var pending []pendingNotice
+		if ss := s.leaving[id]; ss != nil && ss.epoch == d.Epoch {
+			delete(s.leaving, id)
+			pending, ss.pending = ss.pending, nil
+		}
+		s.mu.Unlock()
+		for _, p := range pending {
+			if err := s.notifyShared(id, p.key, p.frame); err != nil && !errors.Is(err, ErrUnknownSession) {
+				s.cfg.logger.Warn("heartbeat: a notice for a client that left could not be kept", "session", id, "err", err)
+			}
+		}
+	})
+}
+
+// dropHeldLocked removes a held session whose connection the store says is
+// no longer its own, and closes the connection. Caller holds Server.mu.
+func (s *Server) dropHeldLocked(ss *serverSession, st HeldStatus) {
+	c := ss.conn
+	switch st {
+	case HeldReplaced:
+		s.detachLocked(c, ReasonReplaced)
+		s.unschedule(ss)
+		if s.sessions[ss.id] == ss {
+			delete(s.sessions, ss.id)
+		}
+		s.closeLocked(c, CloseReplaced, "replaced by a newer connection")
+	case HeldGone:
+		s.cfg.logger.Info("heartbeat: the store no longer has a session held here; closing its connection", "session", ss.id)
+		s.endLocked(ss, true)
+		s.closeLocked(c, CloseExpired, "session expired")
+	}
+}
+
+func (s *Server) refreshLoop() {
+	t := time.NewTicker(StoreRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.loopStop:
+			return
+		case <-t.C:
+		}
+		s.refresh()
+	}
+}
+
+// refresh tells the store which connections this replica holds.
+func (s *Server) refresh() {
+	s.mu.Lock()
+	now := s.now()
+	var held []Held
+	var sess []*serverSession
+	for _, ss := range s.sessions {
+		c := ss.conn
+		if c == nil {
+			continue
+		}
+		activity := time.Duration(ss.lastActivity.Load())
+		times := ss.idleTimes
+		if activity != ss.idleBase {
+			times = 0
+		}
+		var resume string
+		if ss.hasResume {
+			resume = nonceID(ss.resume)
+		}
+		held = append(held, Held{
+			Session:     ss.id,
+			Epoch:       ss.epoch,
+			Resume:      resume,
+			LastSeenAge: max(0, now-time.Duration(c.lastSeen.Load())),
+			ActivityAge: max(0, now-activity),
+			IdleTimes:   times,
+			Timing:      ss.timing,
+		})
+		sess = append(sess, ss)
+	}
+	s.mu.Unlock()
+
+	rebuilt := 0
+	for len(held) > 0 {
+		n := min(len(held), refreshBatch)
+		ctx, cancel := s.storeCtx()
+		res, err := s.cfg.store.Refresh(ctx, held[:n])
+		cancel()
+		if err != nil {
+			s.cfg.logger.Warn("heartbeat: refreshing the held connections in the store failed; they stay connected", "connections", len(held), "err", err)
+			return
+		}
+		if res.Rebuilt {
+			rebuilt += n
+		}
+		s.mu.Lock()
+		for i, st := range res.Status {
+			if i >= n {
+				break
+			}
+			ss := sess[i]
+			if ss.conn == nil || ss.epoch != held[i].Epoch || s.sessions[ss.id] != ss {
+				continue
+			}
+			switch st {
+			case HeldRevived:
+				s.cfg.logger.Info("heartbeat: session counted as lost by the store is connected here again", "session", ss.id)
+				s.postLocked(ss, s.cfg.onResume, Event{SessionID: ss.id, At: s.epoch.Add(s.now())})
+			case HeldGone, HeldReplaced:
+				s.dropHeldLocked(ss, st)
+			}
+		}
+		s.mu.Unlock()
+		held, sess = held[n:], sess[n:]
+	}
+	if rebuilt > 0 {
+		s.cfg.logger.Error("heartbeat: the session store had lost its data (restarted empty?); sessions rebuilt from the connections held here; sessions not connected anywhere are lost", "rebuilt", rebuilt)
+	}
+}
+
+func (s *Server) sweepLoop() {
+	t := time.NewTicker(StoreSweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.loopStop:
+			return
+		case <-t.C:
+		}
+		s.sweep()
+	}
+}
+
+// sweep takes due deadlines from the store and fires their callbacks here.
+func (s *Server) sweep() {
+	for {
+		ctx, cancel := s.storeCtx()
+		due, err := s.cfg.store.Sweep(ctx, sweepBatch)
+		cancel()
+		if err != nil {
+			s.cfg.logger.Warn("heartbeat: sweeping the store's deadlines failed; retrying", "err", err)
+			return
+		}
+		s.mu.Lock()
+		for _, d := range due {
+			s.firedLocked(d)
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if len(due) < sweepBatch || closed {
+			return
+		}
+	}
+}
+
+// firedLocked queues the callback of one swept deadline. Caller holds
+// Server.mu.
+func (s *Server) firedLocked(d Due) {
+	switch d.Kind {
+	case DueIdle:
+		s.postSweptLocked(s.cfg.onIdle, Event{SessionID: d.Session, At: d.At, Times: d.Times})
+	case DueLost:
+		s.cfg.logger.Debug("heartbeat: session lost by its owner replica", "session", d.Session)
+		s.postSweptLocked(s.cfg.onDisconnect, Event{SessionID: d.Session, At: d.At, Reason: ReasonConnectionLost, LastSeen: d.LastSeen, ExpiresAt: d.ExpiresAt})
+	case DueExpired:
+		if ss := s.sessions[d.Session]; ss != nil && ss.conn != nil {
+			// Held here, but the store gave up on it (refreshes failed
+			// past its grace): it is gone everywhere.
+			s.dropHeldLocked(ss, HeldGone)
+		}
+		s.cfg.logger.Debug("heartbeat: session expired", "session", d.Session)
+		s.postSweptLocked(s.cfg.onExpire, Event{SessionID: d.Session, At: d.At})
+	}
+}
+
+// postSweptLocked queues a callback of a swept deadline. They run one at a
+// time, in order. Caller holds Server.mu.
+func (s *Server) postSweptLocked(cb func(Event), ev Event) {
+	if cb == nil || s.closed {
+		return
+	}
+	if s.sweptMB.post(func() { cb(ev) }) {
+		s.goLocked(func() { s.sweptMB.drain(&s.mu) })
+	}
+}
+
+// onStoreMessage receives a message the store routed to this replica.
+func (s *Server) onStoreMessage(m StoreMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	ss := s.sessions[m.Session]
+	held := ss != nil && ss.conn != nil
+	switch m.Kind {
+	case MessageReplaced:
+		if held && ss.epoch == m.Epoch {
+			s.dropHeldLocked(ss, HeldReplaced)
+		}
+	case MessageNotice:
+		if held {
+			if ss.queueNotice(m.Key, m.Frame) {
+				s.kick(ss.conn)
+			}
+			return
+		}
+		// The connection left and the store does not know yet: keep it
+		// until the detach is recorded, then hand it back.
+		if ls := s.leaving[m.Session]; ls != nil {
+			ls.queueNotice(m.Key, m.Frame)
+			return
+		}
+		s.cfg.logger.Debug("heartbeat: a notice for a connection no longer here was dropped", "session", m.Session)
+	case MessageRelease:
+		if ss != nil {
+			s.endReleasedLocked(ss, m.Reason, encodeNotice(Notice{Kind: NoticeReleased, Reason: m.Reason}))
+		}
+	case MessageTouch:
+		if held {
+			ss.lastActivity.Store(int64(s.now()))
+		}
+	}
+}

@@ -1,0 +1,474 @@
+package heartbeat_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/memnet"
+)
+
+// Several Servers (replicas) sharing one heartbeat.MemoryStore, each on its
+// own in-memory listener, in a synctest bubble. The same behaviour on Redis
+// is tested in car/redisstore.
+
+// testKey is the token key every replica shares.
+var testKey = bytes.Repeat([]byte{7}, heartbeat.MinTokenKeyLen)
+
+// flakyStore is a Store that can be made unreachable.
+type flakyStore struct {
+	heartbeat.Store
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused (test)")
+
+func (f *flakyStore) fail(op string) error {
+	if f.down.Load() {
+		return &heartbeat.StoreError{Op: op, Err: errDown}
+	}
+	return nil
+}
+
+func (f *flakyStore) Open(ctx context.Context, id, join string, t heartbeat.Timing) error {
+	if err := f.fail("open"); err != nil {
+		return err
+	}
+	return f.Store.Open(ctx, id, join, t)
+}
+
+func (f *flakyStore) Claim(ctx context.Context, id, used, resume string) (heartbeat.Claim, error) {
+	if err := f.fail("claim"); err != nil {
+		return heartbeat.Claim{}, err
+	}
+	return f.Store.Claim(ctx, id, used, resume)
+}
+
+func (f *flakyStore) Detach(ctx context.Context, id string, d heartbeat.Detach) error {
+	if err := f.fail("detach"); err != nil {
+		return err
+	}
+	return f.Store.Detach(ctx, id, d)
+}
+
+func (f *flakyStore) Refresh(ctx context.Context, held []heartbeat.Held) (heartbeat.RefreshResult, error) {
+	if err := f.fail("refresh"); err != nil {
+		return heartbeat.RefreshResult{}, err
+	}
+	return f.Store.Refresh(ctx, held)
+}
+
+func (f *flakyStore) Touch(ctx context.Context, id string) error {
+	if err := f.fail("touch"); err != nil {
+		return err
+	}
+	return f.Store.Touch(ctx, id)
+}
+
+func (f *flakyStore) Notify(ctx context.Context, id, key string, frame []byte) error {
+	if err := f.fail("notify"); err != nil {
+		return err
+	}
+	return f.Store.Notify(ctx, id, key, frame)
+}
+
+func (f *flakyStore) End(ctx context.Context, id, reason string) error {
+	if err := f.fail("end"); err != nil {
+		return err
+	}
+	return f.Store.End(ctx, id, reason)
+}
+
+func (f *flakyStore) Sweep(ctx context.Context, limit int) ([]heartbeat.Due, error) {
+	if err := f.fail("sweep"); err != nil {
+		return nil, err
+	}
+	return f.Store.Sweep(ctx, limit)
+}
+
+// cluster is n replicas on one MemoryStore.
+type cluster struct {
+	t     *testing.T
+	store *heartbeat.MemoryStore
+	envs  []*env
+	flaky []*flakyStore
+	logs  *logBuffer
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newCluster(t *testing.T, n int, opts ...heartbeat.ServerOption) *cluster {
+	t.Helper()
+	cl := &cluster{t: t, store: heartbeat.NewMemoryStore(), logs: &logBuffer{}}
+	logger := slog.New(slog.NewTextHandler(cl.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("r%d", i)
+		fs := &flakyStore{Store: cl.store.Replica(name)}
+		rec := &recorder{}
+		all := append(rec.options(), heartbeat.WithStore(fs), heartbeat.WithTokenKeys(testKey), heartbeat.WithLogger(logger.With("replica", name)))
+		srv, err := heartbeat.NewServer(append(all, opts...)...)
+		if err != nil {
+			t.Fatalf("NewServer: %v", err)
+		}
+		rec.srv = srv
+		e := &env{t: t, start: start, l: memnet.Listen("hb-" + name), srv: srv, rec: rec}
+		hs := &http.Server{Handler: srv}
+		go hs.Serve(e.l)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			srv.Shutdown(ctx)
+			hs.Close()
+		})
+		cl.envs = append(cl.envs, e)
+		cl.flaky = append(cl.flaky, fs)
+	}
+	return cl
+}
+
+// count counts the callbacks of kind for id on every replica.
+func (cl *cluster) count(id, kind string) int {
+	n := 0
+	for _, e := range cl.envs {
+		for _, r := range e.rec.of(id) {
+			if r.kind == kind {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (cl *cluster) histories(id string) string {
+	var parts []string
+	for i, e := range cl.envs {
+		parts = append(parts, fmt.Sprintf("r%d[%s]", i, e.rec.history(id)))
+	}
+	return strings.Join(parts, " ")
+}
+
+func wantClose(t *testing.T, c *rawClient, code int) string {
+	t.Helper()
+	got, reason := c.closed()
+	if got != code {
+		t.Fatalf("close code = %d (%q), want %d", got, reason, code)
+	}
+	return reason
+}
+
+// A join token works on any replica, once: a second hello with it is
+// refused on every replica. The welcome's resume token works on another
+// replica, whose hello closes the first connection with 4004.
+func TestStoreAnyReplicaServesAnyUser(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 3)
+		a, b, c := cl.envs[0], cl.envs[1], cl.envs[2]
+		token := a.open("u1")
+
+		cb, w := b.join("u1", token)
+		for _, e := range []*env{a, b, c} {
+			x := e.hello("u1", token)
+			wantClose(t, x, heartbeat.CloseUnauthorized)
+		}
+		if !cb.isOpen() {
+			t.Fatal("a refused hello closed the connected client")
+		}
+
+		ca, w2 := c.join("u1", w.Token)
+		if !w2.Resumed {
+			t.Fatal("welcome on the second replica: resumed = false")
+		}
+		if reason := wantClose(t, cb, heartbeat.CloseReplaced); !strings.Contains(reason, "replaced") {
+			t.Fatalf("close reason %q", reason)
+		}
+		synctest.Wait()
+		if got, want := cl.histories("u1"), "r0[] r1[connect disconnect(replaced by a newer connection)] r2[resume]"; got != want {
+			t.Fatalf("callbacks:\n got %s\nwant %s", got, want)
+		}
+		// The first resume token is used up everywhere too.
+		x := a.hello("u1", w.Token)
+		wantClose(t, x, heartbeat.CloseUnauthorized)
+		if !ca.isOpen() {
+			t.Fatal("the current connection was closed")
+		}
+		if _, ok := c.srv.Session("u1"); !ok {
+			t.Fatal("the owner replica does not hold the session")
+		}
+		if _, ok := b.srv.Session("u1"); ok {
+			t.Fatal("the replaced replica still holds the session")
+		}
+	})
+}
+
+// Send on any replica reaches the connection on another; a notice sent
+// while the client is away is kept and arrives after its next welcome, on
+// whichever replica it resumes.
+func TestStoreNoticesFollowTheClient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		a, b := cl.envs[0], cl.envs[1]
+		token := a.open("u1")
+		cb, w := b.join("u1", token)
+
+		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 3}); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		if f := cb.next(); f.Type != "queue" || f.Position != 3 {
+			t.Fatalf("frame %+v, want queue 3", f)
+		}
+
+		cb.drop()
+		synctest.Wait()
+		if err := b.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "n", Data: []byte(`1`)}); err != nil {
+			t.Fatalf("Send while away: %v", err)
+		}
+		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "n", Data: []byte(`2`)}); err != nil {
+			t.Fatalf("Send while away: %v", err)
+		}
+		ca, _ := a.join("u1", w.Token)
+		if f := ca.next(); f.Type != "custom" || string(f.Data) != "2" {
+			t.Fatalf("first frame after the welcome %+v, want the latest custom notice", f)
+		}
+		if err := b.srv.Send("nobody", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.Is(err, heartbeat.ErrUnknownSession) {
+			t.Fatalf("Send to an unknown session: %v", err)
+		}
+	})
+}
+
+// The idle count follows the user: activity reported on one replica counts
+// on another, and each threshold fires once in all.
+func TestStoreIdleFollowsTheUser(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+		a, b := cl.envs[0], cl.envs[1]
+		token := a.open("u1") // activity at 0
+		ca, w := a.join("u1", token)
+		a.sleepUntil(50 * time.Second)
+		ca.send(`{"type":"activity"}`)
+		a.sleepUntil(60 * time.Second)
+		ca.drop() // away for 20 s: idle time keeps counting (in the store)
+		a.sleepUntil(80 * time.Second)
+		cb, _ := b.join("u1", w.Token)
+		a.sleepUntil(151 * time.Second)
+		if got := cl.count("u1", "idle"); got != 1 {
+			t.Fatalf("idle callbacks after 151 s = %d, want 1; %s", got, cl.histories("u1"))
+		}
+		if at := b.at("u1", "idle", 1); at != 150*time.Second {
+			t.Fatalf("idle(1) at %v, want 150s (100 s after the activity on the other replica)", at)
+		}
+		if f := cb.next(); f.Type != "idle" || f.Times != 1 {
+			t.Fatalf("frame %+v, want idle 1", f)
+		}
+		cb.drop() // the store counts the next threshold
+		a.sleepUntil(255 * time.Second)
+		if got := cl.count("u1", "idle"); got != 2 {
+			t.Fatalf("idle callbacks after 255 s = %d, want 2; %s", got, cl.histories("u1"))
+		}
+		for _, e := range cl.envs {
+			for _, r := range e.rec.of("u1") {
+				if r.kind == "idle" && r.ev.Times == 2 {
+					if at := r.ev.At.Sub(a.start); at != 250*time.Second {
+						t.Fatalf("idle(2) at %v, want 250s", at)
+					}
+				}
+			}
+		}
+	})
+}
+
+// A replica that dies (stops answering, its store calls fail, its
+// connections gone) leaves its sessions to the others: the owner lease runs
+// out, one replica reports the session lost, and the grace, counted from
+// the last frame its owner reported, expires on exactly one replica.
+func TestStoreDeadReplicaSessionsExpireElsewhereOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 3)
+		a := cl.envs[0]
+		for i := range 10 {
+			id := fmt.Sprintf("u%d", i)
+			a.join(id, a.open(id))
+		}
+		a.sleepUntil(20 * time.Second) // a few refreshes
+		cl.flaky[0].down.Store(true)   // replica 0 dies: nothing it says reaches the store
+		a.l.Close()
+		a.sleepUntil(20*time.Second + heartbeat.StoreOwnerTTL + 5*time.Second)
+		for i := range 10 {
+			id := fmt.Sprintf("u%d", i)
+			if n := cl.count(id, "disconnect"); n != 1 {
+				t.Fatalf("%s: %d disconnect callbacks, want 1: %s", id, n, cl.histories(id))
+			}
+		}
+		a.sleepUntil(20*time.Second + heartbeat.DefaultReconnectWindow + heartbeat.StoreOwnerTTL + 5*time.Second)
+		for i := range 10 {
+			id := fmt.Sprintf("u%d", i)
+			if n := cl.count(id, "expire"); n != 1 {
+				t.Fatalf("%s: %d expire callbacks, want 1: %s", id, n, cl.histories(id))
+			}
+			if a.rec.history(id) != "connect" {
+				t.Fatalf("the dead replica fired callbacks: %s", cl.histories(id))
+			}
+			for _, e := range cl.envs[1:] {
+				for _, r := range e.rec.of(id) {
+					if r.kind == "expire" {
+						// the last refresh (≤ 18 s) reported a frame at most
+						// a ping interval old: the grace runs from it.
+						at := r.ev.At.Sub(a.start)
+						if at < 5*time.Second+heartbeat.DefaultReconnectWindow || at > 21*time.Second+heartbeat.DefaultReconnectWindow+heartbeat.StoreOwnerTTL {
+							t.Fatalf("%s expired at %v", id, at)
+						}
+					}
+				}
+			}
+		}
+		if cl.store.Len() != 0 {
+			t.Fatalf("store still has %d sessions", cl.store.Len())
+		}
+	})
+}
+
+// While the store is unreachable, connected clients stay connected, Open
+// and Send fail with a *StoreError, and a hello is refused with 1013 (try
+// again later). When it is back, everything goes on.
+func TestStoreUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(time.Hour))
+		a, b := cl.envs[0], cl.envs[1]
+		ca, w := a.join("u1", a.open("u1"))
+		pending := b.open("u2")
+		for _, f := range cl.flaky {
+			f.down.Store(true)
+		}
+		a.sleepUntil(5 * time.Minute)
+		if !ca.isOpen() {
+			t.Fatal("a connected client was closed while the store was unreachable")
+		}
+		var se *heartbeat.StoreError
+		if _, err := a.srv.Open("u3"); !errors.As(err, &se) || se.Op != "open" {
+			t.Fatalf("Open: %v, want a *StoreError", err)
+		}
+		if err := b.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.As(err, &se) {
+			t.Fatalf("Send: %v, want a *StoreError", err)
+		}
+		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
+			t.Fatalf("Send on the replica holding the client: %v", err)
+		}
+		if f := ca.next(); f.Type != "queue" {
+			t.Fatalf("frame %+v", f)
+		}
+		x := b.hello("u2", pending)
+		if reason := wantClose(t, x, websocket.CloseTryAgainLater); !strings.Contains(reason, "try again") {
+			t.Fatalf("reason %q", reason)
+		}
+		if !strings.Contains(cl.logs.String(), "they stay connected") {
+			t.Fatalf("no warning about failed refreshes in the log:\n%s", cl.logs.String())
+		}
+		for _, f := range cl.flaky {
+			f.down.Store(false)
+		}
+		a.sleepUntil(5*time.Minute + 5*time.Second)
+		// Nobody could sweep during the outage, so the first sweep after
+		// it gives the owners a lease to refresh before counting them
+		// gone: the session was never lost.
+		if got, want := cl.histories("u1"), "r0[connect] r1[]"; got != want {
+			t.Fatalf("callbacks after the outage:\n got %s\nwant %s", got, want)
+		}
+		b.join("u2", b.open("u2")) // its first grace passed during the outage; a new Open works
+		ca.drop()
+		b.join("u1", w.Token)
+	})
+}
+
+// A store restarted empty is detected by the next refresh, logged at
+// error level, and rebuilt from the connections held: the clients' resume
+// tokens keep working, on any replica.
+func TestStoreRestartedEmpty(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		a, b := cl.envs[0], cl.envs[1]
+		ca, w := a.join("u1", a.open("u1"))
+		cl.store.Forget()
+		a.sleepUntil(heartbeat.StoreRefreshInterval + time.Second)
+		if !strings.Contains(cl.logs.String(), "level=ERROR") || !strings.Contains(cl.logs.String(), "lost its data") {
+			t.Fatalf("no error log about the lost store:\n%s", cl.logs.String())
+		}
+		if cl.store.Len() != 1 {
+			t.Fatalf("store has %d sessions after the rebuild, want 1", cl.store.Len())
+		}
+		ca.drop()
+		synctest.Wait()
+		cb, _ := b.join("u1", w.Token)
+		if !cb.isOpen() {
+			t.Fatal("resume after the rebuild failed")
+		}
+	})
+}
+
+// Drain closes every connection with 1001 "going away, reconnect", fires
+// no callback and ends no session: a Go client resumes on another replica.
+func TestStoreDrainHandsSessionsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		a, b := cl.envs[0], cl.envs[1]
+		token := a.open("u1")
+		var mu sync.Mutex
+		target := a.l
+		d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			l := target
+			mu.Unlock()
+			return l.DialContext(ctx, network, addr)
+		}}
+		s, err := hbclient.Connect(context.Background(), wsURL, "u1", token, hbclient.WithDialer(d))
+		if err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+		defer s.Close()
+		synctest.Wait() // OnConnect has run
+		mu.Lock()
+		target = b.l
+		mu.Unlock()
+		if err := a.srv.Drain(context.Background()); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		a.sleepUntil(30 * time.Second)
+		if s.State() != hbclient.StateConnected {
+			t.Fatalf("client state %v after the drain, want connected (to the other replica)", s.State())
+		}
+		if got, want := cl.histories("u1"), "r0[connect] r1[resume]"; got != want {
+			t.Fatalf("callbacks:\n got %s\nwant %s", got, want)
+		}
+		if _, err := a.srv.Open("u2"); !errors.Is(err, heartbeat.ErrServerClosed) {
+			t.Fatalf("Open after Drain: %v", err)
+		}
+	})
+}
