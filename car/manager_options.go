@@ -56,6 +56,9 @@ type managerConfig struct {
 	streamLost       StreamLostAction
 	onStreamEvent    func(StreamEvent)
 	start            StartDefaults
+	store            LeaseStore
+	storeTimeout     time.Duration
+	claimTTL         time.Duration
 }
 
 func defaultManagerConfig() managerConfig {
@@ -72,11 +75,15 @@ func defaultManagerConfig() managerConfig {
 		destroyRetry:    RetryPolicy{MaxAttempts: 8, MinWait: 500 * time.Millisecond, MaxWait: 10 * time.Second},
 		streamLost:      StreamLostRelease,
 		logger:          slog.New(slog.DiscardHandler),
+		storeTimeout:    2 * time.Second,
 	}
 }
 
 // check validates the options together.
 func (c *managerConfig) check() error {
+	if c.claimTTL == 0 {
+		c.claimTTL = c.apiTimeout + c.releaseRetryMax
+	}
 	if !c.reloadGraceSet && c.reloadGrace > c.reconnectWait {
 		c.reloadGrace = c.reconnectWait // a short WithReconnectWait bounds the default
 	}
