@@ -406,3 +406,63 @@ func TestLeasesRedisUnreachable(t *testing.T) {
 		}
 	})
 }
+
+// TestLeasesRealRedis runs against a real redis-server, in real time: two
+// replicas release each lease once; with the server killed, Start fails
+// fast with a *car.StoreError and a Stop is retried; the server comes back
+// empty (no persistence), which the claim detects (the generation is past
+// the counter): the lease is released from what the replica knows, once.
+func TestLeasesRealRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newLeaseFleet(t, 2, 2, func() redis.UniversalClient { return srv.Client(t) })
+	a, b := f.reps[0], f.reps[1]
+	for i := range 5 {
+		user := fmt.Sprintf("u%d", i)
+		f.start(f.reps[i%2], user)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for j, r := range []*leaseReplica{a, b} {
+			wg.Go(func() { errs[j] = r.mgr.Stop(t.Context(), user) })
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("%s: Stop: %v, %v", user, errs[0], errs[1])
+		}
+		time.Sleep(300 * time.Millisecond) // CAR's cleanup (200 ms)
+	}
+	if rel := f.released(); len(rel) != 5 || f.count(cartest.EventDestroyed, "") != 5 {
+		t.Fatalf("releases %v, %d destroyed, want 5 and 5", rel, f.count(cartest.EventDestroyed, ""))
+	}
+
+	f.start(a, "v1")
+	srv.Kill()
+	begun := time.Now()
+	_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "v2", UserIp: "10.0.0.1"})
+	var se *car.StoreError
+	if !errors.As(err, &se) {
+		t.Fatalf("Start with Redis killed: %v, want a *car.StoreError", err)
+	}
+	if d := time.Since(begun); d > time.Second {
+		t.Errorf("Start took %v to fail", d)
+	}
+	t.Logf("Start with Redis killed failed after %v: %v", time.Since(begun).Round(time.Millisecond), err)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	err = a.mgr.Stop(ctx, "v1")
+	cancel()
+	var pending *car.ReleasePendingError
+	if !errors.As(err, &pending) {
+		t.Fatalf("Stop with Redis killed: %v, want a *car.ReleasePendingError", err)
+	}
+	srv.Restart() // empty
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.released()) < 6 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rel := f.released(); len(rel) != 6 || rel[5] != "r1 v1 stopped" || f.count(cartest.EventDestroyed, "v1") != 1 {
+		t.Fatalf("after Redis came back empty: releases %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "v1"))
+	}
+	l := f.start(b, "v3")
+	if l.HeartbeatSession == "v3#1" {
+		t.Errorf("a generation handed out again after the data loss: %s", l.HeartbeatSession)
+	}
+}
