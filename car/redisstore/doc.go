@@ -142,9 +142,11 @@
 // (asynchronous replication): a claim that vanishes lets another replica
 // claim the same generation (DestroySession twice, harmless); a finished
 // lease that comes back is claimed again and found already destroyed; a
-// ticket or a queue departure can be lost, so the queue may briefly hold
-// a user who left (the next claim of it removes it) or miss one who joined
-// (its Start, retried by the page, joins again at the end).
+// ticket or a queue departure can be lost, so the queue may hold a user
+// who left (admitted, then released when its heartbeat session's grace
+// ends; if that session is gone too, left to CAR's own reconnect wait,
+// since no client ever connects) or miss one who joined (its next Start
+// joins again, at the end). The package does not issue WAIT.
 //
 // # Logging
 //
