@@ -95,11 +95,11 @@ func storeChurn(t *testing.T, seed uint64) {
 			ls = append(ls, e.l)
 		}
 		type client struct {
-			id         string
-			d          *lbDialer
-			s          *hbclient.Client
-			offUntil   time.Duration
-			released   bool
+			id       string
+			d        *lbDialer
+			s        *hbclient.Client
+			offUntil time.Duration
+			released bool
 		}
 		start := cl.envs[0].start
 		elapsed := func() time.Duration { return time.Since(start) }
