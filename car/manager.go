@@ -270,7 +270,7 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 	}
 	m.stats.released = make(map[ReleaseReason]int)
 	m.runCtx, m.cancelRun = context.WithCancel(context.Background())
-	hbOpts := append(slices.Clone(cfg.heartbeat),
+	own := append([]heartbeat.ServerOption{
 		heartbeat.WithReconnectWindow(cfg.reconnectWait),
 		heartbeat.WithReloadGrace(cfg.reloadGrace),
 		heartbeat.WithIdleThreshold(cfg.idleThreshold),
@@ -279,8 +279,12 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		heartbeat.OnResume(m.onResume),
 		heartbeat.OnIdle(m.onIdle),
 		heartbeat.OnExpire(m.onExpire),
-	)
-	hbOpts = append(hbOpts, m.streamOptions()...)
+	}, m.streamOptions()...)
+	if err := refuseManaged(cfg.heartbeat, own); err != nil {
+		m.cancelRun()
+		return nil, err
+	}
+	hbOpts := append(slices.Clone(cfg.heartbeat), own...)
 
 	hb, err := heartbeat.NewServer(hbOpts...)
 	if err != nil {

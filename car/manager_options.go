@@ -205,8 +205,13 @@ func WithDestroyRetry(p RetryPolicy) ManagerOption {
 
 // WithHeartbeat passes options to the heartbeat server: ping interval and
 // timeout, allowed origins, an authorization hook, message size, logger.
-// Callbacks set here are replaced by the manager's; watch OnRelease and
-// Snapshot instead.
+// The settings the manager makes itself are refused, never replaced:
+// NewSessionManager fails with a *ValidationError naming the option and
+// the manager's own to use instead. They are the reconnect window
+// (WithReconnectWait), the reload grace (WithReloadGrace), the idle
+// threshold (WithIdleThreshold), the stream callback (OnStreamEvent) and
+// the lifecycle callbacks OnConnect, OnDisconnect, OnResume, OnIdle and
+// OnExpire (watch OnRelease and Snapshot instead).
 func WithHeartbeat(opts ...heartbeat.ServerOption) ManagerOption {
 	return func(c *managerConfig) error {
 		c.heartbeat = append(c.heartbeat, opts...)

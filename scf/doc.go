@@ -73,9 +73,9 @@
 //
 // # Calls and retries
 //
-// [NewClient] takes the same options as package car (both wrap the same
-// transport): calls are signed with TC3-HMAC-SHA256 and retried on
-// throttling, 5xx and network errors. Invoke and InvokeFunction are never
+// [NewClient] takes the options package car's NewClient takes (both are
+// written from one template over one transport): calls are signed with
+// TC3-HMAC-SHA256 and retried on throttling, 5xx and network errors. Invoke and InvokeFunction are never
 // retried once they may have reached the server (a retry would run the
 // function again); nor are PublishVersion and CreateFunction. They are
 // retried only when the server cannot have acted: RequestLimitExceeded,
