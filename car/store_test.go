@@ -14,7 +14,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -618,7 +617,7 @@ func TestSharedResumeElsewhereThenExpireOnce(t *testing.T) {
 		rt := &router{sh: sh, to: "r1"}
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
 			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
-			hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }))
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -655,7 +654,7 @@ func TestDrainHandsClientsOver(t *testing.T) {
 		rt := &router{sh: sh, to: "r1"}
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
 			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
-			hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }))
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
 		if err != nil {
 			t.Fatal(err)
 		}
