@@ -28,7 +28,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		Version:  Version,
 		Endpoint: DefaultEndpoint,
 		Language: "en-US",
-	}, opts...)
+	}, transportOptions(opts)...)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func NewClient(opts ...Option) (*Client, error) {
 // pointer; nil to discard). Use it for actions this package has no method
 // for. Calls are retried as every CAR action is: safe to repeat.
 func (c *Client) Call(ctx context.Context, action string, params, out any, opts ...CallOption) error {
-	return c.t.Call(ctx, action, params, out, opts...)
+	return c.t.Call(ctx, action, params, out, transportCallOptions(opts)...)
 }
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
@@ -106,5 +106,5 @@ func call[Out, In any, PIn interface {
 	if in != nil {
 		field, rule = in.validate()
 	}
-	return transport.Do[Out](ctx, c.t, action, in, field, rule, opts)
+	return transport.Do[Out](ctx, c.t, action, in, field, rule, transportCallOptions(opts))
 }

@@ -1,6 +1,8 @@
 package car
 
-import "github.com/tcconcurrency/sdk-go/internal/apierr"
+// shared.go, with the codes common to every Tencent Cloud API, is written
+// from internal/facade/shared.go.tmpl.
+//go:generate go run ../internal/facade/gen car
 
 // CAR error codes (the Code of an *APIError).
 const (
@@ -20,18 +22,4 @@ const (
 	CodeAccessFailed          = "ResourceUnavailable.AccessFailed"   // the instance is unreachable
 	CodeInitialization        = "ResourceUnavailable.Initialization" // still initialising
 	CodeStopping              = "UnsupportedOperation.Stopping"      // the session is being destroyed
-)
-
-// Codes common to every Tencent Cloud API.
-const (
-	CodeRequestLimitExceeded = apierr.CodeRequestLimitExceeded
-	CodeMissingParameter     = apierr.CodeMissingParameter
-	CodeUnknownParameter     = apierr.CodeUnknownParameter
-	CodeInvalidAction        = apierr.CodeInvalidAction
-	CodeNoSuchVersion        = apierr.CodeNoSuchVersion
-	CodeSignatureFailure     = apierr.CodeSignatureFailure
-	CodeSignatureExpire      = apierr.CodeSignatureExpire
-	CodeSecretIDNotFound     = apierr.CodeSecretIDNotFound
-	CodeInvalidAuthorization = apierr.CodeInvalidAuthorization
-	CodeTokenFailure         = apierr.CodeTokenFailure
 )

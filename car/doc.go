@@ -15,7 +15,14 @@
 // Calls are signed with TC3-HMAC-SHA256, retried on throttling
 // (RequestLimitExceeded arrives as an HTTP 200 error envelope), HTTP 429,
 // 5xx and network errors, since every CAR action is safe to repeat; each
-// retry is signed afresh and every wait ends with the context. The context
+// retry is signed afresh and every wait ends with the context. Retries
+// draw on the client's retry budget ([WithRetryBudget]: 500 tokens, 5 a
+// retry), so that during an outage they do not multiply the load on CAR;
+// when it is empty a call returns its last error. What is retried, the
+// waits and the budget are the SDK's one retry model, which also paces the
+// session manager's DestroySession, release queue and queue head and the
+// heartbeat client's reconnect; it is described in one place, the doc of
+// package github.com/tcconcurrency/sdk-go/internal/retry. The context
 // bounds the whole call: the SDK's default HTTP client sets no per-attempt
 // timeout (pass one with [WithHTTPClient] and an http.Client Timeout). Failures are
 // *[APIError] values (the same type package scf returns); codes are
@@ -119,6 +126,60 @@
 // afresh (time spent waiting is not idleness). A queued user may refresh
 // its ClientSession ([SessionManager.RefreshClientSession]) before
 // admission.
+//
+// # Several replicas
+//
+// With [WithStore] (the manager's [LeaseStore] and its heartbeat server's
+// [heartbeat.Store] at once; [WithLeaseStore] for the first alone), the
+// replicas of a backend share
+// their leases and their queue through a [LeaseStore]: package
+// car/redisstore keeps them on Redis, [NewMemoryLeaseStore] in one
+// process. Any replica serves any user. Each replica keeps a working copy
+// of the leases it deals with, and adopts a lease from the store when a
+// heartbeat callback (a client resumed here, a grace that ended here, an
+// idle count swept here), a Start or a Stop reaches it for a lease another
+// replica started. What must happen once is one atomic step of the store:
+//
+//   - A new lease gets its generation from one counter: the fencing token,
+//     and the "#n" of its heartbeat session id. A Start for a user whose
+//     lease is starting or being released on another replica waits until
+//     that is done, so a new lease never races the old one's
+//     DestroySession.
+//   - A release is claimed: the first replica to claim a generation holds
+//     its release for a TTL ([WithReleaseClaimTTL], by default the API
+//     timeout plus [WithReleaseRetryMax], 60 s), renewed before each
+//     DestroySession attempt, and only it tells the client, calls
+//     DestroySession, finishes the lease in the store and runs OnRelease.
+//     The others forget their copy (Snapshot.FinishedElsewhere).
+//   - The queue is one FIFO ordered by tickets from one counter; a user who
+//     comes back through another replica keeps its ticket. One replica at
+//     a time holds the head lock (a TTL, renewed every poll) and admits the
+//     head; a release anywhere wakes every replica's queue runner at once.
+//     Each replica tells its own queued users their positions.
+//
+// Exactly once, across replicas, means: OnRelease runs once per lease, on
+// one replica, and DestroySession is called by one claimer per
+// generation. If a claimer dies (or stalls, or loses the store) after it
+// called DestroySession and before it finished the lease, its claim runs
+// out and another replica claims the same generation and calls
+// DestroySession again. That second call is harmless: the user's session
+// is already gone or going (UnsupportedOperation.Stopping counts as done),
+// and no newer lease of the user can exist meanwhile, since a Start waits
+// for the release. A replica whose claim was taken over learns it when it
+// tries to finish and runs no OnRelease.
+//
+// When the store is unreachable, Start fails at once (within
+// [WithStoreTimeout], 2 s) with a *[StoreError] (errors.As); connected
+// clients keep their connections; a release that could not be claimed,
+// carried out or recorded stays in the release queue and is retried with
+// its backoff until it is done, never dropped; the head of the queue
+// waits. A replica that dies loses no lease: the leases, the queue and the
+// claims are in the store, its users resume on another replica, and what
+// it was doing (a release, the head) is taken over when its claim or lock
+// runs out. [SessionManager.Drain] is the shutdown of a rolling deploy: it
+// releases nothing and closes the heartbeat connections with 1001 so the
+// clients resume elsewhere; [SessionManager.Shutdown] with a store is the
+// last replica's: it releases every lease of the project.
 //
 // # The client's stream
 //

@@ -91,7 +91,8 @@ func (e *ShutdownError) UserIds() []string { //nolint:revive // the API's spelli
 
 // Stop releases the user's concurrency (DestroySession) or takes the user
 // out of the queue, and waits until that is done. Stopping a user with no
-// lease does nothing.
+// lease does nothing. With a shared LeaseStore, Stop works on any replica,
+// for a lease started on any replica.
 //
 // ctx bounds only the wait. The release itself runs on the manager's own
 // context: a caller that goes away (the request of a page being closed)
@@ -103,6 +104,18 @@ func (e *ShutdownError) UserIds() []string { //nolint:revive // the API's spelli
 func (m *SessionManager) Stop(ctx context.Context, userID string) error {
 	m.mu.Lock()
 	e := m.users[userID]
+	if e == nil && m.store != nil {
+		// Another replica's lease: adopt it from the store to release it.
+		m.mu.Unlock()
+		adopted, err := m.adoptUser(ctx, userID)
+		if err != nil || adopted == nil {
+			return err
+		}
+		m.mu.Lock()
+		if e = m.users[userID]; e != adopted {
+			e = nil // gone meanwhile
+		}
+	}
 	if e == nil {
 		m.mu.Unlock()
 		return nil
@@ -146,6 +159,10 @@ func (m *SessionManager) pendingErrorLocked(e *entry, ctxErr error) error {
 // settles. It returns once the first DestroySession call is done (or
 // failed and the release was queued).
 func (m *SessionManager) release(e *entry, reason ReleaseReason) {
+	if m.store != nil {
+		m.releaseShared(e, reason)
+		return
+	}
 	m.mu.Lock()
 	if m.users[e.userID] != e || e.state == LeaseReleasing {
 		m.mu.Unlock()
@@ -173,10 +190,13 @@ func (m *SessionManager) release(e *entry, reason ReleaseReason) {
 	}
 	e.state, e.since, e.reason = LeaseReleasing, time.Now(), reason
 	held := e.applied
+	if wasQueued {
+		e.wasAdmitted = true
+		close(e.admitted)
+	}
 	m.mu.Unlock()
 
 	if wasQueued {
-		close(e.admitted)
 		m.kickQueue()
 	}
 	// Tell the client first, so it stops reconnecting; an expired session
@@ -204,6 +224,10 @@ func (m *SessionManager) releaseBackoff() retry.Backoff {
 // attemptRelease makes one DestroySession call for e (with its per-call
 // retries), then finishes e or queues the next attempt.
 func (m *SessionManager) attemptRelease(e *entry) {
+	if m.store != nil {
+		m.attemptReleaseShared(e)
+		return
+	}
 	ctx, cancel := m.callContext(m.runCtx)
 	_, err := m.client.DestroySession(ctx, &DestroySessionInput{UserId: e.userID}, WithCallRetry(m.cfg.destroyRetry))
 	cancel()
@@ -240,33 +264,26 @@ func (m *SessionManager) attemptRelease(e *entry) {
 
 // permanentDestroyError reports a DestroySession failure that retrying
 // cannot cure: the request itself or the credentials are refused.
+// It is the SDK's one classification (retry.Refused: bad input,
+// credentials, an unknown action, version or region), plus CAR's own
+// OperationDenied and SessionNotFound.
 func permanentDestroyError(err error) bool {
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return true
-	}
-	var e *APIError
-	if !errors.As(err, &e) {
-		return false // network, timeouts, credential lookups: transient
-	}
-	if IsAuth(err) || IsInvalidInput(err) {
-		return true
-	}
-	for _, code := range []string{CodeInvalidAction, CodeNoSuchVersion, "NoSuchProduct", "UnsupportedProtocol",
-		"UnsupportedRegion", "ActionOffline", CodeOperationDenied, CodeSessionNotFound} {
-		if HasCode(err, code) {
-			return true
-		}
-	}
-	return false
+	return retry.Classify(err) == retry.Refused || HasCode(err, CodeOperationDenied) || HasCode(err, CodeSessionNotFound)
 }
 
 // finish ends a release: e leaves the books exactly once.
 func (m *SessionManager) finish(e *entry, held bool, destroyErr error) {
 	at := time.Now()
 	m.mu.Lock()
-	delete(m.users, e.userID)
-	if e.hbID != "" {
+	if e.done {
+		m.mu.Unlock()
+		return
+	}
+	e.done = true
+	if m.users[e.userID] == e {
+		delete(m.users, e.userID)
+	}
+	if e.hbID != "" && m.byHB[e.hbID] == e {
 		delete(m.byHB, e.hbID)
 	}
 	m.stats.released[e.reason]++
@@ -401,6 +418,7 @@ func (m *SessionManager) adoptPending(ids []string) {
 		e := &entry{userID: id, state: LeaseReleasing, reason: ReleaseAdopted, since: time.Now(), applied: true,
 			admitted: make(chan struct{}), released: make(chan struct{})}
 		close(e.admitted)
+		e.wasAdmitted = true
 		m.users[id] = e
 		m.relPending[e] = struct{}{}
 	}
@@ -417,6 +435,10 @@ func (m *SessionManager) adoptPending(ids []string) {
 // returned *ShutdownError (errors.As; it wraps ctx's error). Persist them
 // and give them to the next manager with WithPendingReleases: CAR still
 // counts those concurrencies until its own reconnect wait ends.
+//
+// With a shared LeaseStore, Shutdown is the last replica's: it releases
+// every lease of the project, including those other replicas started. A
+// rolling deploy uses Drain instead.
 func (m *SessionManager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closing {
@@ -424,15 +446,20 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 		return ErrManagerClosed
 	}
 	m.closing = true
-	entries := make([]*entry, 0, len(m.users))
-	for _, e := range m.users {
-		entries = append(entries, e)
-	}
 	m.mu.Unlock()
 	stop := context.AfterFunc(ctx, m.cancelRun)
 	defer stop()
 	m.kickQueue()
 	m.queueWG.Wait() // the queue runner has stopped; queued users are still queued
+	if m.store != nil {
+		m.adoptAll(ctx) // the last replica releases every lease of the project
+	}
+	m.mu.Lock()
+	entries := make([]*entry, 0, len(m.users))
+	for _, e := range m.users {
+		entries = append(entries, e)
+	}
+	m.mu.Unlock()
 
 	sem := make(chan struct{}, maxReleaseAttempts)
 	var releases sync.WaitGroup
@@ -460,6 +487,9 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 	}
 	m.cancelRun()
 	m.relWG.Wait()
+	if m.stopWatch != nil {
+		m.stopWatch()
+	}
 	m.mu.Lock()
 	for _, e := range m.users {
 		select {

@@ -187,6 +187,16 @@ type entry struct {
 	relRunning  bool      // an attempt is in progress
 	relFinal    error     // a permanent failure, once released is closed
 	released    chan struct{}
+
+	// With a shared LeaseStore (store_manager.go).
+	gen         uint64 // the lease's generation; 0 for a Start's placeholder
+	done        bool   // left the books (finished or forgotten)
+	wasAdmitted bool   // admitted is closed
+	claimed     bool   // this replica won the release claim
+	destroyed   bool   // DestroySession is done; Finish is left
+	destroyErr  error  // its permanent failure, if any
+	ifHolding   bool   // an idle release adopted from another replica: not for a queued lease
+	relTries    int    // failed release attempts (store or CAR), for the backoff
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }
@@ -226,7 +236,13 @@ type SessionManager struct {
 		destroyCalls, destroyFail int
 		destroyRetries            int
 		noticesSent               int
+		forgotten                 int // leases finished by another replica
 	}
+
+	// With a shared LeaseStore (store_manager.go).
+	store     LeaseStore
+	stopWatch func()
+	changed   chan struct{} // closed and replaced at every store event
 }
 
 // NewSessionManager returns a manager for one project.
@@ -250,11 +266,11 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		client: client, project: projectID, cfg: cfg, log: cfg.logger,
 		users: make(map[string]*entry), byHB: make(map[string]*entry),
 		kick: make(chan struct{}, 1), relKick: make(chan struct{}, 1),
-		relPending: make(map[*entry]struct{}),
+		relPending: make(map[*entry]struct{}), store: cfg.store,
 	}
 	m.stats.released = make(map[ReleaseReason]int)
 	m.runCtx, m.cancelRun = context.WithCancel(context.Background())
-	hbOpts := append(slices.Clone(cfg.heartbeat),
+	own := append([]heartbeat.ServerOption{
 		heartbeat.WithReconnectWindow(cfg.reconnectWait),
 		heartbeat.WithReloadGrace(cfg.reloadGrace),
 		heartbeat.WithIdleThreshold(cfg.idleThreshold),
@@ -263,8 +279,12 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		heartbeat.OnResume(m.onResume),
 		heartbeat.OnIdle(m.onIdle),
 		heartbeat.OnExpire(m.onExpire),
-	)
-	hbOpts = append(hbOpts, m.streamOptions()...)
+	}, m.streamOptions()...)
+	if err := refuseManaged(cfg.heartbeat, own); err != nil {
+		m.cancelRun()
+		return nil, err
+	}
+	hbOpts := append(slices.Clone(cfg.heartbeat), own...)
 
 	hb, err := heartbeat.NewServer(hbOpts...)
 	if err != nil {
@@ -272,6 +292,9 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		return nil, fmt.Errorf("car: NewSessionManager: heartbeat: %w", err)
 	}
 	m.hb = hb
+	if m.store != nil {
+		m.startShared()
+	}
 	m.adoptPending(cfg.pendingReleases)
 	return m, nil
 }
@@ -300,6 +323,7 @@ const (
 	stepReattach                  // the user holds a concurrency: run both calls again
 	stepLease                     // a queued user: a fresh token, same place
 	stepWait                      // a start or release of the user is in progress
+	stepCreate                    // with a store: ask it for a new lease
 )
 
 // Start admits a user. With a concurrency idle, it runs ApplyConcurrent then
@@ -327,6 +351,9 @@ func (m *SessionManager) Start(ctx context.Context, req StartRequest) (*Lease, e
 		return nil, err
 	}
 	m.applyDefaults(&req)
+	if m.store != nil {
+		return m.startWithStore(ctx, req)
+	}
 	for {
 		step, e, wait, err := m.nextStartStep(req)
 		if err != nil {
@@ -363,7 +390,7 @@ func (m *SessionManager) nextStartStep(req StartRequest) (startStep, *entry, <-c
 	if e == nil {
 		m.gen++
 		e = &entry{
-			userID: req.UserId, hbID: fmt.Sprintf("%s#%d", req.UserId, m.gen), req: req,
+			userID: req.UserId, gen: m.gen, hbID: sessionID(req.UserId, m.gen), req: req,
 			since: time.Now(), admitted: make(chan struct{}), released: make(chan struct{}),
 		}
 		if m.queue.live > 0 { // FIFO: nobody overtakes a waiting user
@@ -479,11 +506,22 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 		m.release(e, ReleaseStartFailed)
 		return nil, fmt.Errorf("car: heartbeat session: %w", err)
 	}
+	storePos := 0
+	if m.store != nil {
+		ctx, cancel := m.storeCtx(m.runCtx)
+		if pos, err := m.store.Positions(ctx, []string{e.userID}); err == nil && len(pos) == 1 {
+			storePos = pos[0]
+		}
+		cancel()
+	}
 	m.mu.Lock()
 	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
 	queued := e.state == LeaseQueued
 	if queued {
 		l.QueuePosition = m.queue.position(e)
+		if m.store != nil {
+			l.QueuePosition = max(storePos, 1)
+		}
 		e.sentPos, e.sentAt = l.QueuePosition, time.Now()
 	}
 	m.mu.Unlock()
@@ -535,6 +573,9 @@ func (m *SessionManager) admit(ctx context.Context, e *entry, wait bool) error {
 }
 
 func (m *SessionManager) admitOnce(ctx context.Context, e *entry) error {
+	if err := m.renewHold(ctx, e); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	r := e.req
 	m.mu.Unlock()
@@ -575,22 +616,12 @@ func (m *SessionManager) callContext(ctx context.Context) (context.Context, cont
 // mayHaveActed reports whether a failed call may still have been carried
 // out by CAR: it timed out, its answer was lost, or the server failed
 // (5xx, InternalError, ProcessTimeout). A definite API answer (NoIdle,
-// Stopping, a bad parameter, throttling) means it was not.
+// Stopping, a bad parameter, throttling) means it was not. The classes are
+// the SDK's one classification (retry.Classify); a failed dial counts with
+// the network errors, so that a Start's rounds retry it, and CAR's
+// ProcessTimeout and an HTTP status without an error envelope count too.
 func mayHaveActed(err error) bool {
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return false
-	}
-	var e *APIError
-	if !errors.As(err, &e) {
-		return true // network, timeout, cancelled while in flight
-	}
-	switch {
-	case e.HTTPStatus >= 500, e.Code == CodeInternalError, HasCode(err, CodeProcessTimeout),
-		e.Code == "ClientError.HttpStatusCodeError", e.Code == "ClientError.ParseJsonError":
-		return true
-	}
-	return false
+	return retry.Classify(err).Fault() || HasCode(err, CodeProcessTimeout) || HasCode(err, "ClientError.HttpStatusCodeError")
 }
 
 // finishStart settles an ApplyConcurrent/CreateSession run. On the first
@@ -609,14 +640,13 @@ func (m *SessionManager) finishStart(e *entry, err error, initial bool) {
 		e.state = e.resume
 	}
 	e.since = time.Now()
-	if initial {
+	if initial && !e.wasAdmitted {
 		e.admitSession, e.admitErr = e.serverSession, err
+		e.wasAdmitted = true
+		close(e.admitted)
 	}
 	m.settleLocked(e)
 	m.mu.Unlock()
-	if initial {
-		close(e.admitted)
-	}
 	switch {
 	case err != nil && initial:
 		m.release(e, ReleaseStartFailed)
@@ -696,8 +726,15 @@ func (m *SessionManager) entryFor(hbID string) *entry {
 	return m.byHB[hbID]
 }
 
-func (m *SessionManager) onConnect(ev heartbeat.Event) { m.setConnected(ev.SessionID, true) }
-func (m *SessionManager) onResume(ev heartbeat.Event)  { m.setConnected(ev.SessionID, true) }
+func (m *SessionManager) onConnect(ev heartbeat.Event) {
+	m.lookupEntry(ev.SessionID)
+	m.setConnected(ev.SessionID, true)
+}
+
+func (m *SessionManager) onResume(ev heartbeat.Event) {
+	m.lookupEntry(ev.SessionID)
+	m.setConnected(ev.SessionID, true)
+}
 func (m *SessionManager) onDisconnect(ev heartbeat.Event) {
 	m.setConnected(ev.SessionID, false)
 }
@@ -721,7 +758,7 @@ func (m *SessionManager) onIdle(ev heartbeat.Event) {
 	if m.cfg.idleRelease == 0 || ev.Times < m.cfg.idleRelease {
 		return
 	}
-	e := m.entryFor(ev.SessionID)
+	e := m.adoptForRelease(ev.SessionID, true)
 	if e == nil {
 		return
 	}
@@ -734,7 +771,7 @@ func (m *SessionManager) onIdle(ev heartbeat.Event) {
 }
 
 func (m *SessionManager) onExpire(ev heartbeat.Event) {
-	if e := m.entryFor(ev.SessionID); e != nil {
+	if e := m.adoptForRelease(ev.SessionID, false); e != nil {
 		m.release(e, ReleaseDisconnected)
 	}
 }

@@ -56,6 +56,9 @@ type managerConfig struct {
 	streamLost       StreamLostAction
 	onStreamEvent    func(StreamEvent)
 	start            StartDefaults
+	store            LeaseStore
+	storeTimeout     time.Duration
+	claimTTL         time.Duration
 }
 
 func defaultManagerConfig() managerConfig {
@@ -72,11 +75,15 @@ func defaultManagerConfig() managerConfig {
 		destroyRetry:    RetryPolicy{MaxAttempts: 8, MinWait: 500 * time.Millisecond, MaxWait: 10 * time.Second},
 		streamLost:      StreamLostRelease,
 		logger:          slog.New(slog.DiscardHandler),
+		storeTimeout:    2 * time.Second,
 	}
 }
 
 // check validates the options together.
 func (c *managerConfig) check() error {
+	if c.claimTTL == 0 {
+		c.claimTTL = c.apiTimeout + c.releaseRetryMax
+	}
 	if !c.reloadGraceSet && c.reloadGrace > c.reconnectWait {
 		c.reloadGrace = c.reconnectWait // a short WithReconnectWait bounds the default
 	}
@@ -198,8 +205,13 @@ func WithDestroyRetry(p RetryPolicy) ManagerOption {
 
 // WithHeartbeat passes options to the heartbeat server: ping interval and
 // timeout, allowed origins, an authorization hook, message size, logger.
-// Callbacks set here are replaced by the manager's; watch OnRelease and
-// Snapshot instead.
+// The settings the manager makes itself are refused, never replaced:
+// NewSessionManager fails with a *ValidationError naming the option and
+// the manager's own to use instead. They are the reconnect window
+// (WithReconnectWait), the reload grace (WithReloadGrace), the idle
+// threshold (WithIdleThreshold), the stream callback (OnStreamEvent) and
+// the lifecycle callbacks OnConnect, OnDisconnect, OnResume, OnIdle and
+// OnExpire (watch OnRelease and Snapshot instead).
 func WithHeartbeat(opts ...heartbeat.ServerOption) ManagerOption {
 	return func(c *managerConfig) error {
 		c.heartbeat = append(c.heartbeat, opts...)

@@ -135,7 +135,7 @@ func (m *SessionManager) enqueueLocked(e *entry) {
 	e.state = LeaseQueued
 	e.queuedAt = time.Now()
 	m.queue.push(e)
-	if !m.running && !m.closing {
+	if m.store == nil && !m.running && !m.closing {
 		m.running = true
 		m.queueWG.Add(1)
 		go m.runQueue()
@@ -278,6 +278,9 @@ func (m *SessionManager) positionRoundLocked(now time.Time) (out []positionNotic
 // starting). It reports whether the runner should go on at once.
 func (m *SessionManager) admitHead(e *entry) bool {
 	err := m.admit(m.runCtx, e, false)
+	if err == nil {
+		err = m.recordActive(e)
+	}
 	m.log.Debug("queue head: admission", "user", e.userID, "error", err)
 	switch {
 	case err == nil:
@@ -307,6 +310,7 @@ func (m *SessionManager) admitHead(e *entry) bool {
 		}
 		m.settleLocked(e)
 		m.mu.Unlock()
+		m.recordQueued(e)
 		if pending != "" {
 			m.release(e, pending)
 			return true

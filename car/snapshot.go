@@ -45,19 +45,24 @@ type Snapshot struct {
 	// NoticesSent counts the queue, ready and other notices the manager
 	// sent.
 	NoticesSent int
+	// FinishedElsewhere counts leases this replica had on its books that
+	// another replica released (with a shared LeaseStore): OnRelease ran
+	// there.
+	FinishedElsewhere int
 }
 
 // Snapshot reports every user's state and the counters.
 func (m *SessionManager) Snapshot() Snapshot {
 	m.mu.Lock()
 	s := Snapshot{
-		Users:           make([]UserSnapshot, 0, len(m.users)),
-		Released:        make(map[ReleaseReason]int, len(m.stats.released)),
-		DestroyCalls:    m.stats.destroyCalls,
-		DestroyFailures: m.stats.destroyFail,
-		DestroyRetries:  m.stats.destroyRetries,
-		NoticesSent:     m.stats.noticesSent,
-		PendingReleases: len(m.relPending),
+		Users:             make([]UserSnapshot, 0, len(m.users)),
+		Released:          make(map[ReleaseReason]int, len(m.stats.released)),
+		DestroyCalls:      m.stats.destroyCalls,
+		DestroyFailures:   m.stats.destroyFail,
+		DestroyRetries:    m.stats.destroyRetries,
+		NoticesSent:       m.stats.noticesSent,
+		FinishedElsewhere: m.stats.forgotten,
+		PendingReleases:   len(m.relPending),
 	}
 	for k, v := range m.stats.released {
 		s.Released[k] = v

@@ -65,7 +65,7 @@ func (m *SessionManager) streamOptions() []heartbeat.ServerOption {
 
 // onStream reacts to a client's stream report.
 func (m *SessionManager) onStream(ev heartbeat.Event) {
-	e := m.entryFor(ev.SessionID)
+	e := m.lookupEntry(ev.SessionID)
 	if e == nil {
 		return
 	}
@@ -104,6 +104,9 @@ func (m *SessionManager) restart(e *entry) (string, error) {
 		return "", nil
 	}
 	err := m.admit(m.runCtx, e, true)
+	if rerr := m.recordActive(e); err == nil {
+		err = rerr
+	}
 	m.finishStart(e, err, false)
 	if err != nil {
 		return "", err

@@ -47,7 +47,7 @@ type Server struct {
 	stopListen func()
 	stopOnce   sync.Once
 	leaving    map[string]*serverSession // detached here, detach not yet in the store
-	sweptMB    mailbox                   // callbacks of swept deadlines (sessions not held here)
+	sweptMB    [sweptShards]mailbox      // callbacks of swept deadlines, by hash of the session id
 }
 
 // serverSession is the Server's state for one session id. Fields are guarded
@@ -442,7 +442,9 @@ func (s *Server) closeDownLocked() {
 	if s.loopStop != nil {
 		close(s.loopStop)
 	}
-	s.sweptMB.drop()
+	for i := range s.sweptMB {
+		s.sweptMB[i].drop()
+	}
 }
 
 // waitDone waits until every goroutine of the Server is gone and the writers

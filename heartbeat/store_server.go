@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -427,14 +428,22 @@ func (s *Server) firedLocked(d Due) {
 	}
 }
 
-// postSweptLocked queues a callback of a swept deadline. They run one at a
-// time, in order. Caller holds Server.mu.
+// sweptShards is how many mailboxes the callbacks of swept deadlines share:
+// those of one session run one at a time, in order, and a slow callback
+// delays only the sessions of its shard.
+const sweptShards = 64
+
+// postSweptLocked queues a callback of a swept deadline. Caller holds
+// Server.mu.
 func (s *Server) postSweptLocked(cb func(Event), ev Event) {
 	if cb == nil || s.closed {
 		return
 	}
-	if s.sweptMB.post(func() { cb(ev) }) {
-		s.goLocked(func() { s.sweptMB.drain(&s.mu) })
+	h := fnv.New32a()
+	h.Write([]byte(ev.SessionID))
+	mb := &s.sweptMB[h.Sum32()%sweptShards]
+	if mb.post(func() { cb(ev) }) {
+		s.goLocked(func() { mb.drain(&s.mu) })
 	}
 }
 

@@ -472,3 +472,27 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 		}
 	})
 }
+
+// Without a Store, Drain closes every connection with 1001 "going away,
+// reconnect" and fires no callback; the Server is closed afterwards.
+func TestDrainWithoutStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		c, _ := e.join("u1", e.open("u1"))
+		synctest.Wait()
+		if err := e.srv.Drain(context.Background()); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		if reason := wantClose(t, c, heartbeat.CloseGoingAway); reason != "going away, reconnect" {
+			t.Fatalf("reason %q", reason)
+		}
+		time.Sleep(time.Hour)
+		wantHistory(t, e, "u1", "connect")
+		if _, err := e.srv.Open("u2"); !errors.Is(err, heartbeat.ErrServerClosed) {
+			t.Fatalf("Open after Drain: %v", err)
+		}
+		if err := e.srv.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown after Drain: %v", err)
+		}
+	})
+}

@@ -28,7 +28,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		Version:  Version,
 		Endpoint: DefaultEndpoint,
 		Language: "en-US",
-	}, opts...)
+	}, transportOptions(opts)...)
 	if err != nil {
 		return nil, err
 	}
@@ -58,14 +58,14 @@ func (c *Client) Call(ctx context.Context, action string, params, out any, opts 
 	if notIdempotentAction(action) {
 		opts = notIdempotent(opts)
 	}
-	return c.t.Call(ctx, action, params, out, opts...)
+	return c.t.Call(ctx, action, params, out, transportCallOptions(opts)...)
 }
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
 func (c *Client) CloseIdleConnections() { c.t.CloseIdleConnections() }
 
 func notIdempotent(opts []CallOption) []CallOption {
-	return append(opts[:len(opts):len(opts)], transport.NotIdempotent())
+	return append(opts[:len(opts):len(opts)], func(c *callConfig) { c.opts = append(c.opts, transport.NotIdempotent()) })
 }
 
 // PutReservedConcurrencyConfig sets the function's reserved quota (MB). 0
@@ -225,5 +225,5 @@ func call[Out, In any, PIn interface {
 	if in != nil {
 		field, rule = in.validate()
 	}
-	return transport.Do[Out](ctx, c.t, action, in, field, rule, opts)
+	return transport.Do[Out](ctx, c.t, action, in, field, rule, transportCallOptions(opts))
 }

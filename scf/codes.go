@@ -1,10 +1,10 @@
 package scf
 
-import (
-	"strconv"
+// shared.go, with the codes common to every Tencent Cloud API, is written
+// from internal/facade/shared.go.tmpl.
+//go:generate go run ../internal/facade/gen scf
 
-	"github.com/tcconcurrency/sdk-go/internal/apierr"
-)
+import "strconv"
 
 // SCF API error codes (the Code of an *APIError) that matter for
 // concurrency. The API has many more; compare with HasCode, which also
@@ -64,20 +64,6 @@ const (
 	CodeFunctionCountLimit     = "LimitExceeded.Function"
 	CodeServiceSuspended       = "ResourceUnavailable.ServiceSuspended"
 	CodeInsufficientBalance    = "ResourceUnavailable.InsufficientBalance"
-)
-
-// Codes common to every Tencent Cloud API.
-const (
-	CodeRequestLimitExceeded = apierr.CodeRequestLimitExceeded
-	CodeMissingParameter     = apierr.CodeMissingParameter
-	CodeUnknownParameter     = apierr.CodeUnknownParameter
-	CodeInvalidAction        = apierr.CodeInvalidAction
-	CodeNoSuchVersion        = apierr.CodeNoSuchVersion
-	CodeSignatureFailure     = apierr.CodeSignatureFailure
-	CodeSignatureExpire      = apierr.CodeSignatureExpire
-	CodeSecretIDNotFound     = apierr.CodeSecretIDNotFound
-	CodeInvalidAuthorization = apierr.CodeInvalidAuthorization
-	CodeTokenFailure         = apierr.CodeTokenFailure
 )
 
 // Function execution status codes (the documented "Cloud Function Status

@@ -1,0 +1,816 @@
+package car
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+)
+
+// The manager with a shared LeaseStore (WithLeaseStore). Its local entries
+// are a working copy of the leases this replica deals with: those it
+// started, and those it adopted from the store because a heartbeat
+// callback, a Start or a Stop of another replica's lease reached it. Every
+// decision that several replicas could take at once goes to the store: a
+// new lease (Create), the release (Claim, then Finish), the head of the
+// queue (LockHead) and its admission (Update). An entry whose lease the
+// store no longer has is forgotten without a callback: the replica that
+// finished the lease ran OnRelease.
+
+// storeCtx bounds one store call (WithStoreTimeout).
+func (m *SessionManager) storeCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, m.cfg.storeTimeout)
+}
+
+// holdTTL is how long a start holds its lease in the store; the starter
+// renews it before each round of ApplyConcurrent and CreateSession.
+func (m *SessionManager) holdTTL() time.Duration { return 2*m.cfg.apiTimeout + 10*time.Second }
+
+// headTTL is how long the head lock lasts; the holder renews it every poll.
+func (m *SessionManager) headTTL() time.Duration { return m.holdTTL() + 2*m.cfg.queuePoll }
+
+// startShared wires the store in when NewSessionManager has one.
+func (m *SessionManager) startShared() {
+	m.changed = make(chan struct{})
+	m.stopWatch = m.store.Watch(m.onStoreEvent)
+	m.running = true
+	m.queueWG.Add(1)
+	go m.runSharedQueue()
+}
+
+// onStoreEvent wakes what waits on another replica: the queue, Starts
+// waiting for a lease held elsewhere; a lease finished elsewhere leaves
+// this replica's books.
+func (m *SessionManager) onStoreEvent(ev LeaseEvent) {
+	m.kickQueue()
+	m.mu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	var drop *entry
+	if ev.Kind == LeaseEventReleased && ev.Replica != m.store.Replica() {
+		if e := m.users[ev.UserId]; e != nil && e.gen == ev.Generation && e.state != LeaseStarting {
+			drop = e
+		}
+	}
+	if drop != nil {
+		m.forgetLocked(drop)
+	}
+	m.mu.Unlock()
+}
+
+// changedChan is closed at the next store event.
+func (m *SessionManager) changedChan() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+// forgetLocked takes e off this replica's books without a release: its
+// lease ended elsewhere, or was never made. Caller holds m.mu.
+func (m *SessionManager) forgetLocked(e *entry) {
+	if e.done {
+		return
+	}
+	e.done = true
+	if m.users[e.userID] == e {
+		delete(m.users, e.userID)
+	}
+	if e.hbID != "" && m.byHB[e.hbID] == e {
+		delete(m.byHB, e.hbID)
+	}
+	delete(m.relPending, e)
+	if e.inQueue {
+		m.dequeueLocked(e)
+	}
+	if !e.wasAdmitted {
+		if e.admitErr == nil && e.admitSession == "" {
+			e.admitErr = ErrLeftQueue
+		}
+		e.wasAdmitted = true
+		close(e.admitted)
+	}
+	close(e.released)
+	m.stats.forgotten++
+}
+
+// finishRemote forgets e: its lease was finished by another replica.
+func (m *SessionManager) finishRemote(e *entry) {
+	m.mu.Lock()
+	m.forgetLocked(e)
+	m.mu.Unlock()
+	m.kickQueue()
+}
+
+// adoptRecord returns this replica's entry for the lease rec, making one if
+// there is none. It returns nil when another local lease of the user is in
+// the way (starting or releasing here) or the manager is closing.
+func (m *SessionManager) adoptRecord(rec LeaseRecord) *entry { return m.adopt(rec, false) }
+
+// adopt is adoptRecord; evenClosing adopts while the manager shuts down.
+func (m *SessionManager) adopt(rec LeaseRecord, evenClosing bool) *entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.users[rec.UserId]; e != nil {
+		if e.gen == rec.Generation {
+			return e
+		}
+		if e.gen > rec.Generation || e.state == LeaseStarting || e.state == LeaseReleasing {
+			return nil
+		}
+		m.forgetLocked(e) // its lease ended elsewhere
+	}
+	if m.closing && !evenClosing {
+		return nil
+	}
+	now := time.Now()
+	e := &entry{
+		userID: rec.UserId, gen: rec.Generation, hbID: rec.SessionID(), req: rec.Request, since: now,
+		admitted: make(chan struct{}), released: make(chan struct{}),
+		applied: rec.Applied, serverSession: rec.ServerSession,
+	}
+	switch rec.State {
+	case LeaseQueued:
+		e.state, e.queuedAt = LeaseQueued, now
+		m.queue.push(e)
+	case LeaseReleasing:
+		e.state, e.reason, e.wasAdmitted = LeaseReleasing, rec.Reason, true
+		close(e.admitted)
+		e.relNext = now.Add(rec.HoldLeft)
+		m.relPending[e] = struct{}{}
+		m.startReleaseRunnerLocked()
+	default: // starting elsewhere, or active
+		e.state, e.wasAdmitted = LeaseActive, true
+		e.admitSession = rec.ServerSession
+		close(e.admitted)
+	}
+	m.users[e.userID], m.byHB[e.hbID] = e, e
+	return e
+}
+
+// lookupEntry finds the entry of a heartbeat session, adopting it from the
+// store if this replica has none.
+func (m *SessionManager) lookupEntry(hbID string) *entry {
+	if e := m.entryFor(hbID); e != nil || m.store == nil {
+		return e
+	}
+	user, gen, ok := ParseSessionID(hbID)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := m.storeCtx(m.runCtx)
+	rec, found, err := m.store.Get(ctx, user)
+	cancel()
+	if err != nil {
+		m.log.Warn("lease store unreachable: a heartbeat event of another replica's lease is not applied", "session", hbID, "error", err)
+		return nil
+	}
+	if !found || rec.Generation != gen {
+		return nil
+	}
+	return m.adoptRecord(rec)
+}
+
+// adoptForRelease returns the entry of a heartbeat session that must be
+// released (its grace ended, or it idled here), adopting it without asking
+// the store: the release claim will say whether the lease still exists
+// and holds a concurrency, and is retried until the store answers.
+func (m *SessionManager) adoptForRelease(hbID string, ifHolding bool) *entry {
+	if e := m.entryFor(hbID); e != nil || m.store == nil {
+		return e
+	}
+	user, gen, ok := ParseSessionID(hbID)
+	if !ok {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.users[user]; e != nil {
+		if e.gen == gen {
+			return e
+		}
+		if e.gen > gen || e.state == LeaseStarting || e.state == LeaseReleasing {
+			return nil
+		}
+		m.forgetLocked(e)
+	}
+	e := &entry{userID: user, gen: gen, hbID: hbID, state: LeaseActive, since: time.Now(), ifHolding: ifHolding,
+		wasAdmitted: true, admitted: make(chan struct{}), released: make(chan struct{})}
+	close(e.admitted)
+	m.users[user], m.byHB[hbID] = e, e
+	return e
+}
+
+// adoptUser adopts the user's lease from the store (Stop on a replica that
+// has no entry for it).
+func (m *SessionManager) adoptUser(ctx context.Context, userID string) (*entry, error) {
+	ctx, cancel := m.storeCtx(ctx)
+	rec, found, err := m.store.Get(ctx, userID)
+	cancel()
+	if err != nil {
+		return nil, storeErr("get", err)
+	}
+	if !found {
+		return nil, nil
+	}
+	return m.adoptRecord(rec), nil
+}
+
+// nextSharedStep is nextStartStep with a store: a user with no local entry
+// gets a placeholder (state starting, so that a second Start waits for the
+// first) while the store is asked.
+func (m *SessionManager) nextSharedStep(req StartRequest) (startStep, *entry, <-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return 0, nil, nil, ErrManagerClosed
+	}
+	e := m.users[req.UserId]
+	if e == nil {
+		e = &entry{userID: req.UserId, req: req, since: time.Now(), admitted: make(chan struct{}), released: make(chan struct{})}
+		m.beginStartLocked(e)
+		m.users[e.userID] = e
+		return stepCreate, e, nil, nil
+	}
+	switch e.state {
+	case LeaseReleasing:
+		m.retryReleaseNowLocked(e)
+		return stepWait, e, e.released, nil
+	case LeaseStarting:
+		return stepWait, e, e.busy, nil
+	case LeaseQueued:
+		e.req = req
+		return stepLease, e, nil, nil
+	default:
+		e.req, e.resume = req, e.state
+		m.beginStartLocked(e)
+		return stepReattach, e, nil, nil
+	}
+}
+
+// dropPlaceholder removes the placeholder of a Start whose lease was not
+// created here.
+func (m *SessionManager) dropPlaceholder(e *entry, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.settleLocked(e)
+	e.admitErr = err
+	if e.admitErr == nil {
+		e.admitErr = ErrLeftQueue
+	}
+	m.forgetLocked(e)
+	m.stats.forgotten--
+}
+
+// waitElsewhere waits while another replica holds the user's lease: until
+// the next store event or the hold's end (at most a poll interval, in case
+// an event was lost).
+func (m *SessionManager) waitElsewhere(ctx context.Context, left time.Duration) error {
+	d := min(max(left, 10*time.Millisecond), m.cfg.queuePoll)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-m.changedChan():
+	case <-ctx.Done():
+		return fmt.Errorf("car: Start: the user's lease is held by another replica: %w", ctx.Err())
+	}
+	return nil
+}
+
+// startWithStore is Start with a shared store.
+func (m *SessionManager) startWithStore(ctx context.Context, req StartRequest) (*Lease, error) {
+	for {
+		step, e, wait, err := m.nextSharedStep(req)
+		if err != nil {
+			return nil, err
+		}
+		switch step {
+		case stepWait:
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, m.waitError(e, ctx.Err())
+			}
+		case stepLease:
+			return m.lease(e)
+		case stepReattach:
+			l, held, err := m.reattachShared(ctx, e)
+			if held >= 0 {
+				if err := m.waitElsewhere(ctx, held); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return l, err
+		}
+		// stepCreate: e is a placeholder.
+		sctx, cancel := m.storeCtx(ctx)
+		rec, created, err := m.store.Create(sctx, CreateLease{Request: req, Queue: m.cfg.queueLimit > 0, QueueLimit: m.cfg.queueLimit, Hold: m.holdTTL()})
+		cancel()
+		if err != nil {
+			err = storeErr("create", err)
+			m.dropPlaceholder(e, err)
+			return nil, err
+		}
+		if !created {
+			m.dropPlaceholder(e, nil)
+			if rec.State == LeaseStarting && rec.Holder != m.store.Replica() && rec.HoldLeft > 0 {
+				if err := m.waitElsewhere(ctx, rec.HoldLeft); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if m.adoptRecord(rec) == nil {
+				if err := m.waitElsewhere(ctx, m.cfg.queuePoll); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		m.mu.Lock()
+		e.gen, e.hbID = rec.Generation, rec.SessionID()
+		m.byHB[e.hbID] = e
+		if rec.State == LeaseQueued {
+			m.settleLocked(e)
+			m.enqueueLocked(e)
+			m.mu.Unlock()
+			return m.leaseQueued(e)
+		}
+		e.applied = true // the store counts a started lease as applied
+		m.mu.Unlock()
+		return m.startNewShared(ctx, e)
+	}
+}
+
+// startNewShared is startNew with a store.
+func (m *SessionManager) startNewShared(ctx context.Context, e *entry) (*Lease, error) {
+	err := m.admit(ctx, e, true)
+	if HasCode(err, CodeNoIdle) && m.cfg.queueLimit > 0 {
+		sctx, cancel := m.storeCtx(m.runCtx)
+		_, uerr := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued})
+		cancel()
+		if uerr == nil {
+			m.mu.Lock()
+			if e.pending == "" && !m.closing {
+				m.settleLocked(e)
+				m.enqueueLocked(e)
+				m.mu.Unlock()
+				return m.leaseQueued(e)
+			}
+			m.mu.Unlock()
+		} else {
+			err = fmt.Errorf("%w (and joining the queue failed: %w)", err, storeErr("update", uerr))
+		}
+	}
+	if err == nil {
+		err = m.recordActive(e)
+	}
+	m.finishStart(e, err, true)
+	if err != nil {
+		return nil, err
+	}
+	l, err := m.lease(e)
+	if err == nil {
+		m.sendReady(e)
+	}
+	return l, err
+}
+
+// reattachShared is reattach with a store. held >= 0 means another replica
+// holds the lease for that long: wait, then try again.
+func (m *SessionManager) reattachShared(ctx context.Context, e *entry) (l *Lease, held time.Duration, err error) {
+	sctx, cancel := m.storeCtx(ctx)
+	rec, err := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseStarting, Hold: m.holdTTL()})
+	cancel()
+	if err != nil {
+		m.finishStart(e, err, false)
+		switch {
+		case errors.Is(err, ErrLeaseGone):
+			m.finishRemote(e)
+			return nil, 0, nil
+		case errors.Is(err, ErrLeaseHeld):
+			return nil, rec.HoldLeft, nil
+		}
+		return nil, -1, storeErr("update", err)
+	}
+	err = m.admit(ctx, e, true)
+	if rerr := m.recordActive(e); err == nil {
+		err = rerr
+	}
+	m.finishStart(e, err, false)
+	if err != nil {
+		return nil, -1, err
+	}
+	l, err = m.lease(e)
+	if err == nil {
+		m.sendReady(e)
+	}
+	return l, -1, err
+}
+
+// recordActive records in the store that e holds its concurrency (a no-op
+// without a store).
+func (m *SessionManager) recordActive(e *entry) error {
+	if m.store == nil {
+		return nil
+	}
+	m.mu.Lock()
+	ss := e.serverSession
+	m.mu.Unlock()
+	ctx, cancel := m.storeCtx(m.runCtx)
+	_, err := m.store.Update(ctx, e.userID, e.gen, LeaseUpdate{State: LeaseActive, Applied: true, ServerSession: ss})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("car: recording the lease of %q: %w", e.userID, storeErr("update", err))
+	}
+	return nil
+}
+
+// recordQueued records that the head of the queue goes back to waiting
+// (best effort: its hold runs out otherwise).
+func (m *SessionManager) recordQueued(e *entry) {
+	if m.store == nil {
+		return
+	}
+	m.mu.Lock()
+	applied := e.applied
+	m.mu.Unlock()
+	ctx, cancel := m.storeCtx(m.runCtx)
+	_, err := m.store.Update(ctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued, Applied: applied})
+	cancel()
+	if err != nil {
+		m.log.Debug("queue head: returning to the queue not recorded", "user", e.userID, "error", err)
+	}
+}
+
+// renewHold renews a starting lease's hold before a round of calls.
+func (m *SessionManager) renewHold(ctx context.Context, e *entry) error {
+	if m.store == nil || e.gen == 0 {
+		return nil
+	}
+	sctx, cancel := m.storeCtx(ctx)
+	_, err := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseStarting, Hold: m.holdTTL()})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("car: the lease of %q: %w", e.userID, storeErr("update", err))
+	}
+	return nil
+}
+
+// releaseShared is release with a store: the claim decides who releases.
+func (m *SessionManager) releaseShared(e *entry, reason ReleaseReason) {
+	m.mu.Lock()
+	if m.users[e.userID] != e || e.state == LeaseReleasing || e.done {
+		m.mu.Unlock()
+		return
+	}
+	if e.state == LeaseStarting {
+		if e.pending == "" {
+			e.pending = reason
+		}
+		m.mu.Unlock()
+		return
+	}
+	wasQueued := e.state == LeaseQueued
+	if wasQueued {
+		m.dequeueLocked(e)
+		switch reason {
+		case ReleaseShutdown:
+			e.admitErr = ErrManagerClosed
+		case ReleaseQueueTimeout:
+			e.admitErr = ErrQueueTimeout
+		default:
+			e.admitErr = ErrLeftQueue
+			reason = ReleaseLeftQueue
+		}
+	}
+	e.state, e.since, e.reason = LeaseReleasing, time.Now(), reason
+	if wasQueued {
+		e.wasAdmitted = true
+		close(e.admitted)
+	}
+	m.mu.Unlock()
+	if wasQueued {
+		m.kickQueue()
+	}
+	m.attemptReleaseShared(e)
+}
+
+// releaseLater queues the next attempt of e's release after d (or the
+// backoff, d < 0), keeping err as its last failure.
+func (m *SessionManager) releaseLater(e *entry, err error, d time.Duration) {
+	m.mu.Lock()
+	e.relRunning = false
+	if e.done {
+		m.mu.Unlock()
+		return
+	}
+	if err != nil {
+		e.relErr = err
+		e.relTries++
+	}
+	if d < 0 {
+		d = m.releaseBackoff().Delay(e.relTries)
+	}
+	e.relNext = time.Now().Add(d)
+	m.relPending[e] = struct{}{}
+	m.startReleaseRunnerLocked()
+	reason, tries := e.reason, e.relTries
+	m.mu.Unlock()
+	if err != nil && m.runCtx.Err() == nil {
+		m.log.Warn("release not done; it is queued and will be retried",
+			"user", e.userID, "reason", string(reason), "try", tries, "retry_in", d, "error", err)
+	}
+}
+
+// attemptReleaseShared makes one attempt of e's release: claim (or renew
+// the claim), tell the client, DestroySession, finish. Whatever step fails
+// for a transient reason (the store, CAR) is tried again from the release
+// queue, as long as it takes.
+func (m *SessionManager) attemptReleaseShared(e *entry) {
+	m.mu.Lock()
+	reason, ifHolding, hbID := e.reason, e.ifHolding, e.hbID
+	m.mu.Unlock()
+	ctx, cancel := m.storeCtx(m.runCtx)
+	c, err := m.store.Claim(ctx, ClaimRequest{UserId: e.userID, Generation: e.gen, Reason: reason, TTL: m.cfg.claimTTL, IfHolding: ifHolding})
+	cancel()
+	switch {
+	case err != nil:
+		m.releaseLater(e, storeErr("claim", err), -1)
+		return
+	case c.Gone, c.NotHolding:
+		m.finishRemote(e)
+		return
+	case !c.Won:
+		m.releaseLater(e, nil, c.RetryIn+10*time.Millisecond)
+		return
+	}
+	m.mu.Lock()
+	e.applied = e.applied || c.Record.Applied
+	first := !e.claimed
+	e.claimed = true
+	held, destroyed := e.applied, e.destroyed
+	m.mu.Unlock()
+	if c.TakenOver {
+		m.log.Warn("taking over a release whose claim expired (its replica died or stalled); DestroySession may run twice for this lease, which is harmless",
+			"user", e.userID, "generation", e.gen)
+	}
+	if first && hbID != "" {
+		if err := m.hb.Release(hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
+			m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
+		}
+	}
+	if held && !destroyed {
+		cctx, cancel := m.callContext(m.runCtx)
+		_, err := m.client.DestroySession(cctx, &DestroySessionInput{UserId: e.userID}, WithCallRetry(m.cfg.destroyRetry))
+		cancel()
+		if HasCode(err, CodeStopping) {
+			err = nil
+		}
+		m.mu.Lock()
+		e.relAttempts++
+		if err != nil && !permanentDestroyError(err) {
+			m.stats.destroyRetries++
+			m.mu.Unlock()
+			m.releaseLater(e, err, -1)
+			return
+		}
+		e.destroyed, e.destroyErr = true, err
+		m.mu.Unlock()
+	}
+	ctx, cancel = m.storeCtx(m.runCtx)
+	ok, err := m.store.Finish(ctx, e.userID, e.gen)
+	cancel()
+	if err != nil {
+		m.releaseLater(e, storeErr("finish", err), -1)
+		return
+	}
+	if !ok { // another replica took the claim over and reports the release
+		m.finishRemote(e)
+		return
+	}
+	m.mu.Lock()
+	delete(m.relPending, e)
+	e.relRunning = false
+	destroyErr := e.destroyErr
+	m.mu.Unlock()
+	m.finish(e, held, destroyErr)
+}
+
+// runSharedQueue is the queue runner with a store, alive for the manager's
+// life on every replica: whichever holds the head lock admits the head;
+// every replica keeps its own queued users told of their positions.
+func (m *SessionManager) runSharedQueue() {
+	defer m.queueWG.Done()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.storeTimeout)
+		if err := m.store.UnlockHead(ctx); err != nil {
+			m.log.Debug("queue: head lock not given up; it runs out", "error", err)
+		}
+		cancel()
+	}()
+	for {
+		m.mu.Lock()
+		closing := m.closing
+		m.running = !closing
+		m.mu.Unlock()
+		if closing || m.runCtx.Err() != nil {
+			return
+		}
+		m.sharedTimeouts()
+		admitted := m.sharedHead()
+		m.sharedPositions()
+		if admitted {
+			continue
+		}
+		timer := time.NewTimer(m.cfg.queuePoll)
+		select {
+		case <-timer.C:
+		case <-m.kick:
+		case <-m.runCtx.Done():
+		}
+		timer.Stop()
+	}
+}
+
+// sharedTimeouts releases this replica's queued users who waited longer
+// than WithQueueTimeout.
+func (m *SessionManager) sharedTimeouts() {
+	if m.cfg.queueTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	var out []*entry
+	m.mu.Lock()
+	m.queue.each(func(e *entry, _ int) bool {
+		if now.Sub(e.queuedAt) >= m.cfg.queueTimeout && e.state == LeaseQueued {
+			out = append(out, e)
+		}
+		return true
+	})
+	m.mu.Unlock()
+	for _, e := range out {
+		m.release(e, ReleaseQueueTimeout)
+	}
+}
+
+// sharedHead admits the head of the queue if this replica holds the head
+// lock. It reports whether the runner should go on at once.
+func (m *SessionManager) sharedHead() bool {
+	ctx, cancel := m.storeCtx(m.runCtx)
+	rec, ok, err := m.store.LockHead(ctx, m.headTTL())
+	cancel()
+	if err != nil {
+		if !errors.Is(err, ErrHeadLocked) && m.runCtx.Err() == nil {
+			m.log.Warn("queue: lease store unreachable; the head waits", "error", err)
+		}
+		return false
+	}
+	if !ok || rec.Holder != "" && rec.Holder != m.store.Replica() && rec.HoldLeft > 0 {
+		return false
+	}
+	e := m.adoptRecord(rec)
+	if e == nil {
+		return false
+	}
+	m.mu.Lock()
+	if e.state != LeaseQueued || time.Now().Before(e.notBefore) || m.closing {
+		m.mu.Unlock()
+		return false
+	}
+	m.beginStartLocked(e)
+	m.mu.Unlock()
+	if err := m.renewHold(m.runCtx, e); err != nil {
+		m.mu.Lock()
+		e.state = LeaseQueued
+		pending := e.pending
+		e.pending = ""
+		m.settleLocked(e)
+		m.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrLeaseGone):
+			m.finishRemote(e)
+		case pending != "":
+			m.release(e, pending)
+		}
+		return false
+	}
+	return m.admitHead(e)
+}
+
+// sharedPositions tells this replica's queued users their positions (the
+// store's), and notices those who left the queue elsewhere: admitted by
+// another replica's head runner, or released.
+func (m *SessionManager) sharedPositions() {
+	var es []*entry
+	var ids []string
+	m.mu.Lock()
+	m.queue.each(func(e *entry, _ int) bool {
+		if e.state == LeaseQueued {
+			es, ids = append(es, e), append(ids, e.userID)
+		}
+		return true
+	})
+	m.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := m.storeCtx(m.runCtx)
+	pos, err := m.store.Positions(ctx, ids)
+	cancel()
+	if err != nil || len(pos) != len(ids) {
+		return
+	}
+	now := time.Now()
+	var notices []positionNotice
+	var gone []*entry
+	m.mu.Lock()
+	for i, e := range es {
+		switch {
+		case e.state != LeaseQueued || e.done:
+		case pos[i] == 0:
+			gone = append(gone, e)
+		case pos[i] != e.sentPos && !now.Before(e.sentAt.Add(m.cfg.noticeInterval)):
+			e.sentPos, e.sentAt = pos[i], now
+			notices = append(notices, positionNotice{e.hbID, pos[i]})
+		}
+	}
+	m.mu.Unlock()
+	for _, n := range notices {
+		m.notify(n.hbID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: n.pos})
+	}
+	for _, e := range gone {
+		ctx, cancel := m.storeCtx(m.runCtx)
+		rec, found, err := m.store.Get(ctx, e.userID)
+		cancel()
+		switch {
+		case err != nil:
+		case !found || rec.Generation != e.gen:
+			m.finishRemote(e)
+		case rec.State == LeaseActive:
+			m.mu.Lock()
+			if e.state == LeaseQueued && !e.done {
+				e.admitSession, e.serverSession = rec.ServerSession, rec.ServerSession
+				e.state, e.wasAdmitted = LeaseActive, true
+				close(e.admitted)
+				m.forgetLocked(e) // the admitting replica has it now
+				m.stats.forgotten--
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// Drain is the Shutdown of a rolling deploy, for a manager with a shared
+// store: it stops admitting and gives the head of the queue up, lets the
+// releases it has claimed finish within ctx, and drains the heartbeat
+// server: every client is closed with 1001 ("going away, reconnect") and
+// resumes on another replica. It releases nothing: the leases, the queue
+// and the deadlines stay in the store. A release still being retried when
+// ctx ends is left to its claim: another replica takes it over once the
+// claim's TTL ends. Without a shared store Drain refuses (nothing could
+// take the users over): use Shutdown.
+func (m *SessionManager) Drain(ctx context.Context) error {
+	if m.store == nil {
+		return errors.New("car: Drain needs a shared lease store (WithStore or WithLeaseStore); without one use Shutdown, which releases")
+	}
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return ErrManagerClosed
+	}
+	m.closing = true
+	m.mu.Unlock()
+	stop := context.AfterFunc(ctx, m.cancelRun)
+	defer stop()
+	m.kickQueue()
+	m.queueWG.Wait()
+	m.stops.Wait()
+	m.relWG.Wait() // the release runner stops when nothing is pending, or at ctx's end
+	m.cancelRun()
+	m.relWG.Wait()
+	m.stopWatch()
+	hbErr := m.hb.Drain(ctx)
+	if hbErr != nil {
+		return fmt.Errorf("car: drain: %w", hbErr)
+	}
+	return ctx.Err()
+}
+
+// adoptAll puts every lease of the store on this replica's books, for
+// Shutdown's release-all.
+func (m *SessionManager) adoptAll(ctx context.Context) {
+	sctx, cancel := m.storeCtx(ctx)
+	recs, err := m.store.List(sctx)
+	cancel()
+	if err != nil {
+		m.log.Error("shutdown: the lease store is unreachable; only this replica's leases are released", "error", err)
+		return
+	}
+	for _, rec := range recs {
+		m.adopt(rec, true)
+	}
+}

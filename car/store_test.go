@@ -1,0 +1,681 @@
+package car_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/memnet"
+)
+
+// errDead is what a killed replica's store calls fail with.
+var errDead = errors.New("connection refused")
+
+// killable is one replica's view of the store, which a test can cut off,
+// as when that replica's process dies or its network to the store goes.
+type killable struct {
+	car.LeaseStore
+	dead atomic.Bool
+}
+
+func (k *killable) check(op string) error {
+	if k.dead.Load() {
+		return &car.StoreError{Op: op, Err: errDead}
+	}
+	return nil
+}
+
+func (k *killable) Create(ctx context.Context, c car.CreateLease) (car.LeaseRecord, bool, error) {
+	if err := k.check("create"); err != nil {
+		return car.LeaseRecord{}, false, err
+	}
+	return k.LeaseStore.Create(ctx, c)
+}
+
+func (k *killable) List(ctx context.Context) ([]car.LeaseRecord, error) {
+	if err := k.check("list"); err != nil {
+		return nil, err
+	}
+	return k.LeaseStore.List(ctx)
+}
+
+func (k *killable) Get(ctx context.Context, u string) (car.LeaseRecord, bool, error) {
+	if err := k.check("get"); err != nil {
+		return car.LeaseRecord{}, false, err
+	}
+	return k.LeaseStore.Get(ctx, u)
+}
+
+func (k *killable) Update(ctx context.Context, u string, g uint64, up car.LeaseUpdate) (car.LeaseRecord, error) {
+	if err := k.check("update"); err != nil {
+		return car.LeaseRecord{}, err
+	}
+	return k.LeaseStore.Update(ctx, u, g, up)
+}
+
+func (k *killable) Claim(ctx context.Context, r car.ClaimRequest) (car.Claim, error) {
+	if err := k.check("claim"); err != nil {
+		return car.Claim{}, err
+	}
+	return k.LeaseStore.Claim(ctx, r)
+}
+
+func (k *killable) Finish(ctx context.Context, u string, g uint64) (bool, error) {
+	if err := k.check("finish"); err != nil {
+		return false, err
+	}
+	return k.LeaseStore.Finish(ctx, u, g)
+}
+
+func (k *killable) Positions(ctx context.Context, u []string) ([]int, error) {
+	if err := k.check("positions"); err != nil {
+		return nil, err
+	}
+	return k.LeaseStore.Positions(ctx, u)
+}
+
+func (k *killable) QueueLen(ctx context.Context) (int, error) {
+	if err := k.check("queue length"); err != nil {
+		return 0, err
+	}
+	return k.LeaseStore.QueueLen(ctx)
+}
+
+func (k *killable) LockHead(ctx context.Context, ttl time.Duration) (car.LeaseRecord, bool, error) {
+	if err := k.check("lock head"); err != nil {
+		return car.LeaseRecord{}, false, err
+	}
+	return k.LeaseStore.LockHead(ctx, ttl)
+}
+
+func (k *killable) UnlockHead(ctx context.Context) error {
+	if err := k.check("unlock head"); err != nil {
+		return err
+	}
+	return k.LeaseStore.UnlockHead(ctx)
+}
+
+// hangDestroy is a transport that holds DestroySession calls until their
+// context ends while it is on, as a replica stalled (or killed) in the
+// middle of a release.
+type hangDestroy struct {
+	base   http.RoundTripper
+	on     atomic.Bool
+	hung   chan struct{} // gets a value per held call
+	passed atomic.Int32  // DestroySession calls sent on
+}
+
+func (h *hangDestroy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Tc-Action") == "DestroySession" {
+		if h.on.Load() {
+			select {
+			case h.hung <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		}
+		h.passed.Add(1)
+	}
+	return h.base.RoundTrip(r)
+}
+
+// replica is one backend replica: its manager, its view of the store, its
+// API client's transport.
+type replica struct {
+	name  string
+	mgr   *car.SessionManager
+	store *killable
+	tr    *hangDestroy
+}
+
+// fleet is several replicas on one store and one CAR.
+type fleet struct {
+	t        *testing.T
+	car      *cartest.Server
+	store    *car.MemoryLeaseStore
+	reps     []*replica
+	mu       sync.Mutex
+	releases []string // "replica user reason"
+}
+
+func newFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) *fleet {
+	t.Helper()
+	return newFleetWith(t, n, packSize, nil, opts...)
+}
+
+// newFleetWith is newFleet with options for each replica (by name).
+func newFleetWith(t *testing.T, n, packSize int, per func(name string) []car.ManagerOption, opts ...car.ManagerOption) *fleet {
+	t.Helper()
+	carNet := memnet.Listen("car")
+	srv := cartest.Start(t, cartest.WithListener(carNet),
+		cartest.WithProject(cartest.Project{ProjectId: mgrProject, ReconnectWait: 2 * time.Minute}),
+		cartest.WithPack(cartest.Pack{PackId: "pack", Size: packSize, Projects: []string{mgrProject}}),
+		cartest.WithCleanupDelay(500*time.Millisecond), cartest.WithoutRateLimits())
+	f := &fleet{t: t, car: srv, store: car.NewMemoryLeaseStore()}
+	for i := range n {
+		name := fmt.Sprintf("r%d", i+1)
+		tr := &hangDestroy{base: &http.Transport{DialContext: carNet.DialContext}, hung: make(chan struct{}, 1)}
+		client := srv.Client(car.WithHTTPClient(&http.Client{Transport: tr}), car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		ks := &killable{LeaseStore: f.store.Replica(name)}
+		mopts := append([]car.ManagerOption{
+			car.WithLeaseStore(ks),
+			car.WithAPITimeout(5 * time.Second),
+			car.WithReleaseClaimTTL(10 * time.Second),
+			car.WithDestroyRetry(car.RetryPolicy{MaxAttempts: 1}),
+			car.OnRelease(func(r car.Release) {
+				f.mu.Lock()
+				f.releases = append(f.releases, name+" "+r.UserId+" "+string(r.Reason))
+				f.mu.Unlock()
+			}),
+		}, opts...)
+		if per != nil {
+			mopts = append(mopts, per(name)...)
+		}
+		mgr, err := car.NewSessionManager(client, mgrProject, mopts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &replica{name: name, mgr: mgr, store: ks, tr: tr}
+		f.reps = append(f.reps, r)
+		t.Cleanup(func() {
+			r.store.dead.Store(false)
+			r.tr.on.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := mgr.Shutdown(ctx); err != nil && !errors.Is(err, car.ErrManagerClosed) {
+				t.Errorf("%s: Shutdown: %v", name, err)
+			}
+			client.CloseIdleConnections()
+		})
+	}
+	return f
+}
+
+func (f *fleet) released() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.releases...)
+}
+
+func (f *fleet) start(r *replica, user string) *car.Lease {
+	f.t.Helper()
+	l, err := r.mgr.Start(f.t.Context(), car.StartRequest{UserId: user, UserIp: "10.0.0.1", ClientSession: "cs-" + user})
+	if err != nil {
+		f.t.Fatalf("%s: Start(%s): %v", r.name, user, err)
+	}
+	return l
+}
+
+// destroyed counts the sessions of user that DestroySession ended.
+func (f *fleet) destroyed(user string) int {
+	n := 0
+	for _, e := range f.car.Events() {
+		if e.Kind == cartest.EventDestroyed && e.UserId == user {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSharedReleaseClaimedOnce: two replicas release the same lease at the
+// same moment (Stop on each): exactly one wins the claim, calls
+// DestroySession and runs OnRelease; both Stops return when it is done.
+func TestSharedReleaseClaimedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		for round := range 20 {
+			user := fmt.Sprintf("u%d", round)
+			f.start(a, user)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, r := range []*replica{a, b} {
+				wg.Go(func() { errs[i] = r.mgr.Stop(t.Context(), user) })
+			}
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("round %d: Stop: %v, %v", round, errs[0], errs[1])
+			}
+			time.Sleep(time.Second) // CAR's cleanup
+		}
+		synctest.Wait()
+		rel := f.released()
+		if len(rel) != 20 {
+			t.Fatalf("%d releases for 20 leases: %v", len(rel), rel)
+		}
+		for round := range 20 {
+			if n := f.destroyed(fmt.Sprintf("u%d", round)); n != 1 {
+				t.Errorf("u%d destroyed %d times, want 1", round, n)
+			}
+		}
+		if recs := f.store.Leases(); len(recs) != 0 {
+			t.Errorf("leases left in the store: %+v", recs)
+		}
+		t.Logf("releases by replica: %v", rel)
+	})
+}
+
+// TestSharedClaimerDiesMidRelease: the replica that won the claim stalls in
+// DestroySession and loses the store (killed). The other replica, asked to
+// release the same user, waits for the claim to run out, claims the same
+// generation again, and finishes the release: OnRelease once, the
+// concurrency freed.
+func TestSharedClaimerDiesMidRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "u1")
+		a.tr.on.Store(true)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		go a.mgr.Stop(ctx, "u1")
+		<-a.tr.hung // a holds the claim and is inside DestroySession
+		a.store.dead.Store(true)
+		claimed := time.Now()
+		if err := b.mgr.Stop(t.Context(), "u1"); err != nil {
+			t.Fatalf("b: Stop: %v", err)
+		}
+		cancel()
+		took := time.Since(claimed)
+		if took < 10*time.Second || took > 12*time.Second {
+			t.Errorf("b finished the release %v after a's claim, want just after the claim TTL (10 s)", took)
+		}
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 || rel[0] != "r2 u1 stopped" {
+			t.Fatalf("releases %v, want one, by r2", rel)
+		}
+		if n := f.destroyed("u1"); n != 1 {
+			t.Errorf("CAR destroyed u1 %d times, want 1", n)
+		}
+		time.Sleep(time.Second) // CAR's cleanup
+		if c, held := f.car.User("u1"); held {
+			t.Errorf("u1 still holds %v", c)
+		}
+		// a comes back: it learns the release is done and forgets it,
+		// without a second OnRelease.
+		a.tr.on.Store(false)
+		a.store.dead.Store(false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 {
+			t.Errorf("releases after a came back: %v", rel)
+		}
+		if s := a.mgr.Snapshot(); len(s.Users) != 0 || s.FinishedElsewhere != 1 {
+			t.Errorf("a's snapshot: %+v", s)
+		}
+	})
+}
+
+// TestSharedStartWaitsForReleaseElsewhere: a Start on one replica for a user
+// whose lease another replica is releasing waits until that release is
+// done: the new ApplyConcurrent comes after the DestroySession.
+func TestSharedStartWaitsForReleaseElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "u1")
+		if err := f.car.InjectFault("DestroySession", cartest.Fault{Latency: 3 * time.Second, Times: 1}); err != nil {
+			t.Fatal(err)
+		}
+		go a.mgr.Stop(t.Context(), "u1")
+		time.Sleep(100 * time.Millisecond) // a is in DestroySession
+		begun := time.Now()
+		l := f.start(b, "u1")
+		if took := time.Since(begun); took < 2*time.Second {
+			t.Errorf("Start on b returned after %v, before a's release (3 s) was done", took)
+		}
+		if l.ServerSession == "" || l.HeartbeatSession == "u1#1" {
+			t.Errorf("lease on b: %+v", l)
+		}
+		var order []string
+		for _, e := range f.car.Events() {
+			if e.UserId == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
+				order = append(order, string(e.Kind))
+			}
+		}
+		want := []string{"locked", "destroyed", "locked"}
+		if fmt.Sprint(order) != fmt.Sprint(want) {
+			t.Errorf("calls for u1: %v, want %v", order, want)
+		}
+	})
+}
+
+// TestSharedStoreUnreachable: while the store is unreachable, Start fails
+// at once with a *car.StoreError; a release asked for meanwhile is retried
+// until the store is back, then done once.
+func TestSharedStoreUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 1, 2)
+		a := f.reps[0]
+		f.start(a, "u1")
+		f.store.Fail(errDead)
+		begun := time.Now()
+		_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "u2", UserIp: "10.0.0.1"})
+		var se *car.StoreError
+		if !errors.As(err, &se) || !errors.Is(err, errDead) {
+			t.Fatalf("Start with the store down: %v, want a *car.StoreError", err)
+		}
+		if d := time.Since(begun); d > 0 {
+			t.Errorf("Start took %v to fail", d)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		err = a.mgr.Stop(ctx, "u1")
+		cancel()
+		var pending *car.ReleasePendingError
+		if !errors.As(err, &pending) || !errors.As(err, &se) {
+			t.Fatalf("Stop with the store down: %v, want a *ReleasePendingError carrying the store error", err)
+		}
+		time.Sleep(10 * time.Minute)
+		if rel := f.released(); len(rel) != 0 || f.destroyed("u1") != 0 {
+			t.Fatalf("released without the store: %v", rel)
+		}
+		f.store.Fail(nil)
+		back := time.Now()
+		time.Sleep(31 * time.Second)
+		synctest.Wait()
+		destroys := 0
+		for _, e := range calls(f.car) {
+			if e.Action == "DestroySession" {
+				destroys++
+			}
+		}
+		if rel := f.released(); len(rel) != 1 || destroys != 1 {
+			t.Fatalf("after the store came back: releases %v, %d DestroySession calls", rel, destroys)
+		}
+		t.Logf("released %v after the store came back", time.Since(back))
+		if recs := f.store.Leases(); len(recs) != 0 {
+			t.Errorf("leases left: %+v", recs)
+		}
+	})
+}
+
+// TestSharedQueueFIFO: users queue through two replicas in turn; admission
+// follows the tickets across replicas (0 inversions), and a queued user who
+// comes back through the other replica keeps its place.
+func TestSharedQueueFIFO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 1)
+		a := f.reps[0]
+		f.start(a, "holder")
+		const n = 12
+		leases := make([]*car.Lease, n)
+		for i := range n {
+			r := f.reps[i%2]
+			leases[i] = f.start(r, fmt.Sprintf("q%02d", i))
+			if leases[i].QueuePosition != i+1 {
+				t.Fatalf("q%02d on %s: position %d, want %d", i, r.name, leases[i].QueuePosition, i+1)
+			}
+		}
+		// q03 (queued through b) polls through a: same place.
+		if l := f.start(a, "q03"); l.QueuePosition != 4 {
+			t.Errorf("q03 back through a: position %d, want 4", l.QueuePosition)
+		}
+		var mu sync.Mutex
+		var order []string
+		for i, l := range leases {
+			go func() {
+				if _, err := l.Wait(t.Context()); err == nil {
+					mu.Lock()
+					order = append(order, fmt.Sprintf("q%02d", i))
+					mu.Unlock()
+				}
+			}()
+		}
+		current := "holder"
+		for k := range n {
+			// Every release goes through the other replica in turn.
+			if err := f.reps[k%2].mgr.Stop(t.Context(), current); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			mu.Lock()
+			if len(order) != k+1 {
+				mu.Unlock()
+				t.Fatalf("after %d releases, admitted %v", k+1, order)
+			}
+			current = order[k]
+			mu.Unlock()
+		}
+		inversions := 0
+		for i := 1; i < len(order); i++ {
+			if order[i] < order[i-1] {
+				inversions++
+			}
+		}
+		t.Logf("admission order %v: %d inversions", order, inversions)
+		if inversions != 0 {
+			t.Errorf("%d inversions", inversions)
+		}
+	})
+}
+
+// TestSharedHeadLockTakeover: the replica that holds the head lock dies;
+// another replica takes the lock over once it runs out and admits the head.
+func TestSharedHeadLockTakeover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 1)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "holder")
+		l := f.start(a, "q1") // a's runner holds the head lock now
+		time.Sleep(2 * time.Second)
+		a.store.dead.Store(true) // a dies
+		died := time.Now()
+		if err := b.mgr.Stop(t.Context(), "holder"); err != nil {
+			t.Fatal(err)
+		}
+		// a's own Wait dies with a; the user's page hears "ready" through
+		// the replica holding its connection. CAR's log says when q1 got
+		// its concurrency.
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		var admitted time.Time
+		for _, e := range f.car.Events() {
+			if e.Kind == cartest.EventLocked && e.UserId == "q1" {
+				admitted = e.Time
+			}
+		}
+		if admitted.IsZero() {
+			t.Fatalf("q1 never admitted")
+		}
+		_ = l
+		took := admitted.Sub(died)
+		ttl := 2*5*time.Second + 10*time.Second + 2*car.DefaultQueuePollInterval
+		if took > ttl+2*car.DefaultQueuePollInterval {
+			t.Errorf("q1 admitted %v after a died, want within the head lock's TTL (%v) and a poll", took, ttl)
+		}
+		if u := userState(t, b.mgr, "q1"); u.State != car.LeaseActive {
+			t.Errorf("q1 on b: %+v, want active (b admitted it)", u)
+		}
+		t.Logf("head taken over %v after its holder died", took)
+	})
+}
+
+// TestDrainReleasesNothing: a drained replica hands its users over: no
+// DestroySession, no OnRelease, the lease stays in the store, and another
+// replica can release it later. Without a shared store Drain refuses.
+func TestDrainReleasesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "u1")
+		f.start(a, "u2")
+		if err := a.mgr.Drain(t.Context()); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		if _, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "u3", UserIp: "10.0.0.1"}); !errors.Is(err, car.ErrManagerClosed) {
+			t.Errorf("Start after Drain: %v", err)
+		}
+		if rel := f.released(); len(rel) != 0 || f.destroyed("u1") != 0 {
+			t.Fatalf("Drain released: %v", rel)
+		}
+		if recs := f.store.Leases(); len(recs) != 2 || recs[0].State != car.LeaseActive {
+			t.Fatalf("leases after Drain: %+v", recs)
+		}
+		if err := b.mgr.Stop(t.Context(), "u1"); err != nil {
+			t.Fatal(err)
+		}
+		if rel := f.released(); len(rel) != 1 || rel[0] != "r2 u1 stopped" || f.destroyed("u1") != 1 {
+			t.Fatalf("releases %v", rel)
+		}
+	})
+	srv, client := newServer(t)
+	_ = srv
+	mgr, err := car.NewSessionManager(client, mgrProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Shutdown(t.Context())
+	if err := mgr.Drain(t.Context()); err == nil || !strings.Contains(err.Error(), "WithLeaseStore") {
+		t.Errorf("Drain without a store: %v", err)
+	}
+	if _, err := mgr.Start(t.Context(), car.StartRequest{UserId: "u1", UserIp: "10.0.0.1"}); errors.Is(err, car.ErrManagerClosed) {
+		t.Errorf("a refused Drain closed the manager")
+	}
+}
+
+// sharedStores gives the replicas of a fleet one lease store (the fleet's)
+// and one heartbeat session store with one token key, and serves each
+// replica's heartbeat on its own in-memory listener.
+type sharedHB struct {
+	hb  *heartbeat.MemoryStore
+	lis map[string]*memnet.Listener
+}
+
+func newSharedFleet(t *testing.T, n, packSize int) (*fleet, *sharedHB) {
+	sh := &sharedHB{hb: heartbeat.NewMemoryStore(), lis: map[string]*memnet.Listener{}}
+	key := bytes.Repeat([]byte{7}, 32)
+	f := newFleetWith(t, n, packSize, func(name string) []car.ManagerOption {
+		return []car.ManagerOption{car.WithHeartbeat(heartbeat.WithStore(sh.hb.Replica(name)), heartbeat.WithTokenKeys(key))}
+	})
+	for _, r := range f.reps {
+		l := memnet.Listen("hb-" + r.name)
+		sh.lis[r.name] = l
+		hs := &http.Server{Handler: r.mgr}
+		go hs.Serve(l)
+		t.Cleanup(func() { hs.Close() })
+	}
+	return f, sh
+}
+
+// router is a client's network whose every dial goes to the replica it
+// names: a load balancer without sticky sessions.
+type router struct {
+	sh     *sharedHB
+	mu     sync.Mutex
+	to     string
+	conn   net.Conn
+	closed bool
+}
+
+func (rt *router) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil, errors.New("network is down")
+	}
+	c, err := rt.sh.lis[rt.to].DialContext(ctx, network, addr)
+	rt.conn = c
+	return c, err
+}
+
+// move sends the next dials to replica to and drops the current
+// connection; offline keeps the network down.
+func (rt *router) move(to string, offline bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.to, rt.closed = to, offline
+	if rt.conn != nil {
+		rt.conn.Close()
+	}
+}
+
+// TestSharedResumeElsewhereThenExpireOnce: a user started on r1 reconnects
+// through r2 (which did not start the lease: it adopts it from the store),
+// then vanishes. Its grace ends on one replica, whichever sweeps it: the
+// lease is released once, with one DestroySession.
+func TestSharedResumeElsewhereThenExpireOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, sh := newSharedFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		l := f.start(a, "u1")
+		rt := &router{sh: sh, to: "r1"}
+		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		time.Sleep(time.Second)
+		rt.move("r2", false)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if cl.State() != hbclient.StateConnected {
+			t.Fatalf("client state %v after moving to r2", cl.State())
+		}
+		if u := userState(t, b.mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession {
+			t.Fatalf("u1 on r2: %+v, want the same lease, active", u)
+		}
+		rt.move("r2", true) // gone for good
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 || f.destroyed("u1") != 1 {
+			t.Fatalf("releases %v, %d destroyed, want one", rel, f.destroyed("u1"))
+		}
+		t.Logf("released: %v", f.released())
+		_ = a
+	})
+}
+
+// TestDrainHandsClientsOver: a rolling deploy drains r1: its client is
+// closed with 1001, resumes on r2 with the same lease, and nothing is
+// released.
+func TestDrainHandsClientsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, sh := newSharedFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		l := f.start(a, "u1")
+		rt := &router{sh: sh, to: "r1"}
+		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		time.Sleep(time.Second)
+		rt.mu.Lock()
+		rt.to = "r2" // the load balancer stops sending to r1
+		rt.mu.Unlock()
+		if err := a.mgr.Drain(t.Context()); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if cl.State() != hbclient.StateConnected {
+			t.Fatalf("client state %v after the drain", cl.State())
+		}
+		if u := userState(t, b.mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession {
+			t.Errorf("u1 on r2: %+v", u)
+		}
+		if rel := f.released(); len(rel) != 0 || f.destroyed("u1") != 0 {
+			t.Errorf("released after the drain: %v", rel)
+		}
+	})
+}
