@@ -241,9 +241,11 @@ type SessionManager struct {
 	}
 
 	// With a shared LeaseStore (store_manager.go).
-	store     LeaseStore
-	stopWatch func()
-	changed   chan struct{} // closed and replaced at every store event
+	store           LeaseStore
+	stopWatch       func()
+	headMine        bool          // this replica held the head lock at the last try
+	nextOrphanSweep time.Time     // sweepOrphans' next run
+	changed         chan struct{} // closed and replaced at every store event
 }
 
 // NewSessionManager returns a manager for one project.

@@ -216,6 +216,14 @@ type LeaseStore interface {
 	Watch(f func(LeaseEvent)) (stop func())
 }
 
+// OrphanLister is an optional part of a LeaseStore: Orphans returns up to
+// limit leases being released whose claim has run out (their claimer died
+// or lost the store). The replica holding the head lock takes their
+// releases over. Without it the manager reads them from List.
+type OrphanLister interface {
+	Orphans(ctx context.Context, limit int) ([]LeaseRecord, error)
+}
+
 // Errors of a LeaseStore.
 var (
 	// ErrLeaseGone: the lease of that generation is not in the store, or is

@@ -638,6 +638,7 @@ func (m *SessionManager) runSharedQueue() {
 		}
 		m.sharedTimeouts()
 		admitted := m.sharedHead()
+		m.sweepOrphans()
 		m.sharedPositions()
 		if admitted {
 			continue
@@ -680,11 +681,17 @@ func (m *SessionManager) sharedHead() bool {
 	rec, ok, err := m.store.LockHead(ctx, m.headTTL())
 	cancel()
 	if err != nil {
+		m.mu.Lock()
+		m.headMine = false
+		m.mu.Unlock()
 		if !errors.Is(err, ErrHeadLocked) && m.runCtx.Err() == nil {
 			m.log.Warn("queue: lease store unreachable; the head waits", "error", err)
 		}
 		return false
 	}
+	m.mu.Lock()
+	m.headMine = true
+	m.mu.Unlock()
 	if !ok || rec.Holder != "" && rec.Holder != m.store.Replica() && rec.HoldLeft > 0 {
 		return false
 	}
@@ -828,5 +835,50 @@ func (m *SessionManager) adoptAll(ctx context.Context) {
 	}
 	for _, rec := range recs {
 		m.adopt(rec, true)
+	}
+}
+
+// maxOrphans bounds the orphaned releases taken over per sweep.
+const maxOrphans = 100
+
+// sweepOrphans, on the replica holding the head lock, takes over the
+// releases whose claimer died: leases in state releasing whose claim ran
+// out and that no replica retries (a claimer that ended the heartbeat
+// session before it died leaves nobody else a reason to). It runs every
+// half claim TTL at most.
+func (m *SessionManager) sweepOrphans() {
+	m.mu.Lock()
+	now := time.Now()
+	due := m.headMine && !now.Before(m.nextOrphanSweep)
+	if due {
+		m.nextOrphanSweep = now.Add(max(m.cfg.claimTTL/2, time.Second))
+	}
+	m.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx, cancel := m.storeCtx(m.runCtx)
+	defer cancel()
+	var recs []LeaseRecord
+	var err error
+	if ol, ok := m.store.(OrphanLister); ok {
+		recs, err = ol.Orphans(ctx, maxOrphans)
+	} else {
+		recs, err = m.store.List(ctx)
+	}
+	if err != nil {
+		m.log.Debug("orphaned releases not swept", "error", err)
+		return
+	}
+	for _, r := range recs {
+		if r.State != LeaseReleasing || r.HoldLeft > 0 {
+			continue
+		}
+		if e := m.adoptRecord(r); e != nil {
+			m.log.Warn("taking over a release whose claimer is gone", "user", r.UserId, "generation", r.Generation, "claimer", r.Holder)
+			m.mu.Lock()
+			m.retryReleaseNowLocked(e)
+			m.mu.Unlock()
+		}
 	}
 }

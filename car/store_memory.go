@@ -189,6 +189,20 @@ func (v *memView) List(ctx context.Context) ([]LeaseRecord, error) {
 	return v.s.Leases(), nil
 }
 
+func (v *memView) Orphans(ctx context.Context, limit int) ([]LeaseRecord, error) {
+	recs, err := v.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []LeaseRecord
+	for _, r := range recs {
+		if r.State == LeaseReleasing && r.HoldLeft == 0 && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func (v *memView) Get(ctx context.Context, userID string) (LeaseRecord, bool, error) {
 	if err := v.lock(ctx, "get"); err != nil {
 		return LeaseRecord{}, false, err

@@ -679,3 +679,30 @@ func TestDrainHandsClientsOver(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedOrphanedReleaseTakenOver: the claimer is killed inside
+// DestroySession and no other replica is asked about the user (its
+// heartbeat session already ended): the replica holding the head lock
+// finds the release whose claim ran out and finishes it.
+func TestSharedOrphanedReleaseTakenOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 2)
+		a := f.reps[0]
+		f.start(a, "u1")
+		a.tr.on.Store(true)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		go a.mgr.Stop(ctx, "u1")
+		<-a.tr.hung
+		a.store.dead.Store(true)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		rel := f.released()
+		if len(rel) != 1 || rel[0] != "r2 u1 stopped" || f.destroyed("u1") != 1 {
+			t.Fatalf("releases %v, %d destroyed, want one by r2", rel, f.destroyed("u1"))
+		}
+		if recs := f.store.Leases(); len(recs) != 0 {
+			t.Errorf("leases left: %+v", recs)
+		}
+	})
+}

@@ -27,6 +27,8 @@ import (
 //	q             ZSET user → ticket: the queue
 //	qseq          the ticket counter (INCR)
 //	qhead         STRING the replica holding the head lock, SET PX
+//	lclaims       ZSET user → when its release claim runs out (ms of Redis
+//	                   TIME): the orphaned releases, for Orphans
 //
 // Each decision is one Lua script over declared keys: create (generation,
 // queue or hold), update (state changes fenced by the generation), claim,
@@ -40,7 +42,10 @@ func (k keys) lease(user string) string { return k.key("lease", user) }
 func (k keys) leaseHold(user string) string {
 	return k.key("lhold", user)
 }
-func (k keys) leaseGen() string  { return k.key("lgen") }
+func (k keys) leaseGen() string { return k.key("lgen") }
+func (k keys) leaseClaims() string {
+	return k.key("lclaims")
+}
 func (k keys) leaseSet() string  { return k.key("leases") }
 func (k keys) queue() string     { return k.key("q") }
 func (k keys) queueSeq() string  { return k.key("qseq") }
@@ -147,7 +152,7 @@ if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'applied', '1') end
 return {1, rec(KEYS[1], KEYS[2]), ev}
 `)
 
-	// KEYS lease, hold, q, lgen; ARGV gen, me, reason, ttl ms, if holding
+	// KEYS lease, hold, q, lgen, lclaims; ARGV gen, me, reason, ttl ms, if holding
 	// (0|1), user. → {0} gone, {4} lost (the generation counter is behind
 	// it: Redis lost its data; the counter is moved past it), {2, rec} held
 	// elsewhere, {3, rec} not holding, {1, taken over (0|1), rec, event}.
@@ -172,10 +177,13 @@ if st ~= 'releasing' then redis.call('HSET', KEYS[1], 'reason', ARGV[3]) end
 if st == 'starting' then redis.call('HSET', KEYS[1], 'applied', '1') end
 redis.call('HSET', KEYS[1], 'state', 'releasing', 'claimer', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[4]), ARGV[6])
 return {1, taken, rec(KEYS[1], KEYS[2]), ev}
 `)
 
-	// KEYS lease, hold, q, leases; ARGV gen, me, user. → 1 finished, 0 not.
+	// KEYS lease, hold, q, leases, lclaims; ARGV gen, me, user. → 1
+	// finished, 0 not.
 	finishScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'state') ~= 'releasing' then return 0 end
@@ -183,6 +191,7 @@ if redis.call('HGET', KEYS[1], 'claimer') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('SREM', KEYS[4], ARGV[3])
+redis.call('ZREM', KEYS[5], ARGV[3])
 return 1
 `)
 )
@@ -358,7 +367,7 @@ func (l *leaseStore) Claim(ctx context.Context, c car.ClaimRequest) (car.Claim, 
 		ifHolding = "1"
 	}
 	v, err := l.run(ctx, "claim", claimScript,
-		[]string{k.lease(c.UserId), k.leaseHold(c.UserId), k.queue(), k.leaseGen()},
+		[]string{k.lease(c.UserId), k.leaseHold(c.UserId), k.queue(), k.leaseGen(), k.leaseClaims()},
 		c.Generation, l.s.replica, string(c.Reason), max(ms(c.TTL), 1), ifHolding, c.UserId)
 	if err != nil {
 		return car.Claim{}, err
@@ -393,7 +402,7 @@ func (l *leaseStore) Claim(ctx context.Context, c car.ClaimRequest) (car.Claim, 
 func (l *leaseStore) Finish(ctx context.Context, userID string, gen uint64) (bool, error) {
 	k := l.s.keys
 	v, err := l.run(ctx, "finish", finishScript,
-		[]string{k.lease(userID), k.leaseHold(userID), k.queue(), k.leaseSet()}, gen, l.s.replica, userID)
+		[]string{k.lease(userID), k.leaseHold(userID), k.queue(), k.leaseSet(), k.leaseClaims()}, gen, l.s.replica, userID)
 	if err != nil {
 		return false, err
 	}
@@ -432,4 +441,38 @@ func (l *leaseStore) deliver(m message) {
 	for _, f := range ws {
 		f(ev)
 	}
+}
+
+// KEYS lclaims; ARGV limit. The users whose release claim ran out, by
+// Redis's clock.
+var orphansScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+`)
+
+// Orphans implements car.OrphanLister: leases being released whose claim
+// ran out.
+func (l *leaseStore) Orphans(ctx context.Context, limit int) ([]car.LeaseRecord, error) {
+	v, err := l.run(ctx, "orphans", orphansScript, []string{l.s.keys.leaseClaims()}, limit)
+	if err != nil {
+		return nil, err
+	}
+	users, _ := v.([]any)
+	var out []car.LeaseRecord
+	for _, u := range users {
+		user, _ := u.(string)
+		r, ok, err := l.Get(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !ok || r.State != car.LeaseReleasing:
+			// finished meanwhile, or left over: drop it from the index
+			l.s.client.ZRem(ctx, l.s.keys.leaseClaims(), user)
+		case r.HoldLeft == 0:
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
