@@ -197,6 +197,7 @@ type entry struct {
 	destroyErr  error  // its permanent failure, if any
 	ifHolding   bool   // an idle release adopted from another replica: not for a queued lease
 	relTries    int    // failed release attempts (store or CAR), for the backoff
+	lost        bool   // the store lost the lease: released from what this replica knows
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }

@@ -495,7 +495,7 @@ func TestSharedHeadLockTakeover(t *testing.T) {
 		}
 		_ = l
 		took := admitted.Sub(died)
-		ttl := 2*5*time.Second + 10*time.Second + 2*car.DefaultQueuePollInterval
+		ttl := 2*5*time.Second + time.Second + 2*car.DefaultQueuePollInterval
 		if took > ttl+2*car.DefaultQueuePollInterval {
 			t.Errorf("q1 admitted %v after a died, want within the head lock's TTL (%v) and a poll", took, ttl)
 		}
