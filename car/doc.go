@@ -15,7 +15,14 @@
 // Calls are signed with TC3-HMAC-SHA256, retried on throttling
 // (RequestLimitExceeded arrives as an HTTP 200 error envelope), HTTP 429,
 // 5xx and network errors, since every CAR action is safe to repeat; each
-// retry is signed afresh and every wait ends with the context. The context
+// retry is signed afresh and every wait ends with the context. Retries
+// draw on the client's retry budget ([WithRetryBudget]: 500 tokens, 5 a
+// retry), so that during an outage they do not multiply the load on CAR;
+// when it is empty a call returns its last error. What is retried, the
+// waits and the budget are the SDK's one retry model, which also paces the
+// session manager's DestroySession, release queue and queue head and the
+// heartbeat client's reconnect; it is described in one place, the doc of
+// package github.com/tcconcurrency/sdk-go/internal/retry. The context
 // bounds the whole call: the SDK's default HTTP client sets no per-attempt
 // timeout (pass one with [WithHTTPClient] and an http.Client Timeout). Failures are
 // *[APIError] values (the same type package scf returns); codes are

@@ -264,25 +264,11 @@ func (m *SessionManager) attemptRelease(e *entry) {
 
 // permanentDestroyError reports a DestroySession failure that retrying
 // cannot cure: the request itself or the credentials are refused.
+// It is the SDK's one classification (retry.Refused: bad input,
+// credentials, an unknown action, version or region), plus CAR's own
+// OperationDenied and SessionNotFound.
 func permanentDestroyError(err error) bool {
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return true
-	}
-	var e *APIError
-	if !errors.As(err, &e) {
-		return false // network, timeouts, credential lookups: transient
-	}
-	if IsAuth(err) || IsInvalidInput(err) {
-		return true
-	}
-	for _, code := range []string{CodeInvalidAction, CodeNoSuchVersion, "NoSuchProduct", "UnsupportedProtocol",
-		"UnsupportedRegion", "ActionOffline", CodeOperationDenied, CodeSessionNotFound} {
-		if HasCode(err, code) {
-			return true
-		}
-	}
-	return false
+	return retry.Classify(err) == retry.Refused || HasCode(err, CodeOperationDenied) || HasCode(err, CodeSessionNotFound)
 }
 
 // finish ends a release: e leaves the books exactly once.

@@ -197,6 +197,7 @@ type entry struct {
 	destroyErr  error  // its permanent failure, if any
 	ifHolding   bool   // an idle release adopted from another replica: not for a queued lease
 	relTries    int    // failed release attempts (store or CAR), for the backoff
+	lost        bool   // the store lost the lease: released from what this replica knows
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }
@@ -616,22 +617,12 @@ func (m *SessionManager) callContext(ctx context.Context) (context.Context, cont
 // mayHaveActed reports whether a failed call may still have been carried
 // out by CAR: it timed out, its answer was lost, or the server failed
 // (5xx, InternalError, ProcessTimeout). A definite API answer (NoIdle,
-// Stopping, a bad parameter, throttling) means it was not.
+// Stopping, a bad parameter, throttling) means it was not. The classes are
+// the SDK's one classification (retry.Classify); a failed dial counts with
+// the network errors, so that a Start's rounds retry it, and CAR's
+// ProcessTimeout and an HTTP status without an error envelope count too.
 func mayHaveActed(err error) bool {
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return false
-	}
-	var e *APIError
-	if !errors.As(err, &e) {
-		return true // network, timeout, cancelled while in flight
-	}
-	switch {
-	case e.HTTPStatus >= 500, e.Code == CodeInternalError, HasCode(err, CodeProcessTimeout),
-		e.Code == "ClientError.HttpStatusCodeError", e.Code == "ClientError.ParseJsonError":
-		return true
-	}
-	return false
+	return retry.Classify(err).Fault() || HasCode(err, CodeProcessTimeout) || HasCode(err, "ClientError.HttpStatusCodeError")
 }
 
 // finishStart settles an ApplyConcurrent/CreateSession run. On the first

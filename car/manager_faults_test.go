@@ -12,7 +12,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -294,7 +293,7 @@ func faultyLife(t *testing.T, env *managerEnv, book *faultBook, id string, kind 
 	net := &clientNet{l: env.hb}
 	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", lease.HeartbeatSession, lease.HeartbeatToken,
 		hbclient.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
-		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(env.retryEvery) }))
+		hbclient.WithReconnectDelay(func(int) time.Duration { return env.retryEvery }))
 	if err != nil {
 		// Released before the client connected (a racing Stop).
 		return

@@ -15,7 +15,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -191,7 +190,7 @@ func (env *managerEnv) connect(lease *car.Lease) *browser {
 		hbclient.WithDialer(&websocket.Dialer{NetDialContext: b.net.dial}),
 		// Retry often during an outage (100 ms by default), so a test
 		// decides when the client is back by restoring its network.
-		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(env.retryEvery) }),
+		hbclient.WithReconnectDelay(func(int) time.Duration { return env.retryEvery }),
 		hbclient.OnNotice(func(n heartbeat.Notice) {
 			b.mu.Lock()
 			b.notices = append(b.notices, noticeAt{n, time.Now()})

@@ -45,3 +45,17 @@ func (l Lease) LogValue() slog.Value {
 		slog.Int("QueuePosition", l.QueuePosition),
 	)
 }
+
+// Format prints the record with its ServerSession and ClientSession
+// redacted.
+func (r LeaseRecord) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "car.LeaseRecord{UserId: %q, Generation: %d, State: %v, Owner: %q, Holder: %q, HoldLeft: %v, Applied: %v, Ticket: %d, Reason: %q, ClientSession: %s, ServerSession: %s}",
+		r.UserId, r.Generation, r.State, r.Owner, r.Holder, r.HoldLeft, r.Applied, r.Ticket, r.Reason, redacted(r.Request.ClientSession), redacted(r.ServerSession))
+}
+
+// LogValue logs the record with its secrets redacted.
+func (r LeaseRecord) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("UserId", r.UserId), slog.Uint64("Generation", r.Generation),
+		slog.String("State", r.State.String()), slog.String("Owner", r.Owner), slog.String("Holder", r.Holder),
+		slog.String("ServerSession", redacted(r.ServerSession)))
+}

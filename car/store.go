@@ -106,7 +106,7 @@ type ClaimRequest struct {
 }
 
 // Claim is a LeaseStore's answer to a ClaimRequest. Exactly one of Won,
-// Gone, NotHolding is true, or none, and then RetryIn says when the claim
+// Gone, NotHolding, Lost is true, or none, and then RetryIn says when the claim
 // may be tried again.
 type Claim struct {
 	// Won: this replica now holds the release of the lease. Record is the
@@ -121,6 +121,11 @@ type Claim struct {
 	Gone bool
 	// NotHolding: IfHolding was set and the lease is queued.
 	NotHolding bool
+	// Lost: the store has no such lease and never handed out its
+	// generation: it lost its data (a Redis restarted empty). The claimer
+	// releases the lease on what it knows, as if it had won, and finishes
+	// it without the store.
+	Lost bool
 	// RetryIn: another replica holds the lease (starting or releasing) for
 	// that long yet.
 	RetryIn time.Duration

@@ -26,7 +26,7 @@ func (m *SessionManager) storeCtx(parent context.Context) (context.Context, cont
 
 // holdTTL is how long a start holds its lease in the store; the starter
 // renews it before each round of ApplyConcurrent and CreateSession.
-func (m *SessionManager) holdTTL() time.Duration { return 2*m.cfg.apiTimeout + 10*time.Second }
+func (m *SessionManager) holdTTL() time.Duration { return 2*m.cfg.apiTimeout + time.Second }
 
 // headTTL is how long the head lock lasts; the holder renews it every poll.
 func (m *SessionManager) headTTL() time.Duration { return m.holdTTL() + 2*m.cfg.queuePoll }
@@ -544,12 +544,22 @@ func (m *SessionManager) attemptReleaseShared(e *entry) {
 	case c.Gone, c.NotHolding:
 		m.finishRemote(e)
 		return
+	case c.Lost:
+		m.mu.Lock()
+		if !e.lost {
+			e.lost = true
+			m.mu.Unlock()
+			m.log.Error("the lease store lost this lease (restarted empty?); releasing it from what this replica knows",
+				"user", e.userID, "generation", e.gen)
+		} else {
+			m.mu.Unlock()
+		}
 	case !c.Won:
 		m.releaseLater(e, nil, c.RetryIn+10*time.Millisecond)
 		return
 	}
 	m.mu.Lock()
-	e.applied = e.applied || c.Record.Applied
+	e.applied = e.applied || c.Record.Applied || e.lost
 	first := !e.claimed
 	e.claimed = true
 	held, destroyed := e.applied, e.destroyed
@@ -581,9 +591,15 @@ func (m *SessionManager) attemptReleaseShared(e *entry) {
 		e.destroyed, e.destroyErr = true, err
 		m.mu.Unlock()
 	}
-	ctx, cancel = m.storeCtx(m.runCtx)
-	ok, err := m.store.Finish(ctx, e.userID, e.gen)
-	cancel()
+	m.mu.Lock()
+	lost := e.lost
+	m.mu.Unlock()
+	ok := lost
+	if !lost {
+		ctx, cancel = m.storeCtx(m.runCtx)
+		ok, err = m.store.Finish(ctx, e.userID, e.gen)
+		cancel()
+	}
 	if err != nil {
 		m.releaseLater(e, storeErr("finish", err), -1)
 		return

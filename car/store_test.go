@@ -14,7 +14,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -496,7 +495,7 @@ func TestSharedHeadLockTakeover(t *testing.T) {
 		}
 		_ = l
 		took := admitted.Sub(died)
-		ttl := 2*5*time.Second + 10*time.Second + 2*car.DefaultQueuePollInterval
+		ttl := 2*5*time.Second + time.Second + 2*car.DefaultQueuePollInterval
 		if took > ttl+2*car.DefaultQueuePollInterval {
 			t.Errorf("q1 admitted %v after a died, want within the head lock's TTL (%v) and a poll", took, ttl)
 		}
@@ -618,7 +617,7 @@ func TestSharedResumeElsewhereThenExpireOnce(t *testing.T) {
 		rt := &router{sh: sh, to: "r1"}
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
 			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
-			hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }))
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -655,7 +654,7 @@ func TestDrainHandsClientsOver(t *testing.T) {
 		rt := &router{sh: sh, to: "r1"}
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
 			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
-			hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }))
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
@@ -125,7 +125,7 @@ func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFakeServer(t) // never pings
 		states := &stateRecorder{}
-		fs.connect(t, states.option(), hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Second) }))
+		fs.connect(t, states.option(), hbclient.WithReconnectDelay(func(int) time.Duration { return time.Second }))
 		time.Sleep(65 * time.Second)
 		synctest.Wait()
 		if want := "hello@0s gone@1m0s hello@1m1s"; fs.String() != want {
@@ -177,19 +177,18 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 	})
 }
 
-// Each outage starts from a fresh BackOff: waits grown during a long
-// first outage do not slow the reconnect after the second.
+// Each outage starts from the first wait: waits grown during a long first
+// outage do not slow the reconnect after the second.
 func TestSessionFreshBackOffPerOutage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		d := &switchDialer{l: e.l}
-		var made int
-		fresh := func() backoff.BackOff {
-			made++
-			return backoff.NewExponentialBackOff(backoff.WithInitialInterval(time.Second), backoff.WithMultiplier(2),
-				backoff.WithRandomizationFactor(0), backoff.WithMaxInterval(time.Minute), backoff.WithMaxElapsedTime(0))
+		var asked []int // the attempt numbers the delay was asked for
+		exponential := func(n int) time.Duration {
+			asked = append(asked, n)
+			return min(time.Second<<(n-1), time.Minute)
 		}
-		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithBackOff(fresh))
+		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithReconnectDelay(exponential))
 		outage := func(from, length time.Duration) {
 			e.sleepUntil(from)
 			d.setOff(true)
@@ -205,15 +204,15 @@ func TestSessionFreshBackOffPerOutage(t *testing.T) {
 		if got := e.at("u1", "resume", 1); got != 41*time.Second {
 			t.Errorf("first resume at %v, want 41s", got)
 		}
-		// A fresh BackOff waits 1 s again; a reused one would wait 32 s.
+		// The count starts again: 1 s; a continued one would wait 32 s.
 		outage(60*time.Second, 500*time.Millisecond)
 		e.sleepUntil(80 * time.Second)
 		synctest.Wait()
 		if got := e.at("u1", "resume", 2); got != 61*time.Second {
 			t.Errorf("second resume at %v, want 61s", got)
 		}
-		if made != 2 {
-			t.Errorf("%d BackOffs made for two outages, want 2", made)
+		if want := []int{1, 2, 3, 4, 5, 1}; !slices.Equal(asked, want) {
+			t.Errorf("delays asked for attempts %v over two outages, want %v", asked, want)
 		}
 	})
 }

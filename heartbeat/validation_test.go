@@ -116,7 +116,7 @@ func TestConnectRejectsBadArguments(t *testing.T) {
 		{"ws://example.com/", "u1", "", nil, "token"},
 		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithDialer(nil)}, "WithDialer"},
 		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithActivityInterval(0)}, "WithActivityInterval"},
-		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithBackOff(nil)}, "WithBackOff"},
+		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithReconnectDelay(nil)}, "WithReconnectDelay"},
 		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.OnStateChange(nil)}, "OnStateChange"},
 		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.OnNotice(nil)}, "OnNotice"},
 		{"ws://example.com/", "u1", "t", []hbclient.Option{hbclient.WithResumeWindow(-1)}, "WithResumeWindow"},

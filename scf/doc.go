@@ -79,9 +79,14 @@
 // retried once they may have reached the server (a retry would run the
 // function again); nor are PublishVersion and CreateFunction. They are
 // retried only when the server cannot have acted: RequestLimitExceeded,
-// HTTP 429, a failed dial. The context bounds every call: give a
-// synchronous Invoke a deadline above the function's Timeout (at most
-// 300 s). Required fields are checked before anything is sent: a
+// HTTP 429, a failed dial. Retries draw on the client's retry budget
+// ([WithRetryBudget]: 500 tokens, 5 a retry), so that during an outage they
+// do not multiply the load on SCF. What is retried, the waits (those of
+// the [Invoker] and [Client.WaitProvisionedConcurrencyReady] too) and the
+// budget are the SDK's one retry model, described in one place, the doc
+// of package github.com/tcconcurrency/sdk-go/internal/retry. The context
+// bounds every call: give a synchronous Invoke a deadline above the
+// function's Timeout (at most 300 s). Required fields are checked before anything is sent: a
 // *[ValidationError] names the field and the rule. Numeric fields where 0
 // means something (ReservedConcurrencyMem, VersionProvisionedConcurrencyNum,
 // TriggerProvisionedConcurrencyNum) are always sent.

@@ -1291,20 +1291,16 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 	}
 }
 
-// retryableWhenIdempotent: execution and system failures, and transport
-// failures that may have reached the server; never request errors or
-// rejected input.
+// retryableWhenIdempotent: execution and system failures, and, in the
+// SDK's one classification (retry.Classify), failures that may have reached
+// the server (Transient, Internal) or never left (Unsent); never request
+// errors, rejected input or other API answers.
 func retryableWhenIdempotent(err error, fe *FunctionError, isFE bool) bool {
 	if isFE {
 		c := fe.Class()
 		return c == ClassExecution || c == ClassSystem
 	}
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.HTTPStatus >= 500 || apiErr.Code == CodeInternalError || strings.HasPrefix(apiErr.Code, "InternalError.")
-	}
-	var ve *ValidationError
-	return !errors.As(err, &ve) // network errors
+	return retry.Classify(err).Fault()
 }
 
 // gaveUp wraps the last failure (and the context's error, if it ended).

@@ -138,6 +138,8 @@ type Store struct {
 	closed   bool
 
 	// leasestore: the fields of leases*.go and queue*.go go here.
+	lsOnce sync.Once   // Leases
+	ls     *leaseStore // the leases and the queue (leases.go, queue.go)
 }
 
 // New makes the Store of one replica for a project, on a client the caller

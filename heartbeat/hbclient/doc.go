@@ -16,9 +16,11 @@
 // the idle threshold after the last Touch), and treats the server's
 // pingTimeout without any frame from the server as a dropped connection.
 //
-// After a drop it resumes with its latest resume token, with exponential
-// backoff and jitter from a fresh cenkalti/backoff BackOff per outage
-// ([WithBackOff]), for at most the resume window: the server's reconnect
+// After a drop it resumes with its latest resume token, waiting before
+// each attempt as [WithReconnectDelay] says (by default the SDK's one
+// exponential backoff with jitter, described in package internal/retry,
+// starting again from its first wait in every outage), for at most the
+// resume window: the server's reconnect
 // window as its welcome states it, or [WithResumeWindow], counted from the
 // last frame exchanged (the server counts its window from the last frame it
 // received, so the two end together).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
@@ -274,19 +273,18 @@ func (l *loop) closeHandshake() {
 	}
 }
 
-// reconnect resumes the session with backoff. The attempts of one outage
-// share a fresh BackOff and end when it says stop or the grace window has
-// passed, whichever is first. The window counts from the last frame
+// reconnect resumes the session with backoff: the wait before attempt n of
+// this outage is the reconnect delay of n (WithReconnectDelay), so every
+// outage starts again from the first wait. Attempts end when the next wait
+// would end past the grace window. The window counts from the last frame
 // exchanged, as the server counts it from the last frame it received.
 func (l *loop) reconnect(cause error) outcome {
 	s := l.s
-	b := s.cfg.newBackOff(l.grace)
-	b.Reset()
 	windowEnd := l.lastContact + l.grace
 	lastErr := cause
 	for attempt := 1; ; attempt++ {
-		d := b.NextBackOff()
-		if d == backoff.Stop || s.now()+d >= windowEnd {
+		d := max(s.cfg.reconnectDelay(attempt), 0)
+		if s.now()+d >= windowEnd {
 			return outcome{StateExpired, fmt.Errorf("%w: not resumed within the grace window of %v: %w", heartbeat.ErrExpired, l.grace, lastErr)}
 		}
 		if !l.wait(d) {

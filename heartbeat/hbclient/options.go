@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // Defaults of a Client.
@@ -36,7 +36,7 @@ type config struct {
 	onIdle           func(heartbeat.Event)
 	dialer           websocket.Dialer
 	activityInterval time.Duration
-	backOff          func() backoff.BackOff
+	reconnectDelay   func(attempt int) time.Duration
 	onStateChange    func(from, to State)
 	onNotice         func(heartbeat.Notice)
 }
@@ -53,6 +53,7 @@ func newConfig(opts []Option) (config, error) {
 			WriteBufferSize:  1024,
 		},
 		activityInterval: DefaultActivityInterval,
+		reconnectDelay:   reconnectBackoff.Delay,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -170,18 +171,23 @@ func WithActivityInterval(d time.Duration) Option {
 	}
 }
 
-// WithBackOff sets the reconnect policy: newBackOff is called once per outage
-// for a fresh BackOff (BackOff values are not safe for reuse across
-// goroutines). Attempts stop at backoff.Stop or when the resume window has
-// passed, whichever comes first. The default is an exponential backoff from
-// 500 ms up to 10 s with ±50 % jitter and MaxElapsedTime = the resume
-// window.
-func WithBackOff(newBackOff func() backoff.BackOff) Option {
+// reconnectBackoff is the default wait before resume attempt n: the SDK's
+// one backoff (package internal/retry).
+var reconnectBackoff = retry.Exponential(500*time.Millisecond, 10*time.Second)
+
+// WithReconnectDelay sets the wait before each resume attempt of an outage:
+// delay(n) before attempt n, counted from 1 again in every outage. It is
+// called on the Client's goroutine only; a negative wait counts as none.
+// Attempts stop when the next wait would end past the resume window. The
+// default is the SDK's one backoff: ceilings of 500 ms, 1 s, 2 s… up to
+// 10 s, each wait drawn between half its ceiling and the ceiling. A fixed
+// delay d is func(int) time.Duration { return d }.
+func WithReconnectDelay(delay func(attempt int) time.Duration) Option {
 	return func(c *config) error {
-		if newBackOff == nil {
-			return &heartbeat.ValidationError{Field: "WithBackOff", Rule: "factory must not be nil"}
+		if delay == nil {
+			return &heartbeat.ValidationError{Field: "WithReconnectDelay", Rule: "function must not be nil"}
 		}
-		c.backOff = newBackOff
+		c.reconnectDelay = delay
 		return nil
 	}
 }
@@ -208,15 +214,4 @@ func OnNotice(f func(heartbeat.Notice)) Option {
 		c.onNotice = f
 		return nil
 	}
-}
-
-func (c *config) newBackOff(window time.Duration) backoff.BackOff {
-	if c.backOff != nil {
-		return c.backOff()
-	}
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(500*time.Millisecond),
-		backoff.WithMaxInterval(10*time.Second),
-		backoff.WithMaxElapsedTime(window),
-	)
 }

@@ -8,9 +8,6 @@ require (
 	github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf v1.3.101
 )
 
-require (
-	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
-)
+require github.com/gorilla/websocket v1.5.3 // indirect
 
 replace github.com/tcconcurrency/sdk-go => ../..

@@ -57,6 +57,11 @@ func (c Class) String() string {
 // call out: Transient and Internal.
 func (c Class) MayHaveActed() bool { return c == Transient || c == Internal }
 
+// Fault reports a fault of the network or the server rather than an answer
+// about the request: Unsent, Transient and Internal. A loop that may repeat
+// its call (an idempotent invocation, a Start's rounds) retries these.
+func (c Class) Fault() bool { return c == Unsent || c == Transient || c == Internal }
+
 // RetryAttempt reports whether a call's next attempt may follow a failure
 // of this class: Throttled and Unsent always, Transient when the call is
 // safe to repeat (idempotent).

@@ -106,6 +106,11 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%v.RetryAttempt(unsafe, idempotent) = %v, want %v", c, got, want)
 		}
 	}
+	for c, want := range map[Class]bool{Answered: false, Refused: false, Throttled: false, Unsent: true, Transient: true, Internal: true} {
+		if c.Fault() != want {
+			t.Errorf("%v.Fault() = %v, want %v", c, c.Fault(), want)
+		}
+	}
 	if !Transient.MayHaveActed() || !Internal.MayHaveActed() || Throttled.MayHaveActed() || Unsent.MayHaveActed() {
 		t.Error("MayHaveActed: want Transient and Internal only")
 	}

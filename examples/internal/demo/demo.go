@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -116,7 +115,7 @@ func (e *Env) Connect(ctx context.Context, tl *Timeline, lease *car.Lease, opts 
 	url := "ws" + strings.TrimPrefix(e.hb.URL, "http")
 	opts = append([]hbclient.Option{
 		hbclient.WithDialer(dialer),
-		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(250 * time.Millisecond) }),
+		hbclient.WithReconnectDelay(func(int) time.Duration { return 250 * time.Millisecond }),
 		hbclient.OnStateChange(func(from, to hbclient.State) { tl.Printf("client: heartbeat %s → %s", from, to) }),
 		hbclient.OnNotice(func(n heartbeat.Notice) {
 			switch n.Kind {

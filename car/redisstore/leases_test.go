@@ -1,0 +1,408 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
+	"github.com/tcconcurrency/sdk-go/internal/memnet"
+)
+
+const leaseProject = "cap-leases"
+
+// hangDestroy holds DestroySession calls until their context ends while it
+// is on: a replica stalled (or killed) in the middle of a release.
+type hangDestroy struct {
+	base http.RoundTripper
+	on   atomic.Bool
+	hung chan struct{}
+}
+
+func (h *hangDestroy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Tc-Action") == "DestroySession" && h.on.Load() {
+		select {
+		case h.hung <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	}
+	return h.base.RoundTrip(r)
+}
+
+// leaseReplica is one backend replica: its Store on the shared Redis, its
+// manager, its API client's transport.
+type leaseReplica struct {
+	name  string
+	store *Store
+	mgr   *car.SessionManager
+	tr    *hangDestroy
+}
+
+// leaseFleet is several replicas on one Redis and one CAR reference server.
+type leaseFleet struct {
+	t        *testing.T
+	car      *cartest.Server
+	reps     []*leaseReplica
+	mu       sync.Mutex
+	releases []string // "replica user reason"
+}
+
+// newLeaseFleet starts n replicas; client makes each replica's Redis client.
+func newLeaseFleet(t *testing.T, n, packSize int, client func() redis.UniversalClient, opts ...car.ManagerOption) *leaseFleet {
+	t.Helper()
+	carNet := memnet.Listen("car")
+	srv := cartest.Start(t, cartest.WithListener(carNet),
+		cartest.WithProject(cartest.Project{ProjectId: leaseProject, ReconnectWait: 2 * time.Minute}),
+		cartest.WithPack(cartest.Pack{PackId: "pack", Size: packSize, Projects: []string{leaseProject}}),
+		cartest.WithCleanupDelay(200*time.Millisecond), cartest.WithoutRateLimits())
+	f := &leaseFleet{t: t, car: srv}
+	for i := range n {
+		name := fmt.Sprintf("r%d", i+1)
+		st, err := New(client(), leaseProject, WithReplicaID(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := &hangDestroy{base: &http.Transport{DialContext: carNet.DialContext}, hung: make(chan struct{}, 1)}
+		cl := srv.Client(car.WithHTTPClient(&http.Client{Transport: tr}), car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		mopts := append([]car.ManagerOption{
+			car.WithLeaseStore(st.Leases()),
+			car.WithAPITimeout(2 * time.Second),
+			car.WithReleaseClaimTTL(3 * time.Second),
+			car.WithReleaseRetryMax(2 * time.Second),
+			car.WithQueuePollInterval(200 * time.Millisecond),
+			car.WithStoreTimeout(500 * time.Millisecond),
+			car.WithDestroyRetry(car.RetryPolicy{MaxAttempts: 1}),
+			car.OnRelease(func(r car.Release) {
+				f.mu.Lock()
+				f.releases = append(f.releases, name+" "+r.UserId+" "+string(r.Reason))
+				f.mu.Unlock()
+			}),
+		}, opts...)
+		mgr, err := car.NewSessionManager(cl, leaseProject, mopts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &leaseReplica{name: name, store: st, mgr: mgr, tr: tr}
+		f.reps = append(f.reps, r)
+		t.Cleanup(func() {
+			r.tr.on.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := mgr.Shutdown(ctx)
+			var se *car.ShutdownError
+			if err != nil && !errors.Is(err, car.ErrManagerClosed) && !errors.As(err, &se) {
+				t.Errorf("%s: Shutdown: %v", name, err)
+			}
+			_ = st.Close()
+			cl.CloseIdleConnections()
+		})
+	}
+	return f
+}
+
+func (f *leaseFleet) released() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.releases...)
+}
+
+func (f *leaseFleet) start(r *leaseReplica, user string) *car.Lease {
+	f.t.Helper()
+	l, err := r.mgr.Start(f.t.Context(), car.StartRequest{UserId: user, UserIp: "10.0.0.1", ClientSession: "cs-" + user})
+	if err != nil {
+		f.t.Fatalf("%s: Start(%s): %v", r.name, user, err)
+	}
+	return l
+}
+
+// count counts CAR's model events of a kind for user ("" for any).
+func (f *leaseFleet) count(kind cartest.EventKind, user string) int {
+	n := 0
+	for _, e := range f.car.Events() {
+		if e.Kind == kind && (user == "" || e.UserId == user) {
+			n++
+		}
+	}
+	return n
+}
+
+// pipeFleet is a fleet on a miniredis inside the synctest bubble: Redis's
+// TTLs follow the bubble's clock.
+func pipeFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *miniredis.Miniredis) {
+	m, _ := redistest.Pipe(t)
+	return newLeaseFleet(t, n, packSize, func() redis.UniversalClient { return redistest.PipeClient(t, m) }, opts...), m
+}
+
+// TestLeasesReleaseClaimedOnce: two replicas on one Redis release the same
+// lease at the same moment: one wins the claim, one DestroySession, one
+// OnRelease, for each of 20 leases.
+func TestLeasesReleaseClaimedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, m := pipeFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		for i := range 20 {
+			user := fmt.Sprintf("u%d", i)
+			f.start(f.reps[i%2], user)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for j, r := range []*leaseReplica{a, b} {
+				wg.Go(func() { errs[j] = r.mgr.Stop(t.Context(), user) })
+			}
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("%s: Stop: %v, %v", user, errs[0], errs[1])
+			}
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		rel := f.released()
+		if len(rel) != 20 {
+			t.Fatalf("%d releases for 20 leases: %v", len(rel), rel)
+		}
+		for i := range 20 {
+			if n := f.count(cartest.EventDestroyed, fmt.Sprintf("u%d", i)); n != 1 {
+				t.Errorf("u%d destroyed %d times", i, n)
+			}
+		}
+		byReplica := map[string]int{}
+		for _, r := range rel {
+			byReplica[r[:2]]++
+		}
+		t.Logf("claims won: %v", byReplica)
+		for _, k := range m.Keys() {
+			if k != "tcc:{"+leaseProject+"}:lgen" && k != "tcc:{"+leaseProject+"}:qhead" && !isLiveness(k) {
+				t.Errorf("key left in Redis: %s", k)
+			}
+		}
+	})
+}
+
+func isLiveness(k string) bool {
+	p := "tcc:{" + leaseProject + "}:alive:"
+	return len(k) > len(p) && k[:len(p)] == p
+}
+
+// TestLeasesClaimerKilledMidRelease: the replica that won the claim is
+// killed inside DestroySession (its Store closed: it reaches Redis no
+// more). The other replica claims the same generation once the claim's TTL
+// (3 s, on Redis's clock) has run out, repeats DestroySession, and
+// finishes: OnRelease once, on the survivor.
+func TestLeasesClaimerKilledMidRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, _ := pipeFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "u1")
+		a.tr.on.Store(true)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		go a.mgr.Stop(ctx, "u1")
+		<-a.tr.hung
+		_ = a.store.Close() // a is gone
+		killed := time.Now()
+		if err := b.mgr.Stop(t.Context(), "u1"); err != nil {
+			t.Fatalf("b: Stop: %v", err)
+		}
+		took := time.Since(killed)
+		if took < 3*time.Second || took > 4*time.Second {
+			t.Errorf("b finished %v after a was killed, want just after the 3 s claim TTL", took)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 || rel[0] != "r2 u1 stopped" {
+			t.Fatalf("releases %v, want one, by r2", rel)
+		}
+		if c, held := f.car.User("u1"); held {
+			t.Errorf("u1 still holds %v", c)
+		}
+	})
+}
+
+// TestLeasesQueueFIFOAcrossReplicas: 16 users queue through three
+// replicas in turn on a one-concurrency project; each release goes through
+// another replica. Admission follows the tickets (0 inversions), and a
+// user polling through another replica keeps its place.
+func TestLeasesQueueFIFOAcrossReplicas(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, _ := pipeFleet(t, 3, 1)
+		f.start(f.reps[0], "holder")
+		const n = 16
+		leases := make([]*car.Lease, n)
+		for i := range n {
+			leases[i] = f.start(f.reps[i%3], fmt.Sprintf("q%02d", i))
+			if leases[i].QueuePosition != i+1 {
+				t.Fatalf("q%02d: position %d, want %d", i, leases[i].QueuePosition, i+1)
+			}
+		}
+		for i := range n { // everyone polls through the next replica
+			if l := f.start(f.reps[(i+1)%3], fmt.Sprintf("q%02d", i)); l.QueuePosition != i+1 {
+				t.Errorf("q%02d polling elsewhere: position %d, want %d", i, l.QueuePosition, i+1)
+			}
+		}
+		var mu sync.Mutex
+		var order []string
+		for i, l := range leases {
+			go func() {
+				if _, err := l.Wait(t.Context()); err == nil {
+					mu.Lock()
+					order = append(order, fmt.Sprintf("q%02d", i))
+					mu.Unlock()
+				}
+			}()
+		}
+		current := "holder"
+		for k := range n {
+			if err := f.reps[(k+2)%3].mgr.Stop(t.Context(), current); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			mu.Lock()
+			if len(order) != k+1 {
+				mu.Unlock()
+				t.Fatalf("after %d releases, admitted %v", k+1, order)
+			}
+			current = order[k]
+			mu.Unlock()
+		}
+		inversions := 0
+		for i := 1; i < len(order); i++ {
+			if order[i] < order[i-1] {
+				inversions++
+			}
+		}
+		t.Logf("admission order %v: %d inversions", order, inversions)
+		if inversions != 0 {
+			t.Errorf("%d inversions", inversions)
+		}
+	})
+}
+
+// TestLeasesHeadLockTakeover: the replica holding the head lock is killed;
+// another takes the lock once its TTL runs out and admits the head.
+func TestLeasesHeadLockTakeover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, m := pipeFleet(t, 2, 1)
+		f.start(f.reps[0], "holder")
+		f.start(f.reps[0], "q1")
+		time.Sleep(time.Second)
+		holder, _ := m.Get("tcc:{" + leaseProject + "}:qhead")
+		var victim, b *leaseReplica
+		switch holder {
+		case "r1":
+			victim, b = f.reps[0], f.reps[1]
+		case "r2":
+			victim, b = f.reps[1], f.reps[0]
+		default:
+			t.Fatalf("head lock held by %q", holder)
+		}
+		_ = victim.store.Close() // the holder is killed
+		died := time.Now()
+		if err := b.mgr.Stop(t.Context(), "holder"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		var admitted time.Time
+		for _, e := range f.car.Events() {
+			if e.Kind == cartest.EventLocked && e.UserId == "q1" {
+				admitted = e.Time
+			}
+		}
+		if admitted.IsZero() {
+			t.Fatal("q1 never admitted")
+		}
+		ttl := 2*2*time.Second + time.Second + 2*200*time.Millisecond
+		if d := admitted.Sub(died); d > ttl+time.Second {
+			t.Errorf("q1 admitted %v after the holder died, want within the lock's TTL (%v)", d, ttl)
+		} else {
+			t.Logf("head taken over %v after its holder died (lock TTL %v)", d, ttl)
+		}
+	})
+}
+
+// TestLeasesStartWaitsForReleaseElsewhere: a Start on one replica while
+// another releases the user's lease waits for that release: CAR sees the
+// new lock after the old session's destruction.
+func TestLeasesStartWaitsForReleaseElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, _ := pipeFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "u1")
+		if err := f.car.InjectFault("DestroySession", cartest.Fault{Latency: time.Second, Times: 1}); err != nil {
+			t.Fatal(err)
+		}
+		go a.mgr.Stop(t.Context(), "u1")
+		time.Sleep(100 * time.Millisecond)
+		begun := time.Now()
+		l := f.start(b, "u1")
+		if d := time.Since(begun); d < 800*time.Millisecond {
+			t.Errorf("Start on b returned after %v, before a's release was done", d)
+		}
+		var order []string
+		for _, e := range f.car.Events() {
+			if e.UserId == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
+				order = append(order, string(e.Kind))
+			}
+		}
+		if fmt.Sprint(order) != "[locked destroyed locked]" {
+			t.Errorf("u1 in CAR: %v", order)
+		}
+		if l.HeartbeatSession == "u1#1" {
+			t.Errorf("the new lease reuses the old generation: %s", l.HeartbeatSession)
+		}
+	})
+}
+
+// TestLeasesRedisUnreachable: while Redis answers only errors, Start fails
+// at once with a *car.StoreError; a Stop asked meanwhile is retried until
+// Redis is back, then released once.
+func TestLeasesRedisUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, m := pipeFleet(t, 1, 2)
+		a := f.reps[0]
+		f.start(a, "u1")
+		m.SetError("LOADING Redis is loading the dataset in memory")
+		begun := time.Now()
+		_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "u2", UserIp: "10.0.0.1"})
+		var se *car.StoreError
+		if !errors.As(err, &se) {
+			t.Fatalf("Start with Redis down: %v, want a *car.StoreError", err)
+		}
+		// go-redis retries a LOADING answer a few times (8 to 512 ms);
+		// the store timeout (500 ms) bounds it.
+		if d := time.Since(begun); d > 500*time.Millisecond {
+			t.Errorf("Start took %v to fail", d)
+		}
+		t.Logf("Start: %v", err)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		err = a.mgr.Stop(ctx, "u1")
+		cancel()
+		var pending *car.ReleasePendingError
+		if !errors.As(err, &pending) {
+			t.Fatalf("Stop with Redis down: %v, want a *car.ReleasePendingError", err)
+		}
+		time.Sleep(time.Minute)
+		if rel := f.released(); len(rel) != 0 {
+			t.Fatalf("released without Redis: %v", rel)
+		}
+		m.SetError("")
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 || f.count(cartest.EventDestroyed, "u1") != 1 {
+			t.Fatalf("after Redis came back: %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "u1"))
+		}
+	})
+}
