@@ -4,7 +4,6 @@ go 1.25
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/tcconcurrency/sdk-go v0.0.0-00010101000000-000000000000

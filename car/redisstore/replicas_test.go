@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -659,7 +658,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 	net := &userNet{c: c}
 	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", hb, lease.HeartbeatToken,
 		hbclient.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
-		hbclient.WithBackOff(func() backoff.BackOff { return backoff.NewConstantBackOff(c.cfg.retry) }),
+		hbclient.WithReconnectDelay(func(int) time.Duration { return c.cfg.retry }),
 		hbclient.OnNotice(func(n heartbeat.Notice) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
