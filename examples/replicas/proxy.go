@@ -34,13 +34,6 @@ func newProxy(backends []string, onPick func(net.Conn, int)) (*proxy, error) {
 
 func (p *proxy) Addr() string { return p.ln.Addr().String() }
 
-// setBackend changes the address of backend i (a restarted replica).
-func (p *proxy) setBackend(i int, addr string) {
-	p.mu.Lock()
-	p.backends[i] = addr
-	p.mu.Unlock()
-}
-
 func (p *proxy) serve() {
 	defer p.wg.Done()
 	for {
