@@ -129,6 +129,11 @@ type Claim struct {
 	PrevOwner string
 	// PrevEpoch is the replaced connection's epoch.
 	PrevEpoch uint64
+	// PrevGone: no replica received the message for PrevOwner (it is
+	// gone, and its connection with it), so the Server reports
+	// OnDisconnect with ReasonReplaced for that connection itself, before
+	// OnResume.
+	PrevGone bool
 	// ActivityAge is how long ago the user was last active, and IdleTimes
 	// the idle thresholds already reported since then: the idle count
 	// follows the user from replica to replica.

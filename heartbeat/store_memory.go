@@ -85,14 +85,16 @@ func (r *memReplica) Listen(deliver func(StoreMessage)) (stop func()) {
 	}
 }
 
-// send delivers msg to replica with m.mu not held.
-func (m *MemoryStore) send(replica string, msg StoreMessage) {
+// send delivers msg to replica with m.mu not held, and reports whether the
+// replica listens.
+func (m *MemoryStore) send(replica string, msg StoreMessage) bool {
 	m.mu.Lock()
 	f := m.listeners[replica]
 	m.mu.Unlock()
 	if f != nil {
 		f(msg)
 	}
+	return f != nil
 }
 
 func (r *memReplica) Open(_ context.Context, id, join string, t Timing) error {
@@ -143,7 +145,7 @@ func (r *memReplica) Claim(_ context.Context, id, used, resume string) (Claim, e
 	ms.pending = nil
 	m.mu.Unlock()
 	if cl.PrevOwner != "" && cl.PrevOwner != r.id {
-		m.send(cl.PrevOwner, StoreMessage{Kind: MessageReplaced, Session: id, Epoch: cl.PrevEpoch})
+		cl.PrevGone = !m.send(cl.PrevOwner, StoreMessage{Kind: MessageReplaced, Session: id, Epoch: cl.PrevEpoch})
 	}
 	return cl, nil
 }

@@ -205,6 +205,10 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*s.cfg.idleThreshold)
 
 	ev := Event{SessionID: id, At: s.epoch.Add(now)}
+	if cl.PrevGone {
+		// Its replica is gone and cannot report the end of its connection.
+		s.postLocked(ss, s.cfg.onDisconnect, Event{SessionID: id, At: ev.At, Reason: ReasonReplaced})
+	}
 	if !cl.Resumed {
 		s.cfg.logger.Debug("heartbeat: session connected", "session", id, "epoch", cl.Epoch)
 		s.postLocked(ss, s.cfg.onConnect, ev)

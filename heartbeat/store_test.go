@@ -33,6 +33,19 @@ var testKey = bytes.Repeat([]byte{7}, heartbeat.MinTokenKeyLen)
 type flakyStore struct {
 	heartbeat.Store
 	down atomic.Bool
+	stop func()
+}
+
+func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
+	f.stop = f.Store.Listen(deliver)
+	return func() { f.stop() }
+}
+
+// kill makes the replica look dead to the store: every call fails and it
+// no longer listens.
+func (f *flakyStore) kill() {
+	f.down.Store(true)
+	f.stop()
 }
 
 var errDown = errors.New("connection refused (test)")

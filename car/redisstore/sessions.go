@@ -126,10 +126,13 @@ func (h *sessionStore) Claim(ctx context.Context, id, used, resume string) (hear
 	}
 	h.seeBoot(boot)
 	if cl.PrevOwner != "" && cl.PrevOwner != h.s.replica {
-		if _, err := h.tell(ctx, cl.PrevOwner, message{Kind: kindReplaced, Session: id, Gen: cl.PrevEpoch}); err != nil {
+		n, err := h.tell(ctx, cl.PrevOwner, message{Kind: kindReplaced, Session: id, Gen: cl.PrevEpoch})
+		if err != nil {
 			// Its next refresh learns it (HeldReplaced).
 			h.s.logger.Warn("redisstore: telling the previous owner of a session that it was replaced", "session", id, "replica", cl.PrevOwner, "err", err)
 		}
+		cl.PrevGone = err == nil && n == 0 // nobody subscribed: that replica is gone
+
 	}
 	return cl, nil
 }

@@ -246,6 +246,10 @@ type Server struct {
 	names   fieldCache
 	limits  Limits  // WithDefaults applied
 	budget  *budget // nil when Limits.BodyBytesInFlight is off
+
+	jsonType    []string  // the Content-Type of every answer; never written to
+	smallBodies sync.Pool // *[]byte: buffers of small request bodies, reused once answered
+	answers     sync.Pool // *answerBuffer
 }
 
 type action struct {
@@ -263,6 +267,8 @@ func New(cfg Config) *Server {
 		faults:  make(map[string][]Fault),
 		closing: cfg.Closing,
 		limits:  cfg.Limits.WithDefaults(),
+
+		jsonType: []string{"application/json"},
 	}
 	maxEv := cfg.MaxEvents
 	if maxEv <= 0 {
@@ -367,33 +373,106 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
+	code := ""
+	out := s.answer()
+	defer s.answers.Put(out)
+	if apiErr != nil {
+		var e *Error
+		e, status = s.apiError(name, apiErr)
+		code = e.Code
+		out.b = append(out.b[:0], errorEnvelope(e, requestID)...)
+	} else if err := out.envelope(result, requestID); err != nil {
+		s.logger.Error("encoding a response", "action", name, "error", err)
+		code = "InternalError"
+		out.b = append(out.b[:0], errorEnvelope(&Error{Code: code, Message: "internal error"}, requestID)...)
+	}
+	s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: code})
+	body := out.b
+	// The header values are set without Header.Set, which would make a
+	// slice for each on every answer; net/http only reads them.
+	h := w.Header()
+	h["Content-Type"] = s.jsonType
+	if status != http.StatusOK || len(body) > implicitLengthMax {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		w.WriteHeader(status)
+	}
+	// Otherwise net/http sends the same Content-Length: an answer of 200
+	// whose body fits its buffer, written before the handler returns, is
+	// sent whole with its length (TestAnswerHasContentLength).
+	w.Write(body)
+}
+
+// implicitLengthMax is the largest body net/http buffers whole before it
+// writes the header (its bufferBeforeChunkingSize), and so sends with a
+// Content-Length it computes without allocating.
+const implicitLengthMax = 2048
+
+// apiError is the Error and HTTP status an error of serve is answered
+// with.
+func (s *Server) apiError(name string, apiErr error) (*Error, int) {
+	status := http.StatusOK
 	var f *faultError
 	if errors.As(apiErr, &f) && f.status != 0 {
 		status = f.status
 	}
-	code := ""
-	var body []byte
-	if apiErr != nil {
-		var e *Error
-		if !errors.As(apiErr, &e) {
-			s.logger.Error("handler failed", "action", name, "error", apiErr)
-			e = &Error{Code: "InternalError", Message: "internal error"}
-		}
-		code = e.Code
-		body = errorEnvelope(e, requestID)
-	} else {
-		var err error
-		if body, err = envelope(result, requestID); err != nil {
-			s.logger.Error("encoding a response", "action", name, "error", err)
-			code = "InternalError"
-			body = errorEnvelope(&Error{Code: code, Message: "internal error"}, requestID)
+	var e *Error
+	if !errors.As(apiErr, &e) {
+		s.logger.Error("handler failed", "action", name, "error", apiErr)
+		e = &Error{Code: "InternalError", Message: "internal error"}
+	}
+	return e, status
+}
+
+// answerBuffer is a response body being built; ServeHTTP reuses it once
+// the body is written (net/http has copied it by then).
+type answerBuffer struct{ b []byte }
+
+// maxPooledAnswer is the largest answer buffer kept for reuse: a large
+// function result is not held for ever.
+const maxPooledAnswer = 64 << 10
+
+func (s *Server) answer() *answerBuffer {
+	if a, ok := s.answers.Get().(*answerBuffer); ok {
+		if cap(a.b) <= maxPooledAnswer {
+			a.b = a.b[:0]
+			return a
 		}
 	}
-	s.Record(Event{Kind: "call", Action: name, RequestId: requestID, Code: code})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	return &answerBuffer{b: make([]byte, 0, 512)}
+}
+
+// Write appends p: a json.Encoder writes into the buffer.
+func (a *answerBuffer) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+// envelope writes {"Response":{…,"RequestId":"…"}}, the result's fields
+// encoded as json.Marshal encodes them, into a.b.
+func (a *answerBuffer) envelope(result any, requestID string) error {
+	a.b = append(a.b[:0], `{"Response":`...)
+	if result == nil {
+		a.b = append(a.b, '{')
+	} else {
+		start := len(a.b)
+		// Encode writes what Marshal returns, and a newline, without
+		// copying it out of its own buffer.
+		if err := json.NewEncoder(a).Encode(result); err != nil {
+			return err
+		}
+		inner := a.b[start:]
+		if len(inner) < 3 || inner[0] != '{' {
+			return fmt.Errorf("response of type %T is not a JSON object", result)
+		}
+		a.b = a.b[:len(a.b)-2] // the object's "}" and the newline
+		if len(inner) > 3 {
+			a.b = append(a.b, ',')
+		}
+	}
+	a.b = append(a.b, `"RequestId":"`...)
+	a.b = append(a.b, requestID...)
+	a.b = append(a.b, `"}}`...)
+	return nil
 }
 
 var errDropped = errors.New("connection dropped by an injected fault")
@@ -423,11 +502,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name, requestID s
 	if err != nil {
 		return nil, verifyError(err)
 	}
-	body, release, err := s.readBody(r)
+	body, held, err := s.readBody(r)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer held.release()
 	id, err := pending.Check(body)
 	if err != nil {
 		return nil, verifyError(err)
@@ -500,34 +579,38 @@ var errTooLarge = &Error{Code: "RequestSizeLimitExceeded", Message: "the request
 
 // readBody reads the whole body, at most MaxRequestBytes. A body over
 // SmallBody first takes its Content-Length (MaxRequestBytes without one)
-// from the body budget, which it gives back when release is called: the
-// caller calls it once the request is answered, as the body lives that
-// long.
-func (s *Server) readBody(r *http.Request) (body []byte, release func(), err error) {
-	release = func() {}
+// from the body budget, which it gives back when the heldBody is
+// released: the caller releases it once the request is answered, as the
+// body lives that long. A small body with a Content-Length is read into a
+// buffer of the server's, reused once it is released.
+func (s *Server) readBody(r *http.Request) (body []byte, held heldBody, err error) {
+	held.s = s
 	weight := r.ContentLength
 	if weight < 0 {
 		weight = MaxRequestBytes
 	}
 	if weight > SmallBody && s.budget != nil {
 		if !s.budget.acquire(r.Context(), s.closing, weight, s.limits.BodyWait) {
-			return nil, release, Errorf(apierr.CodeRequestLimitExceeded, "the server is reading too many large request bodies; retry later")
+			return nil, heldBody{}, Errorf(apierr.CodeRequestLimitExceeded, "the server is reading too many large request bodies; retry later")
 		}
-		release = func() { s.budget.release(weight) }
+		held.weight = weight
 		if r.ContentLength >= 0 {
 			body = s.budget.buffer(r.ContentLength)
-			release = func() { s.budget.recycle(body); s.budget.release(weight) }
+			held.large = body
 		}
 	}
 	if r.ContentLength >= 0 {
-		if body == nil {
+		if body == nil && r.ContentLength <= SmallBody {
+			held.small = s.smallBody(int(r.ContentLength))
+			body = *held.small
+		} else if body == nil {
 			body = make([]byte, r.ContentLength)
 		}
 		if _, err := io.ReadFull(r.Body, body); err != nil {
-			release()
-			return nil, func() {}, Errorf("InvalidRequest", "reading the request body: %v", err)
+			held.release()
+			return nil, heldBody{}, Errorf("InvalidRequest", "reading the request body: %v", err)
 		}
-		return body, release, nil
+		return body, held, nil
 	}
 	body, err = io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
 	if err == nil && len(body) > MaxRequestBytes {
@@ -536,10 +619,48 @@ func (s *Server) readBody(r *http.Request) (body []byte, release func(), err err
 		err = Errorf("InvalidRequest", "reading the request body: %v", err)
 	}
 	if err != nil {
-		release()
-		return nil, func() {}, err
+		held.release()
+		return nil, heldBody{}, err
 	}
-	return body, release, nil
+	return body, held, nil
+}
+
+// heldBody is what a body read by readBody holds until it is released: a
+// small body's buffer, or a large body's place in the budget and its
+// buffer.
+type heldBody struct {
+	s      *Server
+	small  *[]byte
+	large  []byte
+	weight int64
+}
+
+func (h heldBody) release() {
+	switch {
+	case h.small != nil:
+		h.s.smallBodies.Put(h.small)
+	case h.weight > 0:
+		if h.large != nil {
+			h.s.budget.recycle(h.large)
+		}
+		h.s.budget.release(h.weight)
+	}
+}
+
+// smallBody returns a buffer of n bytes, at most SmallBody, from the
+// server's pool, or a new one with room for bodies up to the next power
+// of two.
+func (s *Server) smallBody(n int) *[]byte {
+	if p, ok := s.smallBodies.Get().(*[]byte); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	size := 512
+	for size < n {
+		size *= 2
+	}
+	b := make([]byte, n, size)
+	return &b
 }
 
 // admit finds the action, applies its rate limit and takes a queued fault.
@@ -596,26 +717,11 @@ func NewRequestID() string {
 
 // envelope wraps a result as {"Response":{…,"RequestId":"…"}}.
 func envelope(result any, requestID string) ([]byte, error) {
-	inner := []byte("{}")
-	if result != nil {
-		var err error
-		if inner, err = json.Marshal(result); err != nil {
-			return nil, err
-		}
-		if len(inner) < 2 || inner[0] != '{' {
-			return nil, fmt.Errorf("response of type %T is not a JSON object", result)
-		}
+	var a answerBuffer
+	if err := a.envelope(result, requestID); err != nil {
+		return nil, err
 	}
-	out := make([]byte, 0, len(inner)+len(requestID)+32)
-	out = append(out, `{"Response":`...)
-	out = append(out, inner[:len(inner)-1]...)
-	if len(inner) > 2 {
-		out = append(out, ',')
-	}
-	out = append(out, `"RequestId":"`...)
-	out = append(out, requestID...)
-	out = append(out, `"}}`...)
-	return out, nil
+	return a.b, nil
 }
 
 func errorEnvelope(e *Error, requestID string) []byte {

@@ -188,7 +188,11 @@ func NewHost(svc HostService, cfg HostConfig) *Host {
 	}); ok {
 		dial = d.DialContext
 	}
-	h.transport = &http.Transport{DialContext: dial, MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: clientIdle(h.limits)}
+	// The answers are small JSON, never compressed: as the SDKs' own
+	// transport, no Accept-Encoding header for every request to send and
+	// the server to parse.
+	h.transport = &http.Transport{DialContext: dial, MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: clientIdle(h.limits),
+		DisableCompression: true}
 	return h
 }
 

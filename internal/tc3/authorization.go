@@ -1,6 +1,7 @@
 package tc3
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,69 +28,79 @@ func (a ParsedAuthorization) String() string {
 // Spaces after the commas are optional. A malformed header is an *Error with
 // code AuthFailure.InvalidAuthorization that names what is wrong.
 func ParseAuthorization(s string) (ParsedAuthorization, error) {
-	var a ParsedAuthorization
+	var names [MaxSignedHeaders]string
+	a, n, err := parseAuthorization(s, &names)
+	if err != nil {
+		return a, err
+	}
+	a.SignedHeaders = slices.Clone(names[:n])
+	return a, nil
+}
+
+// parseAuthorization is ParseAuthorization with the SignedHeaders names
+// put in names (the first n of it) rather than in a new slice, which the
+// verifier would make on every request: a.SignedHeaders is nil.
+func parseAuthorization(s string, names *[MaxSignedHeaders]string) (a ParsedAuthorization, n int, err error) {
 	rest, ok := strings.CutPrefix(s, Algorithm+" ")
 	if !ok {
-		return a, invalidAuth("it must start with " + Algorithm + " and a space")
+		return a, 0, invalidAuth("it must start with " + Algorithm + " and a space")
 	}
 	var haveCred, haveHeaders, haveSig bool
 	for part := range strings.SplitSeq(rest, ",") {
 		part = strings.TrimSpace(part)
 		key, value, ok := strings.Cut(part, "=")
 		if !ok {
-			return a, invalidAuth("each part must be Key=Value, got " + quoteShort(part))
+			return a, 0, invalidAuth("each part must be Key=Value, got " + quoteShort(part))
 		}
 		switch key {
 		case "Credential":
 			if haveCred {
-				return a, invalidAuth("Credential appears twice")
+				return a, 0, invalidAuth("Credential appears twice")
 			}
 			haveCred = true
 			id, rest, ok1 := strings.Cut(value, "/")
 			date, rest, ok2 := strings.Cut(rest, "/")
 			service, term, ok3 := strings.Cut(rest, "/")
 			if !ok1 || !ok2 || !ok3 || term != Terminator {
-				return a, invalidAuth("Credential must be <SecretId>/<date>/<service>/tc3_request")
+				return a, 0, invalidAuth("Credential must be <SecretId>/<date>/<service>/tc3_request")
 			}
 			if id == "" || service == "" {
-				return a, invalidAuth("Credential has an empty SecretId or service")
+				return a, 0, invalidAuth("Credential has an empty SecretId or service")
 			}
 			if !isDate(date) {
-				return a, invalidAuth("the Credential date must be YYYY-MM-DD")
+				return a, 0, invalidAuth("the Credential date must be YYYY-MM-DD")
 			}
 			a.SecretID, a.Date, a.Service = id, date, service
 		case "SignedHeaders":
 			if haveHeaders {
-				return a, invalidAuth("SignedHeaders appears twice")
+				return a, 0, invalidAuth("SignedHeaders appears twice")
 			}
 			haveHeaders = true
-			headers, err := parseSignedHeaders(value)
-			if err != nil {
-				return a, err
+			if n, err = parseSignedHeaders(value, names); err != nil {
+				return a, 0, err
 			}
-			a.SignedHeaders = headers
 		case "Signature":
 			if haveSig {
-				return a, invalidAuth("Signature appears twice")
+				return a, 0, invalidAuth("Signature appears twice")
 			}
 			haveSig = true
 			if !isLowerHex(value, 64) {
-				return a, invalidAuth("Signature must be 64 lower-case hex digits")
+				return a, 0, invalidAuth("Signature must be 64 lower-case hex digits")
 			}
 			a.Signature = value
 		default:
-			return a, invalidAuth("unknown part " + quoteShort(key))
+			return a, 0, invalidAuth("unknown part " + quoteShort(key))
 		}
 	}
 	switch {
 	case !haveCred:
-		return a, invalidAuth("Credential is missing")
+		return a, 0, invalidAuth("Credential is missing")
 	case !haveHeaders:
-		return a, invalidAuth("SignedHeaders is missing")
+		return a, 0, invalidAuth("SignedHeaders is missing")
 	case !haveSig:
-		return a, invalidAuth("Signature is missing")
+		return a, 0, invalidAuth("Signature is missing")
 	}
-	return a, nil
+	return a, n, nil
 }
 
 // Limits of SignedHeaders. The official SDKs sign "content-type;host"; a
@@ -104,35 +115,41 @@ const (
 	MaxSignedHeadersBytes = 1024
 )
 
-// parseSignedHeaders splits and checks a SignedHeaders value: lower-case
-// names joined by ';', at most MaxSignedHeaders of them in at most
-// MaxSignedHeadersBytes, none twice, content-type and host among them. The
-// length is checked before anything is split.
-func parseSignedHeaders(value string) ([]string, error) {
+// parseSignedHeaders splits and checks a SignedHeaders value into names
+// and returns how many there are: lower-case names joined by ';', at most
+// MaxSignedHeaders of them in at most MaxSignedHeadersBytes, none twice,
+// content-type and host among them. The length is checked before anything
+// is split.
+func parseSignedHeaders(value string, names *[MaxSignedHeaders]string) (int, error) {
 	if len(value) > MaxSignedHeadersBytes {
-		return nil, invalidAuth("SignedHeaders is longer than " + strconv.Itoa(MaxSignedHeadersBytes) + " bytes")
+		return 0, invalidAuth("SignedHeaders is longer than " + strconv.Itoa(MaxSignedHeadersBytes) + " bytes")
 	}
-	if n := strings.Count(value, ";") + 1; n > MaxSignedHeaders {
-		return nil, invalidAuth("SignedHeaders lists more than " + strconv.Itoa(MaxSignedHeaders) + " headers")
+	count := strings.Count(value, ";") + 1
+	if count > MaxSignedHeaders {
+		return 0, invalidAuth("SignedHeaders lists more than " + strconv.Itoa(MaxSignedHeaders) + " headers")
 	}
-	headers := strings.Split(value, ";")
+	rest := value
+	for i := range count {
+		names[i], rest, _ = strings.Cut(rest, ";")
+	}
+	headers := names[:count]
 	var hasHost, hasType bool
 	for i, h := range headers {
 		if h == "" || !isLowerToken(h) {
-			return nil, invalidAuth("SignedHeaders must be lower-case header names joined by ';'")
+			return 0, invalidAuth("SignedHeaders must be lower-case header names joined by ';'")
 		}
 		for _, prev := range headers[:i] { // at most 32 names: quadratic is cheap
 			if prev == h {
-				return nil, invalidAuth("SignedHeaders lists " + quoteShort(h) + " twice")
+				return 0, invalidAuth("SignedHeaders lists " + quoteShort(h) + " twice")
 			}
 		}
 		hasHost = hasHost || h == "host"
 		hasType = hasType || h == "content-type"
 	}
 	if !hasHost || !hasType {
-		return nil, invalidAuth("SignedHeaders must include content-type and host")
+		return 0, invalidAuth("SignedHeaders must include content-type and host")
 	}
-	return headers, nil
+	return count, nil
 }
 
 // isLowerToken reports whether s is an HTTP header name (an RFC 9110

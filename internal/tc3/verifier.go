@@ -81,8 +81,10 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 // body. It holds the request's signed header values, so the request's
 // headers may be dropped once it is made.
 type Pending struct {
-	v         *Verifier // for its pool of writers; nil allocates one
-	auth      ParsedAuthorization
+	v         *Verifier           // for its pool of writers; nil allocates one
+	auth      ParsedAuthorization // SignedHeaders nil when Authenticate made it: see signedNames
+	names     [MaxSignedHeaders]string
+	signed    int // how many of names
 	method    string
 	query     string
 	hosts     [2]string // as sent, and without its port ("" when it has none)
@@ -106,11 +108,11 @@ func (v *Verifier) Authenticate(r *http.Request) (Pending, error) {
 	if raw == "" {
 		return p, &Error{CodeInvalidAuthorization, "the Authorization header is missing"}
 	}
-	auth, err := ParseAuthorization(raw)
+	auth, signed, err := parseAuthorization(raw, &p.names)
 	if err != nil {
 		return p, err
 	}
-	for i, name := range auth.SignedHeaders {
+	for i, name := range p.names[:signed] {
 		if name == "host" {
 			continue
 		}
@@ -158,7 +160,7 @@ func (v *Verifier) Authenticate(r *http.Request) (Pending, error) {
 	if _, err := hex.Decode(p.want[:], []byte(auth.Signature)); err != nil {
 		return p, &Error{CodeInvalidAuthorization, "the Authorization header is malformed: Signature is not hex"}
 	}
-	p.v, p.auth = v, auth
+	p.v, p.auth, p.signed = v, auth, signed
 	p.method, p.query = r.Method, r.URL.RawQuery
 	p.hosts[0] = r.Host
 	if h, _, err := net.SplitHostPort(r.Host); err == nil && h != "" {
@@ -239,6 +241,15 @@ func (p *Pending) matches(w *canonicalWriter, host string, documented bool, payl
 	return subtle.ConstantTimeCompare(sig[:], p.want[:]) == 1
 }
 
+// signedNames returns the SignedHeaders names, in their declared order:
+// Authenticate keeps them in names, not in a slice of their own.
+func (p *Pending) signedNames() []string {
+	if p.auth.SignedHeaders != nil {
+		return p.auth.SignedHeaders
+	}
+	return p.names[:p.signed]
+}
+
 // canonicalSum is the SHA-256 of one canonical form of the request,
 // written into the hash piece by piece.
 func (p *Pending) canonicalSum(w *canonicalWriter, host string, documented bool, payloadHex []byte) [32]byte {
@@ -247,7 +258,7 @@ func (p *Pending) canonicalSum(w *canonicalWriter, host string, documented bool,
 	w.writeString("\n/\n")
 	w.writeString(p.query)
 	w.writeByte('\n')
-	for i, name := range p.auth.SignedHeaders {
+	for i, name := range p.signedNames() {
 		value := p.values[i]
 		if name == "host" {
 			value = host
@@ -262,7 +273,7 @@ func (p *Pending) canonicalSum(w *canonicalWriter, host string, documented bool,
 		w.writeByte('\n')
 	}
 	w.writeByte('\n')
-	for i, name := range p.auth.SignedHeaders {
+	for i, name := range p.signedNames() {
 		if i > 0 {
 			w.writeByte(';')
 		}
