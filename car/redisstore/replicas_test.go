@@ -672,6 +672,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", hb, lease.HeartbeatToken,
 		hbclient.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
 		hbclient.WithReconnectDelay(func(int) time.Duration { return c.cfg.retry }),
+		hbclient.WithActivityInterval(c.cfg.touch/2),
 		hbclient.OnNotice(func(n heartbeat.Notice) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
