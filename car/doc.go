@@ -176,7 +176,11 @@
 // waits. A replica that dies loses no lease: the leases, the queue and the
 // claims are in the store, its users resume on another replica, and what
 // it was doing (a release, the head) is taken over when its claim or lock
-// runs out. [SessionManager.Drain] is the shutdown of a rolling deploy: it
+// runs out. A store that lost its data (a Redis restarted empty) is
+// detected at the next claim: the claimer releases the lease from what it
+// knows, once, and logs at error level. What a Redis failover can lose,
+// and what then happens, is in package redisstore's documentation.
+// [SessionManager.Drain] is the shutdown of a rolling deploy: it
 // releases nothing and closes the heartbeat connections with 1001 so the
 // clients resume elsewhere; [SessionManager.Shutdown] with a store is the
 // last replica's: it releases every lease of the project.

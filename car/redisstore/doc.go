@@ -98,6 +98,56 @@
 // lease runs out. The package does not issue WAIT: use persistence and
 // min-replicas-to-write on the Redis side to narrow the window.
 //
+// # Leases and the queue
+//
+// [Store.Leases] is the car.LeaseStore of this replica: give it to the
+// replica's SessionManager with car.WithLeaseStore, or give the whole Store
+// with car.WithStore (both halves at once). The model and what is exactly
+// once are in the car package doc ("Several replicas"); here is how Redis
+// holds it.
+//
+// Each lease is a hash tcc:{<project>}:lease:<user> (generation, state,
+// owner, claimer, applied, ticket, release reason, the Start request and
+// the last ServerSession), with its hold beside it in
+// tcc:{<project>}:lhold:<user>: the replica holding the lease (the
+// starter while it starts, the claimer while it releases), SET with PX, so
+// a hold ends when Redis expires the key, on Redis's clock. Generations
+// come from the counter tcc:{<project>}:lgen; the users with a lease are
+// the set tcc:{<project>}:leases. The queue is the sorted set
+// tcc:{<project>}:q (user → ticket from the counter tcc:{<project>}:qseq;
+// ZADD NX, so a user who comes back keeps its ticket), and its head lock
+// tcc:{<project>}:qhead (SET PX, compare-and-delete to give it up).
+//
+// Each decision is one Lua script over declared keys: create (a new
+// generation, queued behind the waiting users or held for its start),
+// update (starting, active, queued; fenced by the generation), claim (wins
+// when nobody else's hold or claim is live; renews the claimer's own;
+// takes a lease out of the queue), finish (only the current claimer of
+// that generation deletes the lease), lock head. A claim by replica A that
+// runs out while A is dead or stalled lets replica B claim the same
+// generation: B repeats DestroySession (harmless: the session is already
+// gone or going), finishes and runs OnRelease; A's finish then fails and A
+// forgets the lease without a callback. Lease events (released, admitted,
+// queue) are broadcast on the bus after the script; a lost one only delays
+// a wake-up that the queue runner's poll or the claim's retry makes up.
+//
+// Failures. While Redis is unreachable every call returns a
+// *car.StoreError: Start fails fast, and the manager retries releases
+// until Redis is back. If Redis lost its data (restarted empty), a claim
+// for a generation past the counter is reported as lost: the claimer
+// releases the lease from what it knows (DestroySession, OnRelease) and
+// moves the counter past that generation so that none is handed out
+// twice; leases whose replica is gone and that nobody releases are then
+// left to CAR's own reconnect wait. A failover can lose the last writes
+// (asynchronous replication): a claim that vanishes lets another replica
+// claim the same generation (DestroySession twice, harmless); a finished
+// lease that comes back is claimed again and found already destroyed; a
+// ticket or a queue departure can be lost, so the queue may hold a user
+// who left (admitted, then released when its heartbeat session's grace
+// ends; if that session is gone too, left to CAR's own reconnect wait,
+// since no client ever connects) or miss one who joined (its next Start
+// joins again, at the end). The package does not issue WAIT.
+//
 // # Logging
 //
 // [WithLogger] sets a log/slog logger; by default the Store logs nothing.

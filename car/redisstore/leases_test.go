@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -12,11 +14,14 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -63,6 +68,13 @@ type leaseFleet struct {
 // newLeaseFleet starts n replicas; client makes each replica's Redis client.
 func newLeaseFleet(t *testing.T, n, packSize int, client func() redis.UniversalClient, opts ...car.ManagerOption) *leaseFleet {
 	t.Helper()
+	return newLeaseFleetWith(t, n, packSize, client, func(st *Store) car.ManagerOption { return car.WithLeaseStore(st.Leases()) }, opts...)
+}
+
+// newLeaseFleetWith is newLeaseFleet, giving each manager its Store with
+// storeOpt.
+func newLeaseFleetWith(t *testing.T, n, packSize int, client func() redis.UniversalClient, storeOpt func(*Store) car.ManagerOption, opts ...car.ManagerOption) *leaseFleet {
+	t.Helper()
 	carNet := memnet.Listen("car")
 	srv := cartest.Start(t, cartest.WithListener(carNet),
 		cartest.WithProject(cartest.Project{ProjectId: leaseProject, ReconnectWait: 2 * time.Minute}),
@@ -78,7 +90,7 @@ func newLeaseFleet(t *testing.T, n, packSize int, client func() redis.UniversalC
 		tr := &hangDestroy{base: &http.Transport{DialContext: carNet.DialContext}, hung: make(chan struct{}, 1)}
 		cl := srv.Client(car.WithHTTPClient(&http.Client{Transport: tr}), car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
 		mopts := append([]car.ManagerOption{
-			car.WithLeaseStore(st.Leases()),
+			storeOpt(st),
 			car.WithAPITimeout(2 * time.Second),
 			car.WithReleaseClaimTTL(3 * time.Second),
 			car.WithReleaseRetryMax(2 * time.Second),
@@ -404,5 +416,147 @@ func TestLeasesRedisUnreachable(t *testing.T) {
 		if rel := f.released(); len(rel) != 1 || f.count(cartest.EventDestroyed, "u1") != 1 {
 			t.Fatalf("after Redis came back: %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "u1"))
 		}
+	})
+}
+
+// TestLeasesRealRedis runs against a real redis-server, in real time: two
+// replicas release each lease once; with the server killed, Start fails
+// fast with a *car.StoreError and a Stop is retried; the server comes back
+// empty (no persistence), which the claim detects (the generation is past
+// the counter): the lease is released from what the replica knows, once.
+func TestLeasesRealRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newLeaseFleet(t, 2, 2, func() redis.UniversalClient { return srv.Client(t) })
+	a, b := f.reps[0], f.reps[1]
+	for i := range 5 {
+		user := fmt.Sprintf("u%d", i)
+		f.start(f.reps[i%2], user)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for j, r := range []*leaseReplica{a, b} {
+			wg.Go(func() { errs[j] = r.mgr.Stop(t.Context(), user) })
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("%s: Stop: %v, %v", user, errs[0], errs[1])
+		}
+		time.Sleep(300 * time.Millisecond) // CAR's cleanup (200 ms)
+	}
+	if rel := f.released(); len(rel) != 5 || f.count(cartest.EventDestroyed, "") != 5 {
+		t.Fatalf("releases %v, %d destroyed, want 5 and 5", rel, f.count(cartest.EventDestroyed, ""))
+	}
+
+	f.start(a, "v1")
+	srv.Kill()
+	begun := time.Now()
+	_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "v2", UserIp: "10.0.0.1"})
+	var se *car.StoreError
+	if !errors.As(err, &se) {
+		t.Fatalf("Start with Redis killed: %v, want a *car.StoreError", err)
+	}
+	if d := time.Since(begun); d > time.Second {
+		t.Errorf("Start took %v to fail", d)
+	}
+	t.Logf("Start with Redis killed failed after %v: %v", time.Since(begun).Round(time.Millisecond), err)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	err = a.mgr.Stop(ctx, "v1")
+	cancel()
+	var pending *car.ReleasePendingError
+	if !errors.As(err, &pending) {
+		t.Fatalf("Stop with Redis killed: %v, want a *car.ReleasePendingError", err)
+	}
+	srv.Restart() // empty
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.released()) < 6 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rel := f.released(); len(rel) != 6 || rel[5] != "r1 v1 stopped" || f.count(cartest.EventDestroyed, "v1") != 1 {
+		t.Fatalf("after Redis came back empty: releases %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "v1"))
+	}
+	l := f.start(b, "v3")
+	if l.HeartbeatSession == "v3#1" {
+		t.Errorf("a generation handed out again after the data loss: %s", l.HeartbeatSession)
+	}
+}
+
+// router sends a client's dials to the replica it names: a load balancer
+// without sticky sessions.
+type router struct {
+	lis    map[string]*memnet.Listener
+	mu     sync.Mutex
+	to     string
+	conn   net.Conn
+	closed bool
+}
+
+func (rt *router) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil, errors.New("network is down")
+	}
+	c, err := rt.lis[rt.to].DialContext(ctx, network, addr)
+	rt.conn = c
+	return c, err
+}
+
+func (rt *router) move(to string, offline bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.to, rt.closed = to, offline
+	if rt.conn != nil {
+		rt.conn.Close()
+	}
+}
+
+// TestWithStoreResumeElsewhere: both halves on Redis (car.WithStore): a
+// user started on r1 resumes through r2, which adopts the lease it did not
+// start; then the user vanishes, and the lease is released once, whichever
+// replica sweeps the grace.
+func TestWithStoreResumeElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, _ := redistest.Pipe(t)
+		key := bytes.Repeat([]byte{9}, 32)
+		f := newLeaseFleetWith(t, 2, 2, func() redis.UniversalClient { return redistest.PipeClient(t, m) },
+			func(st *Store) car.ManagerOption { return car.WithStore(st) },
+			car.WithHeartbeat(heartbeat.WithTokenKeys(key)))
+		rt := &router{lis: map[string]*memnet.Listener{}, to: "r1"}
+		for _, r := range f.reps {
+			l := memnet.Listen("hb-" + r.name)
+			rt.lis[r.name] = l
+			hs := &http.Server{Handler: r.mgr}
+			go hs.Serve(l)
+			t.Cleanup(func() { hs.Close() })
+		}
+		a, b := f.reps[0], f.reps[1]
+		l := f.start(a, "u1")
+		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		time.Sleep(time.Second)
+		rt.move("r2", false)
+		time.Sleep(5 * time.Second)
+		if cl.State() != hbclient.StateConnected {
+			t.Fatalf("client %v after moving to r2", cl.State())
+		}
+		found := false
+		for _, u := range b.mgr.Snapshot().Users {
+			if u.UserId == "u1" && u.HeartbeatSession == l.HeartbeatSession && u.State == car.LeaseActive {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("r2 did not adopt u1: %+v", b.mgr.Snapshot().Users)
+		}
+		rt.move("r2", true) // gone for good
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if rel := f.released(); len(rel) != 1 || f.count(cartest.EventDestroyed, "u1") != 1 {
+			t.Fatalf("releases %v, %d destroyed, want one", rel, f.count(cartest.EventDestroyed, "u1"))
+		}
+		t.Logf("released: %v", f.released())
 	})
 }
