@@ -19,7 +19,8 @@ type (
 		FunctionName string `json:"FunctionName"`
 		Event        string `json:"Event,omitempty"`
 		Count        int    `json:"Count"`
-		hidden       string //nolint:unused // never decoded
+		//lint:ignore U1000 unexported: encoding/json never decodes it, nor must the fast path
+		hidden string
 	}
 	flatQuoted struct {
 		N string `json:"N,string"`
