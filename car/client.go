@@ -40,7 +40,11 @@ func NewClient(opts ...Option) (*Client, error) {
 // pointer; nil to discard). Use it for actions this package has no method
 // for. Calls are retried as every CAR action is: safe to repeat.
 func (c *Client) Call(ctx context.Context, action string, params, out any, opts ...CallOption) error {
-	return c.t.Call(ctx, action, params, out, transportCallOptions(opts)...)
+	topts, err := transportCallOptions(action, opts)
+	if err != nil {
+		return err
+	}
+	return c.t.Call(ctx, action, params, out, topts...)
 }
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
@@ -106,5 +110,9 @@ func call[Out, In any, PIn interface {
 	if in != nil {
 		field, rule = in.validate()
 	}
-	return transport.Do[Out](ctx, c.t, action, in, field, rule, transportCallOptions(opts))
+	topts, err := transportCallOptions(action, opts)
+	if err != nil {
+		return nil, err
+	}
+	return transport.Do[Out](ctx, c.t, action, in, field, rule, topts)
 }

@@ -14,8 +14,10 @@ func managedHeartbeat(name string) (instead string) {
 		return "car.WithIdleThreshold"
 	case "OnStream":
 		return "car.OnStreamEvent"
+	case "OnConnect", "OnDisconnect", "OnResume", "OnIdle", "OnExpire":
+		return "car.OnRelease and SessionManager.Snapshot"
 	}
-	return "car.OnRelease and SessionManager.Snapshot" // the lifecycle callbacks
+	return "the manager's own options (see car.WithHeartbeat)"
 }
 
 // refuseManaged fails if an option given through WithHeartbeat sets what

@@ -32,6 +32,7 @@ func TestServerOptionNames(t *testing.T) {
 		"OnExpire":            heartbeat.OnExpire(cb),
 		"OnIdle":              heartbeat.OnIdle(cb),
 		"OnStream":            heartbeat.OnStream(cb),
+		"WithStore":           heartbeat.WithStore(nil),
 	} {
 		if got := o.String(); got != want {
 			t.Errorf("%s().String() = %q", want, got)

@@ -171,26 +171,10 @@ func decodeClientFrame(messageType int, data []byte) (clientFrame, error) {
 }
 
 // helloFrame is the first frame a client sends.
-type helloFrame struct {
-	Type    string `json:"type"`
-	V       int    `json:"v"`
-	Session string `json:"session"`
-	Token   string `json:"token"`
-}
+type helloFrame = wire.Hello
 
 // welcomeFrame answers an accepted hello. Durations are milliseconds.
-type welcomeFrame struct {
-	Type          string `json:"type"`
-	V             int    `json:"v"`
-	Session       string `json:"session"`
-	Token         string `json:"token"`
-	Resumed       bool   `json:"resumed"`
-	PingInterval  int64  `json:"pingInterval"`
-	PingTimeout   int64  `json:"pingTimeout"`
-	Grace         int64  `json:"grace"`
-	ReloadGrace   int64  `json:"reloadGrace"`
-	IdleThreshold int64  `json:"idleThreshold"`
-}
+type welcomeFrame = wire.Welcome
 
 // noticeFrame carries a Notice on the wire.
 type noticeFrame struct {

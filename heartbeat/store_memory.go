@@ -25,6 +25,7 @@ type MemoryStore struct {
 
 type memSession struct {
 	state        SessionState
+	lost         bool // disconnected because its owner stopped refreshing
 	join, resume string
 	owner        string
 	epoch        uint64
@@ -136,7 +137,7 @@ func (r *memReplica) Claim(_ context.Context, id, used, resume string) (Claim, e
 		cl.PrevOwner, cl.PrevEpoch = ms.owner, ms.epoch
 	}
 	ms.epoch++
-	ms.resume, ms.owner, ms.state = resume, r.id, SessionConnected
+	ms.resume, ms.owner, ms.state, ms.lost = resume, r.id, SessionConnected, false
 	ms.refreshed, ms.lastSeen = now, now
 	cl.Epoch = ms.epoch
 	for _, p := range ms.pending {
@@ -193,8 +194,10 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 		case ms.owner != r.id || ms.epoch != h.Epoch:
 			res.Status[i] = HeldReplaced
 			continue
+		case ms.state != SessionConnected && !ms.lost:
+			continue // detached meanwhile: a stale refresh changes nothing
 		case ms.state != SessionConnected:
-			ms.state = SessionConnected
+			ms.state, ms.lost = SessionConnected, false
 			res.Status[i] = HeldRevived
 		}
 		ms.refreshed = now
@@ -294,7 +297,7 @@ func (r *memReplica) Sweep(_ context.Context, limit int) ([]Due, error) {
 			if now.Before(ms.refreshed.Add(m.ownerTTL)) {
 				continue
 			}
-			ms.state = SessionDisconnected
+			ms.state, ms.lost = SessionDisconnected, true
 			ms.expiresAt = maxTime(now, ms.lastSeen.Add(ms.timing.Window))
 			due = append(due, Due{Kind: DueLost, Session: id, At: now, LastSeen: ms.lastSeen, ExpiresAt: ms.expiresAt})
 		}

@@ -58,14 +58,21 @@ func (c *Client) Call(ctx context.Context, action string, params, out any, opts 
 	if notIdempotentAction(action) {
 		opts = notIdempotent(opts)
 	}
-	return c.t.Call(ctx, action, params, out, transportCallOptions(opts)...)
+	topts, err := transportCallOptions(action, opts)
+	if err != nil {
+		return err
+	}
+	return c.t.Call(ctx, action, params, out, topts...)
 }
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
 func (c *Client) CloseIdleConnections() { c.t.CloseIdleConnections() }
 
 func notIdempotent(opts []CallOption) []CallOption {
-	return append(opts[:len(opts):len(opts)], func(c *callConfig) { c.opts = append(c.opts, transport.NotIdempotent()) })
+	return append(opts[:len(opts):len(opts)], func(c *callConfig) error {
+		c.opts = append(c.opts, transport.NotIdempotent())
+		return nil
+	})
 }
 
 // PutReservedConcurrencyConfig sets the function's reserved quota (MB). 0
@@ -225,5 +232,9 @@ func call[Out, In any, PIn interface {
 	if in != nil {
 		field, rule = in.validate()
 	}
-	return transport.Do[Out](ctx, c.t, action, in, field, rule, transportCallOptions(opts))
+	topts, err := transportCallOptions(action, opts)
+	if err != nil {
+		return nil, err
+	}
+	return transport.Do[Out](ctx, c.t, action, in, field, rule, topts)
 }

@@ -97,14 +97,26 @@ const (
 	ReplyWindow = 2 * time.Second
 )
 
-// InvokerOption configures an Invoker.
-type InvokerOption func(*Invoker) error
+// InvokerOption configures an Invoker (see NewInvoker).
+type InvokerOption func(*invokerConfig) error
+
+// invokerConfig is what an Invoker is built from.
+type invokerConfig struct {
+	api          InvokeAPI
+	retry        InvokerRetry
+	clock        Clock
+	logger       *slog.Logger
+	explicit     map[string]int
+	defaultLimit int
+	retention    time.Duration
+	rate         int // the start budget's
+}
 
 // WithConcurrencyLimit sets the most invocations of one function the
 // Invoker keeps in flight, instead of discovering it. function is "name"
 // (namespace "default") or "namespace/name". n must be at least 1.
 func WithConcurrencyLimit(function string, n int) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if n < 1 {
 			return fmt.Errorf("concurrency limit of %s: %d must be at least 1", function, n)
 		}
@@ -112,7 +124,7 @@ func WithConcurrencyLimit(function string, n int) InvokerOption {
 		if err != nil {
 			return err
 		}
-		iv.explicit[key] = n
+		c.explicit[key] = n
 		return nil
 	}
 }
@@ -120,11 +132,11 @@ func WithConcurrencyLimit(function string, n int) InvokerOption {
 // WithDefaultConcurrencyLimit sets the in-flight limit of every function
 // without its own, and turns discovery off.
 func WithDefaultConcurrencyLimit(n int) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if n < 1 {
 			return fmt.Errorf("default concurrency limit %d must be at least 1", n)
 		}
-		iv.defaultLimit = n
+		c.defaultLimit = n
 		return nil
 	}
 }
@@ -132,34 +144,34 @@ func WithDefaultConcurrencyLimit(n int) InvokerOption {
 // WithSyncAPI chooses the action for synchronous calls (default
 // APIInvokeFunction).
 func WithSyncAPI(api InvokeAPI) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if api != APIInvokeFunction && api != APIInvoke {
 			return fmt.Errorf("sync API %q: must be InvokeFunction or Invoke", api)
 		}
-		iv.api = api
+		c.api = api
 		return nil
 	}
 }
 
 // WithInvokerRetry sets the retry policy; zero fields keep the defaults.
 func WithInvokerRetry(p InvokerRetry) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if p.MinWait < 0 || p.MaxWait < 0 || p.ExecutionAttempts < 0 {
 			return errors.New("InvokerRetry: waits and ExecutionAttempts must not be negative")
 		}
-		iv.retry = p.withDefaults()
+		c.retry = p.withDefaults()
 		return nil
 	}
 }
 
 // WithInvokerClock sets the clock the Invoker waits on and counts its
 // start budget and warm instances by (default: the host's).
-func WithInvokerClock(c Clock) InvokerOption {
-	return func(iv *Invoker) error {
-		if c == nil {
+func WithInvokerClock(clock Clock) InvokerOption {
+	return func(c *invokerConfig) error {
+		if clock == nil {
 			return errors.New("invoker clock must not be nil")
 		}
-		iv.clock = c
+		c.clock = clock
 		return nil
 	}
 }
@@ -171,11 +183,11 @@ func WithInvokerClock(c Clock) InvokerOption {
 // share of it when several processes call in the same account and
 // region). n must be at least 1.
 func WithScaleOutRate(n int) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if n < 1 {
 			return fmt.Errorf("scale-out rate %d: must be at least 1 new instance per minute", n)
 		}
-		iv.budget.rate = n
+		c.rate = n
 		return nil
 	}
 }
@@ -184,22 +196,22 @@ func WithScaleOutRate(n int) InvokerOption {
 // staying warm after its last call (default DefaultWarmRetention). d must
 // be positive.
 func WithWarmRetention(d time.Duration) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("warm retention %v: must be positive", d)
 		}
-		iv.retention = d
+		c.retention = d
 		return nil
 	}
 }
 
 // WithInvokerLogger sets a logger for retries; the default is silent.
 func WithInvokerLogger(l *slog.Logger) InvokerOption {
-	return func(iv *Invoker) error {
+	return func(c *invokerConfig) error {
 		if l == nil {
 			return errors.New("invoker logger must not be nil")
 		}
-		iv.logger = l
+		c.logger = l
 		return nil
 	}
 }
@@ -551,17 +563,24 @@ func NewInvoker(c *Client, opts ...InvokerOption) (*Invoker, error) {
 	if c == nil {
 		return nil, errors.New("scf: NewInvoker: client must not be nil")
 	}
-	iv := &Invoker{
-		c: c, api: APIInvokeFunction, retry: InvokerRetry{}.withDefaults(), clock: hostClock{},
-		logger: slog.New(slog.DiscardHandler), explicit: make(map[string]int), fns: make(map[string]*fnSlots),
-		retention: DefaultWarmRetention, budget: startBudget{rate: ScaleOutPerMinute},
+	cfg := invokerConfig{
+		api: APIInvokeFunction, retry: InvokerRetry{}.withDefaults(), clock: hostClock{},
+		logger: slog.New(slog.DiscardHandler), explicit: make(map[string]int),
+		retention: DefaultWarmRetention, rate: ScaleOutPerMinute,
 	}
 	for _, opt := range opts {
-		if err := opt(iv); err != nil {
+		if opt == nil {
+			return nil, errors.New("scf: NewInvoker: InvokerOption must not be nil")
+		}
+		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("scf: NewInvoker: %w", err)
 		}
 	}
-	return iv, nil
+	return &Invoker{
+		c: c, api: cfg.api, retry: cfg.retry, clock: cfg.clock, logger: cfg.logger,
+		explicit: cfg.explicit, defaultLimit: cfg.defaultLimit, retention: cfg.retention,
+		fns: make(map[string]*fnSlots), budget: startBudget{rate: cfg.rate},
+	}, nil
 }
 
 // functionKey turns "name" or "namespace/name" into "namespace/name".

@@ -10,6 +10,7 @@ package scf
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -168,16 +169,24 @@ type RetryBudget struct {
 }
 
 // CallOption adjusts one call. [WithCallRetry] makes one; a nil
-// CallOption changes nothing.
-type CallOption func(*callConfig)
+// CallOption changes nothing. A call given an invalid CallOption fails,
+// naming it, before anything is sent.
+type CallOption func(*callConfig) error
 
 // callConfig collects the transport's settings of one call.
 type callConfig struct{ opts []transport.CallOption }
 
 // WithCallRetry overrides the retry policy for one call; zero fields keep
-// the client's values.
+// the client's values. A negative field, or a MinWait over MaxWait, is
+// refused.
 func WithCallRetry(p RetryPolicy) CallOption {
-	return func(c *callConfig) { c.opts = append(c.opts, transport.WithCallRetry(transport.RetryPolicy(p))) }
+	return func(c *callConfig) error {
+		if err := transport.WithRetry(transport.RetryPolicy(p))(new(transport.Config)); err != nil {
+			return fmt.Errorf("WithCallRetry: %w", err)
+		}
+		c.opts = append(c.opts, transport.WithCallRetry(transport.RetryPolicy(p)))
+		return nil
+	}
 }
 
 // errNilOption refuses a nil Option.
@@ -194,17 +203,21 @@ func transportOptions(opts []Option) []transport.Option {
 	return out
 }
 
-func transportCallOptions(opts []CallOption) []transport.CallOption {
+// transportCallOptions applies the options of a call to action.
+func transportCallOptions(action string, opts []CallOption) ([]transport.CallOption, error) {
 	if len(opts) == 0 {
-		return nil
+		return nil, nil
 	}
 	var c callConfig
 	for _, o := range opts {
-		if o != nil {
-			o(&c)
+		if o == nil {
+			continue
+		}
+		if err := o(&c); err != nil {
+			return nil, fmt.Errorf("scf %s: %w", action, err)
 		}
 	}
-	return c.opts
+	return c.opts, nil
 }
 
 // IsThrottled reports a rate-limit error (RequestLimitExceeded*, HTTP 429).

@@ -269,7 +269,7 @@ func (cc *clientConn) hello(id, token string, writeTimeout time.Duration) (serve
 	if err := cc.ws.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return serverFrame{}, err
 	}
-	msg := encode(hello{Type: frameHello, V: cc.version, Session: id, Token: token})
+	msg := encode(wire.Hello{Type: frameHello, V: cc.version, Session: id, Token: token})
 	if err := cc.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
 		return serverFrame{}, err
 	}

@@ -22,8 +22,8 @@
 // starting again from its first wait in every outage), for at most the
 // resume window: the server's reconnect
 // window as its welcome states it, or [WithResumeWindow], counted from the
-// last frame exchanged (the server counts its window from the last frame it
-// received, so the two end together).
+// last frame exchanged, as the server counts its window from the last frame
+// it received.
 //
 // States ([State]): connecting, connected, reconnecting, then expired (the
 // server refused the resume, or the window passed) or closed (Close, or

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
 )
 
 // The client's side of the wire protocol (package heartbeat's doc specifies
@@ -26,14 +27,6 @@ const activityFrame = `{"type":"activity"}`
 // heartbeat.MaxNoticeDataSize of data.
 const clientReadLimit = 64 << 10
 
-// hello is the first frame a Client sends. Token is a secret.
-type hello struct {
-	Type    string `json:"type"`
-	V       int    `json:"v"`
-	Session string `json:"session"`
-	Token   string `json:"token"`
-}
-
 // streamFrame is the stream frame as the Client writes it.
 type streamFrame struct {
 	Type  string `json:"type"`
@@ -41,22 +34,15 @@ type streamFrame struct {
 	Code  int    `json:"code"`
 }
 
-// serverFrame is any frame a server sends. Durations are milliseconds.
+// serverFrame is any frame a server sends: the welcome's fields and the
+// notices'.
 type serverFrame struct {
-	Type          string          `json:"type"`
-	V             int             `json:"v"`
-	Session       string          `json:"session"`
-	Token         string          `json:"token"`
-	Resumed       bool            `json:"resumed"`
-	PingInterval  int64           `json:"pingInterval"`
-	PingTimeout   int64           `json:"pingTimeout"`
-	Grace         int64           `json:"grace"`
-	IdleThreshold int64           `json:"idleThreshold"`
-	Position      int             `json:"position"`
-	Name          string          `json:"name"`
-	Data          json.RawMessage `json:"data"`
-	Times         int             `json:"times"`
-	Reason        string          `json:"reason"`
+	wire.Welcome
+	Position int             `json:"position"`
+	Name     string          `json:"name"`
+	Data     json.RawMessage `json:"data"`
+	Times    int             `json:"times"`
+	Reason   string          `json:"reason"`
 }
 
 func decodeServerFrame(data []byte) (serverFrame, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/internal/wire"
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // errPingTimeout is the cause of an outage found by the Client's watchdog.
@@ -341,8 +342,10 @@ func refused(err error) bool {
 	}
 	var he *heartbeat.HandshakeError
 	if errors.As(err, &he) {
-		code := he.StatusCode
-		return code == 101 || (code >= 400 && code < 500 && code != 408 && code != 429)
+		// The SDK's one classification of HTTP statuses: only throttling
+		// (429) and transient failures (408, 5xx but 501) are worth
+		// another attempt.
+		return !retry.ClassifyStatus(he.StatusCode).RetryAttempt(true)
 	}
 	return false
 }

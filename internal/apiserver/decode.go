@@ -29,7 +29,14 @@ import (
 // against v's json tags after decoding, with each type's names kept in the
 // server's cache. (Nested objects keep encoding/json's leniency.)
 func (r *Request) Decode(v any) *Error {
-	body := r.Body
+	if decodeFlat(r.Body, v, r.names) {
+		return nil
+	}
+	return decodeFull(r.Body, v, r.names)
+}
+
+// decodeFull is Decode without its fast path (decodeFlat).
+func decodeFull(body []byte, v any, names *fieldCache) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
@@ -43,7 +50,7 @@ func (r *Request) Decode(v any) *Error {
 		case strictDuplicateKey:
 			return Errorf("InvalidParameter.JsonParseError", "the request body is not valid JSON: the key %q appears twice in one object", clipKey(key))
 		}
-		return checkNames(body, v, r.names)
+		return checkNames(body, v, names)
 	}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -101,7 +108,8 @@ func Require(pairs ...string) *Error {
 // fieldCache keeps the json names of struct types' fields; a nil cache
 // keeps nothing.
 type fieldCache struct {
-	m sync.Map // reflect.Type → map[string]bool
+	m    sync.Map // reflect.Type → map[string]bool
+	flat sync.Map // reflect.Type → *flatLayout
 }
 
 func (c *fieldCache) namesOf(t reflect.Type) map[string]bool {

@@ -34,7 +34,7 @@ const (
 	// Every call may be retried.
 	Unsent
 	// Transient: the server failed or the answer was lost (HTTP 5xx but
-	// 501, a connection lost after sending, an unreadable or unparseable
+	// 501, HTTP 408, a connection lost after sending, an unreadable or unparseable
 	// reply, a timeout or a cancelled context). The API may have acted:
 	// only a call that is safe to repeat is retried.
 	Transient
@@ -97,7 +97,7 @@ func Classify(err error) Class {
 		return Throttled
 	case e.Auth(), e.InvalidInput():
 		return Refused
-	case e.HTTPStatus >= 500 && e.HTTPStatus != 501:
+	case ClassifyStatus(e.HTTPStatus) == Transient:
 		return Transient
 	case e.Code == apierr.CodeParseJSON:
 		return Transient
@@ -108,6 +108,20 @@ func Classify(err error) Class {
 		if apierr.HasCode(e, code) {
 			return Refused
 		}
+	}
+	return Answered
+}
+
+// ClassifyStatus sorts an HTTP status, for an answer that carries no API
+// error (an API reply without an error envelope, a WebSocket handshake):
+// 429 is Throttled; 408 and 5xx but 501 are Transient; any other status is
+// Answered, the server's final word on the request.
+func ClassifyStatus(status int) Class {
+	switch {
+	case status == 429:
+		return Throttled
+	case status == 408, status >= 500 && status < 600 && status != 501:
+		return Transient
 	}
 	return Answered
 }

@@ -7,13 +7,15 @@
 //   - What is worth retrying: [Classify] sorts a failure into one [Class].
 //     Throttled answers (RequestLimitExceeded*, HTTP 429) and failed dials
 //     are retried for every call, since the API did not act on them.
-//     Failures after which the API may have acted (HTTP 5xx but 501,
+//     Failures after which the API may have acted (HTTP 5xx but 501, 408,
 //     InternalError, a connection lost after sending, an unreadable reply,
 //     a timeout) are retried only where repeating the call is safe.
 //     Refused requests (bad input, credentials, an unknown action, version
 //     or region) are never retried. Any other API error is an answer: a
 //     loop retries it only if its own domain says so (CAR's
 //     ResourceNotFound.NoIdle keeps a queued user waiting, for example).
+//     [ClassifyStatus] is the same rule for a bare HTTP status, which the
+//     heartbeat client applies to a refused WebSocket handshake.
 //   - How long to wait before retry n: [Exponential] is the only backoff.
 //     The ceiling doubles from its first wait up to its longest, and each
 //     wait is drawn between half the ceiling and the ceiling ("equal

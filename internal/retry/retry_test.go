@@ -106,6 +106,12 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%v.RetryAttempt(unsafe, idempotent) = %v, want %v", c, got, want)
 		}
 	}
+	for status, want := range map[int]Class{101: Answered, 200: Answered, 301: Answered, 400: Answered, 403: Answered,
+		404: Answered, 408: Transient, 429: Throttled, 500: Transient, 501: Answered, 502: Transient, 503: Transient, 504: Transient} {
+		if got := ClassifyStatus(status); got != want {
+			t.Errorf("ClassifyStatus(%d) = %v, want %v", status, got, want)
+		}
+	}
 	for c, want := range map[Class]bool{Answered: false, Refused: false, Throttled: false, Unsent: true, Transient: true, Internal: true} {
 		if c.Fault() != want {
 			t.Errorf("%v.Fault() = %v, want %v", c, c.Fault(), want)

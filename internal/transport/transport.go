@@ -11,7 +11,7 @@
 //   - the body is read once per attempt, and the attempt's failure (HTTP
 //     status first, then an error envelope in a 200 reply, or the network
 //     error) is classified by retry.Classify: throttling and failed dials
-//     are retried for every call, HTTP 5xx (but 501) and network errors
+//     are retried for every call, HTTP 5xx (but 501), 408 and network errors
 //     only for calls that are safe to repeat (not NotIdempotent);
 //   - waits follow retry.Exponential(MinWait, MaxWait), raised to a
 //     server's Retry-After and clamped to MaxWait, and end when the context

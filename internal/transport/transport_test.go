@@ -207,6 +207,8 @@ func TestRetryOutcomes(t *testing.T) {
 		{"HTTP 503 is retried for safe calls", status(503, ""), nil, 3, apierr.CodeHTTPStatus},
 		{"HTTP 503 is not retried for unsafe calls", status(503, ""), []CallOption{NotIdempotent()}, 1, apierr.CodeHTTPStatus},
 		{"HTTP 501 is not retried", status(501, ""), nil, 1, apierr.CodeHTTPStatus},
+		{"HTTP 408 is retried for safe calls", status(408, ""), nil, 3, apierr.CodeHTTPStatus},
+		{"HTTP 404 is not retried", status(404, ""), nil, 1, apierr.CodeHTTPStatus},
 		{"a business error is not retried", ok(noIdle), nil, 1, "ResourceNotFound.NoIdle"},
 		{"per-call attempts", ok(throttled), []CallOption{WithCallRetry(RetryPolicy{MaxAttempts: 5})}, 5, "RequestLimitExceeded"},
 		{"per-call no retry", ok(throttled), []CallOption{WithCallRetry(RetryPolicy{MaxAttempts: 1})}, 1, "RequestLimitExceeded"},

@@ -1,0 +1,93 @@
+package redisstore_test
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/car/redisstore"
+	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+	"github.com/tcconcurrency/sdk-go/internal/onepunderrace"
+)
+
+// redisBackend gives each replica its own client and Store on one Redis;
+// a kill closes the client, so the dead replica reaches Redis no more.
+type redisBackend struct {
+	client func(t *testing.T) *redis.Client
+	obs    *redisstore.Store
+}
+
+func (r *redisBackend) replica(t *testing.T, id string) (car.LeaseStore, heartbeat.Store, func()) {
+	c := r.client(t)
+	st, err := redisstore.New(c, churnProject, redisstore.WithReplicaID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st.Leases(), st.Sessions(), func() { _ = c.Close() }
+}
+
+func (r *redisBackend) observer(t *testing.T) car.LeaseStore {
+	if r.obs == nil {
+		st, err := redisstore.New(r.client(t), churnProject, redisstore.WithReplicaID("observer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		r.obs = st
+	}
+	return r.obs.Leases()
+}
+
+// TestChurnMiniredis runs the churn on the Redis store, on a miniredis
+// served over in-memory pipes inside a synctest bubble: the SDK's default
+// timeline on a fake clock, Redis TTLs on the same clock.
+func TestChurnMiniredis(t *testing.T) {
+	churnGate(t)
+	cfg := fakeTime(churnConfig{seed: 1, users: 1000, concurrencies: 300})
+	if testing.Short() || onepunderrace.Enabled {
+		cfg.users, cfg.concurrencies = 300, 90
+	}
+	synctest.Test(t, func(t *testing.T) {
+		var m *miniredis.Miniredis
+		m, _ = redistest.Pipe(t)
+		runChurn(t, &redisBackend{client: func(t *testing.T) *redis.Client { return redistest.PipeClient(t, m) }}, cfg)
+	})
+}
+
+// realTime is a short timeline for a run in real time: seconds where the
+// defaults have minutes. The heartbeat store's owner lease (10 s) and
+// sweep (1 s) stay as they are.
+func realTime(cfg churnConfig) churnConfig {
+	cfg.arrivals, cfg.killEvery, cfg.downFor, cfg.faultEvery = 20*time.Second, 20*time.Second, 3*time.Second, time.Second
+	cfg.managerOpts = []car.ManagerOption{
+		car.WithAPITimeout(5 * time.Second), car.WithReleaseRetryMax(2 * time.Second),
+		car.WithReconnectWait(3 * time.Second), car.WithReloadGrace(time.Second),
+		car.WithIdleThreshold(2 * time.Second), car.WithIdleRelease(2),
+		car.WithQueuePollInterval(200 * time.Millisecond),
+	}
+	cfg.carWait, cfg.carCleanup = 40*time.Second, time.Second
+	cfg.active, cfg.blip = time.Second, time.Second
+	cfg.vanish = 3*time.Second + heartbeat.StoreOwnerTTL + 5*time.Second
+	cfg.idle = 4*time.Second + 3*time.Second
+	cfg.retry, cfg.settle, cfg.touch, cfg.stopWait = 250*time.Millisecond, 30*time.Second, time.Second, 10*time.Second
+	cfg.queueWait = 3 * time.Minute
+	return cfg
+}
+
+// TestChurnRedis runs the churn on the Redis store against a real
+// redis-server, in real time on a short timeline.
+func TestChurnRedis(t *testing.T) {
+	churnGate(t)
+	srv := redistest.Start(t)
+	cfg := realTime(churnConfig{seed: 1, users: 100, concurrencies: 30})
+	if testing.Short() || onepunderrace.Enabled {
+		cfg.users, cfg.concurrencies = 60, 20
+	}
+	runChurn(t, &redisBackend{client: func(t *testing.T) *redis.Client { return srv.Client(t) }}, cfg)
+}
