@@ -153,12 +153,20 @@ func TestQuick(t *testing.T) {
 // to `go test -bench`:
 //
 //	go test -run '^$' -bench Scale -benchtime 3x ./internal/benchmark/hbscale
+//
+// With -short (CI's one-iteration pass) it runs 1,000 sessions only.
 func BenchmarkScale(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("the harness reads /proc and dials from 127.0.0.2 and up, as on Linux")
 	}
 	for _, n := range []int{1000, 5000, 15000} {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			if testing.Short() && n > 1000 {
+				// CI's one-iteration pass shares its 2 cores with nothing
+				// but still connects 15,000 sessions slower than the
+				// harness's idle threshold allows when the host is busy.
+				b.Skip("-short: 1,000 sessions only; .ci/bench runs every size")
+			}
 			cfg, err := defaultConfig()
 			if err != nil {
 				b.Fatal(err)
