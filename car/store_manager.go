@@ -295,6 +295,13 @@ func (m *SessionManager) startWithStore(ctx context.Context, req StartRequest) (
 				return nil, m.waitError(e, ctx.Err())
 			}
 		case stepLease:
+			ok, err := m.stillQueued(ctx, e)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
 			return m.lease(e)
 		case stepReattach:
 			l, held, err := m.reattachShared(ctx, e)
@@ -343,6 +350,45 @@ func (m *SessionManager) startWithStore(ctx context.Context, req StartRequest) (
 		m.mu.Unlock()
 		return m.startNewShared(ctx, e)
 	}
+}
+
+// stillQueued checks with the store that the lease of e, queued on this
+// replica's books, is still queued before Start hands out a fresh token
+// for it: this replica may not have heard yet that another replica
+// admitted it, or admitted and released it (the user's previous life, one
+// Stop ago). Reopening the heartbeat session of a lease that is gone would
+// leave the client waiting for a "ready" that never comes. When the lease
+// moved on, e leaves the books (the store's record is adopted in its
+// place) and Start looks again.
+func (m *SessionManager) stillQueued(ctx context.Context, e *entry) (bool, error) {
+	sctx, cancel := m.storeCtx(ctx)
+	rec, found, err := m.store.Get(sctx, e.userID)
+	cancel()
+	if err != nil {
+		return false, storeErr("get", err)
+	}
+	if found && rec.Generation == e.gen && rec.State == LeaseQueued {
+		return true, nil
+	}
+	same := found && rec.Generation == e.gen
+	m.mu.Lock()
+	if m.users[e.userID] == e && e.state == LeaseQueued && !e.done {
+		if same && rec.State == LeaseActive && !e.wasAdmitted {
+			e.admitSession, e.serverSession = rec.ServerSession, rec.ServerSession
+			e.wasAdmitted = true
+			close(e.admitted)
+		}
+		m.forgetLocked(e)
+		if same {
+			m.stats.forgotten-- // not finished: another replica has it now
+		}
+	}
+	m.mu.Unlock()
+	m.kickQueue()
+	if found && rec.Generation >= e.gen {
+		m.adoptRecord(rec)
+	}
+	return false, nil
 }
 
 // startNewShared is startNew with a store.
@@ -874,11 +920,45 @@ func (m *SessionManager) sweepOrphans() {
 		if r.State != LeaseReleasing || r.HoldLeft > 0 {
 			continue
 		}
-		if e := m.adoptRecord(r); e != nil {
-			m.log.Warn("taking over a release whose claimer is gone", "user", r.UserId, "generation", r.Generation, "claimer", r.Holder)
-			m.mu.Lock()
-			m.retryReleaseNowLocked(e)
-			m.mu.Unlock()
+		e := m.adoptRecord(r)
+		if e == nil {
+			continue
 		}
+		m.log.Warn("taking over a release whose claimer is gone", "user", r.UserId, "generation", r.Generation, "claimer", r.Holder)
+		m.takeOver(e, r.Reason)
+	}
+}
+
+// takeOver makes this replica carry out the release of e, which another
+// replica claimed and left (its claim ran out). An entry adopted for it is
+// already in the release queue; one this replica had on its books before
+// (the user was connected here, or queued here) is moved to releasing and
+// queued for an attempt now. A starting entry is released when its start
+// settles.
+func (m *SessionManager) takeOver(e *entry, reason ReleaseReason) {
+	m.mu.Lock()
+	if e.done || m.users[e.userID] != e {
+		m.mu.Unlock()
+		return
+	}
+	if reason == "" {
+		reason = ReleaseDisconnected
+	}
+	switch e.state {
+	case LeaseReleasing: // queued for its next attempt, or one runs now
+		m.retryReleaseNowLocked(e)
+		m.mu.Unlock()
+	case LeaseStarting:
+		if e.pending == "" {
+			e.pending = reason
+		}
+		m.mu.Unlock()
+	case LeaseQueued:
+		m.mu.Unlock()
+		m.release(e, reason)
+	default: // active or disconnected here
+		e.state, e.since, e.reason = LeaseReleasing, time.Now(), reason
+		m.mu.Unlock()
+		m.releaseLater(e, nil, 0)
 	}
 }

@@ -141,9 +141,10 @@ type churnBook struct {
 	kills        int
 	restarts     int
 	stopsRetried int
+	debugUsers   []string // whose logs a failed run prints (TCC_CHURN_DEBUG=1)
 }
 
-func (b *churnBook) startErr(err error) {
+func (b *churnBook) startErr(user string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var e *car.APIError
@@ -160,6 +161,9 @@ func (b *churnBook) startErr(err error) {
 		key = "replica gone"
 	}
 	b.startErrors[key]++
+	if key == car.CodeNoIdle {
+		b.debugUsers = append(b.debugUsers, user)
+	}
 }
 
 type cluster struct {
@@ -176,6 +180,7 @@ type cluster struct {
 	mu      sync.Mutex
 	slots   []*replica
 	zombies []*replica
+	dbg     *debugLog
 }
 
 // drawDur returns a random duration in [0, d).
@@ -202,9 +207,15 @@ func (c *cluster) start(i int) *replica {
 	r.kill = kill
 	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}}
 	r.client = c.car.Client(car.WithHTTPClient(&http.Client{Transport: r.api}))
-	mgr, err := car.NewSessionManager(r.client, churnProject, append(slices.Clone(c.cfg.managerOpts),
+	opts := slices.Clone(c.cfg.managerOpts)
+	hbOpts := []heartbeat.ServerOption{heartbeat.WithStore(hs), heartbeat.WithTokenKeys(c.tokenK)}
+	if c.dbg != nil {
+		opts = append(opts, car.WithManagerLogger(c.dbg.logger(r.id)))
+		hbOpts = append(hbOpts, heartbeat.WithLogger(c.dbg.logger(r.id)))
+	}
+	mgr, err := car.NewSessionManager(r.client, churnProject, append(opts,
 		car.WithLeaseStore(ls),
-		car.WithHeartbeat(heartbeat.WithStore(hs), heartbeat.WithTokenKeys(c.tokenK)),
+		car.WithHeartbeat(hbOpts...),
 		car.OnRelease(func(rel car.Release) {
 			c.book.mu.Lock()
 			c.book.released[rel.HeartbeatSession]++
@@ -366,6 +377,27 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 			stayers: map[string]string{}, startErrors: map[string]int{},
 		},
 	}
+	if debugOn() {
+		c.dbg = &debugLog{}
+		defer func() {
+			if !t.Failed() {
+				return
+			}
+			c.book.mu.Lock()
+			var users []string
+			for _, d := range c.book.queueDropped {
+				users = append(users, d[:9])
+			}
+			users = append(users, c.book.debugUsers...)
+			c.book.mu.Unlock()
+			for _, u := range users {
+				t.Logf("=== log of %s", u)
+				for _, l := range c.dbg.grep(u) {
+					t.Log(l)
+				}
+			}
+		}()
+	}
 	c.car = cartest.Start(t,
 		cartest.WithListener(c.carNet),
 		cartest.WithProject(cartest.Project{ProjectId: churnProject, ReconnectWait: cfg.carWait}),
@@ -523,6 +555,9 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 	for user, rec := range live {
 		if _, ok := stayers[user]; !ok {
 			extra++
+			c.book.mu.Lock()
+			c.book.debugUsers = append(c.book.debugUsers, user)
+			c.book.mu.Unlock()
 			t.Errorf("lease left behind for %s, who left: %s %s held by %s (%s) for %v more", user, rec.SessionID(), rec.State, rec.Holder, c.status(rec.Holder), rec.HoldLeft)
 		}
 	}
@@ -643,10 +678,17 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 			lease, err = r.mgr.Start(ctx, car.StartRequest{UserId: id, UserIp: "10.1.2.3", ClientSession: "cs"})
 			cancel()
 		}
+		if c.dbg != nil {
+			if err == nil {
+				c.dbg.logger(r.id).Info("test: Start", "session", lease.HeartbeatSession, "pos", lease.QueuePosition)
+			} else if r != nil {
+				c.dbg.logger(r.id).Info("test: Start failed", "user", id, "error", err)
+			}
+		}
 		if err == nil {
 			break
 		}
-		b.startErr(err)
+		b.startErr(id, err)
 		if try == 20 {
 			t.Errorf("%s: Start failed 21 times, last: %v", id, err)
 			return nil
@@ -676,6 +718,9 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 		hbclient.WithReconnectDelay(func(int) time.Duration { return c.cfg.retry }),
 		hbclient.WithActivityInterval(c.cfg.touch/2),
 		hbclient.OnNotice(func(n heartbeat.Notice) {
+			if c.dbg != nil {
+				c.dbg.logger("client").Info("test: notice", "session", hb, "kind", n.Kind, "pos", n.Position, "reason", n.Reason)
+			}
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			switch n.Kind {
@@ -703,7 +748,8 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 			pos, _ := c.obs.Positions(context.Background(), []string{id})
 			b.mu.Lock()
 			b.queueDropped = append(b.queueDropped, fmt.Sprintf("%s: no ready within %v (%s: found %v, %v, state %s, holder %q (%s), hold left %v, ticket %d, positions %v)",
-				id, c.cfg.queueWait, hb, ok, err, rec.State, rec.Holder, c.status(rec.Holder), rec.HoldLeft, rec.Ticket, pos))
+				id, c.cfg.queueWait, hb, ok, err, rec.State, rec.Holder, c.status(rec.Holder), rec.HoldLeft, rec.Ticket, pos)+
+				fmt.Sprintf(" released %d by %q", b.released[hb], b.releasedBy[hb]))
 			b.mu.Unlock()
 			sess.Close()
 			return nil
