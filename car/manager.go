@@ -519,7 +519,9 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 	}
 	m.mu.Lock()
 	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
-	queued := e.state == LeaseQueued
+	// A head being admitted right now (starting, still in the queue) is
+	// still queued until its admission is done.
+	queued := e.state == LeaseQueued || e.state == LeaseStarting && e.inQueue
 	if queued {
 		l.QueuePosition = m.queue.position(e)
 		if m.store != nil {

@@ -357,9 +357,10 @@ func (m *SessionManager) startWithStore(ctx context.Context, req StartRequest) (
 // for it: this replica may not have heard yet that another replica
 // admitted it, or admitted and released it (the user's previous life, one
 // Stop ago). Reopening the heartbeat session of a lease that is gone would
-// leave the client waiting for a "ready" that never comes. When the lease
-// moved on, e leaves the books (the store's record is adopted in its
-// place) and Start looks again.
+// leave the client waiting for a "ready" that never comes. While another
+// replica's head runner tries to admit it, Start waits for that try. When
+// the lease moved on, e leaves the books (the store's record is adopted in
+// its place) and Start looks again.
 func (m *SessionManager) stillQueued(ctx context.Context, e *entry) (bool, error) {
 	sctx, cancel := m.storeCtx(ctx)
 	rec, found, err := m.store.Get(sctx, e.userID)
@@ -367,10 +368,15 @@ func (m *SessionManager) stillQueued(ctx context.Context, e *entry) (bool, error
 	if err != nil {
 		return false, storeErr("get", err)
 	}
-	if found && rec.Generation == e.gen && rec.State == LeaseQueued {
-		return true, nil
-	}
 	same := found && rec.Generation == e.gen
+	switch {
+	case same && rec.State == LeaseQueued:
+		return true, nil
+	case same && rec.State == LeaseStarting && rec.Holder != m.store.Replica() && rec.HoldLeft > 0:
+		return false, m.waitElsewhere(ctx, rec.HoldLeft)
+	case same && rec.State == LeaseStarting:
+		return true, nil // this replica's head runner has it: still in the queue
+	}
 	m.mu.Lock()
 	if m.users[e.userID] == e && e.state == LeaseQueued && !e.done {
 		if same && rec.State == LeaseActive && !e.wasAdmitted {

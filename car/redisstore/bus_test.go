@@ -37,7 +37,7 @@ func noMore(t *testing.T, ch <-chan message, what string) {
 
 func newReady(t *testing.T, c redis.UniversalClient, id string, opts ...Option) *Store {
 	t.Helper()
-	s, err := New(c, "proj", append([]Option{WithReplicaID(id)}, opts...)...)
+	s, err := New(c, "proj", append([]Option{WithReplicaID(id), withExactID()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

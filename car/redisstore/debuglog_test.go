@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,3 +57,11 @@ func (d *debugLog) grep(s string) []string {
 }
 
 func debugOn() bool { return os.Getenv("TCC_CHURN_DEBUG") == "1" }
+
+// churnSeed is TCC_CHURN_SEED, or def.
+func churnSeed(def uint64) uint64 {
+	if n, err := strconv.ParseUint(os.Getenv("TCC_CHURN_SEED"), 10, 64); err == nil {
+		return n
+	}
+	return def
+}

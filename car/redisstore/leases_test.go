@@ -313,9 +313,9 @@ func TestLeasesHeadLockTakeover(t *testing.T) {
 		holder, _ := m.Get("tcc:{" + leaseProject + "}:qhead")
 		var victim, b *leaseReplica
 		switch holder {
-		case "r1":
+		case f.reps[0].store.Replica():
 			victim, b = f.reps[0], f.reps[1]
-		case "r2":
+		case f.reps[1].store.Replica():
 			victim, b = f.reps[1], f.reps[0]
 		default:
 			t.Fatalf("head lock held by %q", holder)

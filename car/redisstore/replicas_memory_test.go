@@ -202,7 +202,7 @@ func (d *deadSessions) Sweep(ctx context.Context, limit int) ([]heartbeat.Due, e
 // TestChurnMemory runs the churn on the main module's in-memory stores.
 func TestChurnMemory(t *testing.T) {
 	churnGate(t)
-	cfg := fakeTime(churnConfig{seed: 1, users: 1000, concurrencies: 300})
+	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: 1000, concurrencies: 300})
 	if testing.Short() {
 		cfg.users, cfg.concurrencies = 200, 60
 	}

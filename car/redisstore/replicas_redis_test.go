@@ -49,7 +49,7 @@ func (r *redisBackend) observer(t *testing.T) car.LeaseStore {
 // timeline on a fake clock, Redis TTLs on the same clock.
 func TestChurnMiniredis(t *testing.T) {
 	churnGate(t)
-	cfg := fakeTime(churnConfig{seed: 1, users: 1000, concurrencies: 300})
+	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: 1000, concurrencies: 300})
 	if testing.Short() || onepunderrace.Enabled {
 		cfg.users, cfg.concurrencies = 300, 90
 	}
@@ -85,7 +85,7 @@ func realTime(cfg churnConfig) churnConfig {
 func TestChurnRedis(t *testing.T) {
 	churnGate(t)
 	srv := redistest.Start(t)
-	cfg := realTime(churnConfig{seed: 1, users: 100, concurrencies: 30})
+	cfg := realTime(churnConfig{seed: churnSeed(1), users: 100, concurrencies: 30})
 	if testing.Short() || onepunderrace.Enabled {
 		cfg.users, cfg.concurrencies = 60, 20
 	}

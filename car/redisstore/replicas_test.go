@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -569,6 +570,12 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := r.mgr.Drain(ctx); err != nil {
 			t.Errorf("Drain %s: %v", r.id, err)
+			if c.dbg != nil {
+				buf := make([]byte, 8<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				_ = os.WriteFile(os.TempDir()+"/churn-drain-stacks.txt", buf, 0o644)
+				t.Logf("goroutines written to %s/churn-drain-stacks.txt", os.TempDir())
+			}
 		}
 		cancel()
 		r.hs.Close()

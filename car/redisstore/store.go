@@ -52,12 +52,18 @@ type config struct {
 	aliveTTL     time.Duration
 	aliveRefresh time.Duration
 	onRefresh    func(error) // called after each liveness refresh
+	exactID      bool        // the id as given, with no per-process suffix
 }
 
-// WithReplicaID sets this replica's id (default: random, "r-" and 12 hex
-// digits). Ids must be unique among the replicas of a project: 1 to 64
-// letters, digits, '.', '_' or '-'. A stable id (a pod name) makes the logs
-// easier to read; a restarted process may reuse its id.
+// WithReplicaID sets the stable part of this replica's id (default: "r",
+// e.g. a pod name): 1 to 64 letters, digits, '.', '_' or '-'. The Store
+// adds a suffix of its own, a '-' and 8 hex digits drawn when it is made
+// ([Store.Replica] is "pod-a-1f0c9e2b"), so a restarted process that reuses
+// its pod name is never taken for its previous life: the sessions, claims
+// and holds the dead process left under its id are not mistaken for the new
+// one's, and a notice routed to the dead process is kept for the client's
+// next connection instead of being delivered to a process that does not
+// hold it.
 func WithReplicaID(id string) Option {
 	return func(c *config) error {
 		if err := checkReplicaID(id); err != nil {
@@ -104,10 +110,11 @@ func checkProject(p string) error {
 	return nil
 }
 
-func randomReplicaID() string {
-	var b [6]byte
+// replicaID is a replica id: the stable part and a per-process suffix.
+func replicaID(stable string) string {
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return "r-" + hex.EncodeToString(b[:])
+	return stable + "-" + hex.EncodeToString(b[:])
 }
 
 // Store is one replica's view of the state shared in Redis. Make it with
@@ -170,7 +177,10 @@ func New(client redis.UniversalClient, project string, opts ...Option) (*Store, 
 		}
 	}
 	if c.replica == "" {
-		c.replica = randomReplicaID()
+		c.replica = "r"
+	}
+	if !c.exactID {
+		c.replica = replicaID(c.replica)
 	}
 	s := &Store{
 		client:       client,
@@ -190,7 +200,8 @@ func New(client redis.UniversalClient, project string, opts ...Option) (*Store, 
 	return s, nil
 }
 
-// Replica returns this replica's id.
+// Replica returns this replica's id: WithReplicaID's (or "r"), a '-' and
+// the per-process suffix.
 func (s *Store) Replica() string { return s.replica }
 
 // Project returns the project the Store was made for.

@@ -20,6 +20,15 @@ func withTimings(ttl, refresh time.Duration, onRefresh func(error)) Option {
 	}
 }
 
+// withExactID keeps WithReplicaID's id as it is (no per-process suffix),
+// for tests that name the replicas' channels and keys.
+func withExactID() Option {
+	return func(c *config) error {
+		c.exactID = true
+		return nil
+	}
+}
+
 func TestNewRefusesBadInput(t *testing.T) {
 	m := redistest.Mini(t)
 	c := redistest.MiniClient(t, m)
@@ -68,8 +77,17 @@ func TestReplicaID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if a.Replica() != "pod-7.a_b" || a.Project() != "p" {
-		t.Errorf("Replica() = %q, Project() = %q", a.Replica(), a.Project())
+	if !strings.HasPrefix(a.Replica(), "pod-7.a_b-") || len(a.Replica()) != len("pod-7.a_b-")+8 || a.Project() != "p" {
+		t.Errorf("Replica() = %q, Project() = %q; want pod-7.a_b- and 8 hex digits, p", a.Replica(), a.Project())
+	}
+	// The same pod name in a restarted process is another replica.
+	again, err := New(c, "p", WithReplicaID("pod-7.a_b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Replica() == a.Replica() || checkReplicaID(again.Replica()) != nil {
+		t.Errorf("two processes with WithReplicaID(pod-7.a_b): ids %q and %q, want distinct valid ids", a.Replica(), again.Replica())
 	}
 	b, err := New(c, "p")
 	if err != nil {
