@@ -275,6 +275,7 @@ func permanentDestroyError(err error) bool {
 func (m *SessionManager) finish(e *entry, held bool, destroyErr error) {
 	at := time.Now()
 	m.mu.Lock()
+	delete(m.relPending, e) // a retry queued meanwhile has nothing left to do
 	if e.done {
 		m.mu.Unlock()
 		return
@@ -365,6 +366,8 @@ func (m *SessionManager) runReleases() {
 		var next time.Time
 		for e := range m.relPending {
 			switch {
+			case e.done: // finished or forgotten meanwhile
+				delete(m.relPending, e)
 			case e.relRunning:
 			case !e.relNext.After(now):
 				e.relRunning = true
@@ -388,6 +391,13 @@ func (m *SessionManager) runReleases() {
 				}
 				defer func() { <-sem }()
 				m.attemptRelease(e)
+				// Wake the runner: it sleeps as long as every pending
+				// release is running, and must stop once none is left
+				// (Drain and Shutdown wait for it).
+				select {
+				case m.relKick <- struct{}{}:
+				default:
+				}
 			}()
 		}
 		wait := time.Hour

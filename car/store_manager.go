@@ -70,6 +70,7 @@ func (m *SessionManager) changedChan() <-chan struct{} {
 // forgetLocked takes e off this replica's books without a release: its
 // lease ended elsewhere, or was never made. Caller holds m.mu.
 func (m *SessionManager) forgetLocked(e *entry) {
+	delete(m.relPending, e) // also when done: a late retry may have queued it
 	if e.done {
 		return
 	}
@@ -864,6 +865,10 @@ func (m *SessionManager) Drain(ctx context.Context) error {
 	m.kickQueue()
 	m.queueWG.Wait()
 	m.stops.Wait()
+	select { // the release runner may sleep with nothing left to do
+	case m.relKick <- struct{}{}:
+	default:
+	}
 	m.relWG.Wait() // the release runner stops when nothing is pending, or at ctx's end
 	m.cancelRun()
 	m.relWG.Wait()

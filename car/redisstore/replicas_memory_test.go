@@ -201,10 +201,7 @@ func (d *deadSessions) Sweep(ctx context.Context, limit int) ([]heartbeat.Due, e
 
 // TestChurnMemory runs the churn on the main module's in-memory stores.
 func TestChurnMemory(t *testing.T) {
-	churnGate(t)
-	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: 1000, concurrencies: 300})
-	if testing.Short() {
-		cfg.users, cfg.concurrencies = 200, 60
-	}
+	users, conc := churnSize([2]int{200, 60}, [2]int{150, 45})
+	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc})
 	synctest.Test(t, func(t *testing.T) { runChurn(t, newMemoryBackend(), cfg) })
 }

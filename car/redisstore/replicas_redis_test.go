@@ -12,7 +12,6 @@ import (
 	"github.com/tcconcurrency/sdk-go/car/redisstore"
 	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/internal/onepunderrace"
 )
 
 // redisBackend gives each replica its own client and Store on one Redis;
@@ -48,11 +47,8 @@ func (r *redisBackend) observer(t *testing.T) car.LeaseStore {
 // served over in-memory pipes inside a synctest bubble: the SDK's default
 // timeline on a fake clock, Redis TTLs on the same clock.
 func TestChurnMiniredis(t *testing.T) {
-	churnGate(t)
-	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: 1000, concurrencies: 300})
-	if testing.Short() || onepunderrace.Enabled {
-		cfg.users, cfg.concurrencies = 300, 90
-	}
+	users, conc := churnSize([2]int{300, 90}, [2]int{150, 45})
+	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc})
 	synctest.Test(t, func(t *testing.T) {
 		var m *miniredis.Miniredis
 		m, _ = redistest.Pipe(t)
@@ -83,11 +79,8 @@ func realTime(cfg churnConfig) churnConfig {
 // TestChurnRedis runs the churn on the Redis store against a real
 // redis-server, in real time on a short timeline.
 func TestChurnRedis(t *testing.T) {
-	churnGate(t)
 	srv := redistest.Start(t)
-	cfg := realTime(churnConfig{seed: churnSeed(1), users: 100, concurrencies: 30})
-	if testing.Short() || onepunderrace.Enabled {
-		cfg.users, cfg.concurrencies = 60, 20
-	}
+	users, conc := churnSize([2]int{60, 20}, [2]int{60, 20})
+	cfg := realTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc})
 	runChurn(t, &redisBackend{client: func(t *testing.T) *redis.Client { return srv.Client(t) }}, cfg)
 }
