@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -334,64 +333,5 @@ func wantHistory(t *testing.T, e *env, id, want string) {
 	t.Helper()
 	if got := e.rec.history(id); got != want {
 		t.Fatalf("callbacks of %q:\n got: %s\nwant: %s", id, got, want)
-	}
-}
-
-// stateRecorder records a client Session's state changes.
-type stateRecorder struct {
-	mu      sync.Mutex
-	changes []string
-}
-
-func (r *stateRecorder) option() hbclient.Option {
-	return hbclient.OnStateChange(func(from, to hbclient.State) {
-		r.mu.Lock()
-		r.changes = append(r.changes, from.String()+"→"+to.String())
-		r.mu.Unlock()
-	})
-}
-
-func (r *stateRecorder) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.changes, " ")
-}
-
-// switchDialer dials memnet unless switched off; it keeps the client side of
-// the current connection so a test can cut it.
-type switchDialer struct {
-	l    *memnet.Listener
-	mu   sync.Mutex
-	off  bool
-	last net.Conn
-}
-
-func (d *switchDialer) dialer() *websocket.Dialer {
-	return &websocket.Dialer{NetDialContext: d.dial}
-}
-
-func (d *switchDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.off {
-		return nil, errors.New("network unreachable (test)")
-	}
-	c, err := d.l.DialContext(ctx, network, addr)
-	d.last = c
-	return c, err
-}
-
-func (d *switchDialer) setOff(off bool) {
-	d.mu.Lock()
-	d.off = off
-	d.mu.Unlock()
-}
-
-// cut closes the current connection abruptly, as a network failure would.
-func (d *switchDialer) cut() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.last != nil {
-		d.last.Close()
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 func TestIdleFiresAtEachThreshold(t *testing.T) {
@@ -580,8 +581,8 @@ func TestReleaseEndsSession(t *testing.T) {
 		e := newEnv(t)
 		var mu sync.Mutex
 		var notices []heartbeat.Notice
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), states.option(), hbclient.OnNotice(func(n heartbeat.Notice) {
+		states := &hbtest.StateRecorder{}
+		s := e.connect("u1", e.open("u1"), states.Option(), hbclient.OnNotice(func(n heartbeat.Notice) {
 			mu.Lock()
 			notices = append(notices, n)
 			mu.Unlock()

@@ -1,7 +1,6 @@
 package heartbeat_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,10 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 // streamRecorder collects OnStream events.
@@ -214,15 +212,15 @@ func TestSessionReportStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sr := &streamRecorder{}
 		e := newEnv(t, sr.option())
-		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()))
+		d := &hbtest.SwitchDialer{L: e.l}
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()))
 		for _, r := range []heartbeat.StreamReport{{State: heartbeat.StreamConnected}, {State: heartbeat.StreamConnected}, {State: heartbeat.StreamDisconnected, Code: 2}} {
 			if err := s.ReportStream(r); err != nil {
 				t.Fatalf("ReportStream(%+v): %v", r, err)
 			}
 			synctest.Wait()
 		}
-		d.cut()
+		d.Cut()
 		synctest.Wait()
 		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost, Code: -3}); err != nil {
 			t.Fatalf("ReportStream while reconnecting: %v", err)
@@ -242,20 +240,6 @@ func TestSessionReportStream(t *testing.T) {
 		s.Close()
 		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); err == nil {
 			t.Errorf("ReportStream after Close succeeded")
-		}
-	})
-}
-
-func TestSessionReportStreamToV1Server(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeServer(t) // speaks v1 only
-		s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "t", hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, hbclient.ErrStreamUnsupported) {
-			t.Errorf("ReportStream to a v1 server: %v, want ErrStreamUnsupported", err)
 		}
 	})
 }

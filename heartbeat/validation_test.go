@@ -14,6 +14,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 // wantInvalid checks that err is a *ValidationError naming field.
@@ -138,13 +139,13 @@ func TestTokensStayOutOfLogsAndErrors(t *testing.T) {
 		var logs bytes.Buffer
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		e := newEnv(t, heartbeat.WithLogger(logger))
-		d := &switchDialer{l: e.l}
+		d := &hbtest.SwitchDialer{L: e.l}
 
 		var secrets []string
 		tok := e.open("u1")
 		secrets = append(secrets, tok)
-		s := e.connect("u1", tok, hbclient.WithLogger(logger), hbclient.WithDialer(d.dialer()))
-		d.cut() // resume with the resume token
+		s := e.connect("u1", tok, hbclient.WithLogger(logger), hbclient.WithDialer(d.Dialer()))
+		d.Cut() // resume with the resume token
 		e.sleepUntil(30 * time.Second)
 
 		var errs []error

@@ -1,4 +1,4 @@
-package heartbeat_test
+package hbclient_test
 
 import (
 	"context"
@@ -17,10 +17,11 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
-func TestSessionLocalIdle(t *testing.T) {
+func TestClientLocalIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		var mu sync.Mutex
@@ -44,70 +45,10 @@ func TestSessionLocalIdle(t *testing.T) {
 	})
 }
 
-// fakeServer speaks just enough of the protocol to watch a client: it
-// welcomes every hello, records the frames it gets, and never pings.
-type fakeServer struct {
-	t     *testing.T
-	start time.Time
-	l     *memnet.Listener
-	mu    sync.Mutex
-	log   []string // "type@elapsed"
-}
-
-func newFakeServer(t *testing.T) *fakeServer {
-	fs := &fakeServer{t: t, start: time.Now(), l: memnet.Listen("fake")}
-	up := websocket.Upgrader{Subprotocols: []string{heartbeat.Subprotocol}}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				fs.record("gone")
-				return
-			}
-			var f frame
-			json.Unmarshal(data, &f)
-			fs.record(f.Type)
-			if f.Type == "hello" {
-				ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"welcome","v":1,"session":"u1","token":"resume","pingInterval":25000,"pingTimeout":60000,"grace":90000}`))
-			}
-		}
-	})}
-	go hs.Serve(fs.l)
-	t.Cleanup(func() { hs.Close() })
-	return fs
-}
-
-func (fs *fakeServer) record(typ string) {
-	fs.mu.Lock()
-	fs.log = append(fs.log, fmt.Sprintf("%s@%v", typ, time.Since(fs.start)))
-	fs.mu.Unlock()
-}
-
-func (fs *fakeServer) String() string {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return strings.Join(fs.log, " ")
-}
-
-func (fs *fakeServer) connect(t *testing.T, opts ...hbclient.Option) *hbclient.Client {
-	opts = append([]hbclient.Option{hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext})}, opts...)
-	s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "join-token", opts...)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestSessionCoalescesActivity(t *testing.T) {
+func TestClientCoalescesActivity(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeServer(t)
-		s := fs.connect(t, hbclient.WithActivityInterval(5*time.Second))
+		fs := hbtest.NewFakeServer(t)
+		s := fs.Connect(t, hbclient.WithActivityInterval(5*time.Second))
 		for range 1000 { // a keystroke every 10 ms for 10 s
 			s.Touch()
 			time.Sleep(10 * time.Millisecond)
@@ -121,11 +62,11 @@ func TestSessionCoalescesActivity(t *testing.T) {
 	})
 }
 
-func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
+func TestClientWatchdogDetectsSilentServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeServer(t) // never pings
-		states := &stateRecorder{}
-		fs.connect(t, states.option(), hbclient.WithReconnectDelay(func(int) time.Duration { return time.Second }))
+		fs := hbtest.NewFakeServer(t) // never pings
+		states := &hbtest.StateRecorder{}
+		fs.Connect(t, states.Option(), hbclient.WithReconnectDelay(func(int) time.Duration { return time.Second }))
 		time.Sleep(65 * time.Second)
 		synctest.Wait()
 		if want := "hello@0s gone@1m0s hello@1m1s"; fs.String() != want {
@@ -137,15 +78,15 @@ func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
 	})
 }
 
-func TestSessionReconnectsAndResumes(t *testing.T) {
+func TestClientReconnectsAndResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), states.option())
+		d := &hbtest.SwitchDialer{L: e.l}
+		states := &hbtest.StateRecorder{}
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
 
 		e.sleepUntil(10 * time.Second)
-		d.cut()
+		d.Cut()
 		synctest.Wait()
 		if s.State() != hbclient.StateReconnecting {
 			t.Errorf("state right after the drop: %v, want reconnecting", s.State())
@@ -170,7 +111,7 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 		}
 
 		// A second outage resumes with the newer resume token.
-		d.cut()
+		d.Cut()
 		e.sleepUntil(80 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume disconnect(connection lost) resume")
@@ -179,22 +120,22 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 
 // Each outage starts from the first wait: waits grown during a long first
 // outage do not slow the reconnect after the second.
-func TestSessionFreshBackOffPerOutage(t *testing.T) {
+func TestClientFreshBackOffPerOutage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
+		d := &hbtest.SwitchDialer{L: e.l}
 		var asked []int // the attempt numbers the delay was asked for
 		exponential := func(n int) time.Duration {
 			asked = append(asked, n)
 			return min(time.Second<<(n-1), time.Minute)
 		}
-		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithReconnectDelay(exponential))
+		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithReconnectDelay(exponential))
 		outage := func(from, length time.Duration) {
 			e.sleepUntil(from)
-			d.setOff(true)
-			d.cut()
+			d.SetOff(true)
+			d.Cut()
 			e.sleepUntil(from + length)
-			d.setOff(false)
+			d.SetOff(false)
 		}
 		// Waits 1, 2, 4, 8, 16 s: the fifth attempt, at 41 s, finds the
 		// network back (it returned at 40 s).
@@ -217,15 +158,15 @@ func TestSessionFreshBackOffPerOutage(t *testing.T) {
 	})
 }
 
-func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
+func TestClientExpiresWhenServerUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), states.option())
+		d := &hbtest.SwitchDialer{L: e.l}
+		states := &hbtest.StateRecorder{}
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
 		e.sleepUntil(10 * time.Second)
-		d.setOff(true)
-		d.cut()
+		d.SetOff(true)
+		d.Cut()
 
 		<-s.Done()
 		synctest.Wait() // the last state change is delivered
@@ -246,16 +187,16 @@ func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
 
 // A client whose own window is longer than the server's learns at its next
 // attempt that the session is gone.
-func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
+func TestClientResumeRefusedAfterServerExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithResumeWindow(200*time.Second))
+		d := &hbtest.SwitchDialer{L: e.l}
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithResumeWindow(200*time.Second))
 		e.sleepUntil(10 * time.Second)
-		d.setOff(true)
-		d.cut()
+		d.SetOff(true)
+		d.Cut()
 		e.sleepUntil(150 * time.Second)
-		d.setOff(false)
+		d.SetOff(false)
 
 		<-s.Done()
 		synctest.Wait()
@@ -270,11 +211,11 @@ func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
 	})
 }
 
-func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
+func TestClientCloseIsIdempotentAndClean(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), states.option())
+		states := &hbtest.StateRecorder{}
+		s := e.connect("u1", e.open("u1"), states.Option())
 		e.sleepUntil(time.Second)
 
 		var wg sync.WaitGroup
@@ -305,13 +246,13 @@ func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
 	})
 }
 
-func TestSessionCloseWhileReconnecting(t *testing.T) {
+func TestClientCloseWhileReconnecting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()))
-		d.setOff(true)
-		d.cut()
+		d := &hbtest.SwitchDialer{L: e.l}
+		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()))
+		d.SetOff(true)
+		d.Cut()
 		e.sleepUntil(5 * time.Second)
 		s.Close()
 		if e.elapsed() != 5*time.Second || s.State() != hbclient.StateClosed {
@@ -320,7 +261,7 @@ func TestSessionCloseWhileReconnecting(t *testing.T) {
 	})
 }
 
-func TestSessionNotices(t *testing.T) {
+func TestClientNotices(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		got := make(chan heartbeat.Notice, 10)
@@ -398,6 +339,20 @@ func TestConnectToServerWithoutSubprotocol(t *testing.T) {
 		var he *heartbeat.HandshakeError
 		if !errors.As(err, &he) || !strings.Contains(err.Error(), heartbeat.Subprotocol) {
 			t.Errorf("Connect = %v, want a HandshakeError naming the subprotocol", err)
+		}
+	})
+}
+
+func TestClientReportStreamToV1Server(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := hbtest.NewFakeServer(t) // speaks v1 only
+		s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "t", hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.L.DialContext}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, hbclient.ErrStreamUnsupported) {
+			t.Errorf("ReportStream to a v1 server: %v, want ErrStreamUnsupported", err)
 		}
 	})
 }
