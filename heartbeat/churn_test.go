@@ -33,13 +33,13 @@ func TestChurn(t *testing.T) {
 		clients := make([]*client, sessions)
 		for i := range clients {
 			c := &client{id: fmt.Sprintf("u%03d", i), d: &hbtest.SwitchDialer{L: e.l}}
-			c.s = e.connect(c.id, e.open(c.id), hbclient.WithDialer(c.d.Dialer()))
+			c.s = e.Connect(c.id, e.Open(c.id), hbclient.WithDialer(c.d.Dialer()))
 			clients[i] = c
 		}
 
 		var drops, outages, releases int
 		for step := 0; step < 180; step++ { // 15 minutes of churn
-			now := e.elapsed()
+			now := e.Elapsed()
 			for _, c := range clients {
 				if c.offUntil != 0 && now >= c.offUntil {
 					c.d.SetOff(false)

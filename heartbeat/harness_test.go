@@ -1,7 +1,6 @@
 package heartbeat_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -23,11 +22,13 @@ import (
 // connections are in-memory pipes (memnet), and the bubble fails the test if
 // any goroutine is left behind.
 
-const wsURL = "ws://hb/"
+const wsURL = hbtest.WSURL
 
-// env is a heartbeat.Server mounted on an http.Server over memnet, with a
+// env is a heartbeat.Server mounted on an http.Server over memnet
+// (hbtest.Served: Elapsed, SleepUntil, Open, Dialer, Connect), with a
 // recorder of its callbacks.
 type env struct {
+	*hbtest.Served
 	t     *testing.T
 	start time.Time
 	l     *memnet.Listener
@@ -38,58 +39,9 @@ type env struct {
 func newEnv(t *testing.T, opts ...heartbeat.ServerOption) *env {
 	t.Helper()
 	rec := &recorder{}
-	srv, err := heartbeat.NewServer(append(rec.options(), opts...)...)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	rec.srv = srv
-	e := &env{t: t, start: time.Now(), l: memnet.Listen("hb"), srv: srv, rec: rec}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(e.l)
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		hs.Close()
-	})
-	return e
-}
-
-// elapsed is the fake time since the env was created.
-func (e *env) elapsed() time.Duration { return time.Since(e.start) }
-
-// sleepUntil advances the fake clock to d after the env's start.
-func (e *env) sleepUntil(d time.Duration) {
-	e.t.Helper()
-	if now := e.elapsed(); now > d {
-		e.t.Fatalf("sleepUntil(%v): already at %v", d, now)
-	}
-	time.Sleep(d - e.elapsed())
-}
-
-func (e *env) open(id string) string {
-	e.t.Helper()
-	token, err := e.srv.Open(id)
-	if err != nil {
-		e.t.Fatalf("Open(%q): %v", id, err)
-	}
-	return token
-}
-
-func (e *env) dialer() *websocket.Dialer {
-	return &websocket.Dialer{NetDialContext: e.l.DialContext, Subprotocols: []string{heartbeat.Subprotocol}}
-}
-
-// connect opens a Go client Session on the env.
-func (e *env) connect(id, token string, opts ...hbclient.Option) *hbclient.Client {
-	e.t.Helper()
-	opts = append([]hbclient.Option{hbclient.WithDialer(e.dialer())}, opts...)
-	s, err := hbclient.Connect(context.Background(), wsURL, id, token, opts...)
-	if err != nil {
-		e.t.Fatalf("Connect(%q): %v", id, err)
-	}
-	e.t.Cleanup(func() { s.Close() })
-	return s
+	s := hbtest.Serve(t, append(rec.options(), opts...)...)
+	rec.srv = s.Srv
+	return &env{Served: s, t: t, start: s.Start, l: s.L, srv: s.Srv, rec: rec}
 }
 
 // frame is any frame of the protocol, decoded loosely for assertions.

@@ -26,16 +26,16 @@ func TestClientLocalIdle(t *testing.T) {
 		e := newEnv(t)
 		var mu sync.Mutex
 		var got []string
-		s := e.connect("u1", e.open("u1"),
+		s := e.Connect("u1", e.Open("u1"),
 			hbclient.WithIdleThreshold(100*time.Second),
 			hbclient.OnIdle(func(ev heartbeat.Event) {
 				mu.Lock()
 				got = append(got, fmt.Sprintf("%d@%v", ev.Times, ev.At.Sub(e.start)))
 				mu.Unlock()
 			}))
-		e.sleepUntil(250 * time.Second)
+		e.SleepUntil(250 * time.Second)
 		s.Touch()
-		e.sleepUntil(460 * time.Second)
+		e.SleepUntil(460 * time.Second)
 		synctest.Wait()
 		mu.Lock()
 		defer mu.Unlock()
@@ -83,16 +83,16 @@ func TestClientReconnectsAndResumes(t *testing.T) {
 		e := newEnv(t)
 		d := &hbtest.SwitchDialer{L: e.l}
 		states := &hbtest.StateRecorder{}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
 
-		e.sleepUntil(10 * time.Second)
+		e.SleepUntil(10 * time.Second)
 		d.Cut()
 		synctest.Wait()
 		if s.State() != hbclient.StateReconnecting {
 			t.Errorf("state right after the drop: %v, want reconnecting", s.State())
 		}
 		s.Touch() // user input during the outage is reported after the resume
-		e.sleepUntil(40 * time.Second)
+		e.SleepUntil(40 * time.Second)
 		synctest.Wait()
 
 		if s.State() != hbclient.StateConnected || s.Err() != nil {
@@ -112,7 +112,7 @@ func TestClientReconnectsAndResumes(t *testing.T) {
 
 		// A second outage resumes with the newer resume token.
 		d.Cut()
-		e.sleepUntil(80 * time.Second)
+		e.SleepUntil(80 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume disconnect(connection lost) resume")
 	})
@@ -129,25 +129,25 @@ func TestClientFreshBackOffPerOutage(t *testing.T) {
 			asked = append(asked, n)
 			return min(time.Second<<(n-1), time.Minute)
 		}
-		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithReconnectDelay(exponential))
+		e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithReconnectDelay(exponential))
 		outage := func(from, length time.Duration) {
-			e.sleepUntil(from)
+			e.SleepUntil(from)
 			d.SetOff(true)
 			d.Cut()
-			e.sleepUntil(from + length)
+			e.SleepUntil(from + length)
 			d.SetOff(false)
 		}
 		// Waits 1, 2, 4, 8, 16 s: the fifth attempt, at 41 s, finds the
 		// network back (it returned at 40 s).
 		outage(10*time.Second, 30*time.Second)
-		e.sleepUntil(60 * time.Second)
+		e.SleepUntil(60 * time.Second)
 		synctest.Wait()
 		if got := e.at("u1", "resume", 1); got != 41*time.Second {
 			t.Errorf("first resume at %v, want 41s", got)
 		}
 		// The count starts again: 1 s; a continued one would wait 32 s.
 		outage(60*time.Second, 500*time.Millisecond)
-		e.sleepUntil(80 * time.Second)
+		e.SleepUntil(80 * time.Second)
 		synctest.Wait()
 		if got := e.at("u1", "resume", 2); got != 61*time.Second {
 			t.Errorf("second resume at %v, want 61s", got)
@@ -163,15 +163,15 @@ func TestClientExpiresWhenServerUnreachable(t *testing.T) {
 		e := newEnv(t)
 		d := &hbtest.SwitchDialer{L: e.l}
 		states := &hbtest.StateRecorder{}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
-		e.sleepUntil(10 * time.Second)
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
+		e.SleepUntil(10 * time.Second)
 		d.SetOff(true)
 		d.Cut()
 
 		<-s.Done()
 		synctest.Wait() // the last state change is delivered
-		if e.elapsed() > 100*time.Second {
-			t.Errorf("gave up at %v, after the grace window (10s + 90s)", e.elapsed())
+		if e.Elapsed() > 100*time.Second {
+			t.Errorf("gave up at %v, after the grace window (10s + 90s)", e.Elapsed())
 		}
 		if !errors.Is(s.Err(), heartbeat.ErrExpired) || s.State() != hbclient.StateExpired {
 			t.Errorf("ended %v with %v, want expired with ErrExpired", s.State(), s.Err())
@@ -179,7 +179,7 @@ func TestClientExpiresWhenServerUnreachable(t *testing.T) {
 		if want := "connecting→connected connected→reconnecting reconnecting→expired"; states.String() != want {
 			t.Errorf("states %s, want %s", states, want)
 		}
-		e.sleepUntil(101 * time.Second)
+		e.SleepUntil(101 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
 	})
@@ -191,11 +191,11 @@ func TestClientResumeRefusedAfterServerExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		d := &hbtest.SwitchDialer{L: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithResumeWindow(200*time.Second))
-		e.sleepUntil(10 * time.Second)
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithResumeWindow(200*time.Second))
+		e.SleepUntil(10 * time.Second)
 		d.SetOff(true)
 		d.Cut()
-		e.sleepUntil(150 * time.Second)
+		e.SleepUntil(150 * time.Second)
 		d.SetOff(false)
 
 		<-s.Done()
@@ -215,8 +215,8 @@ func TestClientCloseIsIdempotentAndClean(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		states := &hbtest.StateRecorder{}
-		s := e.connect("u1", e.open("u1"), states.Option())
-		e.sleepUntil(time.Second)
+		s := e.Connect("u1", e.Open("u1"), states.Option())
+		e.SleepUntil(time.Second)
 
 		var wg sync.WaitGroup
 		for range 3 {
@@ -237,8 +237,8 @@ func TestClientCloseIsIdempotentAndClean(t *testing.T) {
 		if want := "connecting→connected connected→closed"; states.String() != want {
 			t.Errorf("states %s, want %s (all delivered before Close returns)", states, want)
 		}
-		if e.elapsed() != time.Second {
-			t.Errorf("Close took %v; the server answers the close at once", e.elapsed()-time.Second)
+		if e.Elapsed() != time.Second {
+			t.Errorf("Close took %v; the server answers the close at once", e.Elapsed()-time.Second)
 		}
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(closed by client)")
@@ -250,13 +250,13 @@ func TestClientCloseWhileReconnecting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		d := &hbtest.SwitchDialer{L: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.Dialer()))
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()))
 		d.SetOff(true)
 		d.Cut()
-		e.sleepUntil(5 * time.Second)
+		e.SleepUntil(5 * time.Second)
 		s.Close()
-		if e.elapsed() != 5*time.Second || s.State() != hbclient.StateClosed {
-			t.Errorf("Close while reconnecting: took %v, state %v", e.elapsed()-5*time.Second, s.State())
+		if e.Elapsed() != 5*time.Second || s.State() != hbclient.StateClosed {
+			t.Errorf("Close while reconnecting: took %v, state %v", e.Elapsed()-5*time.Second, s.State())
 		}
 	})
 }
@@ -265,9 +265,9 @@ func TestClientNotices(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		got := make(chan heartbeat.Notice, 10)
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4})
-		e.connect("u1", tok, hbclient.OnNotice(func(n heartbeat.Notice) { got <- n }))
+		e.Connect("u1", tok, hbclient.OnNotice(func(n heartbeat.Notice) { got <- n }))
 		if n := <-got; n.Kind != heartbeat.NoticeQueue || n.Position != 4 {
 			t.Errorf("first notice %+v, want queue position 4", n)
 		}
@@ -275,7 +275,7 @@ func TestClientNotices(t *testing.T) {
 		if n := <-got; n.Kind != heartbeat.NoticeReady || string(n.Data) != `{"serverSession":"abc"}` {
 			t.Errorf("notice %+v, want ready with data", n)
 		}
-		e.sleepUntil(301 * time.Second)
+		e.SleepUntil(301 * time.Second)
 		if n := <-got; n.Kind != heartbeat.NoticeIdle || n.Times != 1 {
 			t.Errorf("notice %+v, want idle times 1", n)
 		}
@@ -286,13 +286,13 @@ func TestConnectRefusals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		connect := func(id, token string) error {
-			s, err := hbclient.Connect(context.Background(), wsURL, id, token, hbclient.WithDialer(e.dialer()))
+			s, err := hbclient.Connect(context.Background(), wsURL, id, token, hbclient.WithDialer(e.Dialer()))
 			if err == nil {
 				s.Close()
 			}
 			return err
 		}
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		var ce *heartbeat.CloseError
 		if err := connect("u1", "forged"); !errors.Is(err, heartbeat.ErrUnauthorized) || !errors.As(err, &ce) || ce.Code != heartbeat.CloseUnauthorized {
 			t.Errorf("forged token: %v, want a CloseUnauthorized CloseError", err)
@@ -303,15 +303,15 @@ func TestConnectRefusals(t *testing.T) {
 		if err := connect("u1", tok); !errors.Is(err, heartbeat.ErrUnauthorized) {
 			t.Errorf("reused token: %v, want ErrUnauthorized", err)
 		}
-		stale := e.open("u2")
-		e.sleepUntil(heartbeat.DefaultGraceWindow + time.Second)
+		stale := e.Open("u2")
+		e.SleepUntil(heartbeat.DefaultGraceWindow + time.Second)
 		if err := connect("u2", stale); !errors.Is(err, heartbeat.ErrExpired) {
 			t.Errorf("token of an expired session: %v, want ErrExpired", err)
 		}
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := hbclient.Connect(ctx, wsURL, "u1", e.open("u1"), hbclient.WithDialer(e.dialer())); !errors.Is(err, context.Canceled) {
+		if _, err := hbclient.Connect(ctx, wsURL, "u1", e.Open("u1"), hbclient.WithDialer(e.Dialer())); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled context: %v, want context.Canceled", err)
 		}
 

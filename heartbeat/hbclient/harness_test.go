@@ -1,18 +1,14 @@
 package hbclient_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -20,13 +16,13 @@ import (
 // heartbeat.Server on an in-memory network (memnet): time is fake and
 // exact, and the bubble fails the test if any goroutine is left behind.
 
-const wsURL = "ws://hb/"
+const wsURL = hbtest.WSURL
 
-// env is a heartbeat.Server mounted on an http.Server over memnet, with the
-// server's callbacks recorded: what the client's behaviour looks like from
-// the other end.
+// env is a heartbeat.Server on memnet (hbtest.Served: Elapsed,
+// SleepUntil, Open, Dialer, Connect) with the server's callbacks recorded:
+// what the client's behaviour looks like from the other end.
 type env struct {
-	t     *testing.T
+	*hbtest.Served
 	start time.Time
 	l     *memnet.Listener
 	srv   *heartbeat.Server
@@ -44,7 +40,7 @@ type callback struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, start: time.Now(), l: memnet.Listen("hb")}
+	e := &env{}
 	var opts []heartbeat.ServerOption
 	for kind, on := range map[string]func(func(heartbeat.Event)) heartbeat.ServerOption{
 		"connect": heartbeat.OnConnect, "idle": heartbeat.OnIdle, "disconnect": heartbeat.OnDisconnect,
@@ -56,58 +52,9 @@ func newEnv(t *testing.T) *env {
 			e.mu.Unlock()
 		}))
 	}
-	srv, err := heartbeat.NewServer(opts...)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	e.srv = srv
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(e.l)
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		hs.Close()
-	})
+	e.Served = hbtest.Serve(t, opts...)
+	e.start, e.l, e.srv = e.Start, e.L, e.Srv
 	return e
-}
-
-// elapsed is the fake time since the env was created.
-func (e *env) elapsed() time.Duration { return time.Since(e.start) }
-
-// sleepUntil advances the fake clock to d after the env's start.
-func (e *env) sleepUntil(d time.Duration) {
-	e.t.Helper()
-	if now := e.elapsed(); now > d {
-		e.t.Fatalf("sleepUntil(%v): already at %v", d, now)
-	}
-	time.Sleep(d - e.elapsed())
-}
-
-// open opens session id on the server and returns its join token.
-func (e *env) open(id string) string {
-	e.t.Helper()
-	token, err := e.srv.Open(id)
-	if err != nil {
-		e.t.Fatalf("Open(%q): %v", id, err)
-	}
-	return token
-}
-
-func (e *env) dialer() *websocket.Dialer {
-	return &websocket.Dialer{NetDialContext: e.l.DialContext, Subprotocols: []string{heartbeat.Subprotocol}}
-}
-
-// connect connects a client to the env; the test's cleanup closes it.
-func (e *env) connect(id, token string, opts ...hbclient.Option) *hbclient.Client {
-	e.t.Helper()
-	opts = append([]hbclient.Option{hbclient.WithDialer(e.dialer())}, opts...)
-	c, err := hbclient.Connect(context.Background(), wsURL, id, token, opts...)
-	if err != nil {
-		e.t.Fatalf("Connect(%q): %v", id, err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // history summarizes the server's callbacks for session id, e.g.
@@ -133,7 +80,7 @@ func (e *env) history(id string) string {
 // at returns when (since start) the server's n-th callback of kind for id
 // came.
 func (e *env) at(id, kind string, n int) time.Duration {
-	e.t.Helper()
+	e.T.Helper()
 	e.mu.Lock()
 	for _, c := range e.callbacks {
 		if c.ev.SessionID == id && c.kind == kind {
@@ -144,7 +91,7 @@ func (e *env) at(id, kind string, n int) time.Duration {
 		}
 	}
 	e.mu.Unlock()
-	e.t.Fatalf("no %s callback #%d for %q; history: %s", kind, n, id, e.history(id))
+	e.T.Fatalf("no %s callback #%d for %q; history: %s", kind, n, id, e.history(id))
 	return 0
 }
 

@@ -154,3 +154,75 @@ func (fs *FakeServer) Connect(t *testing.T, opts ...hbclient.Option) *hbclient.C
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// WSURL is the URL a client dials to reach a [Served] server.
+const WSURL = "ws://hb/"
+
+// Served is a heartbeat.Server mounted on an http.Server over a memnet
+// listener named "hb" (dial [WSURL]), for a test inside a synctest bubble.
+type Served struct {
+	T     *testing.T
+	Start time.Time // when it was made: the origin of Elapsed
+	L     *memnet.Listener
+	Srv   *heartbeat.Server
+}
+
+// Serve makes a Server with opts and serves it; the test's cleanup shuts
+// it down, failing the test if Shutdown fails.
+func Serve(t *testing.T, opts ...heartbeat.ServerOption) *Served {
+	t.Helper()
+	srv, err := heartbeat.NewServer(opts...)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	s := &Served{T: t, Start: time.Now(), L: memnet.Listen("hb"), Srv: srv}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(s.L)
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return s
+}
+
+// Elapsed is the fake time since s was made.
+func (s *Served) Elapsed() time.Duration { return time.Since(s.Start) }
+
+// SleepUntil advances the fake clock to d after s was made.
+func (s *Served) SleepUntil(d time.Duration) {
+	s.T.Helper()
+	if now := s.Elapsed(); now > d {
+		s.T.Fatalf("SleepUntil(%v): already at %v", d, now)
+	}
+	time.Sleep(d - s.Elapsed())
+}
+
+// Open opens session id and returns its join token.
+func (s *Served) Open(id string) string {
+	s.T.Helper()
+	token, err := s.Srv.Open(id)
+	if err != nil {
+		s.T.Fatalf("Open(%q): %v", id, err)
+	}
+	return token
+}
+
+// Dialer dials the server's listener, offering the protocol's subprotocol.
+func (s *Served) Dialer() *websocket.Dialer {
+	return &websocket.Dialer{NetDialContext: s.L.DialContext, Subprotocols: []string{heartbeat.Subprotocol}}
+}
+
+// Connect connects a Go client to the server; the test's cleanup closes
+// it.
+func (s *Served) Connect(id, token string, opts ...hbclient.Option) *hbclient.Client {
+	s.T.Helper()
+	opts = append([]hbclient.Option{hbclient.WithDialer(s.Dialer())}, opts...)
+	c, err := hbclient.Connect(context.Background(), WSURL, id, token, opts...)
+	if err != nil {
+		s.T.Fatalf("Connect(%q): %v", id, err)
+	}
+	s.T.Cleanup(func() { c.Close() })
+	return c
+}
