@@ -524,7 +524,7 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 	}
 	m.mu.Lock()
 	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
-	queued := e.state == LeaseQueued
+	queued := e.state == LeaseQueued || e.inQueue // queued, or the head being admitted already
 	if queued {
 		l.QueuePosition = m.queue.position(e)
 		if m.store != nil {
