@@ -185,6 +185,9 @@ type entry struct {
 	relErr      error     // the last transient DestroySession failure
 	relNext     time.Time // when the next attempt is due
 	relRunning  bool      // an attempt is in progress
+	relCost     int       // retry budget tokens the attempt in progress took
+	relProbe    bool      // the attempt in progress is the budget's probe
+	relWaiting  bool      // waiting for the retry budget
 	relFinal    error     // a permanent failure, once released is closed
 	released    chan struct{}
 
@@ -232,6 +235,8 @@ type SessionManager struct {
 	relPending map[*entry]struct{} // releases waiting for their next attempt
 	relAlive   bool                // the release runner is alive
 	relKick    chan struct{}
+	relProbing bool      // a release retry goes uncharged: the retry budget is empty
+	relProbeAt time.Time // when the next such probe may go
 	stats      struct {
 		released                  map[ReleaseReason]int
 		destroyCalls, destroyFail int
