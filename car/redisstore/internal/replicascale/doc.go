@@ -25,7 +25,7 @@
 //	    -args -replicascale.full -replicascale.out results.json -replicascale.md table.md  # 60,000 sessions, a few minutes
 //
 // .ci/bench runs the full size and puts the table into BENCHMARKS.md; the
-// smoke pass of .ci/run and TestSmall run the small mode (1,200 sessions,
+// smoke pass of .ci/run and TestSmall run the small mode (400 sessions,
 // short timings), so the harness cannot rot. It needs redis-server (the
 // Debian package; car/redisstore/internal/redistest starts it on a free
 // port, persistence off) and Linux (/proc, 127.x source addresses).

@@ -36,7 +36,7 @@ func skipUnlessLinux(tb testing.TB) {
 }
 
 // TestSmall runs the small mode end to end (redis-server, 4 replica
-// processes, 4 client processes, 1,200 sessions, every phase) and checks
+// processes, 4 client processes, 400 sessions, every phase) and checks
 // that every figure was taken: each hello accepted on a replica that did
 // not mint its token, every idle callback, every silenced client detected
 // by ping timeout. It checks no target: that is the benchmark's job.
