@@ -44,13 +44,14 @@ type dialItem struct {
 }
 
 // dialResult answers POST /ctl/dial: per item, when its activity frame was
-// written (Unix ns), in order.
+// sent (Unix ns, taken before the write), in order.
 type dialResult struct {
 	ActivityNs []int64 `json:"activity_ns"`
 }
 
-// silenceResult answers POST /ctl/silence: per id, when it wrote its last
-// frame (its last pong, or its activity frame), Unix ns.
+// silenceResult answers POST /ctl/silence: per id, when it sent its last
+// frame (its last pong, or its activity frame; Unix ns, taken before the
+// write).
 type silenceResult struct {
 	LastFrameNs []int64 `json:"last_frame_ns"`
 }
@@ -185,13 +186,15 @@ func (c *clientProc) dial(ctx context.Context, d *websocket.Dialer, it dialItem)
 		ws.Close()
 		return nil, err
 	}
+	// A frame's time is taken before it is written: the replica cannot
+	// have it earlier, so the figures measured from it are never flattered.
+	cn.lastFrameNs.Store(time.Now().UnixNano())
 	if c.cfg.ActivityFrame {
 		if err := ws.WriteMessage(websocket.TextMessage, activityFrame); err != nil {
 			ws.Close()
 			return nil, fmt.Errorf("activity frame: %w", err)
 		}
 	}
-	cn.lastFrameNs.Store(time.Now().UnixNano())
 	go c.read(cn)
 	return cn, nil
 }
@@ -235,10 +238,11 @@ func (c *clientProc) onPing(cn *conn, data string) error {
 	if cn.silenced.Load() {
 		return nil
 	}
+	sent := time.Now().UnixNano()
 	if err := cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(clientTimeout)); err != nil {
 		return nil // a broken connection ends the reader by itself
 	}
-	cn.lastFrameNs.Store(time.Now().UnixNano())
+	cn.lastFrameNs.Store(sent)
 	c.pongs.Add(1)
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -56,6 +58,32 @@ type replicaCounts struct {
 	Connects    int64 `json:"connects"`
 	IdleFirst   int   `json:"idle_first"`
 	Disconnects int   `json:"disconnects"`
+	// Logs counts the heartbeat server's and the store's log records of
+	// level warning and above, by message.
+	Logs map[string]int `json:"logs,omitempty"`
+}
+
+// logCounter is a slog.Handler that counts records of level warning and
+// above by message, and keeps nothing else.
+type logCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (l *logCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelWarn }
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.n[r.Message]++
+	l.mu.Unlock()
+	return nil
+}
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }
+
+func (l *logCounter) counts() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.n)
 }
 
 // replicaEvents answers GET /ctl/events.
@@ -110,7 +138,8 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 	}
 	rc := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
 	defer rc.Close()
-	st, err := redisstore.New(rc, cfg.Project, redisstore.WithReplicaID(cfg.ID))
+	logs := &logCounter{n: map[string]int{}}
+	st, err := redisstore.New(rc, cfg.Project, redisstore.WithReplicaID(cfg.ID), redisstore.WithLogger(slog.New(logs)))
 	if err != nil {
 		return fmt.Errorf("redisstore: %w", err)
 	}
@@ -118,6 +147,7 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 	rec := &recorder{}
 	srv, err := heartbeat.NewServer(
 		heartbeat.WithStore(st.Sessions()),
+		heartbeat.WithLogger(slog.New(logs)),
 		heartbeat.WithTokenKeys(key),
 		heartbeat.WithPingInterval(cfg.PingInterval),
 		heartbeat.WithPingTimeout(cfg.PingTimeout),
@@ -147,7 +177,7 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 	})
 	mux.HandleFunc("GET "+controlPrefix+"counts", func(w http.ResponseWriter, _ *http.Request) {
 		rec.mu.Lock()
-		c := replicaCounts{Connects: rec.connects.Load(), IdleFirst: rec.idleFirst, Disconnects: len(rec.disconnects)}
+		c := replicaCounts{Connects: rec.connects.Load(), IdleFirst: rec.idleFirst, Disconnects: len(rec.disconnects), Logs: logs.counts()}
 		rec.mu.Unlock()
 		reply(w, c, nil)
 	})

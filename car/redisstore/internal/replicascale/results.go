@@ -1,8 +1,10 @@
 package replicascale
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -47,11 +49,18 @@ type Results struct {
 	// DisconnectMs: OnDisconnect − the silenced client's last frame.
 	DisconnectMs dist `json:"disconnect_ms"`
 	// DisconnectLateMs: OnDisconnect − (Event.LastSeen + ping timeout).
-	DisconnectLateMs       dist           `json:"disconnect_late_ms"`
-	DisconnectReasons      map[string]int `json:"disconnect_reasons"`
-	DisconnectMissing      int            `json:"disconnect_missing"`
+	DisconnectLateMs  dist           `json:"disconnect_late_ms"`
+	DisconnectReasons map[string]int `json:"disconnect_reasons"`
+	DisconnectMissing int            `json:"disconnect_missing"`
+	// DisconnectsBeforeKills counts the healthy sessions whose connection
+	// ended before the kills, by reason in DroppedReasons;
+	// UnexpectedDisconnects those that ended during the kill phase.
 	DisconnectsBeforeKills int            `json:"disconnects_before_kills"`
+	DroppedReasons         map[string]int `json:"dropped_reasons"`
 	UnexpectedDisconnects  int            `json:"unexpected_disconnects"`
+	// ReplicaLogs counts the replicas' log records (heartbeat server and
+	// store) of level warning and above, by message.
+	ReplicaLogs map[string]int `json:"replica_logs"`
 }
 
 type replicaResult struct {
@@ -210,8 +219,18 @@ func Markdown(runs []*Results, command string) string {
 	row("idle callback error p99, ms", func(r *Results) string { return fmt.Sprintf("%.1f", r.IdleErrorMs.P99) })
 	row("idle callback error max, ms", func(r *Results) string { return fmt.Sprintf("%.1f", r.IdleErrorMs.Max) })
 	row("idle error by the replica's own account (OnIdle − Event.At) p99, ms", func(r *Results) string { return fmt.Sprintf("%.1f", r.IdleServerErrorMs.P99) })
-	row("healthy sessions dropped", func(r *Results) string {
-		return fmt.Sprintf("%d", r.UnexpectedDisconnects)
+	row("idle callbacks missing", func(r *Results) string { return fmt.Sprintf("%d", r.IdleMissing) })
+	row("silenced sessions not detected", func(r *Results) string { return fmt.Sprintf("%d", r.DisconnectMissing) })
+	row("healthy sessions dropped before the kills (reasons)", func(r *Results) string {
+		return fmt.Sprintf("%d%s", r.DisconnectsBeforeKills, reasonList(r.DroppedReasons))
+	})
+	row("healthy sessions dropped during the kills", func(r *Results) string { return fmt.Sprintf("%d", r.UnexpectedDisconnects) })
+	row("replica warnings (messages)", func(r *Results) string {
+		n := 0
+		for _, v := range r.ReplicaLogs {
+			n += v
+		}
+		return fmt.Sprintf("%d%s", n, reasonList(r.ReplicaLogs))
 	})
 	row("memory read after the first idle crossing", func(r *Results) string {
 		if r.MemoryReadAfterFirstIdle {
@@ -220,4 +239,18 @@ func Markdown(runs []*Results, command string) string {
 		return "no"
 	})
 	return b.String()
+}
+
+// reasonList renders counts by reason as " (reason: n, …)", most first.
+func reasonList(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(m[b]-m[a], strings.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", strings.ReplaceAll(k, "|", "/"), m[k])
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
