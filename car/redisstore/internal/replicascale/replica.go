@@ -58,19 +58,20 @@ type replicaCounts struct {
 	Connects    int64 `json:"connects"`
 	IdleFirst   int   `json:"idle_first"`
 	Disconnects int   `json:"disconnects"`
+	Resumes     int64 `json:"resumes"` // OnResume (e.g. a session the store counted lost, held here again)
 	// Logs counts the heartbeat server's and the store's log records of
-	// level warning and above, by message.
+	// level info and above, by message.
 	Logs map[string]int `json:"logs,omitempty"`
 }
 
-// logCounter is a slog.Handler that counts records of level warning and
-// above by message, and keeps nothing else.
+// logCounter is a slog.Handler that counts records of level info and above
+// by message, and keeps nothing else.
 type logCounter struct {
 	mu sync.Mutex
 	n  map[string]int
 }
 
-func (l *logCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelWarn }
+func (l *logCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
 func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	l.n[r.Message]++
@@ -101,6 +102,7 @@ type replicaInfo struct {
 // recorder keeps the Server's callbacks in memory.
 type recorder struct {
 	connects atomic.Int64
+	resumes  atomic.Int64
 
 	mu          sync.Mutex
 	idle        []idleRecord
@@ -109,6 +111,7 @@ type recorder struct {
 }
 
 func (r *recorder) onConnect(heartbeat.Event) { r.connects.Add(1) }
+func (r *recorder) onResume(heartbeat.Event)  { r.resumes.Add(1) }
 
 func (r *recorder) onIdle(ev heartbeat.Event) {
 	now := time.Now().UnixNano()
@@ -154,6 +157,7 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 		heartbeat.WithIdleThreshold(cfg.IdleThreshold),
 		heartbeat.WithReconnectWindow(cfg.Grace),
 		heartbeat.OnConnect(rec.onConnect),
+		heartbeat.OnResume(rec.onResume),
 		heartbeat.OnIdle(rec.onIdle),
 		heartbeat.OnDisconnect(rec.onDisconnect),
 	)
@@ -177,7 +181,7 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 	})
 	mux.HandleFunc("GET "+controlPrefix+"counts", func(w http.ResponseWriter, _ *http.Request) {
 		rec.mu.Lock()
-		c := replicaCounts{Connects: rec.connects.Load(), IdleFirst: rec.idleFirst, Disconnects: len(rec.disconnects), Logs: logs.counts()}
+		c := replicaCounts{Connects: rec.connects.Load(), IdleFirst: rec.idleFirst, Disconnects: len(rec.disconnects), Resumes: rec.resumes.Load(), Logs: logs.counts()}
 		rec.mu.Unlock()
 		reply(w, c, nil)
 	})

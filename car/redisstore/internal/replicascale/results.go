@@ -33,6 +33,10 @@ type Results struct {
 	RedisUsedAfter       int64           `json:"redis_used_memory_after_bytes"`
 	RedisBytesPerSession float64         `json:"redis_bytes_per_session"`
 	RedisKeys            int64           `json:"redis_keys"`
+	// RedisCPUSeconds is redis-server's CPU time over the whole run;
+	// RedisScripts its INFO commandstats lines of EVAL and EVALSHA.
+	RedisCPUSeconds float64  `json:"redis_cpu_seconds"`
+	RedisScripts    []string `json:"redis_scripts"`
 	// MemoryReadAfterFirstIdle: connecting took so long that the memory
 	// was read after the first idle crossing (the crossings then overlap
 	// the reading; the figures stay valid).
@@ -57,9 +61,19 @@ type Results struct {
 	// UnexpectedDisconnects those that ended during the kill phase.
 	DisconnectsBeforeKills int            `json:"disconnects_before_kills"`
 	DroppedReasons         map[string]int `json:"dropped_reasons"`
-	UnexpectedDisconnects  int            `json:"unexpected_disconnects"`
+	// DisconnectCallbacksBeforeKills counts their OnDisconnect callbacks:
+	// a session the store counted lost (its owner's refresh came too late)
+	// gets one on the replica whose sweep found it.
+	DisconnectCallbacksBeforeKills int `json:"disconnect_callbacks_before_kills"`
+	// ClientConnectionsEnded counts the client connections that really
+	// ended before the kills (their reader failed), as the clients saw it.
+	ClientConnectionsEnded int64 `json:"client_connections_ended"`
+	// Resumes counts OnResume on all replicas (a session counted lost and
+	// then refreshed by its owner is resumed there).
+	Resumes               int64 `json:"resumes"`
+	UnexpectedDisconnects int   `json:"unexpected_disconnects"`
 	// ReplicaLogs counts the replicas' log records (heartbeat server and
-	// store) of level warning and above, by message.
+	// store) of level info and above, by message.
 	ReplicaLogs map[string]int `json:"replica_logs"`
 }
 
@@ -211,6 +225,7 @@ func Markdown(runs []*Results, command string) string {
 	row("replica goroutines/session", perReplica(func(x replicaResult) float64 { return x.GoroutinesPerSession }, 1, 2))
 	row("Redis used_memory, B/session", func(r *Results) string { return fmt.Sprintf("%.0f", r.RedisBytesPerSession) })
 	row("Redis used_memory with every session, MB", func(r *Results) string { return fmt.Sprintf("%.1f", float64(r.RedisUsedAfter)/1e6) })
+	row("redis-server CPU over the run, s", func(r *Results) string { return fmt.Sprintf("%.1f", r.RedisCPUSeconds) })
 	row("silenced sessions", func(r *Results) string { return fmt.Sprintf("%d", r.Silenced) })
 	row("last frame → OnDisconnect p50, ms", func(r *Results) string { return fmt.Sprintf("%.0f", r.DisconnectMs.P50) })
 	row("last frame → OnDisconnect p99, ms", func(r *Results) string { return fmt.Sprintf("%.0f", r.DisconnectMs.P99) })
@@ -221,11 +236,13 @@ func Markdown(runs []*Results, command string) string {
 	row("idle error by the replica's own account (OnIdle − Event.At) p99, ms", func(r *Results) string { return fmt.Sprintf("%.1f", r.IdleServerErrorMs.P99) })
 	row("idle callbacks missing", func(r *Results) string { return fmt.Sprintf("%d", r.IdleMissing) })
 	row("silenced sessions not detected", func(r *Results) string { return fmt.Sprintf("%d", r.DisconnectMissing) })
-	row("healthy sessions dropped before the kills (reasons)", func(r *Results) string {
+	row("healthy sessions with an OnDisconnect before the kills (reasons)", func(r *Results) string {
 		return fmt.Sprintf("%d%s", r.DisconnectsBeforeKills, reasonList(r.DroppedReasons))
 	})
+	row("of which connections really ended (client side)", func(r *Results) string { return fmt.Sprintf("%d", r.ClientConnectionsEnded) })
+	row("OnResume (sessions counted lost, then refreshed by their owner)", func(r *Results) string { return fmt.Sprintf("%d", r.Resumes) })
 	row("healthy sessions dropped during the kills", func(r *Results) string { return fmt.Sprintf("%d", r.UnexpectedDisconnects) })
-	row("replica warnings (messages)", func(r *Results) string {
+	row("replica log records, info and above (messages)", func(r *Results) string {
 		n := 0
 		for _, v := range r.ReplicaLogs {
 			n += v

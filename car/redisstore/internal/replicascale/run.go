@@ -147,6 +147,10 @@ type run struct {
 	ids      []string
 	activity []int64         // per session, Unix ns of its activity frame
 	dropped  map[string]bool // sessions disconnected before the kills
+	// disconnectsBefore counts the OnDisconnect callbacks before the
+	// kills (a session the store counted lost has one on the replica
+	// that swept it, and may have another on its owner).
+	disconnectsBefore int
 }
 
 func (r *run) all(ctx context.Context, redisAddr string, stderr io.Writer) (err error) {
@@ -213,7 +217,40 @@ func (r *run) all(ctx context.Context, redisAddr string, stderr io.Writer) (err 
 		return err
 	}
 	// 5. Silent kills.
-	return r.disconnect(ctx)
+	if err := r.disconnect(ctx); err != nil {
+		return err
+	}
+	r.res.RedisCPUSeconds, _ = r.redisCPU(ctx)
+	if info, err := r.rdb.Info(ctx, "commandstats").Result(); err == nil {
+		for line := range strings.SplitSeq(info, "\n") {
+			if strings.HasPrefix(line, "cmdstat_evalsha:") || strings.HasPrefix(line, "cmdstat_eval:") {
+				r.res.RedisScripts = append(r.res.RedisScripts, strings.TrimSpace(line))
+			}
+		}
+	}
+	return nil
+}
+
+// redisCPU is INFO cpu's used_cpu_sys + used_cpu_user: redis-server's CPU
+// time so far.
+func (r *run) redisCPU(ctx context.Context) (float64, error) {
+	info, err := r.rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for line := range strings.SplitSeq(info, "\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return 0, err
+				}
+				total += f
+			}
+		}
+	}
+	return total, nil
 }
 
 func (r *run) startProcs(ctx context.Context, redisAddr string, stderr io.Writer) error {
@@ -407,12 +444,21 @@ func (r *run) idle(ctx context.Context) error {
 	r.dropped = map[string]bool{}
 	r.res.DroppedReasons = map[string]int{}
 	for _, ev := range evs {
+		r.disconnectsBefore += len(ev.Disconnects)
 		for _, x := range ev.Disconnects {
 			r.dropped[x.ID] = true
 			r.res.DroppedReasons[x.Reason]++
 		}
 	}
 	r.res.DisconnectsBeforeKills = len(r.dropped)
+	r.res.DisconnectCallbacksBeforeKills = r.disconnectsBefore
+	cc := make([]clientCounts, len(r.clients))
+	if err := parallel(len(r.clients), func(i int) error { return r.clients[i].get(ctx, "counts", &cc[i]) }); err != nil {
+		return err
+	}
+	for _, x := range cc {
+		r.res.ClientConnectionsEnded += x.Ended
+	}
 	r.res.IdleErrorMs = newDist(errMs)
 	r.res.IdleServerErrorMs = newDist(serverMs)
 	r.res.IdleMissing = cfg.Sessions - len(errMs)
@@ -469,7 +515,7 @@ func (r *run) disconnect(ctx context.Context) error {
 		for _, x := range c {
 			s += x.Disconnects
 		}
-		return s >= k+r.res.DisconnectsBeforeKills
+		return s >= k+r.disconnectsBefore
 	})
 	if err != nil && !errors.Is(err, errTimeout) {
 		return err
@@ -507,6 +553,7 @@ func (r *run) disconnect(ctx context.Context) error {
 	}
 	r.res.ReplicaLogs = map[string]int{}
 	for _, x := range c {
+		r.res.Resumes += x.Resumes
 		for m, v := range x.Logs {
 			r.res.ReplicaLogs[m] += v
 		}
