@@ -73,7 +73,7 @@
 //  3. Memory: once every OnConnect has fired and after a settle time, each
 //     replica's memory (after runtime.GC twice and debug.FreeOSMemory) and
 //     Redis's used_memory are read again.
-//  4. Idle: every session crosses its idle threshold once (90 s in the full
+//  4. Idle: every session crosses its idle threshold once (150 s in the full
 //     mode, after its activity frame). The threshold is chosen so that the
 //     first crossing comes after the memory reading; if connecting was too
 //     slow for that, the results say so (memory_read_after_first_idle).
