@@ -3,6 +3,7 @@ package scf
 import (
 	"context"
 
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 	"github.com/tcconcurrency/sdk-go/internal/transport"
 )
 
@@ -67,6 +68,10 @@ func (c *Client) Call(ctx context.Context, action string, params, out any, opts 
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
 func (c *Client) CloseIdleConnections() { c.t.CloseIdleConnections() }
+
+// retryBudget is the client's retry budget, which the Invoker charges its
+// own retries to (nil: disabled).
+func (c *Client) retryBudget() *retry.Budget { return c.t.Budget() }
 
 func notIdempotent(opts []CallOption) []CallOption {
 	return append(opts[:len(opts):len(opts)], func(c *callConfig) error {
