@@ -132,9 +132,9 @@ func BenchmarkReplicaScale(b *testing.B) {
 	if *outMD != "" {
 		cmd := *command
 		if cmd == "" {
-			cmd = "cd car/redisstore && go test -run '^$' -bench ReplicaScale -benchtime 1x ./internal/replicascale"
+			cmd = "cd car/redisstore && go test -run '^$' -bench '^BenchmarkReplicaScale$' -benchtime 1x ./internal/replicascale"
 			if *full {
-				cmd += " -args -replicascale.full"
+				cmd = "cd car/redisstore && go test -run '^$' -bench '^BenchmarkReplicaScale$' -benchtime 1x -timeout 30m ./internal/replicascale -args -replicascale.full"
 			}
 		}
 		if err := os.WriteFile(*outMD, []byte(Markdown(runs, cmd)), 0o644); err != nil {
