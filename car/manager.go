@@ -524,7 +524,10 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 	}
 	m.mu.Lock()
 	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
-	queued := e.state == LeaseQueued || e.inQueue // queued, or the head being admitted already
+	// A queued lease whose admission the head runner is trying right now
+	// (starting, still in the queue) is still queued for its user: it is
+	// not ready until the head runner says so.
+	queued := e.state == LeaseQueued || e.state == LeaseStarting && e.inQueue
 	if queued {
 		l.QueuePosition = m.queue.position(e)
 		if m.store != nil {

@@ -479,10 +479,10 @@ func TestSessionsDrain(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		b.join(t, "u1", w.Token)
-		// Well past the grace window (90 s), short of the idle threshold
-		// (300 s from the join): at exactly 5 minutes the first idle
-		// notice may or may not have come.
-		cl.sleepUntil(4 * time.Minute)
+		// Well past every grace (reload, reconnect, the owner's TTL), and
+		// before the idle threshold, which at 5 min from the connect would
+		// rightly fire.
+		cl.sleepUntil(heartbeat.DefaultIdleThreshold - 30*time.Second)
 		if got, want := cl.ev.of("u1"), "r0:connect r1:resume"; got != want {
 			t.Fatalf("callbacks %q, want %q", got, want)
 		}
