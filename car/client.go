@@ -3,6 +3,7 @@ package car
 import (
 	"context"
 
+	"github.com/tcconcurrency/sdk-go/internal/retry"
 	"github.com/tcconcurrency/sdk-go/internal/transport"
 )
 
@@ -49,6 +50,10 @@ func (c *Client) Call(ctx context.Context, action string, params, out any, opts 
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
 func (c *Client) CloseIdleConnections() { c.t.CloseIdleConnections() }
+
+// retryBudget is the client's retry budget, which the session manager's
+// release queue and queue head charge their retries to (nil: disabled).
+func (c *Client) retryBudget() *retry.Budget { return c.t.Budget() }
 
 // ApplyConcurrent locks a concurrency of the project for the user. Calling it
 // again for a user that holds one is harmless; on ResourceNotFound.NoIdle

@@ -18,7 +18,10 @@
 // retry is signed afresh and every wait ends with the context. Retries
 // draw on the client's retry budget ([WithRetryBudget]: 500 tokens, 5 a
 // retry), so that during an outage they do not multiply the load on CAR;
-// when it is empty a call returns its last error. What is retried, the
+// when it is empty a call returns its last error. The session manager's
+// release queue and queue head charge their retries to the same budget;
+// when it is empty they wait, never drop a release, and try once per
+// [WithReleaseRetryMax] as a probe until CAR answers again. What is retried, the
 // waits and the budget are the SDK's one retry model, which also paces the
 // session manager's DestroySession, release queue and queue head and the
 // heartbeat client's reconnect; it is described in one place, the doc of

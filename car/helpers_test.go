@@ -112,7 +112,7 @@ func model(srv *cartest.Server) []string {
 	var out []string
 	for _, e := range srv.Events() {
 		if e.Kind != cartest.EventCall {
-			out = append(out, string(e.Kind)+" "+e.UserId+" "+e.ConcurrencyId)
+			out = append(out, string(e.Kind)+" "+e.Subject+" "+e.Resource)
 		}
 	}
 	return out

@@ -369,7 +369,7 @@ func (m *SessionManager) runReleases() {
 			case e.done: // finished or forgotten meanwhile
 				delete(m.relPending, e)
 			case e.relRunning:
-			case !e.relNext.After(now):
+			case !e.relNext.After(now) && m.chargeReleaseLocked(e, now):
 				e.relRunning = true
 				due = append(due, e)
 			case next.IsZero() || e.relNext.Before(next):
@@ -381,6 +381,7 @@ func (m *SessionManager) runReleases() {
 			attempts.Add(1)
 			go func() {
 				defer attempts.Done()
+				defer m.settleReleaseCharge(e)
 				select {
 				case sem <- struct{}{}:
 				case <-m.runCtx.Done():
@@ -411,6 +412,65 @@ func (m *SessionManager) runReleases() {
 		case <-m.runCtx.Done():
 		}
 		timer.Stop()
+	}
+}
+
+// chargeReleaseLocked reports whether e's due attempt may go now. An
+// attempt after a failed DestroySession is a retry, and takes its cost
+// from the client's retry budget, as the client's own retries do. When the
+// budget is empty the release waits; it is never dropped: one waiting
+// release at a time goes uncharged, as a probe, at most one per
+// WithReleaseRetryMax while probes fail, and the others are due again once
+// the probe is answered (at once if it succeeded: CAR is back). Caller
+// holds m.mu.
+func (m *SessionManager) chargeReleaseLocked(e *entry, now time.Time) bool {
+	if e.relAttempts == 0 || e.destroyed {
+		return true // no DestroySession to repeat yet
+	}
+	if cost, ok := m.client.retryBudget().Spend(false); ok {
+		e.relCost, e.relWaiting = cost, false
+		return true
+	}
+	if !m.relProbing && !now.Before(m.relProbeAt) {
+		m.relProbing, e.relProbe, e.relWaiting = true, true, false
+		return true
+	}
+	e.relWaiting = true
+	if m.relProbing {
+		e.relNext = now.Add(m.cfg.releaseRetryMax) // or sooner, when the probe is answered
+	} else {
+		e.relNext = m.relProbeAt
+	}
+	return false
+}
+
+// settleReleaseCharge settles the retry budget after an attempt of e's
+// release: a DestroySession that succeeded gives back what its retry took;
+// a probe's answer decides when the releases waiting for the budget go.
+func (m *SessionManager) settleReleaseCharge(e *entry) {
+	m.mu.Lock()
+	ok := (e.done && e.relFinal == nil) || (e.destroyed && e.destroyErr == nil)
+	cost, probe := e.relCost, e.relProbe
+	e.relCost, e.relProbe = 0, false
+	if probe {
+		m.relProbing = false
+		m.relProbeAt = time.Time{}
+		if !ok {
+			m.relProbeAt = time.Now().Add(m.cfg.releaseRetryMax)
+		}
+		for w := range m.relPending {
+			if w.relWaiting && !w.relRunning {
+				w.relNext = m.relProbeAt
+			}
+		}
+		select {
+		case m.relKick <- struct{}{}:
+		default:
+		}
+	}
+	m.mu.Unlock()
+	if ok && cost > 0 {
+		m.client.retryBudget().Succeeded(cost)
 	}
 }
 

@@ -107,11 +107,11 @@ func TestReconnectAfterWait(t *testing.T) {
 	var expired, released time.Time
 	for _, e := range srv.Events() {
 		switch {
-		case e.Kind == cartest.EventReconnectWaitExpired && e.ConcurrencyId == old:
+		case e.Kind == cartest.EventReconnectWaitExpired && e.Resource == old:
 			expired = e.Time
-		case e.Kind == cartest.EventReleased && e.ConcurrencyId == old:
+		case e.Kind == cartest.EventReleased && e.Resource == old:
 			released = e.Time
-		case e.Kind == cartest.EventLocked && e.ConcurrencyId == fresh && e.UserId != "alice":
+		case e.Kind == cartest.EventLocked && e.Resource == fresh && e.Subject != "alice":
 			t.Fatalf("fresh concurrency locked for %v", e)
 		}
 	}

@@ -185,6 +185,9 @@ type entry struct {
 	relErr      error     // the last transient DestroySession failure
 	relNext     time.Time // when the next attempt is due
 	relRunning  bool      // an attempt is in progress
+	relCost     int       // retry budget tokens the attempt in progress took
+	relProbe    bool      // the attempt in progress is the budget's probe
+	relWaiting  bool      // waiting for the retry budget
 	relFinal    error     // a permanent failure, once released is closed
 	released    chan struct{}
 
@@ -232,6 +235,8 @@ type SessionManager struct {
 	relPending map[*entry]struct{} // releases waiting for their next attempt
 	relAlive   bool                // the release runner is alive
 	relKick    chan struct{}
+	relProbing bool      // a release retry goes uncharged: the retry budget is empty
+	relProbeAt time.Time // when the next such probe may go
 	stats      struct {
 		released                  map[ReleaseReason]int
 		destroyCalls, destroyFail int
@@ -519,8 +524,9 @@ func (m *SessionManager) lease(e *entry) (*Lease, error) {
 	}
 	m.mu.Lock()
 	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
-	// A head being admitted right now (starting, still in the queue) is
-	// still queued until its admission is done.
+	// A queued lease whose admission the head runner is trying right now
+	// (starting, still in the queue) is still queued for its user: it is
+	// not ready until the head runner says so.
 	queued := e.state == LeaseQueued || e.state == LeaseStarting && e.inQueue
 	if queued {
 		l.QueuePosition = m.queue.position(e)

@@ -89,7 +89,7 @@ func TestChurn(t *testing.T) {
 		carDestroyed := map[string]int{}
 		for _, e := range env.car.Events() {
 			if e.Kind == cartest.EventDestroyed {
-				carDestroyed[e.UserId]++
+				carDestroyed[e.Subject]++
 			}
 		}
 		var vanished, stopped int

@@ -1,6 +1,7 @@
 package car
 
 import (
+	"errors"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
@@ -25,6 +26,7 @@ type queueSlot struct {
 	sentAt    time.Time // when it was sent
 	headTries int       // consecutive transient failures as the head
 	headErr   error     // the last of them
+	headProbe bool      // the head waited for the retry budget: its next try goes uncharged
 	notBefore time.Time // the head waits until then after a failure
 }
 
@@ -157,6 +159,33 @@ func (m *SessionManager) kickQueue() {
 // headBackoff paces the head after a transient failure.
 var headBackoff = retry.Exponential(500*time.Millisecond, 10*time.Second)
 
+// errRetryBudgetEmpty is the head's failure while the client's retry
+// budget is empty.
+var errRetryBudgetEmpty = errors.New("car: the client's retry budget is empty; the queue head waits before trying again")
+
+// chargeHead takes the cost of the head's retry (an attempt after a
+// transient failure; a NoIdle answer is no failure) from the client's
+// retry budget, as the client's own retries do. When the budget is empty
+// the head keeps its place and waits WithReleaseRetryMax (errRetryBudgetEmpty),
+// then tries once uncharged, as a probe: while CAR keeps failing, the head
+// makes one call per that wait and its backoff.
+func (m *SessionManager) chargeHead(e *entry) (int, error) {
+	m.mu.Lock()
+	tries, probe := e.headTries, e.headProbe
+	e.headProbe = false
+	m.mu.Unlock()
+	if tries == 0 {
+		return 0, nil
+	}
+	if cost, ok := m.client.retryBudget().Spend(false); ok {
+		return cost, nil
+	}
+	if probe {
+		return 0, nil
+	}
+	return 0, errRetryBudgetEmpty
+}
+
 // positionNotice is a notice to send once the lock is released.
 type positionNotice struct {
 	hbID string
@@ -277,13 +306,19 @@ func (m *SessionManager) positionRoundLocked(now time.Time) (out []positionNotic
 // admitHead runs ApplyConcurrent and CreateSession for the head (state
 // starting). It reports whether the runner should go on at once.
 func (m *SessionManager) admitHead(e *entry) bool {
-	err := m.admit(m.runCtx, e, false)
+	cost, err := m.chargeHead(e)
+	if err == nil {
+		err = m.admit(m.runCtx, e, false)
+	}
 	if err == nil {
 		err = m.recordActive(e)
 	}
 	m.log.Debug("queue head: admission", "user", e.userID, "error", err)
 	switch {
 	case err == nil:
+		if cost > 0 {
+			m.client.retryBudget().Succeeded(cost) // what the retry took comes back
+		}
 		m.mu.Lock()
 		m.dequeueLocked(e)
 		m.mu.Unlock()
@@ -303,10 +338,15 @@ func (m *SessionManager) admitHead(e *entry) bool {
 			e.headTries = 0
 		} else if m.runCtx.Err() == nil {
 			e.headTries++
-			e.headErr = err
-			e.notBefore = time.Now().Add(headBackoff.Delay(e.headTries))
+			wait := headBackoff.Delay(e.headTries)
+			if err == errRetryBudgetEmpty {
+				wait, e.headProbe = m.cfg.releaseRetryMax, true
+			} else {
+				e.headErr = err
+			}
+			e.notBefore = time.Now().Add(wait)
 			m.log.Warn("queue head: start failed; retrying, the user keeps its place",
-				"user", e.userID, "attempt", e.headTries, "error", err)
+				"user", e.userID, "attempt", e.headTries, "retry_in", wait, "error", err)
 		}
 		m.settleLocked(e)
 		m.mu.Unlock()

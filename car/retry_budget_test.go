@@ -1,10 +1,14 @@
 package car_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
@@ -128,5 +132,122 @@ func TestRetryBudgetRefills(t *testing.T) {
 			t.Errorf("the server saw %d calls, want %d", got, 3+1+5+2+5+6)
 		}
 		srv.Close()
+	})
+}
+
+// TestReleaseQueueDrawsOnTheBudget: during a 30-minute outage of
+// DestroySession (HTTP 503, InternalError, reset connections), the retries
+// of 50 pending releases take from the client's retry budget: the server
+// sees at most the 50 first attempts, the budget's 100 retries (500 tokens
+// at 5; the retries inside each DestroySession call draw on it too) and
+// then one probe per DefaultReleaseRetryMax, not three attempts per
+// release every 30 s. No release is dropped: the queue goes on probing,
+// and once CAR is back every user is released, once.
+func TestReleaseQueueDrawsOnTheBudget(t *testing.T) {
+	const n, budgetRetries = 50, 500 / 5 // the documented defaults
+	const outageFor = 30 * time.Minute
+	synctest.Test(t, func(t *testing.T) {
+		var o *outage
+		env := newManagerEnv(t, envConfig{packSize: n, noRateLimits: true,
+			wrap: func(rt http.RoundTripper) http.RoundTripper { o = newOutage(rt); return o }})
+		user := func(i int) string { return fmt.Sprintf("u%02d", i) }
+		for i := range n {
+			env.connect(env.start(user(i)))
+		}
+		o.set("DestroySession", true)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				defer cancel()
+				var pending *car.ReleasePendingError
+				if err := env.mgr.Stop(ctx, user(i)); !errors.As(err, &pending) {
+					t.Errorf("Stop %s in the outage: %v, want a *ReleasePendingError", user(i), err)
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(outageFor)
+		probes := int(outageFor / car.DefaultReleaseRetryMax)
+		got := o.count("DestroySession")
+		if got > n+budgetRetries+probes+1 {
+			t.Errorf("%d releases in a %v outage made %d DestroySession attempts, want at most %d: the first attempts, %d retries (the default budget) and one probe per %v",
+				n, outageFor, got, n+budgetRetries+probes+1, budgetRetries, car.DefaultReleaseRetryMax)
+		}
+		if got < n+probes/2 {
+			t.Errorf("%d DestroySession attempts in %v: the release queue stopped probing", got, outageFor)
+		}
+		if r := env.released(); len(r) != 0 {
+			t.Fatalf("released during the outage: %+v", r)
+		}
+		if s := env.mgr.Snapshot(); s.PendingReleases != n {
+			t.Fatalf("%d releases pending in the outage, want %d", s.PendingReleases, n)
+		}
+
+		o.set("DestroySession", false)
+		time.Sleep(car.DefaultReleaseRetryMax + time.Minute)
+		synctest.Wait()
+		rel := env.released()
+		if len(rel) != n {
+			t.Fatalf("%d of %d released after the outage", len(rel), n)
+		}
+		for _, r := range rel {
+			if !r.Destroyed || r.DestroyErr != nil {
+				t.Errorf("release %+v, want done", r)
+			}
+		}
+		if d := env.destroyCalls(); d != n {
+			t.Errorf("CAR destroyed %d sessions, want %d", d, n)
+		}
+		t.Logf("%d DestroySession attempts in the outage", got)
+	})
+}
+
+// TestQueueHeadDrawsOnTheBudget: the queue head's retries after transient
+// failures (ApplyConcurrent failing for 30 minutes) take from the client's
+// retry budget; once it is empty the head keeps its place and tries once
+// per DefaultReleaseRetryMax and backoff, so the server sees at most the
+// budget's 100 retries and about two calls a minute, where the head's
+// backoff alone (at most 10 s) would make six. The head is admitted once
+// CAR is back.
+func TestQueueHeadDrawsOnTheBudget(t *testing.T) {
+	const budgetRetries = 500 / 5
+	const outageFor = 30 * time.Minute
+	synctest.Test(t, func(t *testing.T) {
+		var o *outage
+		env := newManagerEnv(t, envConfig{packSize: 1, noRateLimits: true,
+			wrap: func(rt http.RoundTripper) http.RoundTripper { o = newOutage(rt); return o }})
+		env.connect(env.start("a"))
+		bl := env.start("b")
+		env.connect(bl)
+		if bl.QueuePosition != 1 {
+			t.Fatalf("b at position %d, want 1", bl.QueuePosition)
+		}
+		o.set("ApplyConcurrent", true)
+		before := o.count("ApplyConcurrent")
+		if err := env.mgr.Stop(t.Context(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(outageFor)
+		got := o.count("ApplyConcurrent") - before
+		// One call per wait (DefaultReleaseRetryMax) and backoff (at least
+		// 5 s at its longest).
+		probes := int(outageFor / (car.DefaultReleaseRetryMax + 5*time.Second))
+		if got > 1+budgetRetries+probes+1 {
+			t.Errorf("the head made %d ApplyConcurrent attempts in a %v outage, want at most %d", got, outageFor, 1+budgetRetries+probes+1)
+		}
+		if got < probes/2 {
+			t.Errorf("the head made %d attempts in %v: it stopped trying", got, outageFor)
+		}
+		if s := env.mgr.Snapshot(); s.Waiting != 1 || s.Users[0].UserId != "b" || s.Users[0].StartError == "" {
+			t.Fatalf("during the outage: %+v", s)
+		}
+		o.set("ApplyConcurrent", false)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if _, err := bl.Wait(ctx); err != nil {
+			t.Fatalf("b after the outage: %v", err)
+		}
+		t.Logf("%d ApplyConcurrent attempts in the outage", got)
 	})
 }

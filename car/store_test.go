@@ -226,7 +226,7 @@ func (f *fleet) start(r *replica, user string) *car.Lease {
 func (f *fleet) destroyed(user string) int {
 	n := 0
 	for _, e := range f.car.Events() {
-		if e.Kind == cartest.EventDestroyed && e.UserId == user {
+		if e.Kind == cartest.EventDestroyed && e.Subject == user {
 			n++
 		}
 	}
@@ -344,7 +344,7 @@ func TestSharedStartWaitsForReleaseElsewhere(t *testing.T) {
 		}
 		var order []string
 		for _, e := range f.car.Events() {
-			if e.UserId == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
+			if e.Subject == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
 				order = append(order, string(e.Kind))
 			}
 		}
@@ -486,7 +486,7 @@ func TestSharedHeadLockTakeover(t *testing.T) {
 		synctest.Wait()
 		var admitted time.Time
 		for _, e := range f.car.Events() {
-			if e.Kind == cartest.EventLocked && e.UserId == "q1" {
+			if e.Kind == cartest.EventLocked && e.Subject == "q1" {
 				admitted = e.Time
 			}
 		}

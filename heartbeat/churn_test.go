@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 // TestChurn runs many Go clients through random drops, outages shorter and
@@ -24,24 +25,24 @@ func TestChurn(t *testing.T) {
 
 		type client struct {
 			id         string
-			d          *switchDialer
+			d          *hbtest.SwitchDialer
 			s          *hbclient.Client
 			offUntil   time.Duration // dialer off until then (0: on)
 			releasedAt time.Duration // 0: not released
 		}
 		clients := make([]*client, sessions)
 		for i := range clients {
-			c := &client{id: fmt.Sprintf("u%03d", i), d: &switchDialer{l: e.l}}
-			c.s = e.connect(c.id, e.open(c.id), hbclient.WithDialer(c.d.dialer()))
+			c := &client{id: fmt.Sprintf("u%03d", i), d: &hbtest.SwitchDialer{L: e.l}}
+			c.s = e.Connect(c.id, e.Open(c.id), hbclient.WithDialer(c.d.Dialer()))
 			clients[i] = c
 		}
 
 		var drops, outages, releases int
 		for step := 0; step < 180; step++ { // 15 minutes of churn
-			now := e.elapsed()
+			now := e.Elapsed()
 			for _, c := range clients {
 				if c.offUntil != 0 && now >= c.offUntil {
-					c.d.setOff(false)
+					c.d.SetOff(false)
 					c.offUntil = 0
 				}
 				if c.releasedAt != 0 {
@@ -49,11 +50,11 @@ func TestChurn(t *testing.T) {
 				}
 				switch r := rng.IntN(1000); {
 				case r < 4: // a blip: the client reconnects at once
-					c.d.cut()
+					c.d.Cut()
 					drops++
 				case r < 6: // an outage of 20 s to 150 s: often past the 90 s window
-					c.d.setOff(true)
-					c.d.cut()
+					c.d.SetOff(true)
+					c.d.Cut()
 					c.offUntil = now + time.Duration(20+rng.IntN(131))*time.Second
 					outages++
 				case r < 7:
@@ -68,7 +69,7 @@ func TestChurn(t *testing.T) {
 			time.Sleep(5 * time.Second)
 		}
 		for _, c := range clients {
-			c.d.setOff(false)
+			c.d.SetOff(false)
 		}
 		time.Sleep(5 * time.Minute) // every outage ends: resumed or expired
 		synctest.Wait()

@@ -41,10 +41,10 @@ func TestGraceDependsOnHowTheClientLeft(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t)
-				c, _ := e.join("u1", e.open("u1"))
-				e.sleepUntil(15 * time.Second) // the last pong answered the ping at 10 s
+				c, _ := e.join("u1", e.Open("u1"))
+				e.SleepUntil(15 * time.Second) // the last pong answered the ping at 10 s
 				tc.leave(c)
-				e.sleepUntil(tc.detected)
+				e.SleepUntil(tc.detected)
 				synctest.Wait()
 				recs := e.rec.of("u1")
 				if len(recs) != 2 || recs[1].kind != "disconnect" {
@@ -61,12 +61,12 @@ func TestGraceDependsOnHowTheClientLeft(t *testing.T) {
 				if info, _ := e.srv.Session("u1"); !info.ExpiresAt.Equal(ev.ExpiresAt) {
 					t.Errorf("SessionInfo.ExpiresAt %v, want %v", info.ExpiresAt.Sub(e.start), expires)
 				}
-				e.sleepUntil(expires - time.Millisecond)
+				e.SleepUntil(expires - time.Millisecond)
 				synctest.Wait()
 				if _, ok := e.srv.Session("u1"); !ok {
 					t.Fatalf("expired before %v", expires)
 				}
-				e.sleepUntil(expires)
+				e.SleepUntil(expires)
 				synctest.Wait()
 				wantHistory(t, e, "u1", "connect disconnect("+string(tc.reason)+") expire")
 				if got := e.at("u1", "expire", 1); got != expires {
@@ -82,14 +82,14 @@ func TestGraceDependsOnHowTheClientLeft(t *testing.T) {
 func TestReloadWithinTheReloadGraceResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, w := e.join("u1", e.open("u1"))
-		e.sleepUntil(15 * time.Second)
+		c, w := e.join("u1", e.Open("u1"))
+		e.SleepUntil(15 * time.Second)
 		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
-		e.sleepUntil(15*time.Second + heartbeat.DefaultReloadGrace - time.Second)
+		e.SleepUntil(15*time.Second + heartbeat.DefaultReloadGrace - time.Second)
 		if _, w2 := e.join("u1", w.Token); !w2.Resumed {
 			t.Errorf("welcome after the reload: resumed=false")
 		}
-		e.sleepUntil(2 * time.Minute) // well past the reload grace and the reconnect window
+		e.SleepUntil(2 * time.Minute) // well past the reload grace and the reconnect window
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(closed by client) resume")
 	})

@@ -1,11 +1,9 @@
 package heartbeat_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,7 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -24,11 +22,13 @@ import (
 // connections are in-memory pipes (memnet), and the bubble fails the test if
 // any goroutine is left behind.
 
-const wsURL = "ws://hb/"
+const wsURL = hbtest.WSURL
 
-// env is a heartbeat.Server mounted on an http.Server over memnet, with a
+// env is a heartbeat.Server mounted on an http.Server over memnet
+// (hbtest.Served: Elapsed, SleepUntil, Open, Dialer, Connect), with a
 // recorder of its callbacks.
 type env struct {
+	*hbtest.Served
 	t     *testing.T
 	start time.Time
 	l     *memnet.Listener
@@ -39,58 +39,9 @@ type env struct {
 func newEnv(t *testing.T, opts ...heartbeat.ServerOption) *env {
 	t.Helper()
 	rec := &recorder{}
-	srv, err := heartbeat.NewServer(append(rec.options(), opts...)...)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	rec.srv = srv
-	e := &env{t: t, start: time.Now(), l: memnet.Listen("hb"), srv: srv, rec: rec}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(e.l)
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		hs.Close()
-	})
-	return e
-}
-
-// elapsed is the fake time since the env was created.
-func (e *env) elapsed() time.Duration { return time.Since(e.start) }
-
-// sleepUntil advances the fake clock to d after the env's start.
-func (e *env) sleepUntil(d time.Duration) {
-	e.t.Helper()
-	if now := e.elapsed(); now > d {
-		e.t.Fatalf("sleepUntil(%v): already at %v", d, now)
-	}
-	time.Sleep(d - e.elapsed())
-}
-
-func (e *env) open(id string) string {
-	e.t.Helper()
-	token, err := e.srv.Open(id)
-	if err != nil {
-		e.t.Fatalf("Open(%q): %v", id, err)
-	}
-	return token
-}
-
-func (e *env) dialer() *websocket.Dialer {
-	return &websocket.Dialer{NetDialContext: e.l.DialContext, Subprotocols: []string{heartbeat.Subprotocol}}
-}
-
-// connect opens a Go client Session on the env.
-func (e *env) connect(id, token string, opts ...hbclient.Option) *hbclient.Client {
-	e.t.Helper()
-	opts = append([]hbclient.Option{hbclient.WithDialer(e.dialer())}, opts...)
-	s, err := hbclient.Connect(context.Background(), wsURL, id, token, opts...)
-	if err != nil {
-		e.t.Fatalf("Connect(%q): %v", id, err)
-	}
-	e.t.Cleanup(func() { s.Close() })
-	return s
+	s := hbtest.Serve(t, append(rec.options(), opts...)...)
+	rec.srv = s.Srv
+	return &env{Served: s, t: t, start: s.Start, l: s.L, srv: s.Srv, rec: rec}
 }
 
 // frame is any frame of the protocol, decoded loosely for assertions.
@@ -334,64 +285,5 @@ func wantHistory(t *testing.T, e *env, id, want string) {
 	t.Helper()
 	if got := e.rec.history(id); got != want {
 		t.Fatalf("callbacks of %q:\n got: %s\nwant: %s", id, got, want)
-	}
-}
-
-// stateRecorder records a client Session's state changes.
-type stateRecorder struct {
-	mu      sync.Mutex
-	changes []string
-}
-
-func (r *stateRecorder) option() hbclient.Option {
-	return hbclient.OnStateChange(func(from, to hbclient.State) {
-		r.mu.Lock()
-		r.changes = append(r.changes, from.String()+"→"+to.String())
-		r.mu.Unlock()
-	})
-}
-
-func (r *stateRecorder) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.changes, " ")
-}
-
-// switchDialer dials memnet unless switched off; it keeps the client side of
-// the current connection so a test can cut it.
-type switchDialer struct {
-	l    *memnet.Listener
-	mu   sync.Mutex
-	off  bool
-	last net.Conn
-}
-
-func (d *switchDialer) dialer() *websocket.Dialer {
-	return &websocket.Dialer{NetDialContext: d.dial}
-}
-
-func (d *switchDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.off {
-		return nil, errors.New("network unreachable (test)")
-	}
-	c, err := d.l.DialContext(ctx, network, addr)
-	d.last = c
-	return c, err
-}
-
-func (d *switchDialer) setOff(off bool) {
-	d.mu.Lock()
-	d.off = off
-	d.mu.Unlock()
-}
-
-// cut closes the current connection abruptly, as a network failure would.
-func (d *switchDialer) cut() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.last != nil {
-		d.last.Close()
 	}
 }

@@ -42,7 +42,7 @@ func TestManyStuckClientsDoNotStallOthers(t *testing.T) {
 		e := newEnv(t)
 		for i := range stuckClients {
 			id := fmt.Sprintf("stuck-%d", i)
-			dialStuck(t, e.dialer(), wsURL, id, e.open(id))
+			dialStuck(t, e.Dialer(), wsURL, id, e.Open(id))
 		}
 		synctest.Wait()
 		for i := range stuckClients {
@@ -54,16 +54,16 @@ func TestManyStuckClientsDoNotStallOthers(t *testing.T) {
 		for i := range 20 {
 			id := fmt.Sprintf("ok-%d", i)
 			ok = append(ok, id)
-			c, _ := e.join(id, e.open(id))
-			if e.elapsed() != 0 {
-				t.Fatalf("%s: welcome at %v, want at once", id, e.elapsed())
+			c, _ := e.join(id, e.Open(id))
+			if e.Elapsed() != 0 {
+				t.Fatalf("%s: welcome at %v, want at once", id, e.Elapsed())
 			}
 			e.srv.Send(id, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1})
-			if f := c.next(); f.Type != "queue" || e.elapsed() != 0 {
-				t.Fatalf("%s: notice %+v at %v, want at once", id, f, e.elapsed())
+			if f := c.next(); f.Type != "queue" || e.Elapsed() != 0 {
+				t.Fatalf("%s: notice %+v at %v, want at once", id, f, e.Elapsed())
 			}
 		}
-		e.sleepUntil(heartbeat.DefaultPingInterval + time.Second)
+		e.SleepUntil(heartbeat.DefaultPingInterval + time.Second)
 		synctest.Wait()
 		for _, id := range ok {
 			if info, _ := e.srv.Session(id); !info.Connected || info.LastSeen.Sub(e.start) != heartbeat.DefaultPingInterval {
@@ -249,8 +249,8 @@ func percentile(d []time.Duration, p int) time.Duration {
 func TestFrameRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		steady, _ := e.join("steady", e.open("steady"))
-		c, w := e.join("u1", e.open("u1"))
+		steady, _ := e.join("steady", e.Open("steady"))
+		c, w := e.join("u1", e.Open("u1"))
 		for range 60 * heartbeat.DefaultFrameRate { // a minute at the limit, pongs on top
 			steady.send(`{"type":"activity"}`)
 			time.Sleep(time.Second / heartbeat.DefaultFrameRate)
@@ -272,7 +272,7 @@ func TestFrameRateLimit(t *testing.T) {
 		if !c.isOpen() {
 			t.Fatalf("closed within the limit: %v", c.err)
 		}
-		over := e.elapsed()
+		over := e.Elapsed()
 		c.send(`{"type":"activity"}`)
 		code, reason := c.closed()
 		if code != heartbeat.CloseRateLimited || reason != "rate limit: at most 20 frames per second, bursts of 100" {
@@ -288,7 +288,7 @@ func TestFrameRateLimit(t *testing.T) {
 		if code, reason := again.closed(); code != heartbeat.CloseUnauthorized || !strings.Contains(reason, "superseded") {
 			t.Errorf("resume after the rate limit: %d %q, want %d", code, reason, heartbeat.CloseUnauthorized)
 		}
-		e.sleepUntil(over + heartbeat.DefaultReloadGrace)
+		e.SleepUntil(over + heartbeat.DefaultReloadGrace)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(rate limited) expire")
 		if !steady.isOpen() {
@@ -301,7 +301,7 @@ func TestFrameRateLimit(t *testing.T) {
 func TestFrameRateLimitCountsPings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, heartbeat.WithFrameRateLimit(5, 10))
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 		for range 11 {
 			c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
 		}
@@ -319,12 +319,12 @@ func TestFrameRateLimitCountsPings(t *testing.T) {
 func TestFloodAfterCloseIsCut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, heartbeat.WithFrameRateLimit(5, 10))
-		ws, _, err := e.dialer().Dial(wsURL, nil)
+		ws, _, err := e.Dialer().Dial(wsURL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ws.Close()
-		ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","v":1,"session":"u1","token":"`+e.open("u1")+`"}`))
+		ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","v":1,"session":"u1","token":"`+e.Open("u1")+`"}`))
 		if _, data, err := ws.ReadMessage(); err != nil || !strings.Contains(string(data), "welcome") {
 			t.Fatalf("welcome: %q, %v", data, err)
 		}
@@ -334,8 +334,8 @@ func TestFloodAfterCloseIsCut(t *testing.T) {
 				break
 			}
 		}
-		if sent > 2*10+1 || e.elapsed() != 0 {
-			t.Errorf("connection cut after %d frames at %v, want after at most two bursts (21) at once", sent, e.elapsed())
+		if sent > 2*10+1 || e.Elapsed() != 0 {
+			t.Errorf("connection cut after %d frames at %v, want after at most two bursts (21) at once", sent, e.Elapsed())
 		}
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(rate limited)")

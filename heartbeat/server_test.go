@@ -16,14 +16,15 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 func TestIdleFiresAtEachThreshold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 
-		e.sleepUntil(950 * time.Second)
+		e.SleepUntil(950 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect idle(1) idle(2) idle(3)")
 		for n, want := range []time.Duration{300 * time.Second, 600 * time.Second, 900 * time.Second} {
@@ -45,18 +46,18 @@ func TestIdleFiresAtEachThreshold(t *testing.T) {
 func TestActivityRestartsIdleCount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 
-		e.sleepUntil(200 * time.Second)
+		e.SleepUntil(200 * time.Second)
 		c.send(`{"type":"activity"}`)
-		e.sleepUntil(850 * time.Second)
+		e.SleepUntil(850 * time.Second)
 		c.send(`{"type":"activity"}`) // after idle(2): the count starts again
 		synctest.Wait()
 		info, _ := e.srv.Session("u1")
 		if info.IdleTimes != 0 || info.LastActivity.Sub(e.start) != 850*time.Second {
 			t.Errorf("after activity: IdleTimes=%d LastActivity=%v, want 0 and 850s", info.IdleTimes, info.LastActivity.Sub(e.start))
 		}
-		e.sleepUntil(1200 * time.Second)
+		e.SleepUntil(1200 * time.Second)
 		synctest.Wait()
 
 		wantHistory(t, e, "u1", "connect idle(1) idle(2) idle(1)")
@@ -73,10 +74,10 @@ func TestActivityRestartsIdleCount(t *testing.T) {
 func TestIdleCountsWhileDisconnected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, heartbeat.WithIdleThreshold(60*time.Second), heartbeat.WithReconnectWindow(90*time.Second))
-		c, _ := e.join("u1", e.open("u1"))
-		e.sleepUntil(115 * time.Second) // last frame: the pong to the ping at 110 s
+		c, _ := e.join("u1", e.Open("u1"))
+		e.SleepUntil(115 * time.Second) // last frame: the pong to the ping at 110 s
 		c.drop()
-		e.sleepUntil(300 * time.Second)
+		e.SleepUntil(300 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect idle(1) disconnect(connection lost) idle(2) idle(3) expire")
 		if got := e.at("u1", "expire", 1); got != 200*time.Second {
@@ -88,7 +89,7 @@ func TestIdleCountsWhileDisconnected(t *testing.T) {
 func TestSilentClientIsDroppedAtPingTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t) // ping every 25 s, dead after 60 s of silence
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 		c.mute() // keeps reading, never answers a ping
 
 		code, reason := c.closed()
@@ -108,9 +109,9 @@ func TestSilentClientIsDroppedAtPingTimeout(t *testing.T) {
 func TestBrowserLikeClientIsNotDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 
-		e.sleepUntil(30 * time.Minute)
+		e.SleepUntil(30 * time.Minute)
 		synctest.Wait()
 		if !c.isOpen() {
 			t.Fatalf("connection closed: %v", c.err)
@@ -119,7 +120,7 @@ func TestBrowserLikeClientIsNotDropped(t *testing.T) {
 		if !info.Connected {
 			t.Fatalf("session state %v, want connected", info.State)
 		}
-		if silent := e.elapsed() - info.LastSeen.Sub(e.start); silent >= heartbeat.DefaultPingInterval {
+		if silent := e.Elapsed() - info.LastSeen.Sub(e.start); silent >= heartbeat.DefaultPingInterval {
 			t.Errorf("last frame %v ago, want less than a ping interval", silent)
 		}
 		if h := e.rec.history("u1"); strings.Contains(h, "disconnect") {
@@ -131,7 +132,7 @@ func TestBrowserLikeClientIsNotDropped(t *testing.T) {
 func TestAnyFrameCountsAsAlive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 		c.mute() // no pongs: only activity frames show it is alive
 		for range 10 {
 			time.Sleep(heartbeat.DefaultPingTimeout - time.Second)
@@ -148,17 +149,17 @@ func TestAnyFrameCountsAsAlive(t *testing.T) {
 func TestResumeWithinGraceWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, w := e.join("u1", e.open("u1"))
-		e.sleepUntil(15 * time.Second) // last frame: the pong to the ping at 10 s
+		c, w := e.join("u1", e.Open("u1"))
+		e.SleepUntil(15 * time.Second) // last frame: the pong to the ping at 10 s
 		c.drop()
 
 		// The window counts from the last frame, not from the drop.
-		e.sleepUntil(10*time.Second + heartbeat.DefaultReconnectWindow - time.Second)
+		e.SleepUntil(10*time.Second + heartbeat.DefaultReconnectWindow - time.Second)
 		_, w2 := e.join("u1", w.Token)
 		if !w2.Resumed || w2.Token == w.Token {
 			t.Errorf("welcome on resume: resumed=%v, fresh token=%v; want true, true", w2.Resumed, w2.Token != w.Token)
 		}
-		e.sleepUntil(290 * time.Second)
+		e.SleepUntil(290 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume")
 		if got := e.at("u1", "disconnect", 1); got != 15*time.Second {
@@ -187,16 +188,16 @@ func TestResumeWithinGraceWindow(t *testing.T) {
 func TestExpireExactlyAtGraceWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, w := e.join("u1", e.open("u1"))
-		e.sleepUntil(15 * time.Second) // last frame at 10 s: expiry at 70 s
+		c, w := e.join("u1", e.Open("u1"))
+		e.SleepUntil(15 * time.Second) // last frame at 10 s: expiry at 70 s
 		c.drop()
 
-		e.sleepUntil(70*time.Second - time.Millisecond)
+		e.SleepUntil(70*time.Second - time.Millisecond)
 		synctest.Wait()
 		if info, ok := e.srv.Session("u1"); !ok || info.State != heartbeat.SessionDisconnected {
 			t.Fatalf("1 ms before the end of the grace window: %+v, %v; want disconnected", info, ok)
 		}
-		e.sleepUntil(70 * time.Second)
+		e.SleepUntil(70 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
 		if got := e.at("u1", "expire", 1); got != 70*time.Second {
@@ -210,7 +211,7 @@ func TestExpireExactlyAtGraceWindow(t *testing.T) {
 		if code, reason := late.closed(); code != heartbeat.CloseExpired || !strings.Contains(reason, "expired") {
 			t.Errorf("resume after the grace window closed with %d %q, want %d and an expired reason", code, reason, heartbeat.CloseExpired)
 		}
-		e.sleepUntil(time.Hour)
+		e.SleepUntil(time.Hour)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
 	})
@@ -219,11 +220,11 @@ func TestExpireExactlyAtGraceWindow(t *testing.T) {
 func TestOpenWithoutConnectionExpires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.open("u1")
-		e.sleepUntil(30 * time.Second)
-		e.open("u2")
-		e.open("u1") // a fresh join token restarts the window
-		e.sleepUntil(200 * time.Second)
+		e.Open("u1")
+		e.SleepUntil(30 * time.Second)
+		e.Open("u2")
+		e.Open("u1") // a fresh join token restarts the window
+		e.SleepUntil(200 * time.Second)
 		synctest.Wait()
 		if got := e.at("u1", "expire", 1); got != 90*time.Second {
 			t.Errorf("u1 expired at %v, want 90s", got)
@@ -258,7 +259,7 @@ func TestCallbacksCanCallTheServer(t *testing.T) {
 				}
 			}),
 		)
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 		if f := c.next(); f.Type != "queue" || f.Position != 1 {
 			t.Errorf("got %+v, want the queue notice sent by OnConnect", f)
 		}
@@ -266,7 +267,7 @@ func TestCallbacksCanCallTheServer(t *testing.T) {
 		if code != heartbeat.CloseReleased || reason != "idle for too long" {
 			t.Errorf("close %d %q, want %d \"idle for too long\"", code, reason, heartbeat.CloseReleased)
 		}
-		e.sleepUntil(2 * time.Hour)
+		e.SleepUntil(2 * time.Hour)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect idle(1) idle(2)")
 	})
@@ -283,10 +284,10 @@ func TestSlowCallbackDoesNotDelayOtherSessions(t *testing.T) {
 			}
 			e.rec.add("connect", ev)
 		}))
-		e.join("slow", e.open("slow"))
-		e.sleepUntil(time.Second)
-		e.join("fast", e.open("fast"))
-		e.sleepUntil(400 * time.Second)
+		e.join("slow", e.Open("slow"))
+		e.SleepUntil(time.Second)
+		e.join("fast", e.Open("fast"))
+		e.SleepUntil(400 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "fast", "connect idle(1)")
 		if got := e.at("fast", "connect", 1); got != time.Second {
@@ -296,7 +297,7 @@ func TestSlowCallbackDoesNotDelayOtherSessions(t *testing.T) {
 			t.Errorf("slow session dropped while its callback ran")
 		}
 		wantHistory(t, e, "slow", "") // its OnConnect is still sleeping…
-		e.sleepUntil(time.Hour + 2*time.Second)
+		e.SleepUntil(time.Hour + 2*time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "slow", "connect idle(1) idle(2) idle(3) idle(4) idle(5) idle(6) idle(7) idle(8) idle(9) idle(10) idle(11) idle(12)") // …then the queue runs in order
 	})
@@ -311,15 +312,15 @@ func TestReleaseDropsQueuedCallbacks(t *testing.T) {
 			<-unblock
 			e.rec.add("connect", ev)
 		}))
-		c, _ := e.join("u1", e.open("u1"))
-		e.sleepUntil(400 * time.Second) // idle(1) is queued behind the blocked OnConnect
+		c, _ := e.join("u1", e.Open("u1"))
+		e.SleepUntil(400 * time.Second) // idle(1) is queued behind the blocked OnConnect
 		c.drop()                        // and so is disconnect
 		synctest.Wait()
 		if err := e.srv.Release("u1", "bye"); err != nil {
 			t.Fatal(err)
 		}
 		close(unblock)
-		e.sleepUntil(time.Hour)
+		e.SleepUntil(time.Hour)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect")
 	})
@@ -335,7 +336,7 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 		atMostAfter time.Duration
 	}
 	hello := func(e *env) *rawClient {
-		c, _ := e.join("bad", e.open("bad"))
+		c, _ := e.join("bad", e.Open("bad"))
 		return c
 	}
 	cases := []tc{
@@ -363,7 +364,7 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 		{name: "invalid UTF-8 hello", code: heartbeat.CloseInvalidPayload, reason: "not valid UTF-8",
 			run: func(e *env) *rawClient {
 				c := e.dialRaw(nil)
-				c.send("{\"type\":\"hello\",\"v\":1,\"session\":\"bad\xc0\",\"token\":\"" + e.open("bad") + "\"}")
+				c.send("{\"type\":\"hello\",\"v\":1,\"session\":\"bad\xc0\",\"token\":\"" + e.Open("bad") + "\"}")
 				return c
 			}},
 		{name: "over the frame rate limit", code: heartbeat.CloseRateLimited, reason: "at most 20 frames per second, bursts of 100", history: "connect disconnect(rate limited)",
@@ -382,7 +383,7 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 			}},
 		{name: "second hello", code: heartbeat.CloseProtocolError, reason: "duplicate hello", history: "connect disconnect(bad frame)",
 			run: func(e *env) *rawClient {
-				tok := e.open("bad")
+				tok := e.Open("bad")
 				c, _ := e.join("bad", tok)
 				c.send(`{"type":"hello","v":1,"session":"bad","token":"` + tok + `"}`)
 				return c
@@ -406,18 +407,18 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 		{name: "wrong version", code: heartbeat.CloseUnsupportedVersion, reason: "unsupported protocol version 2",
 			run: func(e *env) *rawClient {
 				c := e.dialRaw(nil)
-				c.send(`{"type":"hello","v":2,"session":"bad","token":"` + e.open("bad") + `"}`)
+				c.send(`{"type":"hello","v":2,"session":"bad","token":"` + e.Open("bad") + `"}`)
 				return c
 			}},
 		{name: "subprotocol not offered", code: heartbeat.CloseUnsupportedVersion, reason: heartbeat.Subprotocol,
 			run: func(e *env) *rawClient { return e.dialRaw(nil, "tcc.heartbeat.v9") }},
 		{name: "wrong token", code: heartbeat.CloseUnauthorized, reason: "invalid token",
-			run: func(e *env) *rawClient { e.open("bad"); return e.hello("bad", "not-a-token") }},
+			run: func(e *env) *rawClient { e.Open("bad"); return e.hello("bad", "not-a-token") }},
 		{name: "token of another session", code: heartbeat.CloseUnauthorized, reason: "invalid token",
-			run: func(e *env) *rawClient { e.open("bad"); return e.hello("bad", e.open("other")) }},
+			run: func(e *env) *rawClient { e.Open("bad"); return e.hello("bad", e.Open("other")) }},
 		{name: "reused token", code: heartbeat.CloseUnauthorized, reason: "already used", history: "connect",
 			run: func(e *env) *rawClient {
-				tok := e.open("bad")
+				tok := e.Open("bad")
 				e.join("bad", tok)
 				return e.hello("bad", tok)
 			}},
@@ -426,7 +427,7 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t)
-				bystander, _ := e.join("ok", e.open("ok"))
+				bystander, _ := e.join("ok", e.Open("ok"))
 				synctest.Wait()
 
 				bad := tc.run(e)
@@ -434,8 +435,8 @@ func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 				if code != tc.code || !strings.Contains(reason, tc.reason) {
 					t.Errorf("closed with %d %q, want %d and a reason containing %q", code, reason, tc.code, tc.reason)
 				}
-				if tc.atMostAfter > 0 && e.elapsed() > tc.atMostAfter {
-					t.Errorf("closed after %v, want at most %v", e.elapsed(), tc.atMostAfter)
+				if tc.atMostAfter > 0 && e.Elapsed() > tc.atMostAfter {
+					t.Errorf("closed after %v, want at most %v", e.Elapsed(), tc.atMostAfter)
 				}
 				synctest.Wait()
 				wantHistory(t, e, "bad", tc.history)
@@ -459,7 +460,7 @@ func TestOriginCheck(t *testing.T) {
 		if origin != "" {
 			h.Set("Origin", origin)
 		}
-		ws, resp, err := e.dialer().Dial(wsURL, h)
+		ws, resp, err := e.Dialer().Dial(wsURL, h)
 		if err != nil {
 			if resp == nil {
 				t.Fatalf("dial: %v", err)
@@ -512,7 +513,7 @@ func TestAuthorizeHook(t *testing.T) {
 			}
 			return nil
 		}))
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		withCookie := func(v string) *rawClient {
 			h := http.Header{}
 			if v != "" {
@@ -542,7 +543,7 @@ func TestAuthorizeHook(t *testing.T) {
 func TestSendDeliversLatestNoticeOfEachKind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		send := func(n heartbeat.Notice) {
 			t.Helper()
 			if err := e.srv.Send("u1", n); err != nil {
@@ -580,13 +581,13 @@ func TestReleaseEndsSession(t *testing.T) {
 		e := newEnv(t)
 		var mu sync.Mutex
 		var notices []heartbeat.Notice
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), states.option(), hbclient.OnNotice(func(n heartbeat.Notice) {
+		states := &hbtest.StateRecorder{}
+		s := e.Connect("u1", e.Open("u1"), states.Option(), hbclient.OnNotice(func(n heartbeat.Notice) {
 			mu.Lock()
 			notices = append(notices, n)
 			mu.Unlock()
 		}))
-		e.sleepUntil(10 * time.Second)
+		e.SleepUntil(10 * time.Second)
 		if err := e.srv.Release("u1", "queue timeout"); err != nil {
 			t.Fatalf("Release: %v", err)
 		}
@@ -605,7 +606,7 @@ func TestReleaseEndsSession(t *testing.T) {
 		if got := states.String(); got != "connecting→connected connected→closed" {
 			t.Errorf("states %s", got)
 		}
-		e.sleepUntil(time.Hour)
+		e.SleepUntil(time.Hour)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect") // no disconnect, no expire
 		if err := e.srv.Release("u1", "again"); !errors.Is(err, heartbeat.ErrUnknownSession) {
@@ -617,13 +618,13 @@ func TestReleaseEndsSession(t *testing.T) {
 func TestReleaseOfDisconnectedSessionPreventsExpire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, w := e.join("u1", e.open("u1"))
+		c, w := e.join("u1", e.Open("u1"))
 		c.drop()
-		e.sleepUntil(30 * time.Second)
+		e.SleepUntil(30 * time.Second)
 		if err := e.srv.Release("u1", "user left"); err != nil {
 			t.Fatal(err)
 		}
-		e.sleepUntil(time.Hour)
+		e.SleepUntil(time.Hour)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost)")
 		if code, _ := e.hello("u1", w.Token).closed(); code != heartbeat.CloseExpired {
@@ -635,9 +636,9 @@ func TestReleaseOfDisconnectedSessionPreventsExpire(t *testing.T) {
 func TestNewerConnectionReplacesOlder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		old := e.connect("u1", e.open("u1"))
-		e.sleepUntil(5 * time.Second)
-		_, w := e.join("u1", e.open("u1")) // e.g. the same user on another device
+		old := e.Connect("u1", e.Open("u1"))
+		e.SleepUntil(5 * time.Second)
+		_, w := e.join("u1", e.Open("u1")) // e.g. the same user on another device
 		<-old.Done()
 		if !errors.Is(old.Err(), heartbeat.ErrReplaced) || old.State() != hbclient.StateClosed {
 			t.Errorf("older client ended %v with %v, want closed with ErrReplaced", old.State(), old.Err())
@@ -655,23 +656,23 @@ func TestNewerConnectionReplacesOlder(t *testing.T) {
 func TestStuckClientDoesNotStallOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		stuck, _, err := e.dialer().Dial(wsURL, nil) // never reads
+		stuck, _, err := e.Dialer().Dial(wsURL, nil) // never reads
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer stuck.Close()
-		stuck.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","v":1,"session":"stuck","token":"`+e.open("stuck")+`"}`))
+		stuck.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","v":1,"session":"stuck","token":"`+e.Open("stuck")+`"}`))
 		synctest.Wait()
 
-		c, _ := e.join("ok", e.open("ok"))
-		if e.elapsed() != 0 {
-			t.Errorf("welcome arrived at %v, want at once", e.elapsed())
+		c, _ := e.join("ok", e.Open("ok"))
+		if e.Elapsed() != 0 {
+			t.Errorf("welcome arrived at %v, want at once", e.Elapsed())
 		}
 		e.srv.Send("ok", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2})
-		if f := c.next(); f.Type != "queue" || e.elapsed() != 0 {
-			t.Errorf("notice %+v at %v, want at once", f, e.elapsed())
+		if f := c.next(); f.Type != "queue" || e.Elapsed() != 0 {
+			t.Errorf("notice %+v at %v, want at once", f, e.Elapsed())
 		}
-		e.sleepUntil(heartbeat.DefaultPingInterval + time.Second)
+		e.SleepUntil(heartbeat.DefaultPingInterval + time.Second)
 		synctest.Wait()
 		if info, _ := e.srv.Session("ok"); info.LastSeen.Sub(e.start) != heartbeat.DefaultPingInterval {
 			t.Errorf("last pong at %v, want the first ping at %v answered at once", info.LastSeen.Sub(e.start), heartbeat.DefaultPingInterval)
@@ -687,18 +688,18 @@ func TestStuckClientDoesNotStallOthers(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		a, _ := e.join("a", e.open("a"))
-		b, _ := e.join("b", e.open("b"))
+		a, _ := e.join("a", e.Open("a"))
+		b, _ := e.join("b", e.Open("b"))
 		pending := e.dialRaw(nil) // no hello yet
-		s := e.connect("c", e.open("c"))
-		e.open("waiting")
-		e.sleepUntil(time.Second)
+		s := e.Connect("c", e.Open("c"))
+		e.Open("waiting")
+		e.SleepUntil(time.Second)
 
 		if err := e.srv.Shutdown(context.Background()); err != nil {
 			t.Fatalf("Shutdown: %v", err)
 		}
-		if e.elapsed() != time.Second {
-			t.Errorf("Shutdown took %v with responsive clients", e.elapsed()-time.Second)
+		if e.Elapsed() != time.Second {
+			t.Errorf("Shutdown took %v with responsive clients", e.Elapsed()-time.Second)
 		}
 		for name, c := range map[string]*rawClient{"a": a, "b": b, "pending": pending} {
 			if code, _ := c.closed(); code != heartbeat.CloseGoingAway {
@@ -711,11 +712,11 @@ func TestShutdown(t *testing.T) {
 		if _, err := e.srv.Open("d"); !errors.Is(err, heartbeat.ErrServerClosed) {
 			t.Errorf("Open after Shutdown: %v, want ErrServerClosed", err)
 		}
-		if _, resp, err := e.dialer().Dial(wsURL, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		if _, resp, err := e.Dialer().Dial(wsURL, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("dial after Shutdown: %v, want 503", err)
 		}
 		s.Close()
-		e.sleepUntil(time.Hour)
+		e.SleepUntil(time.Hour)
 		synctest.Wait()
 		for _, id := range []string{"a", "b", "c"} {
 			wantHistory(t, e, id, "connect") // no callback after Shutdown
@@ -727,7 +728,7 @@ func TestShutdown(t *testing.T) {
 func TestShutdownIsBoundedByContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		stuck, _, err := e.dialer().Dial(wsURL, nil) // never reads, never answers the close
+		stuck, _, err := e.Dialer().Dial(wsURL, nil) // never reads, never answers the close
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -739,8 +740,8 @@ func TestShutdownIsBoundedByContext(t *testing.T) {
 		if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
 		}
-		if e.elapsed() != time.Second {
-			t.Errorf("Shutdown returned after %v, want 1s", e.elapsed())
+		if e.Elapsed() != time.Second {
+			t.Errorf("Shutdown returned after %v, want 1s", e.Elapsed())
 		}
 		// The env's cleanup Shutdown then finds everything gone.
 	})
@@ -749,15 +750,15 @@ func TestShutdownIsBoundedByContext(t *testing.T) {
 func TestSessionInfo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		e.open("u1")
+		e.Open("u1")
 		info, ok := e.srv.Session("u1")
 		if !ok || info.State != heartbeat.SessionWaiting || info.Connected || !info.LastSeen.IsZero() || !info.OpenedAt.Equal(e.start) {
 			t.Errorf("after Open: %+v, %v", info, ok)
 		}
-		e.sleepUntil(3 * time.Second)
+		e.SleepUntil(3 * time.Second)
 		tok, _ := e.srv.Open("u1")
 		c, _ := e.join("u1", tok)
-		e.sleepUntil(7 * time.Second)
+		e.SleepUntil(7 * time.Second)
 		c.send(`{"type":"activity"}`)
 		synctest.Wait()
 		info, _ = e.srv.Session("u1")

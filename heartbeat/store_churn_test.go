@@ -107,7 +107,7 @@ func storeChurn(t *testing.T, seed uint64) {
 		for i := range clients {
 			c := &client{id: fmt.Sprintf("u%03d", i), d: &lbDialer{rng: rand.New(rand.NewPCG(uint64(i), seed)), ls: ls, dead: make([]bool, 3), conns: map[net.Conn]int{}}}
 			e := cl.envs[rng.IntN(3)]
-			s, err := hbclient.Connect(context.Background(), wsURL, c.id, e.open(c.id), hbclient.WithDialer(c.d.dialer()))
+			s, err := hbclient.Connect(context.Background(), wsURL, c.id, e.Open(c.id), hbclient.WithDialer(c.d.dialer()))
 			if err != nil {
 				t.Fatalf("Connect: %v", err)
 			}

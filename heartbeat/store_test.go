@@ -19,6 +19,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -154,7 +155,8 @@ func newCluster(t *testing.T, n int, opts ...heartbeat.ServerOption) *cluster {
 			t.Fatalf("NewServer: %v", err)
 		}
 		rec.srv = srv
-		e := &env{t: t, start: start, l: memnet.Listen("hb-" + name), srv: srv, rec: rec}
+		l := memnet.Listen("hb-" + name)
+		e := &env{Served: &hbtest.Served{T: t, Start: start, L: l, Srv: srv}, t: t, start: start, l: l, srv: srv, rec: rec}
 		hs := &http.Server{Handler: srv}
 		go hs.Serve(e.l)
 		t.Cleanup(func() {
@@ -206,7 +208,7 @@ func TestStoreAnyReplicaServesAnyUser(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cl := newCluster(t, 3)
 		a, b, c := cl.envs[0], cl.envs[1], cl.envs[2]
-		token := a.open("u1")
+		token := a.Open("u1")
 
 		cb, w := b.join("u1", token)
 		for _, e := range []*env{a, b, c} {
@@ -250,7 +252,7 @@ func TestStoreNoticesFollowTheClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cl := newCluster(t, 2)
 		a, b := cl.envs[0], cl.envs[1]
-		token := a.open("u1")
+		token := a.Open("u1")
 		cb, w := b.join("u1", token)
 
 		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 3}); err != nil {
@@ -284,15 +286,15 @@ func TestStoreIdleFollowsTheUser(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
 		a, b := cl.envs[0], cl.envs[1]
-		token := a.open("u1") // activity at 0
+		token := a.Open("u1") // activity at 0
 		ca, w := a.join("u1", token)
-		a.sleepUntil(50 * time.Second)
+		a.SleepUntil(50 * time.Second)
 		ca.send(`{"type":"activity"}`)
-		a.sleepUntil(60 * time.Second)
+		a.SleepUntil(60 * time.Second)
 		ca.drop() // away for 20 s: idle time keeps counting (in the store)
-		a.sleepUntil(80 * time.Second)
+		a.SleepUntil(80 * time.Second)
 		cb, _ := b.join("u1", w.Token)
-		a.sleepUntil(151 * time.Second)
+		a.SleepUntil(151 * time.Second)
 		if got := cl.count("u1", "idle"); got != 1 {
 			t.Fatalf("idle callbacks after 151 s = %d, want 1; %s", got, cl.histories("u1"))
 		}
@@ -303,7 +305,7 @@ func TestStoreIdleFollowsTheUser(t *testing.T) {
 			t.Fatalf("frame %+v, want idle 1", f)
 		}
 		cb.drop() // the store counts the next threshold
-		a.sleepUntil(255 * time.Second)
+		a.SleepUntil(255 * time.Second)
 		if got := cl.count("u1", "idle"); got != 2 {
 			t.Fatalf("idle callbacks after 255 s = %d, want 2; %s", got, cl.histories("u1"))
 		}
@@ -329,19 +331,19 @@ func TestStoreDeadReplicaSessionsExpireElsewhereOnce(t *testing.T) {
 		a := cl.envs[0]
 		for i := range 10 {
 			id := fmt.Sprintf("u%d", i)
-			a.join(id, a.open(id))
+			a.join(id, a.Open(id))
 		}
-		a.sleepUntil(20 * time.Second) // a few refreshes
+		a.SleepUntil(20 * time.Second) // a few refreshes
 		cl.flaky[0].down.Store(true)   // replica 0 dies: nothing it says reaches the store
 		a.l.Close()
-		a.sleepUntil(20*time.Second + heartbeat.StoreOwnerTTL + 5*time.Second)
+		a.SleepUntil(20*time.Second + heartbeat.StoreOwnerTTL + 5*time.Second)
 		for i := range 10 {
 			id := fmt.Sprintf("u%d", i)
 			if n := cl.count(id, "disconnect"); n != 1 {
 				t.Fatalf("%s: %d disconnect callbacks, want 1: %s", id, n, cl.histories(id))
 			}
 		}
-		a.sleepUntil(20*time.Second + heartbeat.DefaultReconnectWindow + heartbeat.StoreOwnerTTL + 5*time.Second)
+		a.SleepUntil(20*time.Second + heartbeat.DefaultReconnectWindow + heartbeat.StoreOwnerTTL + 5*time.Second)
 		for i := range 10 {
 			id := fmt.Sprintf("u%d", i)
 			if n := cl.count(id, "expire"); n != 1 {
@@ -376,12 +378,12 @@ func TestStoreUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(time.Hour))
 		a, b := cl.envs[0], cl.envs[1]
-		ca, w := a.join("u1", a.open("u1"))
-		pending := b.open("u2")
+		ca, w := a.join("u1", a.Open("u1"))
+		pending := b.Open("u2")
 		for _, f := range cl.flaky {
 			f.down.Store(true)
 		}
-		a.sleepUntil(5 * time.Minute)
+		a.SleepUntil(5 * time.Minute)
 		if !ca.isOpen() {
 			t.Fatal("a connected client was closed while the store was unreachable")
 		}
@@ -408,14 +410,14 @@ func TestStoreUnreachable(t *testing.T) {
 		for _, f := range cl.flaky {
 			f.down.Store(false)
 		}
-		a.sleepUntil(5*time.Minute + 5*time.Second)
+		a.SleepUntil(5*time.Minute + 5*time.Second)
 		// Nobody could sweep during the outage, so the first sweep after
 		// it gives the owners a lease to refresh before counting them
 		// gone: the session was never lost.
 		if got, want := cl.histories("u1"), "r0[connect] r1[]"; got != want {
 			t.Fatalf("callbacks after the outage:\n got %s\nwant %s", got, want)
 		}
-		b.join("u2", b.open("u2")) // its first grace passed during the outage; a new Open works
+		b.join("u2", b.Open("u2")) // its first grace passed during the outage; a new Open works
 		ca.drop()
 		b.join("u1", w.Token)
 	})
@@ -428,9 +430,9 @@ func TestStoreRestartedEmpty(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cl := newCluster(t, 2)
 		a, b := cl.envs[0], cl.envs[1]
-		ca, w := a.join("u1", a.open("u1"))
+		ca, w := a.join("u1", a.Open("u1"))
 		cl.store.Forget()
-		a.sleepUntil(heartbeat.StoreRefreshInterval + time.Second)
+		a.SleepUntil(heartbeat.StoreRefreshInterval + time.Second)
 		if !strings.Contains(cl.logs.String(), "level=ERROR") || !strings.Contains(cl.logs.String(), "lost its data") {
 			t.Fatalf("no error log about the lost store:\n%s", cl.logs.String())
 		}
@@ -452,7 +454,7 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cl := newCluster(t, 2)
 		a, b := cl.envs[0], cl.envs[1]
-		token := a.open("u1")
+		token := a.Open("u1")
 		var mu sync.Mutex
 		target := a.l
 		d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -473,7 +475,7 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 		if err := a.srv.Drain(context.Background()); err != nil {
 			t.Fatalf("Drain: %v", err)
 		}
-		a.sleepUntil(30 * time.Second)
+		a.SleepUntil(30 * time.Second)
 		if s.State() != hbclient.StateConnected {
 			t.Fatalf("client state %v after the drain, want connected (to the other replica)", s.State())
 		}
@@ -491,7 +493,7 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 func TestDrainWithoutStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		c, _ := e.join("u1", e.open("u1"))
+		c, _ := e.join("u1", e.Open("u1"))
 		synctest.Wait()
 		if err := e.srv.Drain(context.Background()); err != nil {
 			t.Fatalf("Drain: %v", err)

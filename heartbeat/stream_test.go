@@ -1,7 +1,6 @@
 package heartbeat_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,10 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 // streamRecorder collects OnStream events.
@@ -70,7 +68,7 @@ func TestStreamReportsReachOnStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sr := &streamRecorder{}
 		e := newEnv(t, sr.option())
-		c := e.joinV2("u1", e.open("u1"))
+		c := e.joinV2("u1", e.Open("u1"))
 		c.send(stream("connected", 0))
 		c.send(stream("connected", 0)) // a repeat is not delivered again
 		c.send(stream("disconnected", 2))
@@ -95,18 +93,18 @@ func TestVersionNegotiation(t *testing.T) {
 		e := newEnv(t)
 		// A client offering both gets version 2, whose welcome says so.
 		c := e.dialRaw(nil, heartbeat.SubprotocolV2, heartbeat.Subprotocol)
-		c.send(`{"type":"hello","v":2,"session":"a","token":"` + e.open("a") + `"}`)
+		c.send(`{"type":"hello","v":2,"session":"a","token":"` + e.Open("a") + `"}`)
 		if w := c.next(); w.Type != "welcome" || c.ws.Subprotocol() != heartbeat.SubprotocolV2 {
 			t.Fatalf("v2 client: %q %+v", c.ws.Subprotocol(), w)
 		}
 		// A version 1 client (the Go Session) is served as before.
-		s := e.connect("b", e.open("b"))
+		s := e.Connect("b", e.Open("b"))
 		if s.State() != hbclient.StateConnected {
 			t.Fatalf("v1 Session: %v", s.State())
 		}
 		// The hello's version must match the subprotocol.
 		bad := e.dialRaw(nil, heartbeat.SubprotocolV2)
-		bad.send(`{"type":"hello","v":1,"session":"c","token":"` + e.open("c") + `"}`)
+		bad.send(`{"type":"hello","v":1,"session":"c","token":"` + e.Open("c") + `"}`)
 		if code, reason := bad.closed(); code != heartbeat.CloseUnsupportedVersion || !strings.Contains(reason, "version 1") {
 			t.Errorf("v1 hello on v2: closed %d %q", code, reason)
 		}
@@ -129,12 +127,12 @@ func TestBadStreamFramesCloseOnlyThatConnection(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				sr := &streamRecorder{}
 				e := newEnv(t, sr.option())
-				bystander := e.joinV2("ok", e.open("ok"))
+				bystander := e.joinV2("ok", e.Open("ok"))
 				var c *rawClient
 				if tc.v1 {
-					c, _ = e.join("bad", e.open("bad"))
+					c, _ = e.join("bad", e.Open("bad"))
 				} else {
-					c = e.joinV2("bad", e.open("bad"))
+					c = e.joinV2("bad", e.Open("bad"))
 				}
 				c.send(tc.frame)
 				code, reason := c.closed()
@@ -159,7 +157,7 @@ func TestStreamFloodIsRateLimited(t *testing.T) {
 		// The connection's frame rate limit (a burst of 100) is raised out of
 		// the way: this is about the delivery limit of stream reports.
 		e := newEnv(t, sr.option(), heartbeat.WithFrameRateLimit(heartbeat.DefaultFrameRate, 200))
-		c := e.joinV2("u1", e.open("u1"))
+		c := e.joinV2("u1", e.Open("u1"))
 		// 100 distinct reports at once: a burst of 10 gets through.
 		for i := range 100 {
 			c.send(stream("disconnected", i))
@@ -195,7 +193,7 @@ func TestStreamReportsOfReleasedSessionAreDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sr := &streamRecorder{}
 		e := newEnv(t, sr.option())
-		c := e.joinV2("u1", e.open("u1"))
+		c := e.joinV2("u1", e.Open("u1"))
 		if err := e.srv.Release("u1", "done"); err != nil {
 			t.Fatal(err)
 		}
@@ -214,20 +212,20 @@ func TestSessionReportStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sr := &streamRecorder{}
 		e := newEnv(t, sr.option())
-		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()))
+		d := &hbtest.SwitchDialer{L: e.l}
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()))
 		for _, r := range []heartbeat.StreamReport{{State: heartbeat.StreamConnected}, {State: heartbeat.StreamConnected}, {State: heartbeat.StreamDisconnected, Code: 2}} {
 			if err := s.ReportStream(r); err != nil {
 				t.Fatalf("ReportStream(%+v): %v", r, err)
 			}
 			synctest.Wait()
 		}
-		d.cut()
+		d.Cut()
 		synctest.Wait()
 		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost, Code: -3}); err != nil {
 			t.Fatalf("ReportStream while reconnecting: %v", err)
 		}
-		e.sleepUntil(30 * time.Second)
+		e.SleepUntil(30 * time.Second)
 		synctest.Wait()
 		if s.State() != hbclient.StateConnected {
 			t.Fatalf("state %v", s.State())
@@ -242,20 +240,6 @@ func TestSessionReportStream(t *testing.T) {
 		s.Close()
 		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); err == nil {
 			t.Errorf("ReportStream after Close succeeded")
-		}
-	})
-}
-
-func TestSessionReportStreamToV1Server(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeServer(t) // speaks v1 only
-		s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "t", hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, hbclient.ErrStreamUnsupported) {
-			t.Errorf("ReportStream to a v1 server: %v, want ErrStreamUnsupported", err)
 		}
 	})
 }

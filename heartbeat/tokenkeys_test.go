@@ -21,7 +21,7 @@ func TestTokenKeysSharedByReplicas(t *testing.T) {
 		a := newEnv(t, heartbeat.WithTokenKeys(key(1)))
 		b := newEnv(t, heartbeat.WithTokenKeys(key(2), key(1)))
 		other := newEnv(t, heartbeat.WithTokenKeys(key(3)))
-		tok := a.open("u1")
+		tok := a.Open("u1")
 		if code, reason := b.hello("u1", tok).closed(); code != heartbeat.CloseExpired {
 			t.Errorf("replica with the key: %d %q, want %d (genuine token, unknown session)", code, reason, heartbeat.CloseExpired)
 		}
@@ -39,7 +39,7 @@ func TestTokenKeysSharedByReplicas(t *testing.T) {
 func TestTokenKeyRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, heartbeat.WithTokenKeys(key(1)))
-		join := e.open("u1")
+		join := e.Open("u1")
 		c, w := e.join("u1", join)
 
 		if err := e.srv.SetTokenKeys(key(2), key(1)); err != nil {
@@ -96,7 +96,7 @@ func TestTokenKeysValidation(t *testing.T) {
 
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, heartbeat.WithTokenKeys(key(1)))
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		var ve *heartbeat.ValidationError
 		if err := e.srv.SetTokenKeys(short); !errors.As(err, &ve) || ve.Field != "SetTokenKeys" {
 			t.Errorf("SetTokenKeys(short) = %v, want a ValidationError", err)

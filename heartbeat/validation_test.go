@@ -14,6 +14,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 )
 
 // wantInvalid checks that err is a *ValidationError naming field.
@@ -72,7 +73,7 @@ func TestServerRejectsBadArguments(t *testing.T) {
 			_, err := e.srv.Open(id)
 			wantInvalid(t, fmt.Sprintf("Open(%q)", id), err, "session id")
 		}
-		e.open("u1")
+		e.Open("u1")
 		notices := []struct {
 			n     heartbeat.Notice
 			field string
@@ -138,21 +139,21 @@ func TestTokensStayOutOfLogsAndErrors(t *testing.T) {
 		var logs bytes.Buffer
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		e := newEnv(t, heartbeat.WithLogger(logger))
-		d := &switchDialer{l: e.l}
+		d := &hbtest.SwitchDialer{L: e.l}
 
 		var secrets []string
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		secrets = append(secrets, tok)
-		s := e.connect("u1", tok, hbclient.WithLogger(logger), hbclient.WithDialer(d.dialer()))
-		d.cut() // resume with the resume token
-		e.sleepUntil(30 * time.Second)
+		s := e.Connect("u1", tok, hbclient.WithLogger(logger), hbclient.WithDialer(d.Dialer()))
+		d.Cut() // resume with the resume token
+		e.SleepUntil(30 * time.Second)
 
 		var errs []error
-		_, err := hbclient.Connect(context.Background(), wsURL, "u1", tok, hbclient.WithDialer(e.dialer()), hbclient.WithLogger(logger))
+		_, err := hbclient.Connect(context.Background(), wsURL, "u1", tok, hbclient.WithDialer(e.Dialer()), hbclient.WithLogger(logger))
 		errs = append(errs, err) // reused
-		tok2 := e.open("u2")
+		tok2 := e.Open("u2")
 		secrets = append(secrets, tok2)
-		_, err = hbclient.Connect(context.Background(), wsURL, "u1", tok2, hbclient.WithDialer(e.dialer()), hbclient.WithLogger(logger))
+		_, err = hbclient.Connect(context.Background(), wsURL, "u1", tok2, hbclient.WithDialer(e.Dialer()), hbclient.WithLogger(logger))
 		errs = append(errs, err) // token of another session
 		_, w := e.join("u2", tok2)
 		secrets = append(secrets, w.Token)

@@ -81,7 +81,10 @@
 // retried only when the server cannot have acted: RequestLimitExceeded,
 // HTTP 429, a failed dial. Retries draw on the client's retry budget
 // ([WithRetryBudget]: 500 tokens, 5 a retry), so that during an outage they
-// do not multiply the load on SCF. What is retried, the waits (those of
+// do not multiply the load on SCF. The [Invoker]'s retries of a 432 and of
+// a failed idempotent execution draw on it too (an empty budget ends the
+// call with its last error); its resends after a 429 do not, since its
+// start budget already paces them. What is retried, the waits (those of
 // the [Invoker] and [Client.WaitProvisionedConcurrencyReady] too) and the
 // budget are the SDK's one retry model, described in one place, the doc
 // of package github.com/tcconcurrency/sdk-go/internal/retry. The context

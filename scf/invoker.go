@@ -32,7 +32,12 @@ const (
 )
 
 // InvokerRetry is how an Invoker retries overrun errors and, for calls
-// marked idempotent, failed executions.
+// marked idempotent, failed executions. Its retries of a 432 and of a
+// failed execution take their cost from the client's retry budget
+// ([WithRetryBudget]), as the client's own retries do: when the budget is
+// empty the call fails with its last error. A call turned away with 429 is
+// not charged: it is sent again only where the Invoker's admission sends
+// it (an instance one of its calls freed, or a probe of the start budget).
 type InvokerRetry struct {
 	// MaxAttempts bounds the attempts of one call, the first included, for
 	// overrun errors (429, 432). 0 means 10; a negative value means until
@@ -1234,6 +1239,7 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 		out                      InvokerOutput
 		met429, met432, execRuns int
 		pauses                   int // backoffs so far (432 and idempotent retries)
+		spent                    int // retry budget tokens the retries took
 		last                     error
 		w                        = &waiter{p: p, sig: make(chan struct{}, 1)}
 	)
@@ -1253,6 +1259,9 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 		iv.inFlight.Add(-1)
 		iv.settle(w, err)
 		if err == nil {
+			if spent > 0 {
+				iv.c.retryBudget().Succeeded(spent) // what the retries took comes back
+			}
 			out.Result, out.RequestId, out.Overruns = res, reqID, met429+met432
 			iv.absorbed429.Add(int64(met429))
 			iv.absorbed432.Add(int64(met432))
@@ -1273,11 +1282,15 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
 			// Back to the head of the line: the next warm instance or
-			// the budget's next start, whichever comes first.
+			// the budget's next start, whichever comes first. Not
+			// charged to the retry budget: admission paces it.
 		case isFE && fe.StatusCode == StatusResourceLimitReached:
 			iv.met432.Add(1)
 			met432++
 			if iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts {
+				return nil, iv.gaveUp(name, out.Attempts, err, nil)
+			}
+			if !iv.chargeRetry(ctx, name, &spent) {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
 			pauses++
@@ -1286,6 +1299,9 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 		case in.Idempotent && retryableWhenIdempotent(err, fe, isFE):
 			execRuns++
 			if execRuns >= iv.retry.ExecutionAttempts || (iv.retry.MaxAttempts > 0 && out.Attempts >= iv.retry.MaxAttempts) {
+				return nil, iv.gaveUp(name, out.Attempts, err, nil)
+			}
+			if !iv.chargeRetry(ctx, name, &spent) {
 				return nil, iv.gaveUp(name, out.Attempts, err, nil)
 			}
 			iv.execRetries.Add(1)
@@ -1308,6 +1324,21 @@ func (iv *Invoker) invoke(ctx context.Context, in *InvokerInput) (*InvokerOutput
 			}
 		}
 	}
+}
+
+// chargeRetry takes the cost of one retry from the client's retry budget,
+// adding it to *spent; it reports false, and logs why, when the budget is
+// empty: the call then fails with its last error, as a call of the
+// client's does.
+func (iv *Invoker) chargeRetry(ctx context.Context, name string, spent *int) bool {
+	cost, ok := iv.c.retryBudget().Spend(false)
+	if !ok {
+		iv.logger.LogAttrs(ctx, slog.LevelInfo, "scf invoker call not retried: the client's retry budget is empty",
+			slog.String("function", name))
+		return false
+	}
+	*spent += cost
+	return true
 }
 
 // retryableWhenIdempotent: execution and system failures, and, in the

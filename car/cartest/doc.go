@@ -174,10 +174,10 @@
 //     (silent by default) and the model clock (WithManualClock, Advance,
 //     Now).
 //
-// What differs is the model behind the shell, and how the event log reads:
-// cartest's Event names the user and the concurrency (UserId,
-// ConcurrencyId) and types its Kind, where the shared log, as scftest
-// shows it, has Subject and Resource.
+// What differs is the model behind the shell. The event log is the shell's
+// one Event type in both: cartest's model events carry the UserId as
+// Subject and the ConcurrencyId as Resource, scftest's the function
+// version and the instance.
 //
 // The reference server models the documented behaviour and the decisions
 // above; timing and ordering may differ from the real service wherever that

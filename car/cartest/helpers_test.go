@@ -100,7 +100,7 @@ func kinds(events []cartest.Event) []string {
 	var out []string
 	for _, e := range events {
 		if e.Kind != cartest.EventCall {
-			out = append(out, string(e.Kind)+" "+e.UserId+" "+e.ConcurrencyId)
+			out = append(out, string(e.Kind)+" "+e.Subject+" "+e.Resource)
 		}
 	}
 	return out

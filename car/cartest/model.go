@@ -187,7 +187,7 @@ func (m *model) clearTimer(c *conc) {
 
 func (m *model) event(at time.Time, kind EventKind, c *conc, cs cause, detail string) {
 	m.record(Event{
-		Time: at, Kind: kind, UserId: c.user, ConcurrencyId: c.id,
+		Time: at, Kind: kind, Subject: c.user, Resource: c.id,
 		Action: cs.action, RequestId: cs.requestID, Detail: detail,
 	})
 }

@@ -107,7 +107,7 @@ func TestEventsInDueOrder(t *testing.T) {
 		}
 		last = e.Time
 		if e.Kind != cartest.EventCall && e.Time.After(t0) {
-			got = append(got, e.Time.Sub(t0).String()+" "+string(e.Kind)+" "+e.UserId)
+			got = append(got, e.Time.Sub(t0).String()+" "+string(e.Kind)+" "+e.Subject)
 		}
 	}
 	want := []string{

@@ -205,25 +205,13 @@ func (s *Server) SetRateLimit(action string, perSecond int) error {
 // every change of a concurrency's state, up to now.
 func (s *Server) Events() []Event {
 	s.settle()
-	raw := s.api.Events()
-	out := make([]Event, len(raw))
-	for i, e := range raw {
-		out[i] = Event{
-			Time: e.Time, Kind: EventKind(e.Kind), Action: e.Action, RequestId: e.RequestId, Code: e.Code,
-			UserId: e.Subject, ConcurrencyId: e.Resource, Detail: e.Detail,
-		}
-	}
+	out := s.api.Events()
 	slices.SortStableFunc(out, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
 // record writes a model event to the apiserver's log.
-func (s *Server) record(e Event) {
-	s.api.Record(apiserver.Event{
-		Time: e.Time, Kind: string(e.Kind), Action: e.Action, RequestId: e.RequestId,
-		Subject: e.UserId, Resource: e.ConcurrencyId, Detail: e.Detail,
-	})
-}
+func (s *Server) record(e Event) { s.api.Record(e) }
 
 // Concurrencies returns every concurrency, pack by pack, as of now.
 func (s *Server) Concurrencies() []Concurrency {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/apiserver"
 )
 
 // State is the state of one concurrency.
@@ -115,13 +117,14 @@ type Push struct {
 	Since time.Time
 }
 
-// EventKind names an entry of the event log.
-type EventKind string
+// EventKind names an entry of the event log. It is the same type as
+// scftest.EventKind.
+type EventKind = apiserver.EventKind
 
 // Kinds of events. EventCall is an API call; the others are the model's
 // own, each for one concurrency and user.
 const (
-	EventCall                 EventKind = "call"
+	EventCall                 EventKind = apiserver.EventCall
 	EventLocked               EventKind = "locked"                 // ApplyConcurrent locked an idle concurrency, or renewed the lock
 	EventLockExpired          EventKind = "lock-expired"           // no CreateSession within the lock time
 	EventReattached           EventKind = "reattached"             // ApplyConcurrent or CreateSession for a user that still holds a concurrency
@@ -136,47 +139,14 @@ const (
 	EventPushStopped          EventKind = "push-stopped"
 )
 
-// Event is one entry of the event log: an API call, or a change of a
-// concurrency's state.
-type Event struct {
-	// Time is the model time.
-	Time time.Time
-	Kind EventKind
-	// UserId and ConcurrencyId name the user and the concurrency of a
-	// model event; they are empty for calls.
-	UserId        string //nolint:revive // the API's spelling
-	ConcurrencyId string //nolint:revive
-	// Action and RequestId name the call, or for a model event the call
-	// that caused it (empty when time or the client stream caused it).
-	Action    string
-	RequestId string //nolint:revive
-	// Code is the error code a call answered, "" on success, "(dropped)"
-	// for a connection an injected fault dropped.
-	Code string
-	// Detail says more, in words.
-	Detail string
-}
-
-// String formats the event on one line, e.g.
-// "00:01:30.000 reconnect-wait-expired user=u1 concurrency=pack-cartest1-1".
-func (e Event) String() string {
-	var b strings.Builder
-	b.WriteString(e.Time.UTC().Format("15:04:05.000 "))
-	b.WriteString(string(e.Kind))
-	if e.Action != "" {
-		b.WriteString(" " + e.Action)
-	}
-	if e.Code != "" {
-		b.WriteString(" code=" + e.Code)
-	}
-	if e.UserId != "" {
-		b.WriteString(" user=" + e.UserId)
-	}
-	if e.ConcurrencyId != "" {
-		b.WriteString(" concurrency=" + e.ConcurrencyId)
-	}
-	if e.Detail != "" {
-		b.WriteString(": " + e.Detail)
-	}
-	return b.String()
-}
+// Event is one entry of the event log: an API call (Kind [EventCall]), or a
+// change of a concurrency's state (the other kinds above). It is the one
+// event type of both reference servers (scftest.Event is the same type).
+// For cartest's model events, Subject is the UserId of the user and
+// Resource the ConcurrencyId; both are empty for calls. Action and
+// RequestId name the call that caused a model event (empty when time or
+// the client stream caused it); Code is the error code a call answered
+// ("" on success, "(dropped)" for a connection an injected fault
+// dropped). String formats it on one line, e.g.
+// "00:01:30.000 reconnect-wait-expired subject=u1 resource=pack-cartest1-1".
+type Event = apiserver.Event

@@ -138,10 +138,13 @@ func (s *Store) run() {
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+	// Read the subscription before anything else waits on Redis: a
+	// subscriber that reads nothing stalls Redis's writes to it (miniredis
+	// over a pipe stalls entirely).
+	ch := ps.Channel(redis.WithChannelSize(1024))
 	s.refresh()
 	close(s.ready)
 
-	ch := ps.Channel(redis.WithChannelSize(1024))
 	tick := time.NewTicker(s.aliveRefresh)
 	defer tick.Stop()
 	for {

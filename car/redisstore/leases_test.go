@@ -144,7 +144,7 @@ func (f *leaseFleet) start(r *leaseReplica, user string) *car.Lease {
 func (f *leaseFleet) count(kind cartest.EventKind, user string) int {
 	n := 0
 	for _, e := range f.car.Events() {
-		if e.Kind == kind && (user == "" || e.UserId == user) {
+		if e.Kind == kind && (user == "" || e.Subject == user) {
 			n++
 		}
 	}
@@ -329,7 +329,7 @@ func TestLeasesHeadLockTakeover(t *testing.T) {
 		synctest.Wait()
 		var admitted time.Time
 		for _, e := range f.car.Events() {
-			if e.Kind == cartest.EventLocked && e.UserId == "q1" {
+			if e.Kind == cartest.EventLocked && e.Subject == "q1" {
 				admitted = e.Time
 			}
 		}
@@ -365,7 +365,7 @@ func TestLeasesStartWaitsForReleaseElsewhere(t *testing.T) {
 		}
 		var order []string
 		for _, e := range f.car.Events() {
-			if e.UserId == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
+			if e.Subject == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
 				order = append(order, string(e.Kind))
 			}
 		}

@@ -479,7 +479,10 @@ func TestSessionsDrain(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		b.join(t, "u1", w.Token)
-		cl.sleepUntil(5 * time.Minute)
+		// Well past every grace (reload, reconnect, the owner's TTL), and
+		// before the idle threshold, which at 5 min from the connect would
+		// rightly fire.
+		cl.sleepUntil(heartbeat.DefaultIdleThreshold - 30*time.Second)
 		if got, want := cl.ev.of("u1"), "r0:connect r1:resume"; got != want {
 			t.Fatalf("callbacks %q, want %q", got, want)
 		}

@@ -101,6 +101,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,16 +196,64 @@ type Fault struct {
 	Times int
 }
 
-// Event is one entry of the event log.
+// EventKind names an entry of the event log: [EventCall] for an API call;
+// each service adds the kinds of its model (cartest.EventLocked…, and
+// scftest's "instance", "invoke", "async", "provisioned", "config").
+type EventKind string
+
+// EventCall is the kind of an API call's entry.
+const EventCall EventKind = "call"
+
+// Event is one entry of the event log of a reference server: an API call,
+// or a change in the service's model. It is the one event type of both
+// reference servers (cartest.Event and scftest.Event are this type).
 type Event struct {
-	Time      time.Time // model time
-	Kind      string    // "call" for API calls; services add their own kinds
+	// Time is the model time.
+	Time time.Time
+	Kind EventKind
+	// Action and RequestId name the call, or for a model event the call
+	// that caused it (empty when time or a client stream caused it). For
+	// some of scftest's model events Action says what happened instead
+	// ("start", "stop", "queued"…).
 	Action    string
-	RequestId string //nolint:revive
-	Code      string // error code of a call, "" on success
-	Subject   string // UserId, function name…
-	Resource  string // the concurrency, instance… the event is about
-	Detail    string
+	RequestId string //nolint:revive // the API's spelling
+	// Code is the error code a call answered, "" on success, "(dropped)"
+	// for a connection an injected fault dropped. For an SCF execution it
+	// is the function's status.
+	Code string
+	// Subject is who or what a model event is about: in CAR the UserId of
+	// the user, in SCF the function version
+	// ("namespace/name:qualifier"). Empty for calls.
+	Subject string
+	// Resource is the unit of concurrency a model event is about: in CAR
+	// the ConcurrencyId, in SCF the instance id.
+	Resource string
+	// Detail says more, in words.
+	Detail string
+}
+
+// String formats the event on one line, e.g.
+// "00:01:30.000 reconnect-wait-expired subject=u1 resource=pack-cartest1-1".
+func (e Event) String() string {
+	var b strings.Builder
+	b.WriteString(e.Time.UTC().Format("15:04:05.000 "))
+	b.WriteString(string(e.Kind))
+	if e.Action != "" {
+		b.WriteString(" " + e.Action)
+	}
+	if e.Code != "" {
+		b.WriteString(" code=" + e.Code)
+	}
+	if e.Subject != "" {
+		b.WriteString(" subject=" + e.Subject)
+	}
+	if e.Resource != "" {
+		b.WriteString(" resource=" + e.Resource)
+	}
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	return b.String()
 }
 
 // DefaultMaxEvents is how many events the log keeps by default; older ones

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
@@ -16,6 +17,29 @@ var (
 	_ cartest.Fault = scftest.Fault{}
 	_ scftest.Fault = apiserver.Fault{}
 )
+
+// And one Event type: a helper that reads one server's log reads the
+// other's.
+var (
+	_ func() []cartest.Event = (*scftest.Server)(nil).Events
+	_ cartest.Event          = scftest.Event{}
+	_ scftest.Event          = apiserver.Event{}
+	_ cartest.EventKind      = scftest.EventKind("")
+)
+
+// TestEventString: the one Event prints on one line, whichever server
+// recorded it.
+func TestEventString(t *testing.T) {
+	e := apiserver.Event{Time: time.Date(2026, 1, 1, 0, 1, 30, 0, time.UTC), Kind: cartest.EventReconnectWaitExpired,
+		Subject: "u1", Resource: "pack-cartest1-1", Detail: "no client"}
+	if got, want := e.String(), "00:01:30.000 reconnect-wait-expired subject=u1 resource=pack-cartest1-1: no client"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	c := apiserver.Event{Kind: apiserver.EventCall, Action: "Invoke", Code: "ResourceNotFound.Function"}
+	if got, want := c.String(), "00:00:00.000 call Invoke code=ResourceNotFound.Function"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
 
 // TestBothServersShareTheShell: cartest and scftest make a random
 // credential per server, sign their Client with it, refuse bad shell

@@ -13,6 +13,7 @@ package clock
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/internal/deadline"
@@ -21,7 +22,7 @@ import (
 // Clock is a model clock with timers. It is safe for concurrent use.
 type Clock struct {
 	mu      sync.Mutex
-	offset  time.Duration // running: model = real + offset
+	offset  atomic.Int64 // running: model = real + offset (ns); written under mu
 	frozen  bool
 	stopped time.Time // manual: the model time
 	timers  timerHeap
@@ -31,6 +32,12 @@ type Clock struct {
 	done    chan struct{}
 	started bool
 	closed  bool
+	// armed is the model time the goroutine sleeps to, never after the
+	// earliest pending timer's due time: a new timer due no earlier needs
+	// no wake-up, since the goroutine looks at the heap again at armed. A
+	// new timer due earlier lowers it and wakes the goroutine; only the
+	// goroutine, when it has slept to armed, raises it again.
+	armed time.Time
 }
 
 // New returns a clock that runs in real time.
@@ -49,6 +56,9 @@ func newClock() *Clock {
 
 // Now returns the model time.
 func (c *Clock) Now() time.Time {
+	if !c.frozen { // a running clock's time needs no lock: only its offset moves
+		return c.nowLocked()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.nowLocked()
@@ -58,7 +68,7 @@ func (c *Clock) nowLocked() time.Time {
 	if c.frozen {
 		return c.stopped
 	}
-	return time.Now().Add(c.offset)
+	return time.Now().Add(time.Duration(c.offset.Load()))
 }
 
 // Manual reports whether the clock stands still between advances.
@@ -74,7 +84,7 @@ func (c *Clock) Advance(d time.Duration) {
 	if c.frozen {
 		c.stopped = c.stopped.Add(d)
 	} else {
-		c.offset += d
+		c.offset.Add(int64(d))
 	}
 	c.mu.Unlock()
 	c.fireDue()
@@ -100,11 +110,18 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 	c.timers.Push(t)
 	start := !c.started && !c.frozen && !c.closed
 	c.started = c.started || start
+	// The goroutine (once started) must look again only if t is due
+	// before the time it sleeps to; a manual clock has none.
+	kick := c.started && t.due.Before(c.armed)
+	if kick {
+		c.armed = t.due
+	}
 	c.mu.Unlock()
 	if start {
 		go c.run()
+	} else if kick {
+		c.wake()
 	}
-	c.wake()
 	if d <= 0 {
 		c.fireDue()
 	}
@@ -176,20 +193,32 @@ func (c *Clock) run() {
 	defer close(c.done)
 	rt := time.NewTimer(time.Hour)
 	defer rt.Stop()
+	// slept: the goroutine has slept to armed (or just started), so it
+	// arms again for the earliest timer. Woken by a kick, it keeps armed,
+	// which a new timer may have lowered: timers that come and go faster
+	// than the goroutine wakes (the time limits of short executions) do
+	// not wake it each time.
+	slept := true
 	for {
 		c.mu.Lock()
-		wait := time.Hour
-		if len(c.timers) > 0 {
-			wait = max(c.timers[0].due.Sub(c.nowLocked()), 0)
+		now := c.nowLocked()
+		if slept {
+			c.armed = now.Add(time.Hour)
+			if len(c.timers) > 0 {
+				c.armed = c.timers[0].due
+			}
 		}
+		wait := max(c.armed.Sub(now), 0)
 		c.mu.Unlock()
 		rt.Reset(wait)
 		select {
 		case <-c.quit:
 			return
 		case <-c.kick:
+			slept = false
 		case <-rt.C:
 			c.fireDue()
+			slept = true
 		}
 	}
 }

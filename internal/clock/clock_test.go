@@ -94,3 +94,40 @@ func TestSleep(t *testing.T) {
 		}
 	})
 }
+
+// Timers that come and go (an execution's time limit, stopped when it
+// ends) leave the goroutine sleeping to a time nothing is due at; every
+// timer still fires at its due time, whether it is due before or after
+// that time.
+func TestRunningClockTimersThatComeAndGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New()
+		defer c.Close()
+		start := time.Now()
+		var mu sync.Mutex
+		fired := map[string]time.Duration{}
+		at := func(name string) func() {
+			return func() { mu.Lock(); fired[name] = time.Since(start); mu.Unlock() }
+		}
+		for range 100 {
+			c.AfterFunc(time.Minute, at("stopped")).Stop()
+		}
+		c.AfterFunc(2*time.Minute, at("after")) // due after the time the goroutine sleeps to
+		c.AfterFunc(30*time.Second, at("before"))
+		synctest.Wait()
+		c.AfterFunc(time.Hour, at("later"))
+		c.AfterFunc(0, at("now"))
+		time.Sleep(2 * time.Hour)
+		want := map[string]time.Duration{"before": 30 * time.Second, "after": 2 * time.Minute, "later": time.Hour, "now": 0}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(fired) != len(want) {
+			t.Fatalf("fired %v, want %v", fired, want)
+		}
+		for k, v := range want {
+			if fired[k] != v {
+				t.Fatalf("%s fired after %v, want %v (all: %v)", k, fired[k], v, fired)
+			}
+		}
+	})
+}

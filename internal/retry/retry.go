@@ -40,8 +40,19 @@
 // Waits end when their context ends, and a loop does not start a wait that
 // would outlast its context's deadline. The budget bounds the retries
 // inside API calls (the transport's attempts, which include
-// DestroySession's): the long-running loops above them pace themselves with
-// the backoff and, being few, are not charged.
+// DestroySession's) and the retries of the loops above them, which charge
+// the same client's bucket: the SCF Invoker's retries of a 432 and of an
+// idempotent call whose execution failed (when the bucket is empty, the
+// call fails with its last error), and the session manager's release
+// queue and queue head. Those two must not give up: when the bucket is
+// empty they wait, and one of them at a time tries uncharged, as a probe,
+// once per the manager's longest release backoff (30 s by default); a
+// success refills the bucket. The Invoker's resends after a 429 are not
+// charged: they go only where its admission control sends them (an
+// instance one of its own calls freed, or one probe of the start budget
+// at a time, with growing pauses), so a 429 cannot multiply the load, and
+// a burst whose 429s it absorbs must not empty the bucket the other calls
+// need.
 package retry
 
 import (

@@ -140,6 +140,11 @@ func httpClient(user *http.Client) *http.Client {
 // CloseIdleConnections closes the idle connections of the client's transport.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
+// Budget returns the client's retry budget (nil when it is disabled), for
+// the loops above the transport that retry whole calls: they charge their
+// retries to the same bucket as the transport's own.
+func (c *Client) Budget() *retry.Budget { return c.budget }
+
 // Service returns the service name ("car", "scf").
 func (c *Client) Service() string { return c.service }
 

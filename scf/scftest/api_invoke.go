@@ -24,7 +24,7 @@ func (s *Server) syncCall(fn *function, qualifier, routingKey string, p execPara
 	if p.header != nil {
 		p.header.Set("X-Scf-Request-Id", p.id)
 	}
-	s.run(ex)
+	s.exec(ex) // on this goroutine: no hand-off to another
 	<-ex.done
 	return ex, nil, p.id
 }

@@ -198,13 +198,15 @@
 // The model keeps time through the server: its timers (idle retention,
 // the provisioning minute, scheduled and tracking provisioning, queue
 // pauses and retries, execution time limits) fire on the model clock and
-// run under the mutex, so a timer and a request never interleave. Each
-// execution runs its handler on a goroutine of its own that the server
-// owns; an execution ends exactly once (its handler's return, its time
-// limit, an out-of-memory on its instance or Close, whichever comes
-// first; later outcomes are ignored). Close ends every execution in flight
-// with 500, stops the queues and provisioning, cancels the handlers'
-// contexts and waits for their goroutines.
+// run under the mutex, so a timer and a request never interleave. A
+// synchronous execution runs its handler on the goroutine serving its
+// request (no hand-off to another goroutine), an asynchronous one on a
+// goroutine of its own that the server owns; an execution ends exactly
+// once (its handler's return, its time limit, an out-of-memory on its
+// instance or Close, whichever comes first; later outcomes are ignored,
+// and an aborted handler's context ends). Close ends every execution in
+// flight with 500, stops the queues and provisioning, cancels the
+// handlers' contexts and waits for their goroutines.
 //
 // # Wire shapes of failures
 //

@@ -16,10 +16,14 @@ import (
 	"github.com/tcconcurrency/sdk-go/scf"
 )
 
-// Handler is a function's code in a test. It runs once per execution, on
-// its own goroutine, and must return when ctx ends: ctx is cancelled when
-// the execution is aborted (its timeout, an out-of-memory on its
-// instance) or the server closes. The result becomes Result.RetMsg; an
+// Handler is a function's code in a test. It runs once per execution, and
+// must return when ctx ends: ctx is cancelled when the execution is
+// aborted (its timeout, an out-of-memory on its instance) or the server
+// closes. The outcome is fixed when ctx is cancelled, but a synchronous
+// call (Invoke, InvokeFunction, an HTTP function's request) runs its
+// handler on the goroutine that serves the request, so its answer leaves
+// when the handler returns; an asynchronous event's handler runs on a
+// goroutine of its own. The result becomes Result.RetMsg; an
 // error fails the execution: a *Failure with its status code, anything
 // else 430 (a user code exception). A panic is 439 (the user process
 // exited), which recycles the instance.
@@ -373,32 +377,35 @@ func (m *model) newExec(fn *function, ver *version, inst *instance, cold bool, p
 	return ex, nil
 }
 
-// run starts the execution's goroutine: the cold start, the time limit,
-// the handler. It ends with finish, which closes ex.done.
-func (s *Server) run(ex *execution) {
+// run starts an asynchronous execution on a goroutine of its own.
+func (s *Server) run(ex *execution) { go s.exec(ex) }
+
+// exec runs an execution: the cold start, the time limit, the handler.
+// finish, which closes ex.done, ends it: when the handler returns, or
+// earlier when the time limit, an out-of-memory on its instance or Close
+// aborts it (then ctx ends and the handler's own outcome is ignored).
+func (s *Server) exec(ex *execution) {
+	defer s.wg.Done()
 	ex.inv.srv = s
-	go func() {
-		defer s.wg.Done()
-		if d := s.model.coldStartOf(ex.ver); ex.cold && d > 0 {
-			if s.clock.Sleep(ex.ctx, d) != nil {
-				return // aborted while starting; whoever aborted set the outcome
-			}
+	if d := s.model.coldStartOf(ex.ver); ex.cold && d > 0 {
+		if s.clock.Sleep(ex.ctx, d) != nil {
+			return // aborted while starting; whoever aborted set the outcome
 		}
-		s.mu.Lock()
-		if ex.finished {
-			s.mu.Unlock()
-			return
-		}
-		ex.start = s.clock.Now()
-		ex.inv.Deadline = ex.start.Add(ex.limit)
-		ex.timer = s.clock.AfterFunc(ex.limit, func() {
-			s.finish(ex, outcome{status: scf.StatusTimeLimitReached,
-				message: fmt.Sprintf("Invoking task timed out after %d seconds", int64(math.Ceil(ex.limit.Seconds())))})
-		})
+	}
+	s.mu.Lock()
+	if ex.finished {
 		s.mu.Unlock()
-		result, err := callHandler(ex)
-		s.finish(ex, outcomeOf(result, err))
-	}()
+		return
+	}
+	ex.start = s.clock.Now()
+	ex.inv.Deadline = ex.start.Add(ex.limit)
+	ex.timer = s.clock.AfterFunc(ex.limit, func() {
+		s.finish(ex, outcome{status: scf.StatusTimeLimitReached,
+			message: fmt.Sprintf("Invoking task timed out after %d seconds", int64(math.Ceil(ex.limit.Seconds())))})
+	})
+	s.mu.Unlock()
+	result, err := callHandler(ex)
+	s.finish(ex, outcomeOf(result, err))
 }
 
 func callHandler(ex *execution) (result string, err error) {

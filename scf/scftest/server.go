@@ -421,8 +421,16 @@ type Fault = apiserver.Fault
 
 // Event is one entry of the event log: API calls (Kind "call"), instances
 // starting and stopping ("instance"), executions ("invoke"), the
-// asynchronous queue ("async") and provisioning ("provisioned").
+// asynchronous queue ("async"), provisioning ("provisioned") and function
+// configuration ("config"). It is the one event type of both reference
+// servers (cartest.Event is the same type). For scftest's model events,
+// Subject is the function version ("namespace/name:qualifier") and
+// Resource the instance, if one is concerned.
 type Event = apiserver.Event
+
+// EventKind names an entry of the event log (cartest.EventKind is the same
+// type).
+type EventKind = apiserver.EventKind
 
 // InjectFault queues a fault for the next calls of action. Faults of one
 // action apply in the order they were injected.

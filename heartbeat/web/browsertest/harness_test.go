@@ -296,7 +296,7 @@ func (e *env) waitCAR(user string, state cartest.State, timeout time.Duration) c
 func (e *env) events(user string) string {
 	var b strings.Builder
 	for _, ev := range e.app.CAR.Events() {
-		if ev.UserId == user || (ev.Kind == cartest.EventCall && strings.Contains(ev.Detail, user)) {
+		if ev.Subject == user || (ev.Kind == cartest.EventCall && strings.Contains(ev.Detail, user)) {
 			b.WriteString(ev.String() + "\n")
 		}
 	}
@@ -307,7 +307,7 @@ func (e *env) events(user string) string {
 func (e *env) countEvents(user string, kind cartest.EventKind) int {
 	n := 0
 	for _, ev := range e.app.CAR.Events() {
-		if ev.UserId == user && ev.Kind == kind {
+		if ev.Subject == user && ev.Kind == kind {
 			n++
 		}
 	}

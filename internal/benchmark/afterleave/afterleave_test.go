@@ -444,8 +444,8 @@ func (r *run) measure() caseResult {
 		out := map[string]time.Time{}
 		for _, e := range srv.Events() {
 			if e.Kind == cartest.EventReleased {
-				if _, seen := out[e.UserId]; !seen {
-					out[e.UserId] = e.Time
+				if _, seen := out[e.Subject]; !seen {
+					out[e.Subject] = e.Time
 				}
 			}
 		}

@@ -33,14 +33,15 @@ func main() {
 	machine := flag.String("machine", "", "machine description file (CPU, cores, Go version, date)")
 	command := flag.String("command", ".ci/bench", "the command that produced the figures")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
+	prevPath := flag.String("previous", "", "the report this one replaces: sections of parts not run are carried over from it")
 	flag.Parse()
-	if err := run(benchFiles, *hbscale, *afterleave, *notes, *machine, *command, *out); err != nil {
+	if err := run(benchFiles, *hbscale, *afterleave, *notes, *machine, *command, *out, *prevPath); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, command, out string) error {
+func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, command, out, prevPath string) error {
 	if len(benchFiles) == 0 {
 		return errors.New("no -bench files")
 	}
@@ -85,6 +86,14 @@ func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, co
 	if err != nil {
 		return err
 	}
-	doc := render(s, scale, leave, machine, notes, command)
+	var prev *previous
+	if prevPath != "" {
+		b, err := os.ReadFile(prevPath)
+		if err != nil {
+			return err
+		}
+		prev = parsePrevious(string(b))
+	}
+	doc := render(s, scale, leave, machine, notes, command, prev)
 	return os.WriteFile(out, []byte(doc), 0o644)
 }

@@ -10,6 +10,7 @@ import (
 type report struct {
 	b       strings.Builder
 	targets []target
+	carried []string // Targets rows carried over from the previous report
 }
 
 type target struct {
@@ -36,7 +37,7 @@ func fmtStat(s stat, div float64, prec int) string {
 	return fmt.Sprintf(f+" ("+f+"–"+f+")", s.Median/div, s.Min/div, s.Max/div)
 }
 
-func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes, command string) string {
+func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes, command string, prev *previous) string {
 	r := &report{}
 	r.p("# Benchmarks")
 	r.p("")
@@ -52,8 +53,14 @@ func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes,
 	r.signing(s)
 	r.clientCall(s)
 	r.servers(s)
+	r.queue(s)
 	r.afterLeave(leave)
-	r.heartbeat(s, scale)
+	_, memRun := s["IdleSessionMemory"]
+	if scale == nil && !memRun && r.carry(prev, "## Heartbeat server", "the heartbeat's benchmarks were left out") {
+		r.carryTargets(prev, "sessions]", "idle session memory")
+	} else {
+		r.heartbeat(s, scale)
+	}
 	r.p("## Targets")
 	r.p("")
 	r.p("| target | goal | measured | |")
@@ -67,6 +74,9 @@ func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes,
 			mark = "**missed**"
 		}
 		r.p("| %s | %s | %s | %s |", t.what, t.goal, t.measured, mark)
+	}
+	for _, row := range r.carried {
+		r.p("%s", row)
 	}
 	r.p("")
 	if notes != "" {
@@ -216,4 +226,18 @@ func (r *report) servers(s samples) {
 		r.target(bm.ref+" overhead over a bare handler", "≤ +25%", msg, wall.Median <= 1.25, true)
 	}
 	r.p("")
+}
+
+// carryTargets keeps the previous report's target rows whose name
+// contains one of marks (the targets of a carried-over section).
+func (r *report) carryTargets(prev *previous, marks ...string) {
+	for _, row := range prev.targets {
+		name, _, _ := strings.Cut(strings.TrimPrefix(row, "| "), " |")
+		for _, m := range marks {
+			if strings.Contains(name, m) {
+				r.carried = append(r.carried, row)
+				break
+			}
+		}
+	}
 }

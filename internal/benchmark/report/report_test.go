@@ -56,3 +56,53 @@ BenchmarkX/b-2 1 10 ns/op
 		t.Fatalf("ratios %v, want [2 3]", r)
 	}
 }
+
+// The queue's targets follow from each run's own ratio (ready and floor
+// measured in the same run), and notices per admission are compared
+// between queue lengths.
+func TestQueueTargets(t *testing.T) {
+	out := `round: 1
+BenchmarkQueue/queued=250/interval=1ms-2 1 4.0 notices/admission 0 inversions 1.0 ready-p99/floor-p99
+BenchmarkQueue/queued=1000-2 1 0.3 ready-p50-ms 0.25 floor-p50-ms 1.2 ready-p99/floor-p99 0 inversions 12 join-cpu-ms
+BenchmarkQueue/queued=1000/interval=1ms-2 1 4.0 notices/admission 0 inversions 1.0 ready-p99/floor-p99
+round: 2
+BenchmarkQueue/queued=1000-2 1 0.3 ready-p50-ms 0.25 floor-p50-ms 1.9 ready-p99/floor-p99 1 inversions 14 join-cpu-ms
+round: 3
+BenchmarkQueue/queued=1000-2 1 0.3 ready-p50-ms 0.25 floor-p50-ms 1.4 ready-p99/floor-p99 0 inversions 900 join-cpu-ms
+`
+	s := samples{}
+	if err := parseBench(strings.NewReader(out), s); err != nil {
+		t.Fatal(err)
+	}
+	rep := &report{}
+	rep.queue(s)
+	got := map[string]target{}
+	for _, tg := range rep.targets {
+		got[tg.what] = tg
+	}
+	if tg := got["queue: release → ready p99 vs its calls' floor p99 [1,000 queued]"]; !tg.met || !strings.Contains(tg.measured, "1.40× (1.20–1.90); 2 of 3 runs") {
+		t.Fatalf("ready target %+v", tg)
+	}
+	if tg := got["queue: FIFO (admissions out of join order, every run)"]; tg.met {
+		t.Fatalf("one inversion in one run must miss: %+v", tg)
+	}
+	if tg := got["queue: CPU for 1,000 joins"]; !tg.met {
+		t.Fatalf("join CPU %+v", tg)
+	}
+	if tg := got["queue: position notices per admission do not grow with the queue [1 ms interval]"]; !tg.met {
+		t.Fatalf("notices %+v", tg)
+	}
+}
+
+// A part not run is carried over from the previous report, its targets
+// with it.
+func TestCarryOver(t *testing.T) {
+	prev := parsePrevious("# Benchmarks\n\n## Heartbeat server\n\nold table\n\n## Targets\n\n| target | goal | measured | |\n|---|---|---|---|\n| signing time | ≤ 2 µs | 9 µs | **missed** |\n| idle callback error p99 [1000 sessions] | ≤ 50 | 4 | met |\n\n## Notes\n")
+	doc := render(samples{}, nil, nil, "", "", ".ci/bench", prev)
+	if !strings.Contains(doc, "## Heartbeat server\n\n*Not measured by this run") || !strings.Contains(doc, "old table") {
+		t.Fatalf("heartbeat section not carried:\n%s", doc)
+	}
+	if !strings.Contains(doc, "| idle callback error p99 [1000 sessions] | ≤ 50 | 4 | met |") || strings.Contains(doc, "9 µs") {
+		t.Fatalf("targets:\n%s", doc)
+	}
+}

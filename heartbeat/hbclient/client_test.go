@@ -1,4 +1,4 @@
-package heartbeat_test
+package hbclient_test
 
 import (
 	"context"
@@ -17,24 +17,25 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
+	"github.com/tcconcurrency/sdk-go/internal/hbtest"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
-func TestSessionLocalIdle(t *testing.T) {
+func TestClientLocalIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		var mu sync.Mutex
 		var got []string
-		s := e.connect("u1", e.open("u1"),
+		s := e.Connect("u1", e.Open("u1"),
 			hbclient.WithIdleThreshold(100*time.Second),
 			hbclient.OnIdle(func(ev heartbeat.Event) {
 				mu.Lock()
 				got = append(got, fmt.Sprintf("%d@%v", ev.Times, ev.At.Sub(e.start)))
 				mu.Unlock()
 			}))
-		e.sleepUntil(250 * time.Second)
+		e.SleepUntil(250 * time.Second)
 		s.Touch()
-		e.sleepUntil(460 * time.Second)
+		e.SleepUntil(460 * time.Second)
 		synctest.Wait()
 		mu.Lock()
 		defer mu.Unlock()
@@ -44,70 +45,10 @@ func TestSessionLocalIdle(t *testing.T) {
 	})
 }
 
-// fakeServer speaks just enough of the protocol to watch a client: it
-// welcomes every hello, records the frames it gets, and never pings.
-type fakeServer struct {
-	t     *testing.T
-	start time.Time
-	l     *memnet.Listener
-	mu    sync.Mutex
-	log   []string // "type@elapsed"
-}
-
-func newFakeServer(t *testing.T) *fakeServer {
-	fs := &fakeServer{t: t, start: time.Now(), l: memnet.Listen("fake")}
-	up := websocket.Upgrader{Subprotocols: []string{heartbeat.Subprotocol}}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				fs.record("gone")
-				return
-			}
-			var f frame
-			json.Unmarshal(data, &f)
-			fs.record(f.Type)
-			if f.Type == "hello" {
-				ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"welcome","v":1,"session":"u1","token":"resume","pingInterval":25000,"pingTimeout":60000,"grace":90000}`))
-			}
-		}
-	})}
-	go hs.Serve(fs.l)
-	t.Cleanup(func() { hs.Close() })
-	return fs
-}
-
-func (fs *fakeServer) record(typ string) {
-	fs.mu.Lock()
-	fs.log = append(fs.log, fmt.Sprintf("%s@%v", typ, time.Since(fs.start)))
-	fs.mu.Unlock()
-}
-
-func (fs *fakeServer) String() string {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return strings.Join(fs.log, " ")
-}
-
-func (fs *fakeServer) connect(t *testing.T, opts ...hbclient.Option) *hbclient.Client {
-	opts = append([]hbclient.Option{hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.l.DialContext})}, opts...)
-	s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "join-token", opts...)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestSessionCoalescesActivity(t *testing.T) {
+func TestClientCoalescesActivity(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeServer(t)
-		s := fs.connect(t, hbclient.WithActivityInterval(5*time.Second))
+		fs := hbtest.NewFakeServer(t)
+		s := fs.Connect(t, hbclient.WithActivityInterval(5*time.Second))
 		for range 1000 { // a keystroke every 10 ms for 10 s
 			s.Touch()
 			time.Sleep(10 * time.Millisecond)
@@ -121,11 +62,11 @@ func TestSessionCoalescesActivity(t *testing.T) {
 	})
 }
 
-func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
+func TestClientWatchdogDetectsSilentServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fs := newFakeServer(t) // never pings
-		states := &stateRecorder{}
-		fs.connect(t, states.option(), hbclient.WithReconnectDelay(func(int) time.Duration { return time.Second }))
+		fs := hbtest.NewFakeServer(t) // never pings
+		states := &hbtest.StateRecorder{}
+		fs.Connect(t, states.Option(), hbclient.WithReconnectDelay(func(int) time.Duration { return time.Second }))
 		time.Sleep(65 * time.Second)
 		synctest.Wait()
 		if want := "hello@0s gone@1m0s hello@1m1s"; fs.String() != want {
@@ -137,21 +78,21 @@ func TestSessionWatchdogDetectsSilentServer(t *testing.T) {
 	})
 }
 
-func TestSessionReconnectsAndResumes(t *testing.T) {
+func TestClientReconnectsAndResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), states.option())
+		d := &hbtest.SwitchDialer{L: e.l}
+		states := &hbtest.StateRecorder{}
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
 
-		e.sleepUntil(10 * time.Second)
-		d.cut()
+		e.SleepUntil(10 * time.Second)
+		d.Cut()
 		synctest.Wait()
 		if s.State() != hbclient.StateReconnecting {
 			t.Errorf("state right after the drop: %v, want reconnecting", s.State())
 		}
 		s.Touch() // user input during the outage is reported after the resume
-		e.sleepUntil(40 * time.Second)
+		e.SleepUntil(40 * time.Second)
 		synctest.Wait()
 
 		if s.State() != hbclient.StateConnected || s.Err() != nil {
@@ -170,8 +111,8 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 		}
 
 		// A second outage resumes with the newer resume token.
-		d.cut()
-		e.sleepUntil(80 * time.Second)
+		d.Cut()
+		e.SleepUntil(80 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) resume disconnect(connection lost) resume")
 	})
@@ -179,34 +120,34 @@ func TestSessionReconnectsAndResumes(t *testing.T) {
 
 // Each outage starts from the first wait: waits grown during a long first
 // outage do not slow the reconnect after the second.
-func TestSessionFreshBackOffPerOutage(t *testing.T) {
+func TestClientFreshBackOffPerOutage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
+		d := &hbtest.SwitchDialer{L: e.l}
 		var asked []int // the attempt numbers the delay was asked for
 		exponential := func(n int) time.Duration {
 			asked = append(asked, n)
 			return min(time.Second<<(n-1), time.Minute)
 		}
-		e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithReconnectDelay(exponential))
+		e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithReconnectDelay(exponential))
 		outage := func(from, length time.Duration) {
-			e.sleepUntil(from)
-			d.setOff(true)
-			d.cut()
-			e.sleepUntil(from + length)
-			d.setOff(false)
+			e.SleepUntil(from)
+			d.SetOff(true)
+			d.Cut()
+			e.SleepUntil(from + length)
+			d.SetOff(false)
 		}
 		// Waits 1, 2, 4, 8, 16 s: the fifth attempt, at 41 s, finds the
 		// network back (it returned at 40 s).
 		outage(10*time.Second, 30*time.Second)
-		e.sleepUntil(60 * time.Second)
+		e.SleepUntil(60 * time.Second)
 		synctest.Wait()
 		if got := e.at("u1", "resume", 1); got != 41*time.Second {
 			t.Errorf("first resume at %v, want 41s", got)
 		}
 		// The count starts again: 1 s; a continued one would wait 32 s.
 		outage(60*time.Second, 500*time.Millisecond)
-		e.sleepUntil(80 * time.Second)
+		e.SleepUntil(80 * time.Second)
 		synctest.Wait()
 		if got := e.at("u1", "resume", 2); got != 61*time.Second {
 			t.Errorf("second resume at %v, want 61s", got)
@@ -217,20 +158,20 @@ func TestSessionFreshBackOffPerOutage(t *testing.T) {
 	})
 }
 
-func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
+func TestClientExpiresWhenServerUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), states.option())
-		e.sleepUntil(10 * time.Second)
-		d.setOff(true)
-		d.cut()
+		d := &hbtest.SwitchDialer{L: e.l}
+		states := &hbtest.StateRecorder{}
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), states.Option())
+		e.SleepUntil(10 * time.Second)
+		d.SetOff(true)
+		d.Cut()
 
 		<-s.Done()
 		synctest.Wait() // the last state change is delivered
-		if e.elapsed() > 100*time.Second {
-			t.Errorf("gave up at %v, after the grace window (10s + 90s)", e.elapsed())
+		if e.Elapsed() > 100*time.Second {
+			t.Errorf("gave up at %v, after the grace window (10s + 90s)", e.Elapsed())
 		}
 		if !errors.Is(s.Err(), heartbeat.ErrExpired) || s.State() != hbclient.StateExpired {
 			t.Errorf("ended %v with %v, want expired with ErrExpired", s.State(), s.Err())
@@ -238,7 +179,7 @@ func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
 		if want := "connecting→connected connected→reconnecting reconnecting→expired"; states.String() != want {
 			t.Errorf("states %s, want %s", states, want)
 		}
-		e.sleepUntil(101 * time.Second)
+		e.SleepUntil(101 * time.Second)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(connection lost) expire")
 	})
@@ -246,16 +187,16 @@ func TestSessionExpiresWhenServerUnreachable(t *testing.T) {
 
 // A client whose own window is longer than the server's learns at its next
 // attempt that the session is gone.
-func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
+func TestClientResumeRefusedAfterServerExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()), hbclient.WithResumeWindow(200*time.Second))
-		e.sleepUntil(10 * time.Second)
-		d.setOff(true)
-		d.cut()
-		e.sleepUntil(150 * time.Second)
-		d.setOff(false)
+		d := &hbtest.SwitchDialer{L: e.l}
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()), hbclient.WithResumeWindow(200*time.Second))
+		e.SleepUntil(10 * time.Second)
+		d.SetOff(true)
+		d.Cut()
+		e.SleepUntil(150 * time.Second)
+		d.SetOff(false)
 
 		<-s.Done()
 		synctest.Wait()
@@ -270,12 +211,12 @@ func TestSessionResumeRefusedAfterServerExpiry(t *testing.T) {
 	})
 }
 
-func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
+func TestClientCloseIsIdempotentAndClean(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		states := &stateRecorder{}
-		s := e.connect("u1", e.open("u1"), states.option())
-		e.sleepUntil(time.Second)
+		states := &hbtest.StateRecorder{}
+		s := e.Connect("u1", e.Open("u1"), states.Option())
+		e.SleepUntil(time.Second)
 
 		var wg sync.WaitGroup
 		for range 3 {
@@ -296,8 +237,8 @@ func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
 		if want := "connecting→connected connected→closed"; states.String() != want {
 			t.Errorf("states %s, want %s (all delivered before Close returns)", states, want)
 		}
-		if e.elapsed() != time.Second {
-			t.Errorf("Close took %v; the server answers the close at once", e.elapsed()-time.Second)
+		if e.Elapsed() != time.Second {
+			t.Errorf("Close took %v; the server answers the close at once", e.Elapsed()-time.Second)
 		}
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect disconnect(closed by client)")
@@ -305,28 +246,28 @@ func TestSessionCloseIsIdempotentAndClean(t *testing.T) {
 	})
 }
 
-func TestSessionCloseWhileReconnecting(t *testing.T) {
+func TestClientCloseWhileReconnecting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		d := &switchDialer{l: e.l}
-		s := e.connect("u1", e.open("u1"), hbclient.WithDialer(d.dialer()))
-		d.setOff(true)
-		d.cut()
-		e.sleepUntil(5 * time.Second)
+		d := &hbtest.SwitchDialer{L: e.l}
+		s := e.Connect("u1", e.Open("u1"), hbclient.WithDialer(d.Dialer()))
+		d.SetOff(true)
+		d.Cut()
+		e.SleepUntil(5 * time.Second)
 		s.Close()
-		if e.elapsed() != 5*time.Second || s.State() != hbclient.StateClosed {
-			t.Errorf("Close while reconnecting: took %v, state %v", e.elapsed()-5*time.Second, s.State())
+		if e.Elapsed() != 5*time.Second || s.State() != hbclient.StateClosed {
+			t.Errorf("Close while reconnecting: took %v, state %v", e.Elapsed()-5*time.Second, s.State())
 		}
 	})
 }
 
-func TestSessionNotices(t *testing.T) {
+func TestClientNotices(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		got := make(chan heartbeat.Notice, 10)
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4})
-		e.connect("u1", tok, hbclient.OnNotice(func(n heartbeat.Notice) { got <- n }))
+		e.Connect("u1", tok, hbclient.OnNotice(func(n heartbeat.Notice) { got <- n }))
 		if n := <-got; n.Kind != heartbeat.NoticeQueue || n.Position != 4 {
 			t.Errorf("first notice %+v, want queue position 4", n)
 		}
@@ -334,7 +275,7 @@ func TestSessionNotices(t *testing.T) {
 		if n := <-got; n.Kind != heartbeat.NoticeReady || string(n.Data) != `{"serverSession":"abc"}` {
 			t.Errorf("notice %+v, want ready with data", n)
 		}
-		e.sleepUntil(301 * time.Second)
+		e.SleepUntil(301 * time.Second)
 		if n := <-got; n.Kind != heartbeat.NoticeIdle || n.Times != 1 {
 			t.Errorf("notice %+v, want idle times 1", n)
 		}
@@ -345,13 +286,13 @@ func TestConnectRefusals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		connect := func(id, token string) error {
-			s, err := hbclient.Connect(context.Background(), wsURL, id, token, hbclient.WithDialer(e.dialer()))
+			s, err := hbclient.Connect(context.Background(), wsURL, id, token, hbclient.WithDialer(e.Dialer()))
 			if err == nil {
 				s.Close()
 			}
 			return err
 		}
-		tok := e.open("u1")
+		tok := e.Open("u1")
 		var ce *heartbeat.CloseError
 		if err := connect("u1", "forged"); !errors.Is(err, heartbeat.ErrUnauthorized) || !errors.As(err, &ce) || ce.Code != heartbeat.CloseUnauthorized {
 			t.Errorf("forged token: %v, want a CloseUnauthorized CloseError", err)
@@ -362,15 +303,15 @@ func TestConnectRefusals(t *testing.T) {
 		if err := connect("u1", tok); !errors.Is(err, heartbeat.ErrUnauthorized) {
 			t.Errorf("reused token: %v, want ErrUnauthorized", err)
 		}
-		stale := e.open("u2")
-		e.sleepUntil(heartbeat.DefaultGraceWindow + time.Second)
+		stale := e.Open("u2")
+		e.SleepUntil(heartbeat.DefaultGraceWindow + time.Second)
 		if err := connect("u2", stale); !errors.Is(err, heartbeat.ErrExpired) {
 			t.Errorf("token of an expired session: %v, want ErrExpired", err)
 		}
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := hbclient.Connect(ctx, wsURL, "u1", e.open("u1"), hbclient.WithDialer(e.dialer())); !errors.Is(err, context.Canceled) {
+		if _, err := hbclient.Connect(ctx, wsURL, "u1", e.Open("u1"), hbclient.WithDialer(e.Dialer())); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled context: %v, want context.Canceled", err)
 		}
 
@@ -398,6 +339,20 @@ func TestConnectToServerWithoutSubprotocol(t *testing.T) {
 		var he *heartbeat.HandshakeError
 		if !errors.As(err, &he) || !strings.Contains(err.Error(), heartbeat.Subprotocol) {
 			t.Errorf("Connect = %v, want a HandshakeError naming the subprotocol", err)
+		}
+	})
+}
+
+func TestClientReportStreamToV1Server(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := hbtest.NewFakeServer(t) // speaks v1 only
+		s, err := hbclient.Connect(context.Background(), "ws://fake/", "u1", "t", hbclient.WithDialer(&websocket.Dialer{NetDialContext: fs.L.DialContext}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.ReportStream(heartbeat.StreamReport{State: heartbeat.StreamLost}); !errors.Is(err, hbclient.ErrStreamUnsupported) {
+			t.Errorf("ReportStream to a v1 server: %v, want ErrStreamUnsupported", err)
 		}
 	})
 }
