@@ -12,8 +12,10 @@
 // Each replica process makes one [Store] with [New], on a
 // redis.UniversalClient (a single server, Sentinel or Cluster), and hands it
 // to its SessionManager. Every replica of one deployment uses the same
-// project (the CAR project id, or any name unique per deployment) and a
-// distinct replica id ([WithReplicaID]; random by default). [Store.Close]
+// project (the CAR project id, or any name unique per deployment). Each
+// Store is a replica of its own: [WithReplicaID] names it (a pod name), and
+// the Store adds a per-process suffix, so a restarted process is never
+// taken for its previous life. [Store.Close]
 // stops the Store's goroutines; it does not close the client.
 //
 // The heartbeat sessions ([Store.Sessions], for heartbeat.WithStore; see
