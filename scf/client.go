@@ -38,7 +38,9 @@ func NewClient(opts ...Option) (*Client, error) {
 
 // notIdempotentAction reports the actions a retry could repeat with an
 // effect: an invocation runs the function again, a publish makes another
-// version, a create fails with ResourceInUse on the second attempt.
+// version, a create fails with ResourceInUse on the second attempt. It is
+// the one list: Call and the typed methods (through call) both consult it;
+// only UpdateFunctionConfiguration decides per request (Publish).
 func notIdempotentAction(action string) bool {
 	switch action {
 	case "Invoke", "InvokeFunction", "PublishVersion", "PublishLayerVersion", "CreateFunction",
@@ -139,7 +141,7 @@ func (c *Client) GetAccount(ctx context.Context, in *GetAccountInput, opts ...Ca
 // *[FunctionError]. The call is never retried once it may have reached the
 // server.
 func (c *Client) Invoke(ctx context.Context, in *InvokeInput, opts ...CallOption) (*InvokeOutput, error) {
-	out, err := call[InvokeOutput](ctx, c, "Invoke", in, notIdempotent(opts))
+	out, err := call[InvokeOutput](ctx, c, "Invoke", in, opts)
 	if in == nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func (c *Client) Invoke(ctx context.Context, in *InvokeInput, opts ...CallOption
 // InvokeFunction reports as API errors), is a *[FunctionError]. The call is
 // never retried once it may have reached the server.
 func (c *Client) InvokeFunction(ctx context.Context, in *InvokeFunctionInput, opts ...CallOption) (*InvokeFunctionOutput, error) {
-	out, err := call[InvokeFunctionOutput](ctx, c, "InvokeFunction", in, notIdempotent(opts))
+	out, err := call[InvokeFunctionOutput](ctx, c, "InvokeFunction", in, opts)
 	if in == nil {
 		return nil, err
 	}
@@ -183,7 +185,7 @@ func (c *Client) GetRequestStatus(ctx context.Context, in *GetRequestStatusInput
 // CreateFunction creates a function. It is not retried once it may have
 // reached the server (a repeat would fail with ResourceInUse.Function).
 func (c *Client) CreateFunction(ctx context.Context, in *CreateFunctionInput, opts ...CallOption) (*CreateFunctionOutput, error) {
-	return call[CreateFunctionOutput](ctx, c, "CreateFunction", in, notIdempotent(opts))
+	return call[CreateFunctionOutput](ctx, c, "CreateFunction", in, opts)
 }
 
 // GetFunction describes a function version.
@@ -205,7 +207,7 @@ func (c *Client) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFunc
 // hold provisioned concurrency. It is not retried once it may have reached
 // the server (a repeat would publish twice).
 func (c *Client) PublishVersion(ctx context.Context, in *PublishVersionInput, opts ...CallOption) (*PublishVersionOutput, error) {
-	return call[PublishVersionOutput](ctx, c, "PublishVersion", in, notIdempotent(opts))
+	return call[PublishVersionOutput](ctx, c, "PublishVersion", in, opts)
 }
 
 // ListFunctions returns one page of functions, with their reserved and
@@ -236,6 +238,9 @@ func call[Out, In any, PIn interface {
 	field, rule := "input", "must not be nil"
 	if in != nil {
 		field, rule = in.validate()
+	}
+	if notIdempotentAction(action) {
+		opts = notIdempotent(opts)
 	}
 	topts, err := transportCallOptions(action, opts)
 	if err != nil {
