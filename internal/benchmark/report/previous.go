@@ -54,6 +54,11 @@ func (r *report) carry(prev *previous, title, why string) bool {
 		return false
 	}
 	head, body, _ := strings.Cut(sec, "\n")
+	// A section carried over before says so already: say it once.
+	body = strings.TrimLeft(body, "\n")
+	if line, rest, ok := strings.Cut(body, "\n"); ok && strings.HasPrefix(line, "*Not measured by this run") {
+		body = rest
+	}
 	r.p("%s", head)
 	r.p("")
 	r.p("*Not measured by this run (%s): carried over from the previous BENCHMARKS.md, with its targets.*", why)

@@ -105,4 +105,9 @@ func TestCarryOver(t *testing.T) {
 	if !strings.Contains(doc, "| idle callback error p99 [1000 sessions] | ≤ 50 | 4 | met |") || strings.Contains(doc, "9 µs") {
 		t.Fatalf("targets:\n%s", doc)
 	}
+	// Carried over again, it says so once.
+	again := render(samples{}, nil, nil, "", "", ".ci/bench", parsePrevious(doc))
+	if n := strings.Count(again, "Not measured by this run"); n != 1 || !strings.Contains(again, "old table") {
+		t.Fatalf("carried twice: %d notes\n%s", n, again)
+	}
 }
