@@ -31,6 +31,18 @@ var errDead = errors.New("connection refused")
 type killable struct {
 	car.LeaseStore
 	dead atomic.Bool
+	// deaf: this replica hears no store events, its position reads fail
+	// and it never gets the head lock, as a replica that has not caught
+	// up yet with what another replica did.
+	deaf atomic.Bool
+}
+
+func (k *killable) Watch(f func(car.LeaseEvent)) (stop func()) {
+	return k.LeaseStore.Watch(func(ev car.LeaseEvent) {
+		if !k.deaf.Load() {
+			f(ev)
+		}
+	})
 }
 
 func (k *killable) check(op string) error {
@@ -86,6 +98,9 @@ func (k *killable) Positions(ctx context.Context, u []string) ([]int, error) {
 	if err := k.check("positions"); err != nil {
 		return nil, err
 	}
+	if k.deaf.Load() {
+		return nil, &car.StoreError{Op: "positions", Err: errDead}
+	}
 	return k.LeaseStore.Positions(ctx, u)
 }
 
@@ -99,6 +114,9 @@ func (k *killable) QueueLen(ctx context.Context) (int, error) {
 func (k *killable) LockHead(ctx context.Context, ttl time.Duration) (car.LeaseRecord, bool, error) {
 	if err := k.check("lock head"); err != nil {
 		return car.LeaseRecord{}, false, err
+	}
+	if k.deaf.Load() {
+		return car.LeaseRecord{}, false, car.ErrHeadLocked
 	}
 	return k.LeaseStore.LockHead(ctx, ttl)
 }
@@ -461,6 +479,49 @@ func TestSharedQueueFIFO(t *testing.T) {
 		t.Logf("admission order %v: %d inversions", order, inversions)
 		if inversions != 0 {
 			t.Errorf("%d inversions", inversions)
+		}
+	})
+}
+
+// TestSharedStartAfterQueuedLeaseEndedElsewhere: a user queued through
+// replica a is admitted by b and then stopped through b, before a has
+// heard of either; the user's next Start through a gets a new lease (a new
+// heartbeat session, queued or admitted), not a fresh token for the lease
+// that is gone, whose client would wait for a "ready" that never comes.
+func TestSharedStartAfterQueuedLeaseEndedElsewhere(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 1)
+		a, b := f.reps[0], f.reps[1]
+		a.store.deaf.Store(true)
+		time.Sleep(30 * time.Second) // any head lock a took at start runs out: b admits
+		synctest.Wait()
+		f.start(b, "holder")
+		first := f.start(a, "u")
+		if first.QueuePosition != 1 {
+			t.Fatalf("u through a: position %d, want 1", first.QueuePosition)
+		}
+		if err := b.mgr.Stop(t.Context(), "holder"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if rec, ok, _ := f.store.Replica("test").Get(t.Context(), "u"); !ok || rec.State != car.LeaseActive || rec.SessionID() != first.HeartbeatSession {
+			t.Fatalf("u after the holder's release: %+v (found %v), want %s active", rec, ok, first.HeartbeatSession)
+		}
+		if err := b.mgr.Stop(t.Context(), "u"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		again := f.start(a, "u")
+		if again.HeartbeatSession == first.HeartbeatSession {
+			t.Fatalf("u's Start through a after its lease ended elsewhere returned the ended lease %s", first.HeartbeatSession)
+		}
+		rec, ok, err := f.store.Replica("test").Get(t.Context(), "u")
+		if err != nil || !ok || rec.SessionID() != again.HeartbeatSession {
+			t.Errorf("the store has %+v (found %v, %v) for u, want the new lease %s", rec, ok, err, again.HeartbeatSession)
+		}
+		if rel := f.released(); len(rel) != 2 || rel[1] != "r2 u stopped" {
+			t.Errorf("releases %v, want the holder's and u's, by r2", rel)
 		}
 	})
 }
