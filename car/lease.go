@@ -314,15 +314,21 @@ func (m *SessionManager) finish(e *entry, held bool, destroyErr error) {
 	}
 }
 
+// kickReleases wakes the release runner: a release is due now, or the
+// runner may be asleep with nothing left to do.
+func (m *SessionManager) kickReleases() {
+	select {
+	case m.relKick <- struct{}{}:
+	default:
+	}
+}
+
 // retryReleaseNowLocked makes a queued release of e due at once (a Start
 // or Stop for the user is waiting on it). Caller holds m.mu.
 func (m *SessionManager) retryReleaseNowLocked(e *entry) {
 	if _, ok := m.relPending[e]; ok && !e.relRunning {
 		e.relNext = time.Time{}
-		select {
-		case m.relKick <- struct{}{}:
-		default:
-		}
+		m.kickReleases()
 	}
 }
 
@@ -330,10 +336,7 @@ func (m *SessionManager) retryReleaseNowLocked(e *entry) {
 // holds m.mu.
 func (m *SessionManager) startReleaseRunnerLocked() {
 	if m.relAlive {
-		select {
-		case m.relKick <- struct{}{}:
-		default:
-		}
+		m.kickReleases()
 		return
 	}
 	m.relAlive = true
@@ -395,10 +398,7 @@ func (m *SessionManager) runReleases() {
 				// Wake the runner: it sleeps as long as every pending
 				// release is running, and must stop once none is left
 				// (Drain and Shutdown wait for it).
-				select {
-				case m.relKick <- struct{}{}:
-				default:
-				}
+				m.kickReleases()
 			}()
 		}
 		wait := time.Hour
@@ -463,10 +463,7 @@ func (m *SessionManager) settleReleaseCharge(e *entry) {
 				w.relNext = m.relProbeAt
 			}
 		}
-		select {
-		case m.relKick <- struct{}{}:
-		default:
-		}
+		m.kickReleases()
 	}
 	m.mu.Unlock()
 	if ok && cost > 0 {

@@ -865,10 +865,7 @@ func (m *SessionManager) Drain(ctx context.Context) error {
 	m.kickQueue()
 	m.queueWG.Wait()
 	m.stops.Wait()
-	select { // the release runner may sleep with nothing left to do
-	case m.relKick <- struct{}{}:
-	default:
-	}
+	m.kickReleases()
 	m.relWG.Wait() // the release runner stops when nothing is pending, or at ctx's end
 	m.cancelRun()
 	m.relWG.Wait()
