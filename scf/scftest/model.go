@@ -25,17 +25,16 @@ import (
 // host, whose timers run their function under the same mutex.
 type model struct {
 	host
-	region                 string // the default region: events name its functions without it
-	burst, provisionRate   int
-	retention, coldStart   time.Duration
-	queueLimit, maxRecords int
-	accounts               map[string]*account // one per region; the map never changes
-	records                map[string]*requestRecord
-	recordOrder            []string
-	counters               Counters
-	seq                    uint64
-	rng                    *rand.Rand
-	closed                 bool // no new execution, dispatch or provisioning step
+	region               string // the default region: events name its functions without it
+	burst, provisionRate int
+	retention, coldStart time.Duration
+	queueLimit           int
+	accounts             map[string]*account // one per region; the map never changes
+	records              recordRing
+	counters             Counters
+	seq                  uint64
+	rng                  *rand.Rand
+	closed               bool // no new execution, dispatch or provisioning step
 }
 
 // host is what the model needs of the server around it.
@@ -56,8 +55,8 @@ type host struct {
 func newModel(cfg *config, h host) *model {
 	m := &model{
 		host: h, region: cfg.region, burst: cfg.burst, provisionRate: cfg.provisionRate,
-		retention: cfg.retention, coldStart: cfg.coldStart, queueLimit: cfg.queueLimit, maxRecords: cfg.maxRecords,
-		accounts: newAccounts(cfg), records: make(map[string]*requestRecord),
+		retention: cfg.retention, coldStart: cfg.coldStart, queueLimit: cfg.queueLimit,
+		accounts: newAccounts(cfg), records: newRecordRing(cfg.maxRecords),
 		rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
 	}
 	m.counters.ByStatus = make(map[int]int64)
