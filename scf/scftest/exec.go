@@ -443,7 +443,8 @@ func (m *model) finish(ex *execution, o outcome) {
 	if ex.finished {
 		return
 	}
-	ex.finished, ex.out, ex.end = true, o, m.now()
+	now := m.now()
+	ex.finished, ex.out, ex.end = true, o, now
 	if ex.timer != nil {
 		ex.timer.Stop()
 	}
@@ -463,12 +464,12 @@ func (m *model) finish(ex *execution, o outcome) {
 			m.removeInstance(inst, "timed out in "+ex.id, true)
 		}
 	}
-	m.idle(inst)
+	m.idleAt(inst, now)
 	m.count(o.status)
 	if rec := ex.rec.live(); rec != nil {
 		rec.update(ex)
 	}
-	m.record(Event{Kind: "invoke", Action: "execution", Subject: ex.ver.key,
+	m.record(Event{Time: now, Kind: "invoke", Action: "execution", Subject: ex.ver.key,
 		Code: statusCode(o.status), Resource: inst.id, Detail: ex.id})
 	close(ex.done)
 	if ex.async != nil {
