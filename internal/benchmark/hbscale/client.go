@@ -6,9 +6,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/rawclient"
 	"io"
 	"net"
 	"sync"
@@ -109,52 +109,12 @@ func (f *fleet) dial(ctx context.Context, d *websocket.Dialer, url, id, token st
 	}
 	c := &client{id: id, ws: ws, pongs: &f.pongs, done: make(chan struct{})}
 	ws.SetPingHandler(c.onPing)
-	if err := c.hello(token); err != nil {
+	if err := rawclient.Hello(c.ws, c.id, token, clientTimeout); err != nil {
 		ws.Close()
 		return nil, err
 	}
 	go c.read()
 	return c, nil
-}
-
-func (c *client) hello(token string) error {
-	hello, err := json.Marshal(struct {
-		Type    string `json:"type"`
-		V       int    `json:"v"`
-		Session string `json:"session"`
-		Token   string `json:"token"`
-	}{"hello", heartbeat.ProtocolVersion, c.id, token})
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(clientTimeout)
-	if err := c.ws.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
-	if err := c.ws.WriteMessage(websocket.TextMessage, hello); err != nil {
-		return fmt.Errorf("hello: %w", err)
-	}
-	if err := c.ws.SetReadDeadline(deadline); err != nil {
-		return err
-	}
-	_, r, err := c.ws.NextReader()
-	if err != nil {
-		return fmt.Errorf("welcome: %w", err)
-	}
-	var welcome struct {
-		Type string `json:"type"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r, 4096)).Decode(&welcome); err != nil {
-		return fmt.Errorf("welcome: %w", err)
-	}
-	if welcome.Type != "welcome" {
-		return fmt.Errorf("first server frame is %q, not welcome", welcome.Type)
-	}
-	// Clear the deadlines: the client never times out by itself.
-	if err := c.ws.SetReadDeadline(time.Time{}); err != nil {
-		return err
-	}
-	return c.ws.SetWriteDeadline(time.Time{})
 }
 
 // onPing answers a ping with a pong unless the client has been silenced.

@@ -5,9 +5,7 @@ package main
 // doc.go.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
 )
 
 const (
@@ -127,7 +127,7 @@ func (c *orchestratorConfig) validate() error {
 	if err != nil || !src.Is4() || !src.IsLoopback() {
 		return fmt.Errorf("-first-source-addr %q must be an IPv4 loopback address (127.x.y.z)", c.firstSrc)
 	}
-	limit, err := fdLimit()
+	limit, err := childproc.FDLimit()
 	if err != nil {
 		return err
 	}
@@ -321,7 +321,7 @@ func (r *runner) connect(ctx context.Context, srcIPs []net.IP) error {
 		return fmt.Errorf("open: got %d ids and %d tokens for %d sessions", len(open.IDs), len(open.Tokens), r.n)
 	}
 	var err error
-	if r.fl, err = dialFleet(ctx, "ws://"+r.proc.addr+heartbeatPath, open, srcIPs, r.cfg.perIP, r.cfg.dialPar); err != nil {
+	if r.fl, err = dialFleet(ctx, "ws://"+r.proc.Addr+heartbeatPath, open, srcIPs, r.cfg.perIP, r.cfg.dialPar); err != nil {
 		return err
 	}
 	if err := r.proc.waitCounts(ctx, 10*time.Second, func(c counts) bool { return c.Connects >= int64(r.n) }); err != nil {
@@ -574,16 +574,11 @@ func ownCPU() (time.Duration, error) {
 }
 
 // serverProc is a running server process.
-type serverProc struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	waited chan error // receives cmd.Wait's result
-	addr   string
-	http   *http.Client
-}
+type serverProc struct{ *childproc.Proc }
 
 // startServer starts this program again with -serve and reads the address
-// it listens on.
+// it listens on. The server exits when its stdin reaches EOF, which also
+// happens when this process dies.
 func startServer(ctx context.Context, cfg serverConfig, stderr io.Writer) (*serverProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -591,108 +586,21 @@ func startServer(ctx context.Context, cfg serverConfig, stderr io.Writer) (*serv
 	}
 	cmd := exec.Command(exe, cfg.args()...)
 	cmd.Stderr = stderr
-	// The server exits when its stdin reaches EOF, which also happens when
-	// this process dies.
-	stdin, err := cmd.StdinPipe()
+	p, err := childproc.Start(ctx, "server process", cmd)
 	if err != nil {
 		return nil, err
 	}
-	stdout, stdoutW, err := os.Pipe()
-	if err != nil {
-		stdin.Close()
-		return nil, err
-	}
-	cmd.Stdout = stdoutW
-	err = cmd.Start()
-	stdoutW.Close() // the child has its copy
-	if err != nil {
-		stdin.Close()
-		stdout.Close()
-		return nil, fmt.Errorf("start server process: %w", err)
-	}
-	p := &serverProc{
-		cmd:    cmd,
-		stdin:  stdin,
-		waited: make(chan error, 1),
-		http: &http.Client{
-			Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, DisableCompression: true},
-			Timeout:   2 * time.Minute,
-		},
-	}
-	line := make(chan string, 1)
-	go func() {
-		// Reads the first line, then drains stdout until the process ends.
-		defer stdout.Close()
-		br := bufio.NewReader(stdout)
-		l, _ := br.ReadString('\n')
-		line <- l
-		_, _ = io.Copy(io.Discard, br)
-	}()
-	go func() { p.waited <- cmd.Wait() }()
-
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case l := <-line:
-		addr, ok := strings.CutPrefix(strings.TrimSpace(l), "listening ")
-		if !ok {
-			return nil, errors.Join(fmt.Errorf("server process said %q, not its address", l), p.stop())
-		}
-		p.addr = addr
-		return p, nil
-	case <-timer.C:
-		return nil, errors.Join(errors.New("server process did not report its address within 10s"), p.stop())
-	case <-ctx.Done():
-		return nil, errors.Join(context.Cause(ctx), p.stop())
-	}
+	return &serverProc{p}, nil
 }
 
-// stop ends the server process: it closes its stdin, and kills it if it has
-// not exited within 5 s. It waits for the process either way.
-func (p *serverProc) stop() error {
-	p.http.CloseIdleConnections()
-	p.stdin.Close()
-	timer := time.NewTimer(5 * time.Second)
-	defer timer.Stop()
-	select {
-	case err := <-p.waited:
-		if err != nil {
-			return fmt.Errorf("server process: %w", err)
-		}
-		return nil
-	case <-timer.C:
-		_ = p.cmd.Process.Kill()
-		<-p.waited
-		return errors.New("server process did not exit within 5s of its stdin closing; killed")
-	}
-}
+func (p *serverProc) stop() error { return p.Stop() }
 
 func (p *serverProc) get(ctx context.Context, path string, out any) error {
-	return p.call(ctx, http.MethodGet, path, out)
+	return p.Call(ctx, http.MethodGet, controlPrefix+path, nil, out)
 }
 
 func (p *serverProc) post(ctx context.Context, path string, out any) error {
-	return p.call(ctx, http.MethodPost, path, out)
-}
-
-func (p *serverProc) call(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.addr+controlPrefix+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("control %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("control %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("control %s: decode: %w", path, err)
-	}
-	return nil
+	return p.Call(ctx, http.MethodPost, controlPrefix+path, nil, out)
 }
 
 var errWaitTimeout = errors.New("timed out")

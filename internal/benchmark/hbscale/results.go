@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
 	"io"
 	"math"
 	"os"
@@ -348,7 +349,7 @@ func readMachine(start time.Time) machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	m.FDLimit, _ = fdLimit()
+	m.FDLimit, _ = childproc.FDLimit()
 	return m
 }
 

@@ -4,24 +4,20 @@ package main
 // for the orchestrator, on one loopback listener, in a process of its own.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
@@ -110,18 +106,8 @@ type serverInfo struct {
 }
 
 func processInfo() (serverInfo, error) {
-	limit, err := fdLimit()
+	limit, err := childproc.FDLimit()
 	return serverInfo{PID: os.Getpid(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), FDLimit: limit}, err
-}
-
-// fdLimit is the process's limit of open files (the soft limit, which the Go
-// runtime raises to the hard limit at start-up).
-func fdLimit() (uint64, error) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, fmt.Errorf("getrlimit: %w", err)
-	}
-	return rl.Cur, nil
 }
 
 // counts answers GET /bench/counts.
@@ -229,47 +215,15 @@ func serve(ctx context.Context, cfg serverConfig, stdin io.Reader, stdout io.Wri
 	}
 	rec.srv = srv
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	ctl := &control{srv: srv, rec: rec}
 	mux := http.NewServeMux()
 	mux.Handle(heartbeatPath, srv)
 	mux.Handle(controlPrefix, ctl.handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	stdinEOF := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, stdin)
-		close(stdinEOF)
-	}()
-
-	if _, err := fmt.Fprintf(stdout, "listening %s\n", ln.Addr()); err != nil {
-		hs.Close()
-		<-serveErr
-		return fmt.Errorf("announce address: %w", err)
+	err = childproc.Serve(ctx, mux, stdin, stdout)
+	if perr := ctl.stopProfile(); perr != nil && err == nil {
+		err = fmt.Errorf("CPU profile: %w", perr)
 	}
-
-	select {
-	case <-ctx.Done():
-	case <-stdinEOF:
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	}
-	perr := ctl.stopProfile()
-	// No graceful Shutdown: the process exits right after, and the kernel
-	// closes the sockets. hs.Close ends the control connections.
-	hs.Close()
-	<-serveErr
-	// The stdin reader goroutine ends with the process (stdin is closed by
-	// then, or the process is exiting on a signal).
-	if perr != nil {
-		return fmt.Errorf("CPU profile: %w", perr)
-	}
-	return nil
+	return err
 }
 
 // control is the control API of the server process.
@@ -286,42 +240,32 @@ func (c *control) handler() http.Handler {
 	mux.HandleFunc("POST "+controlPrefix+"open", c.open)
 	mux.HandleFunc("GET "+controlPrefix+"mem", func(w http.ResponseWriter, _ *http.Request) {
 		snap, err := c.mem()
-		reply(w, snap, err)
+		childproc.Reply(w, snap, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"cpu", func(w http.ResponseWriter, _ *http.Request) {
 		snap, err := cpuNow()
-		reply(w, snap, err)
+		childproc.Reply(w, snap, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"info", func(w http.ResponseWriter, _ *http.Request) {
 		info, err := processInfo()
-		reply(w, info, err)
+		childproc.Reply(w, info, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"counts", func(w http.ResponseWriter, _ *http.Request) {
-		reply(w, c.rec.counts(), nil)
+		childproc.Reply(w, c.rec.counts(), nil)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"events", func(w http.ResponseWriter, _ *http.Request) {
-		reply(w, c.rec.events(), nil)
+		childproc.Reply(w, c.rec.events(), nil)
 	})
 	mux.HandleFunc("POST "+controlPrefix+"profile/cpu/start", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, struct{}{}, c.startProfile(r.URL.Query().Get("file")))
+		childproc.Reply(w, struct{}{}, c.startProfile(r.URL.Query().Get("file")))
 	})
 	mux.HandleFunc("POST "+controlPrefix+"profile/cpu/stop", func(w http.ResponseWriter, _ *http.Request) {
-		reply(w, struct{}{}, c.stopProfile())
+		childproc.Reply(w, struct{}{}, c.stopProfile())
 	})
 	mux.HandleFunc("POST "+controlPrefix+"profile/heap", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, struct{}{}, writeHeapProfile(r.URL.Query().Get("file")))
+		childproc.Reply(w, struct{}{}, writeHeapProfile(r.URL.Query().Get("file")))
 	})
 	return mux
-}
-
-func reply(w http.ResponseWriter, v any, err error) {
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v) // an error means the orchestrator went away
-
 }
 
 // open opens n sessions with ids "s<i>".
@@ -341,20 +285,20 @@ func (c *control) open(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.IDs[i], resp.Tokens[i] = id, tok
 	}
-	reply(w, resp, nil)
+	childproc.Reply(w, resp, nil)
 }
 
 func (c *control) mem() (memSnapshot, error) {
 	runtime.GC()
 	runtime.GC()
-	rssGC, err := vmRSS()
+	rssGC, err := childproc.RSS()
 	if err != nil {
 		return memSnapshot{}, err
 	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, err := vmRSS()
+	rss, err := childproc.RSS()
 	if err != nil {
 		return memSnapshot{}, err
 	}
@@ -421,41 +365,6 @@ func writeHeapProfile(file string) error {
 
 // cpuNow reports the process's CPU time so far.
 func cpuNow() (cpuSnapshot, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return cpuSnapshot{}, fmt.Errorf("getrusage: %w", err)
-	}
-	return cpuSnapshot{
-		UserNs:     ru.Utime.Nano(),
-		SysNs:      ru.Stime.Nano(),
-		Goroutines: runtime.NumGoroutine(),
-	}, nil
-}
-
-// vmRSS reads the resident set size from /proc/self/status.
-func vmRSS() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) != 2 || fields[1] != "kB" {
-				return 0, fmt.Errorf("unexpected VmRSS line %q", line)
-			}
-			kb, err := strconv.ParseUint(fields[0], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("VmRSS: %w", err)
-			}
-			return kb << 10, nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no VmRSS in /proc/self/status")
+	user, sys, err := childproc.CPUTime()
+	return cpuSnapshot{UserNs: int64(user), SysNs: int64(sys), Goroutines: runtime.NumGoroutine()}, err
 }

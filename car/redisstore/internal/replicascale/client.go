@@ -5,7 +5,6 @@ package replicascale
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
+
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/rawclient"
 )
 
 const (
@@ -109,30 +112,30 @@ func runClient(ctx context.Context, cfg clientConfig, stdin io.Reader, stdout io
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+controlPrefix+"dial", func(w http.ResponseWriter, r *http.Request) {
 		var items []dialItem
-		if err := decodeBody(r, &items); err != nil {
+		if err := childproc.DecodeBody(r, &items); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		res, err := c.dialAll(r.Context(), items)
-		reply(w, res, err)
+		childproc.Reply(w, res, err)
 	})
 	mux.HandleFunc("POST "+controlPrefix+"silence", func(w http.ResponseWriter, r *http.Request) {
 		var ids []string
-		if err := decodeBody(r, &ids); err != nil {
+		if err := childproc.DecodeBody(r, &ids); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		res, err := c.silence(ids)
-		reply(w, res, err)
+		childproc.Reply(w, res, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"counts", func(w http.ResponseWriter, _ *http.Request) {
-		lim, err := fdLimit()
+		lim, err := childproc.FDLimit()
 		c.mu.Lock()
 		n := len(c.conns)
 		c.mu.Unlock()
-		reply(w, clientCounts{Connected: n, Pongs: c.pongs.Load(), Ended: c.ended.Load(), FDLimit: int64(lim)}, err)
+		childproc.Reply(w, clientCounts{Connected: n, Pongs: c.pongs.Load(), Ended: c.ended.Load(), FDLimit: int64(lim)}, err)
 	})
-	return serveChild(ctx, mux, stdin, stdout)
+	return childproc.Serve(ctx, mux, stdin, stdout)
 }
 
 // dialAll connects items, DialParallel at a time.
@@ -182,7 +185,7 @@ func (c *clientProc) dial(ctx context.Context, d *websocket.Dialer, it dialItem)
 	}
 	cn := &conn{id: it.ID, ws: ws, done: make(chan struct{})}
 	ws.SetPingHandler(func(data string) error { return c.onPing(cn, data) })
-	if err := cn.hello(it.Token); err != nil {
+	if err := rawclient.Hello(cn.ws, cn.id, it.Token, clientTimeout); err != nil {
 		ws.Close()
 		return nil, err
 	}
@@ -197,39 +200,6 @@ func (c *clientProc) dial(ctx context.Context, d *websocket.Dialer, it dialItem)
 	}
 	go c.read(cn)
 	return cn, nil
-}
-
-func (cn *conn) hello(token string) error {
-	hello, err := json.Marshal(struct {
-		Type    string `json:"type"`
-		V       int    `json:"v"`
-		Session string `json:"session"`
-		Token   string `json:"token"`
-	}{"hello", heartbeat.ProtocolVersion, cn.id, token})
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(clientTimeout)
-	_ = cn.ws.SetWriteDeadline(deadline)
-	if err := cn.ws.WriteMessage(websocket.TextMessage, hello); err != nil {
-		return fmt.Errorf("hello: %w", err)
-	}
-	_ = cn.ws.SetReadDeadline(deadline)
-	_, r, err := cn.ws.NextReader()
-	if err != nil {
-		return fmt.Errorf("welcome: %w", err)
-	}
-	var welcome struct {
-		Type string `json:"type"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r, 4096)).Decode(&welcome); err != nil {
-		return fmt.Errorf("welcome: %w", err)
-	}
-	if welcome.Type != "welcome" {
-		return fmt.Errorf("first server frame is %q, not welcome", welcome.Type)
-	}
-	_ = cn.ws.SetReadDeadline(time.Time{})
-	return cn.ws.SetWriteDeadline(time.Time{})
 }
 
 // onPing answers a ping unless the connection was silenced. gorilla calls

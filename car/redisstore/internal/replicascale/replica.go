@@ -6,6 +6,7 @@ package replicascale
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car/redisstore"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
 )
 
 const heartbeatPath = "/hb"
@@ -168,38 +171,35 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 	mux.Handle(heartbeatPath, srv)
 	mux.HandleFunc("POST "+controlPrefix+"open", func(w http.ResponseWriter, r *http.Request) {
 		var ids []string
-		if err := decodeBody(r, &ids); err != nil {
+		if err := childproc.DecodeBody(r, &ids); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		toks, err := openAll(srv, ids)
-		reply(w, toks, err)
+		childproc.Reply(w, toks, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"mem", func(w http.ResponseWriter, _ *http.Request) {
 		m, err := readMem()
-		reply(w, m, err)
+		childproc.Reply(w, m, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"counts", func(w http.ResponseWriter, _ *http.Request) {
 		rec.mu.Lock()
 		c := replicaCounts{Connects: rec.connects.Load(), IdleFirst: rec.idleFirst, Disconnects: len(rec.disconnects), Resumes: rec.resumes.Load(), Logs: logs.counts()}
 		rec.mu.Unlock()
-		reply(w, c, nil)
+		childproc.Reply(w, c, nil)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"events", func(w http.ResponseWriter, _ *http.Request) {
 		rec.mu.Lock()
 		ev := replicaEvents{Idle: append([]idleRecord(nil), rec.idle...), Disconnects: append([]disconnectRecord(nil), rec.disconnects...)}
 		rec.mu.Unlock()
-		reply(w, ev, nil)
+		childproc.Reply(w, ev, nil)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"info", func(w http.ResponseWriter, _ *http.Request) {
-		lim, err := fdLimit()
-		cpu, err2 := cpuTime()
-		if err == nil {
-			err = err2
-		}
-		reply(w, replicaInfo{FDLimit: lim, CPUNs: int64(cpu)}, err)
+		lim, err := childproc.FDLimit()
+		user, sys, err2 := childproc.CPUTime()
+		childproc.Reply(w, replicaInfo{FDLimit: lim, CPUNs: int64(user + sys)}, errors.Join(err, err2))
 	})
-	return serveChild(ctx, mux, stdin, stdout)
+	return childproc.Serve(ctx, mux, stdin, stdout)
 }
 
 // openAll opens the sessions ids (each Open is one script in Redis), a few
@@ -236,6 +236,6 @@ func readMem() (memSnapshot, error) {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, err := vmRSS()
+	rss, err := childproc.RSS()
 	return memSnapshot{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Sys: ms.Sys, RSS: rss, Goroutines: runtime.NumGoroutine()}, err
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
+
+	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
 )
 
 // MaxPerProcess is the most connections one process (a replica or a
@@ -102,7 +104,7 @@ func (c Config) Validate() error {
 	if perReplica > MaxPerProcess || perClient > MaxPerProcess {
 		return fmt.Errorf("%d sessions per replica and %d per client process: at most %d per process; add processes", perReplica, perClient, MaxPerProcess)
 	}
-	lim, err := fdLimit()
+	lim, err := childproc.FDLimit()
 	if err != nil {
 		return err
 	}
@@ -305,7 +307,7 @@ func (r *run) startProcs(ctx context.Context, redisAddr string, stderr io.Writer
 			return err
 		}
 		if need := uint64((cfg.Sessions+cfg.Replicas-1)/cfg.Replicas + fdMargin); info.FDLimit < need {
-			return fmt.Errorf("%s may open %d files, needs %d", p.name, info.FDLimit, need)
+			return fmt.Errorf("%s may open %d files, needs %d", p.Name, info.FDLimit, need)
 		}
 	}
 	return nil
@@ -371,7 +373,7 @@ func (r *run) batch(ctx context.Context, lo, hi int) error {
 			return err
 		}
 		if len(toks) != len(ids) {
-			return fmt.Errorf("%s opened %d of %d sessions", r.replicas[k].name, len(toks), len(ids))
+			return fmt.Errorf("%s opened %d of %d sessions", r.replicas[k].Name, len(toks), len(ids))
 		}
 		for j, i := range open[k] {
 			tokens[i-lo] = toks[j]
@@ -387,7 +389,7 @@ func (r *run) batch(ctx context.Context, lo, hi int) error {
 	return parallel(C, func(k int) error {
 		items := make([]dialItem, len(dial[k]))
 		for j, i := range dial[k] {
-			items[j] = dialItem{ID: r.ids[i], Token: tokens[i-lo], URL: "ws://" + r.replicas[i%R].addr + heartbeatPath}
+			items[j] = dialItem{ID: r.ids[i], Token: tokens[i-lo], URL: "ws://" + r.replicas[i%R].Addr + heartbeatPath}
 		}
 		var res dialResult
 		if err := r.clients[k].call(ctx, "POST", "dial", items, &res); err != nil {
@@ -571,7 +573,7 @@ func (r *run) memory(before, after []memSnapshot, redisBefore, redisAfter int64)
 		}
 		b, a := before[i], after[i]
 		r.res.Replicas = append(r.res.Replicas, replicaResult{
-			Name: r.replicas[i].name, Sessions: held, Before: b, After: a,
+			Name: r.replicas[i].Name, Sessions: held, Before: b, After: a,
 			RSSBytesPerSession:   (float64(a.RSS) - float64(b.RSS)) / float64(held),
 			GoBytesPerSession:    (float64(a.HeapInuse+a.StackInuse) - float64(b.HeapInuse+b.StackInuse)) / float64(held),
 			GoroutinesPerSession: float64(a.Goroutines-b.Goroutines) / float64(held),
