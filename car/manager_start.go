@@ -485,9 +485,7 @@ func (m *SessionManager) finishStart(e *entry, err error, initial bool) {
 // means another replica holds the lease for that long: wait, then try
 // again.
 func (m *SessionManager) reattach(ctx context.Context, e *entry) (l *Lease, held time.Duration, err error) {
-	sctx, cancel := m.storeCtx(ctx)
-	rec, err := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseStarting, Hold: m.holdTTL()})
-	cancel()
+	rec, err := m.updateLease(ctx, e, LeaseUpdate{State: LeaseStarting, Hold: m.holdTTL()})
 	if err != nil {
 		m.finishStart(e, err, false)
 		switch {
@@ -514,15 +512,20 @@ func (m *SessionManager) reattach(ctx context.Context, e *entry) (l *Lease, held
 	return l, -1, err
 }
 
+// updateLease makes one Update of e's lease in the store, bounded by
+// WithStoreTimeout.
+func (m *SessionManager) updateLease(ctx context.Context, e *entry, u LeaseUpdate) (LeaseRecord, error) {
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	return m.store.Update(sctx, e.userID, e.gen, u)
+}
+
 // recordActive records in the store that e holds its concurrency.
 func (m *SessionManager) recordActive(e *entry) error {
 	m.mu.Lock()
 	ss := e.serverSession
 	m.mu.Unlock()
-	ctx, cancel := m.storeCtx(m.runCtx)
-	_, err := m.store.Update(ctx, e.userID, e.gen, LeaseUpdate{State: LeaseActive, Applied: true, ServerSession: ss})
-	cancel()
-	if err != nil {
+	if _, err := m.updateLease(m.runCtx, e, LeaseUpdate{State: LeaseActive, Applied: true, ServerSession: ss}); err != nil {
 		return fmt.Errorf("car: recording the lease of %q: %w", e.userID, storeErr("update", err))
 	}
 	return nil
@@ -534,10 +537,7 @@ func (m *SessionManager) recordQueued(e *entry) {
 	m.mu.Lock()
 	applied := e.applied
 	m.mu.Unlock()
-	ctx, cancel := m.storeCtx(m.runCtx)
-	_, err := m.store.Update(ctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued, Applied: applied})
-	cancel()
-	if err != nil {
+	if _, err := m.updateLease(m.runCtx, e, LeaseUpdate{State: LeaseQueued, Applied: applied}); err != nil {
 		m.log.Debug("queue head: returning to the queue not recorded", "user", e.userID, "error", err)
 	}
 }
@@ -547,10 +547,7 @@ func (m *SessionManager) renewHold(ctx context.Context, e *entry) error {
 	if e.gen == 0 { // a Start's placeholder: no lease yet
 		return nil
 	}
-	sctx, cancel := m.storeCtx(ctx)
-	_, err := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseStarting, Hold: m.holdTTL()})
-	cancel()
-	if err != nil {
+	if _, err := m.updateLease(ctx, e, LeaseUpdate{State: LeaseStarting, Hold: m.holdTTL()}); err != nil {
 		return fmt.Errorf("car: the lease of %q: %w", e.userID, storeErr("update", err))
 	}
 	return nil
