@@ -405,19 +405,21 @@ func permanentStartError(err error) bool {
 // (an admission, a user leaving) pays for.
 const noticesPerMove = 4
 
-// positionBatch is how many queued users a position round looks up in the
-// store at once.
-const positionBatch = 32
+// positionBatch bounds how many queued users a position round looks up in
+// the store at once: a round after a departure looks up about as many as
+// it may tell, a full round this many at a time.
+const positionBatch = 256
 
 // positionRound tells this replica's queued users their positions (the
 // store's), coalesced: at most one notice per user per notice interval,
 // only to users whose position changed, and no more than the queue's
-// departures paid for, spent front of the queue first, so a round after an
-// admission looks up and tells a few users, not the whole queue. Every poll interval
-// a full round also finds those who left the queue elsewhere (admitted by
-// another replica's head runner, or released) in case a store event was
-// lost. It returns when the first user it had to skip may have its notice
-// (zero if none).
+// departures paid for, spent front of the queue first. A round after an
+// admission looks up and tells a few users, not the whole queue: it stops
+// at the first user who moved and may not be told yet (the budget is
+// spent, or its interval runs). Every poll interval a full round also
+// finds those who left the queue elsewhere (admitted by another replica's
+// head runner, or released), in case a store event was lost. It returns
+// when the first user it had to skip may have its notice (zero if none).
 func (m *SessionManager) positionRound() time.Time {
 	now := time.Now()
 	m.mu.Lock()
@@ -441,9 +443,13 @@ func (m *SessionManager) positionRound() time.Time {
 	var next time.Time
 	gone := recheck
 	after, begun := uint64(0), false
-	for done := false; !done; {
+	n := positionBatch // a full round's batches
+	if !full {
+		n = min(n, budget+1) // and doubling from there, past users who did not move
+	}
+	for done := false; !done; n = min(2*n, positionBatch) {
 		m.mu.Lock()
-		batch := m.queue.from(after, begun, positionBatch)
+		batch := m.queue.from(after, begun, n)
 		m.mu.Unlock()
 		if len(batch) == 0 {
 			break
@@ -472,7 +478,10 @@ func (m *SessionManager) positionRound() time.Time {
 				m.queue.dirty = true // the next departures pay for it
 				done = done || !full
 			case now.Before(e.sentAt.Add(m.cfg.noticeInterval)):
-				m.queue.dirty = true // its turn comes later
+				// Its turn comes later, and those behind it wait for it:
+				// front of the queue first, and no round scans the queue.
+				m.queue.dirty = true
+				done = done || !full
 				if at := e.sentAt.Add(m.cfg.noticeInterval); next.IsZero() || at.Before(next) {
 					next = at
 				}

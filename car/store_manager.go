@@ -18,8 +18,12 @@ import (
 // entry whose lease the store no longer has is forgotten without a
 // callback: the replica that finished the lease ran OnRelease.
 
-// storeCtx bounds one store call (WithStoreTimeout).
+// storeCtx bounds one store call (WithStoreTimeout). The private store
+// answers from memory at once: its calls need no timer.
 func (m *SessionManager) storeCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	if m.private {
+		return parent, func() {}
+	}
 	return context.WithTimeout(parent, m.cfg.storeTimeout)
 }
 
