@@ -88,6 +88,7 @@ func TestFlatPlanEligibility(t *testing.T) {
 		B string `json:"name"`
 	}
 	type unexported struct{ a string }
+	_ = unexported{}.a
 	for _, tc := range []struct {
 		t    reflect.Type
 		want bool
