@@ -202,7 +202,7 @@ func (m *SessionManager) release(e *entry, reason ReleaseReason) {
 	// Tell the client first, so it stops reconnecting; an expired session
 	// is already gone and that is fine.
 	if e.hbID != "" {
-		if err := m.hb.Release(e.hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
+		if err := m.hb.Release(m.runCtx, e.hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
 			m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
 		}
 	}

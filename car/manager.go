@@ -509,7 +509,7 @@ func (m *SessionManager) leaseQueued(e *entry) (*Lease, error) {
 
 // lease issues a heartbeat token for e and describes it.
 func (m *SessionManager) lease(e *entry) (*Lease, error) {
-	token, err := m.hb.Open(e.hbID)
+	token, err := m.hb.Open(m.runCtx, e.hbID)
 	if err != nil {
 		m.release(e, ReleaseStartFailed)
 		return nil, fmt.Errorf("car: heartbeat session: %w", err)
@@ -694,7 +694,7 @@ func (m *SessionManager) sendReady(e *entry) {
 // notify sends a notice to a session, counting it; a session already gone
 // is not an error.
 func (m *SessionManager) notify(hbID string, n heartbeat.Notice) {
-	err := m.hb.Send(hbID, n)
+	err := m.hb.Send(m.runCtx, hbID, n)
 	if err != nil {
 		if !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
 			m.log.Warn("notice not sent", "session", hbID, "kind", string(n.Kind), "error", err)
