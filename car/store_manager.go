@@ -34,7 +34,7 @@ func (m *SessionManager) headTTL() time.Duration { return m.holdTTL() + 2*m.cfg.
 // startShared wires the store in when NewSessionManager has one.
 func (m *SessionManager) startShared() {
 	m.changed = make(chan struct{})
-	m.stopWatch = m.store.Watch(m.onStoreEvent)
+	m.stopWatch = m.watchStore()
 	m.running = true
 	m.queueWG.Add(1)
 	go m.runSharedQueue()
@@ -129,7 +129,7 @@ func (m *SessionManager) adopt(rec LeaseRecord, evenClosing bool) *entry {
 	e := &entry{
 		userID: rec.UserId, gen: rec.Generation, hbID: rec.SessionID(), req: rec.Request, since: now,
 		admitted: make(chan struct{}), released: make(chan struct{}),
-		applied: rec.Applied, serverSession: rec.ServerSession,
+		applied: rec.Applied, serverSession: rec.ServerSession, storeTicket: rec.Ticket,
 	}
 	switch rec.State {
 	case LeaseQueued:
@@ -339,7 +339,7 @@ func (m *SessionManager) startWithStore(ctx context.Context, req StartRequest) (
 			continue
 		}
 		m.mu.Lock()
-		e.gen, e.hbID = rec.Generation, rec.SessionID()
+		e.gen, e.hbID, e.storeTicket = rec.Generation, rec.SessionID(), rec.Ticket
 		m.byHB[e.hbID] = e
 		if rec.State == LeaseQueued {
 			m.settleLocked(e)
@@ -403,10 +403,11 @@ func (m *SessionManager) startNewShared(ctx context.Context, e *entry) (*Lease, 
 	err := m.admit(ctx, e, true)
 	if HasCode(err, CodeNoIdle) && m.cfg.queueLimit > 0 {
 		sctx, cancel := m.storeCtx(m.runCtx)
-		_, uerr := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued})
+		rec, uerr := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued})
 		cancel()
 		if uerr == nil {
 			m.mu.Lock()
+			e.storeTicket = rec.Ticket
 			if e.pending == "" && !m.closing {
 				m.settleLocked(e)
 				m.enqueueLocked(e)
