@@ -496,6 +496,9 @@ func TestLeasesRealRedis(t *testing.T) {
 	if err := a.mgr.Stop(t.Context(), "w1"); err != nil {
 		t.Fatalf("Stop(w1) after the rebuild: %v", err)
 	}
+	for len(f.released()) < 7 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // OnRelease runs after Stop returns
+	}
 	if rel := f.released(); len(rel) != 7 || rel[6] != "r1 w1 stopped" || f.count(cartest.EventDestroyed, "w1") != 1 {
 		t.Fatalf("w1 after the rebuild: releases %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "w1"))
 	}

@@ -134,7 +134,7 @@ func (l *leaseStore) run(ctx context.Context, op string, sc guardedScript, keys 
 			return v, nil
 		}
 		if try > 0 {
-			return nil, leaseErr(op, errors.New("Redis lost its data again while this replica rebuilt its leases"))
+			return nil, leaseErr(op, errors.New("redis lost its data again while this replica rebuilt its leases"))
 		}
 		if err := l.rebuild(ctx, mark); err != nil {
 			return nil, leaseErr(op, err)
