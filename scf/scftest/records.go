@@ -1,9 +1,9 @@
 package scftest
 
 import (
-	"encoding/hex"
 	"time"
 
+	"github.com/tcconcurrency/sdk-go/internal/apiserver"
 	"github.com/tcconcurrency/sdk-go/scf"
 )
 
@@ -29,53 +29,14 @@ type requestRecord struct {
 type requestKey [16]byte
 
 // parseRequestKey reads a FunctionRequestId in the form NewRequestID
-// writes (lowercase hex, dashes at 8, 13, 18 and 23); anything else is no
-// id of a record.
-func parseRequestKey(s string) (k requestKey, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return k, false
-	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return k, false
-		}
-		k[j] = hi<<4 | lo
-		j++
-	}
-	return k, j == 16
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+// writes; anything else is no id of a record.
+func parseRequestKey(s string) (requestKey, bool) {
+	k, ok := apiserver.ParseRequestID(s)
+	return requestKey(k), ok
 }
 
 // String is the id as NewRequestID wrote it.
-func (k requestKey) String() string {
-	var out [36]byte
-	hex.Encode(out[0:8], k[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], k[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], k[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], k[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], k[10:])
-	return string(out[:])
-}
+func (k requestKey) String() string { return apiserver.FormatRequestID(k) }
 
 // recordBlock is how many records one block of the ring holds.
 const recordBlock = 1024
