@@ -199,6 +199,7 @@ type entry struct {
 	ifHolding   bool   // an idle release adopted from another replica: not for a queued lease
 	relTries    int    // failed release attempts (store or CAR), for the backoff
 	lost        bool   // the store lost the lease: released from what this replica knows
+	storeTicket uint64 // its queue ticket in the store, 0 if none known (store_rebuild.go)
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }
