@@ -317,7 +317,7 @@ func (m *SessionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.h
 // notify sends a notice to a session, counting it; a session already gone
 // is not an error.
 func (m *SessionManager) notify(hbID string, n heartbeat.Notice) {
-	err := m.hb.Send(hbID, n)
+	err := m.hb.Send(m.runCtx, hbID, n)
 	if err != nil {
 		if !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
 			m.log.Warn("notice not sent", "session", hbID, "kind", string(n.Kind), "error", err)

@@ -329,7 +329,7 @@ func (m *SessionManager) leaseQueued(e *entry) (*Lease, error) {
 
 // lease issues a heartbeat token for e and describes it.
 func (m *SessionManager) lease(e *entry) (*Lease, error) {
-	token, err := m.hb.Open(e.hbID)
+	token, err := m.hb.Open(m.runCtx, e.hbID)
 	if err != nil {
 		m.release(e, ReleaseStartFailed)
 		return nil, fmt.Errorf("car: heartbeat session: %w", err)

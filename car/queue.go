@@ -351,7 +351,7 @@ func (m *SessionManager) admitHead(e *entry) bool {
 		m.finishStart(e, nil, true)
 		// Admission starts the idle count afresh: waiting in the queue is
 		// not idleness.
-		if err := m.hb.Touch(e.hbID); err != nil {
+		if err := m.hb.Touch(m.runCtx, e.hbID); err != nil {
 			m.log.Debug("idle count not reset", "user", e.userID, "error", err)
 		}
 		m.sendReady(e)
