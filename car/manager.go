@@ -247,6 +247,7 @@ type SessionManager struct {
 	private         bool // store is this manager's own (no WithLeaseStore): nobody shares it
 	stopWatch       func()
 	headMine        bool          // this replica held the head lock at the last try
+	headAt          time.Time     // when the head's backoff ends (the runner wakes then)
 	nextOrphanSweep time.Time     // sweepOrphans' next run
 	nextFullRound   time.Time     // positionRound's next look at every queued user
 	recheck         []*entry      // queued here, admitted elsewhere: to look up
