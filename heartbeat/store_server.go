@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -310,13 +312,21 @@ func (s *Server) refreshLoop() {
 func (s *Server) refresh() {
 	s.mu.Lock()
 	now := s.now()
-	var held []Held
+	// In the order of their ids, the same every round: a connection is
+	// refreshed about one round after the last time, however long a round
+	// takes. (In the map's random order, one refreshed first in a round
+	// and last in the next would wait two rounds, past the owner lease
+	// when rounds are slow, and be counted lost while it is connected.)
 	var sess []*serverSession
 	for _, ss := range s.sessions {
-		c := ss.conn
-		if c == nil {
-			continue
+		if ss.conn != nil {
+			sess = append(sess, ss)
 		}
+	}
+	slices.SortFunc(sess, func(a, b *serverSession) int { return strings.Compare(a.id, b.id) })
+	held := make([]Held, 0, len(sess))
+	for _, ss := range sess {
+		c := ss.conn
 		activity := time.Duration(ss.lastActivity.Load())
 		times := ss.idleTimes
 		if activity != ss.idleBase {
@@ -335,7 +345,6 @@ func (s *Server) refresh() {
 			IdleTimes:   times,
 			Timing:      ss.timing,
 		})
-		sess = append(sess, ss)
 	}
 	s.mu.Unlock()
 

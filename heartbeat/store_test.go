@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,11 +31,15 @@ import (
 // testKey is the token key every replica shares.
 var testKey = bytes.Repeat([]byte{7}, heartbeat.MinTokenKeyLen)
 
-// flakyStore is a Store that can be made unreachable.
+// flakyStore is a Store that can be made unreachable. It records the
+// sessions of every Refresh, in the order given.
 type flakyStore struct {
 	heartbeat.Store
 	down atomic.Bool
 	stop func()
+
+	mu        sync.Mutex
+	refreshed [][]string
 }
 
 func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
@@ -83,6 +88,13 @@ func (f *flakyStore) Refresh(ctx context.Context, held []heartbeat.Held) (heartb
 	if err := f.fail("refresh"); err != nil {
 		return heartbeat.RefreshResult{}, err
 	}
+	ids := make([]string, len(held))
+	for i, h := range held {
+		ids[i] = h.Session
+	}
+	f.mu.Lock()
+	f.refreshed = append(f.refreshed, ids)
+	f.mu.Unlock()
 	return f.Store.Refresh(ctx, held)
 }
 
@@ -199,6 +211,40 @@ func wantClose(t *testing.T, c *rawClient, code int) string {
 		t.Fatalf("close code = %d (%q), want %d", got, reason, code)
 	}
 	return reason
+}
+
+// Every refresh round carries the held connections in the same order, so
+// that each is refreshed one round after the last however long rounds take
+// (in a random order, one first in a round and last in the next waits two
+// rounds, and slow rounds then outlast the owner lease of a connected
+// client).
+func TestStoreRefreshesInTheSameOrderEveryRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 1)
+		e := cl.envs[0]
+		for i := range 40 {
+			id := fmt.Sprintf("u%02d", (i*7)%40) // joined out of id order
+			e.join(id, e.Open(id))
+		}
+		time.Sleep(4*heartbeat.StoreRefreshInterval + time.Second)
+		fs := cl.flaky[0]
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		var rounds [][]string
+		for _, ids := range fs.refreshed {
+			if len(ids) == 40 {
+				rounds = append(rounds, ids)
+			}
+		}
+		if len(rounds) < 3 {
+			t.Fatalf("%d refresh rounds with every connection, want at least 3 (all: %v)", len(rounds), fs.refreshed)
+		}
+		for i, r := range rounds[1:] {
+			if !slices.Equal(r, rounds[0]) {
+				t.Fatalf("round %d refreshed in another order than round 0:\n%v\n%v", i+1, r, rounds[0])
+			}
+		}
+	})
 }
 
 // A join token works on any replica, once: a second hello with it is
