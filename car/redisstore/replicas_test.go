@@ -237,6 +237,9 @@ func (c *cluster) start(i int) *replica {
 	r.hs = &http.Server{Handler: mgr}
 	go r.hs.Serve(r.ln)
 	r.up.Store(true)
+	if c.dbg != nil {
+		c.dbg.logger(r.id).Info("test: up")
+	}
 	c.mu.Lock()
 	c.slots[i] = r
 	c.mu.Unlock()
@@ -249,6 +252,9 @@ func (c *cluster) crash(i int) {
 	r := c.slots[i]
 	c.zombies = append(c.zombies, r)
 	c.mu.Unlock()
+	if c.dbg != nil {
+		c.dbg.logger(r.id).Info("test: kill")
+	}
 	r.up.Store(false)
 	r.api.dead.Store(true)
 	r.kill()
@@ -306,6 +312,7 @@ func (c *cluster) upCount() int {
 // replica; it can be cut as when a laptop's Wi-Fi goes.
 type userNet struct {
 	c       *cluster
+	hb      string // the heartbeat session, for the debug log
 	mu      sync.Mutex
 	offline bool
 	conn    net.Conn
@@ -323,6 +330,9 @@ func (n *userNet) dial(ctx context.Context, network, addr string) (net.Conn, err
 	}
 	conn, err := r.ln.DialContext(ctx, network, addr)
 	n.conn = conn
+	if n.c.dbg != nil {
+		n.c.dbg.logger("client").Info("test: dial", "session", n.hb, "to", r.id, "error", err)
+	}
 	return conn, err
 }
 
@@ -545,7 +555,11 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 		}
 		if !ok || rec.SessionID() != hb || rec.State != car.LeaseActive || connectedOn != 1 {
 			wrongStayers++
-			t.Errorf("still playing %s (%s): lease %+v (found %v), connected on %d replicas, want active on 1", user, hb, rec, ok, connectedOn)
+			c.book.mu.Lock()
+			c.book.debugUsers = append(c.book.debugUsers, user)
+			relBy := c.book.releasedBy[hb]
+			c.book.mu.Unlock()
+			t.Errorf("still playing %s (%s): lease %+v (found %v), connected on %d replicas, want active on 1 (released by %q)", user, hb, rec, ok, connectedOn, relBy)
 		}
 	}
 	leaked := 0
@@ -745,8 +759,15 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 
 	ready := make(chan struct{}, 4)
 	released := make(chan struct{}, 4)
-	net := &userNet{c: c}
-	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", hb, lease.HeartbeatToken,
+	net := &userNet{c: c, hb: hb}
+	var clientOpts []hbclient.Option
+	if c.dbg != nil {
+		clientOpts = append(clientOpts, hbclient.WithLogger(c.dbg.logger("client")),
+			hbclient.OnStateChange(func(from, to hbclient.State) {
+				c.dbg.logger("client").Info("test: client state", "session", hb, "from", from, "to", to)
+			}))
+	}
+	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", hb, lease.HeartbeatToken, append(clientOpts,
 		hbclient.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
 		hbclient.WithReconnectDelay(func(int) time.Duration { return c.cfg.retry }),
 		hbclient.WithActivityInterval(c.cfg.touch/2),
@@ -764,7 +785,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 				b.relNotices[hb]++
 				released <- struct{}{}
 			}
-		}))
+		}))...)
 	if err != nil {
 		return nil // released before the client connected
 	}
