@@ -67,16 +67,19 @@ type backend interface {
 // errDead is what a killed replica's store calls fail with.
 var errDead = errors.New("replica killed: connection refused")
 
-// cuttable is a CAR transport that a kill cuts.
+// cuttable is a CAR transport that a kill cuts; it counts the calls that
+// reach CAR.
 type cuttable struct {
-	base *http.Transport
-	dead atomic.Bool
+	base  *http.Transport
+	dead  atomic.Bool
+	calls *atomic.Int64
 }
 
 func (c *cuttable) RoundTrip(r *http.Request) (*http.Response, error) {
 	if c.dead.Load() {
 		return nil, errDead
 	}
+	c.calls.Add(1)
 	return c.base.RoundTrip(r)
 }
 
@@ -188,6 +191,8 @@ type cluster struct {
 	slots   []*replica
 	zombies []*replica
 	dbg     *debugLog
+	// carCalls counts the calls that reached CAR, over every replica.
+	carCalls atomic.Int64
 }
 
 // drawDur returns a random duration in [0, d).
@@ -212,7 +217,7 @@ func (c *cluster) start(i int) *replica {
 	r := &replica{slot: i, life: life, id: fmt.Sprintf("r%d-%d", i+1, life)}
 	ls, hs, kill := c.be.replica(c.t, r.id)
 	r.kill = kill
-	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}}
+	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}, calls: &c.carCalls}
 	r.client = c.car.Client(car.WithHTTPClient(&http.Client{Transport: r.api}))
 	opts := slices.Clone(c.cfg.managerOpts)
 	hbOpts := []heartbeat.ServerOption{heartbeat.WithStore(hs), heartbeat.WithTokenKeys(c.tokenK)}
@@ -436,15 +441,30 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 
 	done := make(chan struct{})
 	var bg sync.WaitGroup
-	// CAR faults: 5xx, throttling, dropped connections, lost answers.
+	// CAR faults: 5xx, throttling, dropped connections, lost answers. A
+	// real CAR fails a share of the calls it gets; cartest queues every
+	// injected fault for the next calls of its action. Injected on a clock
+	// alone, faults pile up when calls are few (the end of a run in real
+	// time, when the last users wait in the queue: each failure sends the
+	// head into a longer backoff, so it makes fewer calls than faults
+	// arrive, and it is never admitted while the run goes on). So a fault
+	// is injected only after faultCalls calls reached CAR since the last
+	// one: at most a few in ten calls fail, however quiet the run.
+	const faultCalls = 4
 	bg.Go(func() {
 		actions := []string{"ApplyConcurrent", "CreateSession", "DestroySession"}
+		var lastCalls int64
 		for {
 			select {
 			case <-done:
 				return
 			case <-time.After(cfg.faultEvery/2 + c.drawDur(cfg.faultEvery)):
 			}
+			n := c.carCalls.Load()
+			if n-lastCalls < faultCalls {
+				continue
+			}
+			lastCalls = n
 			var f cartest.Fault
 			switch c.draw(6) {
 			case 0:
@@ -461,9 +481,13 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 				f = cartest.Fault{DropAnswer: true}
 			}
 			f.Times = 1 + c.draw(2)
-			if err := c.car.InjectFault(actions[c.draw(len(actions))], f); err != nil {
+			action := actions[c.draw(len(actions))]
+			if err := c.car.InjectFault(action, f); err != nil {
 				t.Error(err)
 				return
+			}
+			if c.dbg != nil {
+				c.dbg.logger("car").Info("test: fault", "action", action, "fault", fmt.Sprintf("%+v", f))
 			}
 			c.book.mu.Lock()
 			c.book.faults++
