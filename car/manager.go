@@ -247,9 +247,12 @@ type SessionManager struct {
 
 	// With a shared LeaseStore (store_manager.go).
 	store           LeaseStore
+	private         bool // store is this manager's own (no WithLeaseStore): nobody shares it
 	stopWatch       func()
 	headMine        bool          // this replica held the head lock at the last try
 	nextOrphanSweep time.Time     // sweepOrphans' next run
+	nextFullRound   time.Time     // sharedPositions' next look at every queued user
+	recheck         []*entry      // queued here, admitted elsewhere: to look up
 	changed         chan struct{} // closed and replaced at every store event
 }
 
@@ -300,6 +303,11 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		return nil, fmt.Errorf("car: NewSessionManager: heartbeat: %w", err)
 	}
 	m.hb = hb
+	if m.store == nil {
+		// One replica: the leases and the queue live in a store of this
+		// manager's own, which nobody else shares.
+		m.store, m.private = NewMemoryLeaseStore().Replica("local"), true
+	}
 	if m.store != nil {
 		m.startShared()
 	}

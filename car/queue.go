@@ -132,6 +132,22 @@ func (q *waitQueue) each(f func(e *entry, pos int) bool) {
 	}
 }
 
+// from returns up to n queued entries in order: those after ticket t, or
+// from the front when !after.
+func (q *waitQueue) from(t uint64, after bool, n int) []*entry {
+	i := q.head
+	if after && t >= q.base {
+		i = max(i, int(t-q.base)+1)
+	}
+	var out []*entry
+	for ; i < len(q.items) && len(out) < n; i++ {
+		if e := q.items[i]; e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // enqueueLocked puts e at the end of the queue. Caller holds m.mu.
 func (m *SessionManager) enqueueLocked(e *entry) {
 	e.state = LeaseQueued

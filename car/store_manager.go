@@ -48,6 +48,17 @@ func (m *SessionManager) onStoreEvent(ev LeaseEvent) {
 	m.mu.Lock()
 	close(m.changed)
 	m.changed = make(chan struct{})
+	if ev.Replica != m.store.Replica() {
+		switch ev.Kind {
+		case LeaseEventQueue: // a join or a departure elsewhere: positions may have moved
+			m.queue.credit += noticesPerMove
+			m.queue.dirty = true
+		case LeaseEventAdmitted:
+			if e := m.users[ev.UserId]; e != nil && e.gen == ev.Generation && e.state == LeaseQueued {
+				m.recheck = append(m.recheck, e)
+			}
+		}
+	}
 	var drop *entry
 	if ev.Kind == LeaseEventReleased && ev.Replica != m.store.Replica() {
 		if e := m.users[ev.UserId]; e != nil && e.gen == ev.Generation && e.state != LeaseStarting {
@@ -342,12 +353,18 @@ func (m *SessionManager) startWithStore(ctx context.Context, req StartRequest) (
 		e.gen, e.hbID = rec.Generation, rec.SessionID()
 		m.byHB[e.hbID] = e
 		if rec.State == LeaseQueued {
+			pending := e.pending
+			e.pending = ""
 			m.settleLocked(e)
 			m.enqueueLocked(e)
 			m.mu.Unlock()
+			if pending != "" { // Stop or Shutdown came meanwhile
+				m.release(e, pending)
+				_, err := e.admission()
+				return nil, err
+			}
 			return m.leaseQueued(e)
 		}
-		e.applied = true // the store counts a started lease as applied
 		m.mu.Unlock()
 		return m.startNewShared(ctx, e)
 	}
@@ -587,9 +604,15 @@ func (m *SessionManager) attemptReleaseShared(e *entry) {
 	m.mu.Lock()
 	reason, ifHolding, hbID := e.reason, e.ifHolding, e.hbID
 	m.mu.Unlock()
-	ctx, cancel := m.storeCtx(m.runCtx)
-	c, err := m.store.Claim(ctx, ClaimRequest{UserId: e.userID, Generation: e.gen, Reason: reason, TTL: m.cfg.claimTTL, IfHolding: ifHolding})
-	cancel()
+	// A release handed over by WithPendingReleases (generation 0) has no
+	// lease in the store: this manager holds it alone.
+	handed := e.gen == 0
+	c, err := Claim{Won: true}, error(nil)
+	if !handed {
+		ctx, cancel := m.storeCtx(m.runCtx)
+		c, err = m.store.Claim(ctx, ClaimRequest{UserId: e.userID, Generation: e.gen, Reason: reason, TTL: m.cfg.claimTTL, IfHolding: ifHolding})
+		cancel()
+	}
 	switch {
 	case err != nil:
 		m.releaseLater(e, storeErr("claim", err), -1)
@@ -645,11 +668,10 @@ func (m *SessionManager) attemptReleaseShared(e *entry) {
 		m.mu.Unlock()
 	}
 	m.mu.Lock()
-	lost := e.lost
+	ok := e.lost || handed
 	m.mu.Unlock()
-	ok := lost
-	if !lost {
-		ctx, cancel = m.storeCtx(m.runCtx)
+	if !ok {
+		ctx, cancel := m.storeCtx(m.runCtx)
 		ok, err = m.store.Finish(ctx, e.userID, e.gen)
 		cancel()
 	}
@@ -692,11 +714,17 @@ func (m *SessionManager) runSharedQueue() {
 		m.sharedTimeouts()
 		admitted := m.sharedHead()
 		m.sweepOrphans()
-		m.sharedPositions()
+		next := m.sharedPositions()
 		if admitted {
 			continue
 		}
-		timer := time.NewTimer(m.cfg.queuePoll)
+		wait := m.cfg.queuePoll
+		if !next.IsZero() {
+			wait = min(wait, max(time.Until(next), 0))
+		}
+		// A fresh timer per wait: Reset on a timer inside a synctest bubble
+		// has lost timers in our churn test (see golang/go#76052).
+		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
 		case <-m.kick:
@@ -777,48 +805,110 @@ func (m *SessionManager) sharedHead() bool {
 	return m.admitHead(e)
 }
 
+// positionBatch is how many queued users a position round looks up in the
+// store at once.
+const positionBatch = 32
+
 // sharedPositions tells this replica's queued users their positions (the
-// store's), and notices those who left the queue elsewhere: admitted by
-// another replica's head runner, or released.
-func (m *SessionManager) sharedPositions() {
-	var es []*entry
-	var ids []string
-	m.mu.Lock()
-	m.queue.each(func(e *entry, _ int) bool {
-		if e.state == LeaseQueued {
-			es, ids = append(es, e), append(ids, e.userID)
-		}
-		return true
-	})
-	m.mu.Unlock()
-	if len(ids) == 0 {
-		return
-	}
-	ctx, cancel := m.storeCtx(m.runCtx)
-	pos, err := m.store.Positions(ctx, ids)
-	cancel()
-	if err != nil || len(pos) != len(ids) {
-		return
-	}
+// store's), coalesced as the old queue did (see positionRound in queue.go's
+// doc): at most one notice per user per notice interval, only to users
+// whose position changed, and no more than the queue's departures paid
+// for, spent front of the queue first, so a round after an admission
+// looks up and tells a few users, not the whole queue. Every poll interval
+// a full round also finds those who left the queue elsewhere (admitted by
+// another replica's head runner, or released) in case a store event was
+// lost. It returns when the first user it had to skip may have its notice
+// (zero if none).
+func (m *SessionManager) sharedPositions() time.Time {
 	now := time.Now()
-	var notices []positionNotice
-	var gone []*entry
 	m.mu.Lock()
-	for i, e := range es {
-		switch {
-		case e.state != LeaseQueued || e.done:
-		case pos[i] == 0:
-			gone = append(gone, e)
-		case pos[i] != e.sentPos && !now.Before(e.sentAt.Add(m.cfg.noticeInterval)):
-			e.sentPos, e.sentAt = pos[i], now
-			notices = append(notices, positionNotice{e.hbID, pos[i]})
-		}
+	full := !now.Before(m.nextFullRound)
+	if full {
+		m.nextFullRound = now.Add(m.cfg.queuePoll)
 	}
+	recheck := m.recheck
+	m.recheck = nil
+	if !m.queue.dirty && !full {
+		m.mu.Unlock()
+		m.checkGone(recheck)
+		return time.Time{}
+	}
+	m.queue.dirty = false
+	m.queue.credit = min(m.queue.credit, noticesPerMove*(m.queue.live+1))
+	budget := m.queue.credit
+	m.mu.Unlock()
+
+	var notices []positionNotice
+	var next time.Time
+	gone := recheck
+	after, begun := uint64(0), false
+	for done := false; !done; {
+		m.mu.Lock()
+		batch := m.queue.from(after, begun, positionBatch)
+		m.mu.Unlock()
+		if len(batch) == 0 {
+			break
+		}
+		ids := make([]string, len(batch))
+		for i, e := range batch {
+			ids[i] = e.userID
+		}
+		ctx, cancel := m.storeCtx(m.runCtx)
+		pos, err := m.store.Positions(ctx, ids)
+		cancel()
+		m.mu.Lock()
+		if err != nil || len(pos) != len(ids) {
+			m.queue.dirty = true // try again at the next round
+			m.mu.Unlock()
+			break
+		}
+		for i, e := range batch {
+			after, begun = e.ticket, true
+			switch {
+			case e.state != LeaseQueued || e.done || !e.inQueue:
+			case pos[i] == 0:
+				gone = append(gone, e)
+			case pos[i] == e.sentPos:
+			case len(notices) >= budget:
+				m.queue.dirty = true // the next departures pay for it
+				done = done || !full
+			case now.Before(e.sentAt.Add(m.cfg.noticeInterval)):
+				m.queue.dirty = true // its turn comes later
+				if at := e.sentAt.Add(m.cfg.noticeInterval); next.IsZero() || at.Before(next) {
+					next = at
+				}
+			default:
+				e.sentPos, e.sentAt = pos[i], now
+				notices = append(notices, positionNotice{e.hbID, pos[i]})
+			}
+			if done {
+				break
+			}
+		}
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	m.queue.credit -= len(notices)
 	m.mu.Unlock()
 	for _, n := range notices {
 		m.notify(n.hbID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: n.pos})
 	}
+	m.checkGone(gone)
+	return next
+}
+
+// checkGone asks the store about queued users who seem to have left the
+// queue elsewhere: a user admitted by another replica leaves this
+// replica's books with its Wait answered; one released elsewhere is
+// forgotten.
+func (m *SessionManager) checkGone(gone []*entry) {
 	for _, e := range gone {
+		m.mu.Lock()
+		skip := e.state != LeaseQueued || e.done
+		m.mu.Unlock()
+		if skip {
+			continue
+		}
 		ctx, cancel := m.storeCtx(m.runCtx)
 		rec, found, err := m.store.Get(ctx, e.userID)
 		cancel()
@@ -860,7 +950,7 @@ func (m *SessionManager) sharedPositions() {
 // claim's TTL ends. Without a shared store Drain refuses (nothing could
 // take the users over): use Shutdown.
 func (m *SessionManager) Drain(ctx context.Context) error {
-	if m.store == nil {
+	if m.private {
 		return errors.New("car: Drain needs a shared lease store (WithStore or WithLeaseStore); without one use Shutdown, which releases")
 	}
 	m.mu.Lock()

@@ -1,6 +1,7 @@
 package car
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -154,27 +155,35 @@ func (v *memView) Create(ctx context.Context, c CreateLease) (LeaseRecord, bool,
 
 func (v *memView) enqueueLocked(l *memLease) {
 	l.rec.State, l.rec.Holder = LeaseQueued, ""
-	if slices.Contains(v.s.queue, l) {
+	if v.queueIndex(l) >= 0 {
 		return
 	}
 	if l.rec.Ticket == 0 {
 		v.s.ticket++
 		l.rec.Ticket = v.s.ticket
 	}
-	i, _ := slices.BinarySearchFunc(v.s.queue, l.rec.Ticket, func(e *memLease, t uint64) int {
-		switch {
-		case e.rec.Ticket < t:
-			return -1
-		case e.rec.Ticket > t:
-			return 1
-		}
-		return 0
-	})
+	i, _ := v.search(l.rec.Ticket)
 	v.s.queue = slices.Insert(v.s.queue, i, l)
 }
 
+// search finds ticket t in the queue (kept in ticket order): O(log n).
+func (v *memView) search(t uint64) (int, bool) {
+	return slices.BinarySearchFunc(v.s.queue, t, func(e *memLease, t uint64) int { return cmp.Compare(e.rec.Ticket, t) })
+}
+
+// queueIndex is l's index in the queue, or -1.
+func (v *memView) queueIndex(l *memLease) int {
+	if l.rec.Ticket == 0 {
+		return -1
+	}
+	if i, ok := v.search(l.rec.Ticket); ok && v.s.queue[i] == l {
+		return i
+	}
+	return -1
+}
+
 func (v *memView) dequeueLocked(l *memLease) bool {
-	if i := slices.Index(v.s.queue, l); i >= 0 {
+	if i := v.queueIndex(l); i >= 0 {
 		v.s.queue = slices.Delete(v.s.queue, i, i+1)
 		return true
 	}
@@ -245,7 +254,7 @@ func (v *memView) Update(ctx context.Context, userID string, gen uint64, u Lease
 			l.rec.ServerSession = u.ServerSession
 		}
 	case LeaseQueued:
-		joined := !slices.Contains(v.s.queue, l)
+		joined := v.queueIndex(l) < 0
 		v.enqueueLocked(l)
 		if joined {
 			evs = append(evs, LeaseEvent{Kind: LeaseEventQueue, UserId: userID, Generation: gen, Replica: v.id})
@@ -296,6 +305,9 @@ func (v *memView) Claim(ctx context.Context, c ClaimRequest) (Claim, error) {
 	if l.rec.State != LeaseReleasing {
 		l.rec.Reason = c.Reason
 	}
+	if l.rec.State == LeaseStarting && l.rec.Holder != v.id {
+		l.rec.Applied = true // its starter's ApplyConcurrent may have run; the starter itself knows
+	}
 	l.rec.State, l.rec.Holder = LeaseReleasing, v.id
 	l.till = now.Add(c.TTL)
 	out.Record = l.read(now)
@@ -326,7 +338,7 @@ func (v *memView) Positions(ctx context.Context, userIDs []string) ([]int, error
 	out := make([]int, len(userIDs))
 	for i, id := range userIDs {
 		if l := v.s.leases[id]; l != nil {
-			out[i] = slices.Index(v.s.queue, l) + 1
+			out[i] = v.queueIndex(l) + 1
 		}
 	}
 	return out, nil

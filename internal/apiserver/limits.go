@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -141,10 +142,15 @@ type Listener struct {
 
 	mu     sync.Mutex
 	open   int
-	idle   map[*limitedConn]time.Time // since when each idle connection waits
-	freed  chan struct{}              // signalled (non-blocking) when a connection closes
+	conns  map[*limitedConn]struct{} // the open connections, counted against max
+	freed  chan struct{}             // signalled (non-blocking) when a connection closes
 	closed chan struct{}
 	once   sync.Once
+	// idleSeq numbers the moments connections go idle: the connection
+	// whose idle number is the lowest has waited the longest. A
+	// connection's own number (limitedConn.idle) is 0 while it is active,
+	// so that following the http.Server's states takes no lock.
+	idleSeq atomic.Uint64
 }
 
 // Listener wraps inner to enforce MaxConns; with MaxConns off it still
@@ -153,7 +159,7 @@ func (l Limits) Listener(inner net.Listener) *Listener {
 	l = l.WithDefaults()
 	return &Listener{
 		Listener: inner, max: l.MaxConns,
-		idle:  make(map[*limitedConn]time.Time),
+		conns: make(map[*limitedConn]struct{}),
 		freed: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
 }
@@ -185,20 +191,12 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		ln.mu.Lock()
 		if ln.open < ln.max {
 			ln.open++
-			ln.idle[lc] = time.Now() // no request yet: evictable
+			ln.conns[lc] = struct{}{}
+			lc.idle.Store(ln.idleSeq.Add(1)) // no request yet: evictable
 			ln.mu.Unlock()
 			return lc, nil
 		}
-		var oldest *limitedConn
-		var since time.Time
-		for o, t := range ln.idle {
-			if oldest == nil || t.Before(since) {
-				oldest, since = o, t
-			}
-		}
-		if oldest != nil {
-			delete(ln.idle, oldest)
-		}
+		oldest := ln.claimOldestIdle()
 		ln.mu.Unlock()
 		if oldest != nil {
 			oldest.Close() // frees its place
@@ -219,9 +217,27 @@ func (ln *Listener) Close() error {
 	return ln.Listener.Close()
 }
 
+// claimOldestIdle returns the open connection idle the longest, taken
+// out of the idle ones (so that no other Accept picks it), or nil; ln.mu
+// is held. One that turns active meanwhile is not taken.
+func (ln *Listener) claimOldestIdle() *limitedConn {
+	for {
+		var oldest *limitedConn
+		var since uint64
+		for c := range ln.conns {
+			if n := c.idle.Load(); n != 0 && (oldest == nil || n < since) {
+				oldest, since = c, n
+			}
+		}
+		if oldest == nil || oldest.idle.CompareAndSwap(since, 0) {
+			return oldest
+		}
+	}
+}
+
 func (ln *Listener) release(c *limitedConn) {
 	ln.mu.Lock()
-	delete(ln.idle, c)
+	delete(ln.conns, c)
 	ln.open--
 	ln.mu.Unlock()
 	select {
@@ -237,29 +253,19 @@ func (ln *Listener) connState(c net.Conn, state http.ConnState) {
 	if !ok || ln.max <= 0 {
 		return
 	}
-	ln.mu.Lock()
-	defer ln.mu.Unlock()
-	switch state {
-	case http.StateIdle:
-		if !lc.isClosed() {
-			ln.idle[lc] = time.Now()
-		}
-	default:
-		delete(ln.idle, lc)
+	if state == http.StateIdle {
+		lc.idle.Store(ln.idleSeq.Add(1))
+	} else {
+		lc.idle.Store(0)
 	}
 }
 
 type limitedConn struct {
 	net.Conn
 	ln     *Listener
+	idle   atomic.Uint64 // since when it is idle (Listener.idleSeq); 0: active
 	mu     sync.Mutex
 	closed bool
-}
-
-func (c *limitedConn) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
 }
 
 // Close closes the connection and frees its place, once.

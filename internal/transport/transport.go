@@ -312,7 +312,10 @@ func (a *attempt) headers(sig signature) http.Header {
 	c := a.client
 	h := make(http.Header, 8)
 	h["Content-Type"] = c.hdrContentType
-	h["X-Tc-Action"] = []string{a.action}
+	// The values that change with each call share one array.
+	vals := make([]string, 4)
+	vals[0] = a.action
+	h["X-Tc-Action"] = vals[0:1:1]
 	h["X-Tc-Version"] = c.hdrVersion
 	h["User-Agent"] = c.hdrNone
 	if c.hdrLanguage != nil {
@@ -321,7 +324,7 @@ func (a *attempt) headers(sig signature) http.Header {
 	if c.hdrRegion != nil {
 		h["X-Tc-Region"] = c.hdrRegion
 	}
-	sig.set(h)
+	sig.set(h, vals[1:])
 	return h
 }
 

@@ -179,13 +179,13 @@ func (s *Server) getRequestStatus() regionalHandler {
 	return onParsed(s, parseWindow, func(in *getRequestStatusIn, w window, fn *function) (any, *apiserver.Error) {
 		from, to := w.from, w.to
 		out := getRequestStatusOut{Data: []requestStatusOut{}}
-		rec := s.model.records[in.FunctionRequestId]
+		rec := s.model.records.get(in.FunctionRequestId)
 		if rec == nil || rec.fnKey != fn.key() || (!from.IsZero() && rec.start.Before(from)) || (!to.IsZero() && rec.start.After(to)) {
 			return out, nil
 		}
 		out.TotalCount = 1
 		out.Data = append(out.Data, requestStatusOut{
-			FunctionName: rec.fnName, RetMsg: rec.retMsg, RequestId: rec.id, StartTime: apiTime(rec.start),
+			FunctionName: rec.fnName, RetMsg: rec.retMsg, RequestId: rec.id.String(), StartTime: apiTime(rec.start),
 			RetCode: rec.retCode, Duration: rec.duration, MemUsage: rec.memMB, RetryNum: rec.retryNum,
 		})
 		return out, nil

@@ -17,40 +17,7 @@ type asyncEvent struct {
 	tries       int // attempts made, rejected ones (overruns) included
 	execRetries int
 	sysRetries  int
-	rec         *requestRecord
-}
-
-// requestRecord is what GetRequestStatus reports about an execution.
-type requestRecord struct {
-	id, fnKey, fnName string
-	start             time.Time
-	retCode           int64
-	duration          float64
-	memMB             float64
-	retryNum          int64
-	retMsg            string
-}
-
-func (r *requestRecord) update(ex *execution, _ time.Time) {
-	duration, _, result, errMsg := ex.summary()
-	r.duration, r.memMB = duration, float64(ex.memPeak)/(1<<20)
-	if ex.out.status == scf.StatusSuccess {
-		r.retCode, r.retMsg = scf.RetCodeSucceeded, result
-	} else {
-		r.retCode, r.retMsg = scf.RetCodeFailed, errMsg
-	}
-}
-
-// newRecord keeps a record, forgetting the oldest beyond the limit.
-func (m *model) newRecord(fn *function, id string) *requestRecord {
-	r := &requestRecord{id: id, fnKey: fn.key(), fnName: fn.name, start: m.now(), retCode: scf.RetCodeRunning}
-	m.records[id] = r
-	m.recordOrder = append(m.recordOrder, id)
-	if len(m.recordOrder) > m.maxRecords {
-		delete(m.records, m.recordOrder[0])
-		m.recordOrder = m.recordOrder[1:]
-	}
-	return r
+	rec         recordRef
 }
 
 // enqueue accepts an asynchronous event.
@@ -86,7 +53,9 @@ func (m *model) dispatch(fn *function) {
 		ver := m.resolve(fn, ev.qualifier, ev.routingKey)
 		if ver == nil {
 			fn.queue = fn.queue[1:]
-			ev.rec.retMsg = errorBody(scf.StatusQualifierNotFound, "Qualifier ["+ev.qualifier+"] of function ["+fn.name+"] not found", ev.id)
+			if r := ev.rec.live(); r != nil {
+				r.retMsg = errorBody(scf.StatusQualifierNotFound, "Qualifier ["+ev.qualifier+"] of function ["+fn.name+"] not found", ev.id)
+			}
 			m.count(scf.StatusQualifierNotFound)
 			m.drop(fn, ev, "qualifier not found")
 			continue
@@ -97,7 +66,9 @@ func (m *model) dispatch(fn *function) {
 		}
 		if rej != nil {
 			m.count(rej.status)
-			ev.rec.retMsg = errorBody(rej.status, rej.message, ev.id)
+			if r := ev.rec.live(); r != nil {
+				r.retMsg = errorBody(rej.status, rej.message, ev.id)
+			}
 			m.attempt(ev)
 			fn.paused = true
 			m.record(Event{Kind: "async", Action: "overrun", Subject: fn.key(), Code: statusCode(rej.status),
@@ -175,11 +146,15 @@ func (m *model) attempt(ev *asyncEvent) {
 	if ev.tries > 1 {
 		m.counters.AsyncRetries++
 	}
-	ev.rec.retryNum = int64(ev.tries - 1)
+	if r := ev.rec.live(); r != nil {
+		r.retryNum = int64(ev.tries - 1)
+	}
 }
 
 func (m *model) retryLater(fn *function, ev *asyncEvent, d time.Duration, why string) {
-	ev.rec.retCode = scf.RetCodeRunning
+	if r := ev.rec.live(); r != nil {
+		r.retCode = scf.RetCodeRunning
+	}
 	m.record(Event{Kind: "async", Action: "retry", Subject: fn.key(), Detail: ev.id + ": " + why + ", again in " + d.String()})
 	m.after(d, func() {
 		if fn.deleted || m.closed {
@@ -191,7 +166,9 @@ func (m *model) retryLater(fn *function, ev *asyncEvent, d time.Duration, why st
 }
 
 func (m *model) drop(fn *function, ev *asyncEvent, why string) {
-	ev.rec.retCode = scf.RetCodeFailed
+	if r := ev.rec.live(); r != nil {
+		r.retCode = scf.RetCodeFailed
+	}
 	m.counters.AsyncDropped++
 	m.record(Event{Kind: "async", Action: "drop", Subject: fn.key(), Detail: ev.id + ": " + why})
 }

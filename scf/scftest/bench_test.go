@@ -1,13 +1,15 @@
 package scftest_test
 
 import (
+	"bytes"
 	"context"
-	"github.com/tcconcurrency/sdk-go/internal/benchmetric"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tcconcurrency/sdk-go/internal/benchmetric"
 	"github.com/tcconcurrency/sdk-go/scf"
 	"github.com/tcconcurrency/sdk-go/scf/scftest"
 )
@@ -64,4 +66,87 @@ func benchClient(b *testing.B, url, id, key string) *scf.Client {
 	}
 	b.Cleanup(c.CloseIdleConnections)
 	return c
+}
+
+// BenchmarkServeInvoke is the server's side of BenchmarkInvoke alone: one
+// signed InvokeFunction request, captured from the SDK's client, served
+// by scftest's ServeHTTP with no network and no client, so that the
+// reference server's own cost per invoke (and its allocations) is
+// measured without the noise of loopback and of the client.
+func BenchmarkServeInvoke(b *testing.B) {
+	srv := scftest.Start(b, scftest.WithoutRateLimits())
+	if err := srv.AddFunction(scftest.FunctionConfig{Name: "bench", ColdStart: scftest.NoColdStart, Handler: func(context.Context, *scftest.Invocation) (string, error) {
+		return `"ok"`, nil
+	}}); err != nil {
+		b.Fatal(err)
+	}
+	req, body := captureInvoke(b, srv)
+	w := &discardWriter{h: http.Header{}}
+	var rd bytes.Reader
+	rc := io.NopCloser(&rd)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rd.Reset(body)
+		req.Body = rc
+		clear(w.h)
+		w.code = 0
+		srv.ServeHTTP(w, req)
+		if w.code != 0 && w.code != http.StatusOK {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// captureInvoke returns a server-side request of one InvokeFunction call
+// the SDK's client signs, and its body.
+func captureInvoke(b *testing.B, srv *scftest.Server) (*http.Request, []byte) {
+	var got *http.Request
+	var body []byte
+	capture := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r
+		var err error
+		body, err = io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		return nil, errors.New("captured")
+	})
+	cred := srv.Credentials()
+	c, err := scf.NewClient(scf.WithEndpoint(srv.URL), scf.WithRegion(scftest.DefaultRegion),
+		scf.WithCredentials(scf.StaticCredentials(cred.SecretId, cred.SecretKey)),
+		scf.WithHTTPClient(&http.Client{Transport: capture}), scf.WithRetry(scf.RetryPolicy{MaxAttempts: 1}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.InvokeFunction(b.Context(), &scf.InvokeFunctionInput{FunctionName: "bench", Event: `{"k":1}`})
+	if got == nil {
+		b.Fatal("no request captured")
+	}
+	req := httptest.NewRequest(http.MethodPost, got.URL.String(), bytes.NewReader(body))
+	for k, v := range got.Header {
+		req.Header[k] = v
+	}
+	req.Host = got.URL.Host
+	return req, body
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// discardWriter is a ResponseWriter that keeps the status and drops the
+// body.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header  { return w.h }
+func (w *discardWriter) WriteHeader(code int) { w.code = code }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(p), nil
 }

@@ -285,7 +285,7 @@ type execution struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-	rec     *requestRecord
+	rec     recordRef
 	async   *asyncEvent
 
 	// Guarded by Server.mu, as all of the model.
@@ -326,8 +326,9 @@ func (m *model) startCall(fn *function, qualifier, routingKey string, p execPara
 	}
 	if rej != nil {
 		m.count(rej.status)
-		rec := m.newRecord(fn, p.id)
-		rec.retCode, rec.retMsg = scf.RetCodeFailed, errorBody(rej.status, rej.message, p.id)
+		if rec := m.newRecord(fn, p.id).live(); rec != nil {
+			rec.retCode, rec.retMsg = scf.RetCodeFailed, errorBody(rej.status, rej.message, p.id)
+		}
 		m.record(Event{Kind: "invoke", Action: "rejected", Subject: fn.key() + ":" + qualifier,
 			Code: statusCode(rej.status), Detail: p.id})
 		return nil, rej
@@ -442,7 +443,8 @@ func (m *model) finish(ex *execution, o outcome) {
 	if ex.finished {
 		return
 	}
-	ex.finished, ex.out, ex.end = true, o, m.now()
+	now := m.now()
+	ex.finished, ex.out, ex.end = true, o, now
 	if ex.timer != nil {
 		ex.timer.Stop()
 	}
@@ -462,12 +464,12 @@ func (m *model) finish(ex *execution, o outcome) {
 			m.removeInstance(inst, "timed out in "+ex.id, true)
 		}
 	}
-	m.idle(inst)
+	m.idleAt(inst, now)
 	m.count(o.status)
-	if ex.rec != nil {
-		ex.rec.update(ex, m.now())
+	if rec := ex.rec.live(); rec != nil {
+		rec.update(ex)
 	}
-	m.record(Event{Kind: "invoke", Action: "execution", Subject: ex.ver.key,
+	m.record(Event{Time: now, Kind: "invoke", Action: "execution", Subject: ex.ver.key,
 		Code: statusCode(o.status), Resource: inst.id, Detail: ex.id})
 	close(ex.done)
 	if ex.async != nil {

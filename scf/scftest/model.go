@@ -25,17 +25,16 @@ import (
 // host, whose timers run their function under the same mutex.
 type model struct {
 	host
-	region                 string // the default region: events name its functions without it
-	burst, provisionRate   int
-	retention, coldStart   time.Duration
-	queueLimit, maxRecords int
-	accounts               map[string]*account // one per region; the map never changes
-	records                map[string]*requestRecord
-	recordOrder            []string
-	counters               Counters
-	seq                    uint64
-	rng                    *rand.Rand
-	closed                 bool // no new execution, dispatch or provisioning step
+	region               string // the default region: events name its functions without it
+	burst, provisionRate int
+	retention, coldStart time.Duration
+	queueLimit           int
+	accounts             map[string]*account // one per region; the map never changes
+	records              recordRing
+	counters             Counters
+	seq                  uint64
+	rng                  *rand.Rand
+	closed               bool // no new execution, dispatch or provisioning step
 }
 
 // host is what the model needs of the server around it.
@@ -56,8 +55,8 @@ type host struct {
 func newModel(cfg *config, h host) *model {
 	m := &model{
 		host: h, region: cfg.region, burst: cfg.burst, provisionRate: cfg.provisionRate,
-		retention: cfg.retention, coldStart: cfg.coldStart, queueLimit: cfg.queueLimit, maxRecords: cfg.maxRecords,
-		accounts: newAccounts(cfg), records: make(map[string]*requestRecord),
+		retention: cfg.retention, coldStart: cfg.coldStart, queueLimit: cfg.queueLimit,
+		accounts: newAccounts(cfg), records: newRecordRing(cfg.maxRecords),
 		rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5cf)),
 	}
 	m.counters.ByStatus = make(map[int]int64)
@@ -210,8 +209,9 @@ type instance struct {
 	started     time.Time
 	lastUsed    time.Time
 	execs       []*execution
-	gen         int
-	retention   *clock.Timer
+	// retention is the pending idle-retention check, if any: one timer
+	// at a time, which looks at lastUsed when it fires (see idle).
+	retention *clock.Timer
 }
 
 // counts reports whether the instance holds quota: while busy, or always
@@ -389,11 +389,22 @@ func (m *model) removeInstance(inst *instance, why string, replace bool) {
 // idle is called when an instance has no request left: an elastic
 // instance is kept for the retention time and then recycled, a stale one
 // at once; a provisioned one stays.
-func (m *model) idle(inst *instance) {
+//
+// The retention is not a timer per request: an instance has at most one
+// pending check, set when it goes idle with none pending. When the check
+// fires, an instance that is busy (or provisioned) again is left alone,
+// its next idle setting a new check; one used since the check was set is
+// checked again at its last use plus the retention; one idle the whole
+// retention is recycled. So an instance is recycled the retention after
+// it last went idle, as with a timer set at every idle.
+func (m *model) idle(inst *instance) { m.idleAt(inst, m.now()) }
+
+// idleAt is idle at now, the model time.
+func (m *model) idleAt(inst *instance, now time.Time) {
 	if inst.dead || inst.dying || len(inst.execs) > 0 {
 		return
 	}
-	inst.lastUsed = m.now()
+	inst.lastUsed = now
 	if inst.provisioned {
 		return
 	}
@@ -401,25 +412,31 @@ func (m *model) idle(inst *instance) {
 		m.removeInstance(inst, "configuration changed", false)
 		return
 	}
-	inst.gen++
-	gen := inst.gen
+	m.checkRetention(inst, m.retention)
+}
+
+// checkRetention sets the instance's retention check to d from now,
+// unless one is pending.
+func (m *model) checkRetention(inst *instance, d time.Duration) {
 	if inst.retention != nil {
-		inst.retention.Stop()
+		return
 	}
-	inst.retention = m.after(m.retention, func() {
-		if !inst.dead && inst.gen == gen && len(inst.execs) == 0 && !inst.provisioned {
-			m.removeInstance(inst, "idle retention expired", false)
+	inst.retention = m.after(d, func() {
+		inst.retention = nil
+		if inst.dead || len(inst.execs) > 0 || inst.provisioned {
+			return
 		}
+		if left := inst.lastUsed.Add(m.retention).Sub(m.now()); left > 0 {
+			m.checkRetention(inst, left)
+			return
+		}
+		m.removeInstance(inst, "idle retention expired", false)
 	})
 }
 
-// busy marks an instance taken by ex.
+// busy marks an instance taken by ex. A pending retention check stays:
+// it finds the instance busy, or used since it was set.
 func (m *model) busy(inst *instance, ex *execution) {
-	inst.gen++
-	if inst.retention != nil {
-		inst.retention.Stop()
-		inst.retention = nil
-	}
 	m.charge(inst, func() { inst.execs = append(inst.execs, ex) })
 	inst.lastUsed = m.now()
 }

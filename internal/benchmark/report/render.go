@@ -10,19 +10,21 @@ import (
 type report struct {
 	b       strings.Builder
 	targets []target
-	carried []string // Targets rows carried over from the previous report
 }
 
+// target is a row of the Targets table: one measured by this run, or a
+// row carried over as it was from the previous report (row set).
 type target struct {
 	what, goal, measured string
 	met                  bool
 	known                bool
+	row                  string
 }
 
 func (r *report) p(format string, args ...any) { fmt.Fprintf(&r.b, format+"\n", args...) }
 
 func (r *report) target(what, goal, measured string, met, known bool) {
-	r.targets = append(r.targets, target{what, goal, measured, met, known})
+	r.targets = append(r.targets, target{what: what, goal: goal, measured: measured, met: met, known: known})
 }
 
 // fmtStat prints "median (min–max)" scaled by div, with prec decimals.
@@ -50,22 +52,44 @@ func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes,
 		r.p("%s", machine)
 		r.p("")
 	}
-	r.signing(s)
-	r.clientCall(s)
-	r.servers(s)
-	r.queue(s)
-	r.afterLeave(leave)
+	// Each part that this run left out (.ci/bench's PARTS) is carried over
+	// from the previous report, its targets with it; without a previous
+	// report it says it was not measured.
+	_, signRun := s["Sign"]
+	_, clientRun := s["ClientCall/sdk"]
+	_, carRun := s["Lifecycle/cartest"]
+	_, scfRun := s["Invoke/scftest"]
+	_, queueRun := s["Queue/queued=1000"]
 	_, memRun := s["IdleSessionMemory"]
-	if scale == nil && !memRun && r.carry(prev, "## Heartbeat server", "the heartbeat's benchmarks were left out") {
-		r.carryTargets(prev, "sessions]", "idle session memory")
-	} else {
-		r.heartbeat(s, scale)
+	parts := []struct {
+		ran        bool
+		title, why string
+		marks      []string
+		render     func()
+	}{
+		{signRun, "## Signing", "BenchmarkSign was left out", []string{"signing "}, func() { r.signing(s) }},
+		{clientRun, "## A client call", "BenchmarkClientCall was left out", []string{"client call ", "calls/s vs the official SDK"}, func() { r.clientCall(s) }},
+		{carRun || scfRun, "## Reference servers", "the reference servers' benchmarks were left out", []string{"overhead over a bare handler"}, func() { r.servers(s) }},
+		{queueRun, "## The queue", "BenchmarkQueue was left out", []string{"queue: "}, func() { r.queue(s) }},
+		{leave != nil, "## Concurrency-seconds held after the user left", "the concurrency-seconds run was left out", []string{": held vs CAR alone", "reload within the grace", "concurrency held after the user left"}, func() { r.afterLeave(leave) }},
+		{scale != nil || memRun, "## Heartbeat server", "the heartbeat's benchmarks were left out", []string{"sessions]", "idle session memory"}, func() { r.heartbeat(s, scale) }},
+	}
+	for _, part := range parts {
+		if !part.ran && r.carry(prev, part.title, part.why) {
+			r.carryTargets(prev, part.marks...)
+			continue
+		}
+		part.render()
 	}
 	r.p("## Targets")
 	r.p("")
 	r.p("| target | goal | measured | |")
 	r.p("|---|---|---|---|")
 	for _, t := range r.targets {
+		if t.row != "" {
+			r.p("%s", t.row)
+			continue
+		}
 		mark := "met"
 		switch {
 		case !t.known:
@@ -74,9 +98,6 @@ func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes,
 			mark = "**missed**"
 		}
 		r.p("| %s | %s | %s | %s |", t.what, t.goal, t.measured, mark)
-	}
-	for _, row := range r.carried {
-		r.p("%s", row)
 	}
 	r.p("")
 	if notes != "" {
@@ -235,7 +256,7 @@ func (r *report) carryTargets(prev *previous, marks ...string) {
 		name, _, _ := strings.Cut(strings.TrimPrefix(row, "| "), " |")
 		for _, m := range marks {
 			if strings.Contains(name, m) {
-				r.carried = append(r.carried, row)
+				r.targets = append(r.targets, target{row: row})
 				break
 			}
 		}

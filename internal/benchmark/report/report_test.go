@@ -105,9 +105,95 @@ func TestCarryOver(t *testing.T) {
 	if !strings.Contains(doc, "| idle callback error p99 [1000 sessions] | ≤ 50 | 4 | met |") || strings.Contains(doc, "9 µs") {
 		t.Fatalf("targets:\n%s", doc)
 	}
-	// Carried over again, it says so once.
+	// Carried over again, each section says so once.
 	again := render(samples{}, nil, nil, "", "", ".ci/bench", parsePrevious(doc))
-	if n := strings.Count(again, "Not measured by this run"); n != 1 || !strings.Contains(again, "old table") {
-		t.Fatalf("carried twice: %d notes\n%s", n, again)
+	if n, m := strings.Count(again, "Not measured by this run"), strings.Count(again, "\n## ")-1; n != m || !strings.Contains(again, "old table") {
+		t.Fatalf("carried twice: %d notes in %d sections\n%s", n, m, again)
+	}
+	if strings.Contains(again, "*Not measured by this run (the heartbeat's benchmarks were left out): carried over from the previous BENCHMARKS.md, with its targets.*\n*Not measured") {
+		t.Fatalf("a note repeated:\n%s", again)
+	}
+}
+
+// Every part can be left out, the compared ones (the client call, the
+// reference servers, the queue), signing and the concurrency-seconds
+// included: a run of only the heartbeat's parts keeps all of them from
+// the previous report, with their targets in their order, and renders
+// its own.
+func TestCarryOverOfEveryPart(t *testing.T) {
+	prev := parsePrevious(`# Benchmarks
+
+## Signing
+
+old signing
+
+## A client call
+
+old client table
+
+## Reference servers
+
+old servers table
+
+## The queue
+
+old queue table
+
+## Concurrency-seconds held after the user left
+
+old leave table
+
+## Heartbeat server
+
+old heartbeat table
+
+## Targets
+
+| target | goal | measured | |
+|---|---|---|---|
+| signing time | ≤ 2 µs | 1.42 µs | met |
+| client call time vs the signed floor | ≤ 1.00× | 0.90× | met |
+| calls/s vs the official SDK | ≥ 1.71× | 1.80× | met |
+| scftest overhead over a bare handler | ≤ +25% | +20% | met |
+| queue: CPU for 1,000 joins | < 1000 ms | 9.7 ms | met |
+| silent vanish: held vs CAR alone, p50 and p99 | ≤ 0.75× | 0.65× | met |
+| reload within the grace: same concurrency resumed | 100% | 200 of 200 (100%) | met |
+| idle callback error p99 [1000 sessions] | ≤ 50 | 4 | met |
+
+## Notes
+`)
+	s := samples{}
+	if err := parseBench(strings.NewReader("BenchmarkIdleSessionMemory-2 1 8000 B/session 7000 heap-B/session 1000 stack-B/session 15000 sessions\n"), s); err != nil {
+		t.Fatal(err)
+	}
+	doc := render(s, nil, nil, "", "", ".ci/bench", prev)
+	for _, old := range []string{"old signing", "old client table", "old servers table", "old queue table", "old leave table"} {
+		if !strings.Contains(doc, old) {
+			t.Errorf("%q not carried over", old)
+		}
+	}
+	if strings.Contains(doc, "old heartbeat table") || !strings.Contains(doc, "`BenchmarkIdleSessionMemory` (heartbeat)") {
+		t.Errorf("the heartbeat ran: its section must be this run's")
+	}
+	if strings.Contains(doc, "was not part of this run") || strings.Contains(doc, "(internal/benchmark/afterleave) was not part") || strings.Contains(doc, "| — | — | — | 0 |") {
+		t.Errorf("a part left out was rendered empty")
+	}
+	_, tbl, _ := strings.Cut(doc, "## Targets")
+	tbl, _, _ = strings.Cut(tbl, "\n\n## ")
+	var rows []string
+	for _, line := range strings.Split(tbl, "\n") {
+		if strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| target |") {
+			name, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+			rows = append(rows, name)
+		}
+	}
+	want := []string{"signing time", "client call time vs the signed floor", "calls/s vs the official SDK", "scftest overhead over a bare handler",
+		"queue: CPU for 1,000 joins", "silent vanish: held vs CAR alone, p50 and p99", "reload within the grace: same concurrency resumed",
+		"idle session memory at 15,000 sessions"}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("targets %q, want %q\n%s", rows, want, doc)
+	}
+	if !strings.Contains(doc, "| client call time vs the signed floor | ≤ 1.00× | 0.90× | met |") {
+		t.Fatalf("a carried target row changed:\n%s", doc)
 	}
 }
