@@ -929,7 +929,7 @@ func (m *SessionManager) checkGone(gone []*entry) {
 				close(e.admitted)
 				if info.Connected {
 					m.dequeueLocked(e)
-					e.since, e.applied = now, rec.Applied
+					e.since, e.applied = time.Now(), rec.Applied
 				} else {
 					m.forgetLocked(e)
 					m.stats.forgotten--
