@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
@@ -22,7 +23,7 @@ import (
 
 // hbFleet is a fleet with both halves on Redis (car.WithStore) and a
 // heartbeat listener per replica behind one router.
-func hbFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *router) {
+func hbFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *router, *miniredis.Miniredis) {
 	m, _ := redistest.Pipe(t)
 	key := bytes.Repeat([]byte{9}, 32)
 	f := newLeaseFleetWith(t, n, packSize, func() redis.UniversalClient { return redistest.PipeClient(t, m) },
@@ -36,7 +37,7 @@ func hbFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFl
 		go hs.Serve(l)
 		t.Cleanup(func() { hs.Close() })
 	}
-	return f, rt
+	return f, rt, m
 }
 
 // snapUser returns user's line in a replica's Snapshot.
@@ -58,15 +59,22 @@ func snapUser(r *leaseReplica, user string) (car.UserSnapshot, bool) {
 // its connection.
 func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f, rt := hbFleet(t, 2, 1)
+		f, rt, m := hbFleet(t, 2, 1)
+		time.Sleep(time.Second)
+		// r1 is the replica whose runner holds the head lock (whichever
+		// took it first): it admits the queue's head.
 		r1, r2 := f.reps[0], f.reps[1]
+		if h, _ := m.Get(r1.store.keys.queueHead()); h == r2.store.replica {
+			r1, r2 = r2, r1
+		} else if h != r1.store.replica {
+			t.Fatalf("head lock held by %q, want one of the replicas", h)
+		}
 		f.start(r1, "holder")
-		time.Sleep(time.Second) // r1's runner holds the head lock
 		l := f.start(r2, "u2")
 		if l.QueuePosition != 1 {
 			t.Fatalf("u2: position %d, want 1", l.QueuePosition)
 		}
-		rt.move("r2", false)
+		rt.move(r2.name, false)
 		ready := make(chan struct{}, 1)
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
 			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
@@ -91,14 +99,14 @@ func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 		time.Sleep(2 * time.Second) // several position polls on r2
 		synctest.Wait()
 		if u, ok := snapUser(r1, "u2"); !ok || u.State != car.LeaseActive || u.Connected {
-			t.Fatalf("r1 did not admit u2 (the premise): %+v (found %v)", u, ok)
+			t.Fatalf("%s did not admit u2 (the premise): %+v (found %v)", r1.name, u, ok)
 		}
 		u, ok := snapUser(r2, "u2")
 		if !ok || u.State != car.LeaseActive || !u.Connected || u.HeartbeatSession != l.HeartbeatSession || u.QueuePosition != 0 {
-			t.Fatalf("r2, which holds u2's connection: %+v (found %v), want active and connected", u, ok)
+			t.Fatalf("%s, which holds u2's connection: %+v (found %v), want active and connected", r2.name, u, ok)
 		}
 		if s := r2.mgr.Snapshot(); s.Active != 1 || s.Waiting != 0 {
-			t.Errorf("r2: %d active, %d waiting, want 1 and 0", s.Active, s.Waiting)
+			t.Errorf("%s: %d active, %d waiting, want 1 and 0", r2.name, s.Active, s.Waiting)
 		}
 		// The user leaves through r2: released once.
 		if err := r2.mgr.Stop(t.Context(), "u2"); err != nil {
@@ -108,12 +116,12 @@ func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 		synctest.Wait()
 		got := 0
 		for _, r := range f.released() {
-			if r == "r2 u2 stopped" {
+			if r == r2.name+" u2 stopped" {
 				got++
 			}
 		}
 		if got != 1 {
-			t.Errorf("releases %v, want u2 stopped once by r2", f.released())
+			t.Errorf("releases %v, want u2 stopped once by %s", f.released(), r2.name)
 		}
 	})
 }
