@@ -91,10 +91,11 @@ func realTime(cfg churnConfig) churnConfig {
 func TestChurnRedis(t *testing.T) {
 	if v := os.Getenv("TCC_CHURN"); v != "full" && v != "redis" {
 		// In real time its timeline stretches with the machine's load
-		// (the users' waits, the idle thresholds are seconds): CI runs the
-		// same churn on Redis's semantics in a synctest bubble
-		// (TestChurnMiniredis), and this one on demand.
-		t.Skip("the churn on a real redis-server runs in real time: TCC_CHURN=redis (CI's size) or TCC_CHURN=full (1,000 users)")
+		// (the users' waits, the idle thresholds are seconds), so it does
+		// not run beside other packages: .ci/run gives it a step of its
+		// own with TCC_CHURN=redis. The same churn runs on Redis's
+		// semantics in a synctest bubble (TestChurnMiniredis) every time.
+		t.Skip("the churn on a real redis-server runs in real time, alone: TCC_CHURN=redis (CI's size, a step of .ci/run of its own) or TCC_CHURN=full (1,000 users)")
 	}
 	srv := redistest.Start(t)
 	users, conc := churnSize([2]int{60, 20}, [2]int{60, 20})
