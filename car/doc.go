@@ -62,10 +62,12 @@
 // The heartbeat server's single scheduler drives every deadline of every
 // session: the next ping, the ping timeout (a client silent that long is
 // disconnected), the idle thresholds, and the reconnect wait. The manager
-// adds two goroutines of its own, each alive only while it has work: the
-// queue runner (the poll interval, a transient failure's backoff, the
-// position notices' interval, WithQueueTimeout) and the release runner
-// (the next attempt of each queued release). Shutdown stops both.
+// adds two goroutines of its own: the queue runner (the poll interval, a
+// transient failure's backoff, the position notices' interval,
+// WithQueueTimeout; it lives as long as the manager, and sleeps without a
+// timer while nobody is queued and no store is shared) and the release
+// runner (the next attempt of each queued release; alive only while one
+// is pending). Shutdown and Drain stop both.
 //
 // # Exactly once
 //
@@ -116,9 +118,9 @@
 //
 // # The queue
 //
-// Queued users are kept in FIFO order with a ticket each; positions are
-// counted with a Fenwick tree, so a lookup is O(log n) and joining or
-// leaving does not touch the others. Position notices are coalesced: at
+// Queued users are kept in FIFO order with a ticket each, given by the
+// lease store; in the in-memory store a position lookup is O(log n) and
+// joining or leaving does not touch the others. Position notices are coalesced: at
 // most one per user per [WithNoticeInterval] (1 s), the latest position
 // winning, and only to users whose position changed; a join changes no one
 // else's position. Each departure from the queue pays for four notices,
@@ -131,6 +133,13 @@
 // admission.
 //
 // # Several replicas
+//
+// Every manager keeps its leases and its queue in a [LeaseStore], and runs
+// one lease state machine on it. Without [WithStore] or [WithLeaseStore]
+// that is an in-memory store of the manager's own, which nobody else
+// shares: everything below then happens in one process, and
+// [SessionManager.Drain] refuses, since no replica could take the users
+// over.
 //
 // With [WithStore] (the manager's [LeaseStore] and its heartbeat server's
 // [heartbeat.Store] at once; [WithLeaseStore] for the first alone), the

@@ -13,15 +13,19 @@ import (
 	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
-// Releasing a lease. The first caller that moves a lease to LeaseReleasing
-// does the work; every other caller returns at once. A lease that may hold
+// Releasing a lease. The first caller on this replica that moves a lease
+// to LeaseReleasing does the work; every other caller returns at once. The
+// work starts with the release claim in the lease store (Claim): exactly
+// one claimer per generation wins, across replicas; a replica that loses
+// forgets its copy. The winner tells the client, and a lease that may hold
 // a concurrency gets DestroySession: one call (with WithDestroyRetry's
-// retries inside it) made by the releasing goroutine, then, while it fails
-// for a transient reason, further calls from the release queue with
-// exponential backoff and no attempt limit. The lease is finished — removed,
+// retries inside it) made by the releasing goroutine, then, while it (or a
+// store call) fails for a transient reason, further attempts from the
+// release queue with exponential backoff and no attempt limit. The lease
+// is finished — deleted from the store (Finish), taken off the books,
 // counted, OnRelease called, the queue woken — when DestroySession
-// succeeds (UnsupportedOperation.Stopping counts as success) or fails for a
-// permanent reason.
+// succeeds (UnsupportedOperation.Stopping counts as success) or fails for
+// a permanent reason.
 
 // PendingRelease is a release not done yet: DestroySession keeps failing
 // for a transient reason. Shutdown hands those still pending when its
@@ -104,7 +108,7 @@ func (e *ShutdownError) UserIds() []string { //nolint:revive // the API's spelli
 func (m *SessionManager) Stop(ctx context.Context, userID string) error {
 	m.mu.Lock()
 	e := m.users[userID]
-	if e == nil && m.store != nil {
+	if e == nil {
 		// Another replica's lease: adopt it from the store to release it.
 		m.mu.Unlock()
 		adopted, err := m.adoptUser(ctx, userID)
@@ -156,15 +160,11 @@ func (m *SessionManager) pendingErrorLocked(e *entry, ctxErr error) error {
 
 // release ends e exactly once (see the top of this file). A release asked
 // for while e is starting is recorded and carried out when the start
-// settles. It returns once the first DestroySession call is done (or
-// failed and the release was queued).
+// settles. It returns once the first attempt is done (or failed and the
+// release was queued).
 func (m *SessionManager) release(e *entry, reason ReleaseReason) {
-	if m.store != nil {
-		m.releaseShared(e, reason)
-		return
-	}
 	m.mu.Lock()
-	if m.users[e.userID] != e || e.state == LeaseReleasing {
+	if m.users[e.userID] != e || e.state == LeaseReleasing || e.done {
 		m.mu.Unlock()
 		return
 	}
@@ -189,26 +189,13 @@ func (m *SessionManager) release(e *entry, reason ReleaseReason) {
 		}
 	}
 	e.state, e.since, e.reason = LeaseReleasing, time.Now(), reason
-	held := e.applied
 	if wasQueued {
 		e.wasAdmitted = true
 		close(e.admitted)
 	}
 	m.mu.Unlock()
-
 	if wasQueued {
 		m.kickQueue()
-	}
-	// Tell the client first, so it stops reconnecting; an expired session
-	// is already gone and that is fine.
-	if e.hbID != "" {
-		if err := m.hb.Release(e.hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
-			m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
-		}
-	}
-	if !held {
-		m.finish(e, false, nil)
-		return
 	}
 	m.attemptRelease(e)
 }
@@ -221,45 +208,126 @@ func (m *SessionManager) releaseBackoff() retry.Backoff {
 	return retry.Exponential(time.Second, m.cfg.releaseRetryMax)
 }
 
-// attemptRelease makes one DestroySession call for e (with its per-call
-// retries), then finishes e or queues the next attempt.
-func (m *SessionManager) attemptRelease(e *entry) {
-	if m.store != nil {
-		m.attemptReleaseShared(e)
-		return
-	}
-	ctx, cancel := m.callContext(m.runCtx)
-	_, err := m.client.DestroySession(ctx, &DestroySessionInput{UserId: e.userID}, WithCallRetry(m.cfg.destroyRetry))
-	cancel()
-	if HasCode(err, CodeStopping) { // CAR is already tearing the session down
-		err = nil
-	}
+// releaseLater queues the next attempt of e's release after d (or the
+// backoff, d < 0), keeping err as its last failure.
+func (m *SessionManager) releaseLater(e *entry, err error, d time.Duration) {
 	m.mu.Lock()
 	e.relRunning = false
-	e.relAttempts++
-	switch {
-	case err == nil:
-		delete(m.relPending, e)
+	if e.done {
 		m.mu.Unlock()
-		m.finish(e, true, nil)
-	case permanentDestroyError(err):
-		delete(m.relPending, e)
-		m.mu.Unlock()
-		m.finish(e, true, err)
-	default:
-		m.stats.destroyRetries++
+		return
+	}
+	if err != nil {
 		e.relErr = err
-		delay := m.releaseBackoff().Delay(e.relAttempts)
-		e.relNext = time.Now().Add(delay)
-		m.relPending[e] = struct{}{}
-		m.startReleaseRunnerLocked()
-		reason, attempt := e.reason, e.relAttempts
-		m.mu.Unlock()
-		if m.runCtx.Err() == nil {
-			m.log.Warn("DestroySession failed; the release is queued and will be retried",
-				"user", e.userID, "reason", string(reason), "attempt", attempt, "retry_in", delay, "error", err)
+		e.relTries++
+	}
+	if d < 0 {
+		d = m.releaseBackoff().Delay(e.relTries)
+	}
+	e.relNext = time.Now().Add(d)
+	m.relPending[e] = struct{}{}
+	m.startReleaseRunnerLocked()
+	reason, tries := e.reason, e.relTries
+	m.mu.Unlock()
+	if err != nil && m.runCtx.Err() == nil {
+		m.log.Warn("release not done; it is queued and will be retried",
+			"user", e.userID, "reason", string(reason), "try", tries, "retry_in", d, "error", err)
+	}
+}
+
+// attemptRelease makes one attempt of e's release: claim (or renew
+// the claim), tell the client, DestroySession, finish. Whatever step fails
+// for a transient reason (the store, CAR) is tried again from the release
+// queue, as long as it takes.
+func (m *SessionManager) attemptRelease(e *entry) {
+	m.mu.Lock()
+	reason, ifHolding, hbID := e.reason, e.ifHolding, e.hbID
+	m.mu.Unlock()
+	// A release handed over by WithPendingReleases (generation 0) has no
+	// lease in the store: this manager holds it alone.
+	handed := e.gen == 0
+	c, err := Claim{Won: true}, error(nil)
+	if !handed {
+		ctx, cancel := m.storeCtx(m.runCtx)
+		c, err = m.store.Claim(ctx, ClaimRequest{UserId: e.userID, Generation: e.gen, Reason: reason, TTL: m.cfg.claimTTL, IfHolding: ifHolding})
+		cancel()
+	}
+	switch {
+	case err != nil:
+		m.releaseLater(e, storeErr("claim", err), -1)
+		return
+	case c.Gone, c.NotHolding:
+		m.finishRemote(e)
+		return
+	case c.Lost:
+		m.mu.Lock()
+		if !e.lost {
+			e.lost = true
+			m.mu.Unlock()
+			m.log.Error("the lease store lost this lease (restarted empty?); releasing it from what this replica knows",
+				"user", e.userID, "generation", e.gen)
+		} else {
+			m.mu.Unlock()
+		}
+	case !c.Won:
+		m.releaseLater(e, nil, c.RetryIn+10*time.Millisecond)
+		return
+	}
+	m.mu.Lock()
+	e.applied = e.applied || c.Record.Applied || e.lost
+	first := !e.claimed
+	e.claimed = true
+	held, destroyed := e.applied, e.destroyed
+	m.mu.Unlock()
+	if c.TakenOver {
+		m.log.Warn("taking over a release whose claim expired (its replica died or stalled); DestroySession may run twice for this lease, which is harmless",
+			"user", e.userID, "generation", e.gen)
+	}
+	if first && hbID != "" {
+		if err := m.hb.Release(hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
+			m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
 		}
 	}
+	if held && !destroyed {
+		cctx, cancel := m.callContext(m.runCtx)
+		_, err := m.client.DestroySession(cctx, &DestroySessionInput{UserId: e.userID}, WithCallRetry(m.cfg.destroyRetry))
+		cancel()
+		if HasCode(err, CodeStopping) {
+			err = nil
+		}
+		m.mu.Lock()
+		e.relAttempts++
+		if err != nil && !permanentDestroyError(err) {
+			m.stats.destroyRetries++
+			m.mu.Unlock()
+			m.releaseLater(e, err, -1)
+			return
+		}
+		e.destroyed, e.destroyErr = true, err
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	ok := e.lost || handed
+	m.mu.Unlock()
+	if !ok {
+		ctx, cancel := m.storeCtx(m.runCtx)
+		ok, err = m.store.Finish(ctx, e.userID, e.gen)
+		cancel()
+	}
+	if err != nil {
+		m.releaseLater(e, storeErr("finish", err), -1)
+		return
+	}
+	if !ok { // another replica took the claim over and reports the release
+		m.finishRemote(e)
+		return
+	}
+	m.mu.Lock()
+	delete(m.relPending, e)
+	e.relRunning = false
+	destroyErr := e.destroyErr
+	m.mu.Unlock()
+	m.finish(e, held, destroyErr)
 }
 
 // permanentDestroyError reports a DestroySession failure that retrying
@@ -518,9 +586,7 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 	defer stop()
 	m.kickQueue()
 	m.queueWG.Wait() // the queue runner has stopped; queued users are still queued
-	if m.store != nil {
-		m.adoptAll(ctx) // the last replica releases every lease of the project
-	}
+	m.adoptAll(ctx)  // the last replica releases every lease of the project
 	m.mu.Lock()
 	entries := make([]*entry, 0, len(m.users))
 	for _, e := range m.users {
@@ -554,9 +620,7 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 	}
 	m.cancelRun()
 	m.relWG.Wait()
-	if m.stopWatch != nil {
-		m.stopWatch()
-	}
+	m.stopWatch()
 	m.mu.Lock()
 	for _, e := range m.users {
 		select {

@@ -2,7 +2,6 @@ package car
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/internal/retry"
 )
 
 // Errors of the SessionManager.
@@ -191,8 +189,8 @@ type entry struct {
 	relFinal    error     // a permanent failure, once released is closed
 	released    chan struct{}
 
-	// With a shared LeaseStore (store_manager.go).
-	gen         uint64 // the lease's generation; 0 for a Start's placeholder
+	// Its lease in the store (store_manager.go).
+	gen         uint64 // the lease's generation; 0 for a Start's placeholder and a WithPendingReleases hand-over
 	done        bool   // left the books (finished or forgotten)
 	wasAdmitted bool   // admitted is closed
 	claimed     bool   // this replica won the release claim
@@ -228,9 +226,7 @@ type SessionManager struct {
 	users      map[string]*entry // by UserId
 	byHB       map[string]*entry // by heartbeat session id
 	queue      waitQueue
-	gen        uint64
 	closing    bool
-	running    bool // the queue runner is alive
 	kick       chan struct{}
 	relPending map[*entry]struct{} // releases waiting for their next attempt
 	relAlive   bool                // the release runner is alive
@@ -245,13 +241,13 @@ type SessionManager struct {
 		forgotten                 int // leases finished by another replica
 	}
 
-	// With a shared LeaseStore (store_manager.go).
+	// The lease store (store_manager.go).
 	store           LeaseStore
 	private         bool // store is this manager's own (no WithLeaseStore): nobody shares it
 	stopWatch       func()
 	headMine        bool          // this replica held the head lock at the last try
 	nextOrphanSweep time.Time     // sweepOrphans' next run
-	nextFullRound   time.Time     // sharedPositions' next look at every queued user
+	nextFullRound   time.Time     // positionRound's next look at every queued user
 	recheck         []*entry      // queued here, admitted elsewhere: to look up
 	changed         chan struct{} // closed and replaced at every store event
 }
@@ -308,9 +304,7 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 		// manager's own, which nobody else shares.
 		m.store, m.private = NewMemoryLeaseStore().Replica("local"), true
 	}
-	if m.store != nil {
-		m.startShared()
-	}
+	m.startShared()
 	m.adoptPending(cfg.pendingReleases)
 	return m, nil
 }
@@ -318,386 +312,6 @@ func NewSessionManager(client *Client, projectID string, opts ...ManagerOption) 
 // ServeHTTP serves the heartbeat WebSocket (see package heartbeat for the
 // protocol).
 func (m *SessionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.hb.ServeHTTP(w, r) }
-
-func (r *StartRequest) validate() error {
-	in := CreateSessionInput{UserId: r.UserId, UserIp: r.UserIp, RunMode: r.RunMode}
-	if field, rule := in.validate(); field != "" {
-		return &ValidationError{Service: Service, Action: "Start", Field: field, Rule: rule}
-	}
-	if len(r.UserId) > MaxUserIDLen {
-		return &ValidationError{Service: Service, Action: "Start", Field: "UserId", Rule: fmt.Sprintf("must be at most %d bytes", MaxUserIDLen)}
-	}
-	return nil
-}
-
-// startStep is what Start does next, decided under the lock.
-type startStep int
-
-const (
-	stepAdmit    startStep = iota // a new lease: ApplyConcurrent and CreateSession
-	stepQueued                    // a new lease joined the queue
-	stepReattach                  // the user holds a concurrency: run both calls again
-	stepLease                     // a queued user: a fresh token, same place
-	stepWait                      // a start or release of the user is in progress
-	stepCreate                    // with a store: ask it for a new lease
-)
-
-// Start admits a user. With a concurrency idle, it runs ApplyConcurrent then
-// CreateSession and returns the ServerSession; with none (NoIdle) the user
-// joins the FIFO queue and the lease says so (QueuePosition); its heartbeat
-// then reports the position, and a "ready" notice brings the ServerSession.
-// Either way the lease carries the heartbeat token for the client.
-//
-// Start waits, within ctx, while CAR answers UnsupportedOperation.Stopping
-// (the user's previous session is still being torn down),
-// FailedOperation.SlowDown or FailedOperation.LockTimeout, and while the
-// user's previous lease is being released; it tries both calls up to
-// three more times after a transient failure (5xx, InternalError, a lost
-// answer, throttling). If it still fails in a way that may have reached
-// CAR, Start calls DestroySession for the user before it returns the
-// error, so no lock is left that no lease owns.
-//
-// Start for a user who already holds a concurrency (a reload, another
-// device) runs ApplyConcurrent and CreateSession again: CAR reattaches the
-// same concurrency and closes the older stream; the newer heartbeat
-// connection replaces the older one. Start for a queued user keeps its
-// place and issues a fresh token.
-func (m *SessionManager) Start(ctx context.Context, req StartRequest) (*Lease, error) {
-	if err := req.validate(); err != nil {
-		return nil, err
-	}
-	m.applyDefaults(&req)
-	if m.store != nil {
-		return m.startWithStore(ctx, req)
-	}
-	for {
-		step, e, wait, err := m.nextStartStep(req)
-		if err != nil {
-			return nil, err
-		}
-		switch step {
-		case stepWait:
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, m.waitError(e, ctx.Err())
-			}
-		case stepLease:
-			return m.lease(e)
-		case stepQueued:
-			return m.leaseQueued(e)
-		case stepReattach:
-			return m.reattach(ctx, e)
-		default:
-			return m.startNew(ctx, e)
-		}
-	}
-}
-
-// nextStartStep looks at the user's current lease, under the lock.
-func (m *SessionManager) nextStartStep(req StartRequest) (startStep, *entry, <-chan struct{}, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closing {
-		return 0, nil, nil, ErrManagerClosed
-	}
-	e := m.users[req.UserId]
-	if e == nil {
-		m.gen++
-		e = &entry{
-			userID: req.UserId, gen: m.gen, hbID: sessionID(req.UserId, m.gen), req: req,
-			since: time.Now(), admitted: make(chan struct{}), released: make(chan struct{}),
-		}
-		if m.queue.live > 0 { // FIFO: nobody overtakes a waiting user
-			if m.queue.live >= m.cfg.queueLimit {
-				return 0, nil, nil, ErrQueueFull
-			}
-			m.enqueueLocked(e)
-			m.users[e.userID], m.byHB[e.hbID] = e, e
-			return stepQueued, e, nil, nil
-		}
-		m.beginStartLocked(e)
-		m.users[e.userID], m.byHB[e.hbID] = e, e
-		return stepAdmit, e, nil, nil
-	}
-	switch e.state {
-	case LeaseReleasing:
-		m.retryReleaseNowLocked(e) // take the pending release over: try it now
-		return stepWait, e, e.released, nil
-	case LeaseStarting:
-		return stepWait, e, e.busy, nil
-	case LeaseQueued:
-		e.req = req
-		return stepLease, e, nil, nil
-	default:
-		e.req, e.resume = req, e.state
-		m.beginStartLocked(e)
-		return stepReattach, e, nil, nil
-	}
-}
-
-// waitError explains a Start that gave up waiting for the user's previous
-// lease.
-func (m *SessionManager) waitError(e *entry, ctxErr error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e.state == LeaseReleasing {
-		return fmt.Errorf("car: Start %q: the previous lease is still being released: %w", e.userID, m.pendingErrorLocked(e, ctxErr))
-	}
-	return ctxErr
-}
-
-func (m *SessionManager) applyDefaults(r *StartRequest) {
-	d := m.cfg.start
-	for _, f := range []struct {
-		dst *string
-		def string
-	}{
-		{&r.RunMode, d.RunMode}, {&r.ApplicationParameters, d.ApplicationParameters},
-		{&r.ApplicationId, d.ApplicationId}, {&r.ApplicationVersionId, d.ApplicationVersionId},
-	} {
-		if *f.dst == "" {
-			*f.dst = f.def
-		}
-	}
-}
-
-// startNew admits a new lease (state starting) or, on NoIdle, queues it.
-func (m *SessionManager) startNew(ctx context.Context, e *entry) (*Lease, error) {
-	err := m.admit(ctx, e, true)
-	if HasCode(err, CodeNoIdle) && m.cfg.queueLimit > 0 {
-		m.mu.Lock()
-		full := m.queue.live >= m.cfg.queueLimit
-		if !full && e.pending == "" && !m.closing {
-			m.settleLocked(e)
-			m.enqueueLocked(e)
-			m.mu.Unlock()
-			return m.leaseQueued(e)
-		}
-		m.mu.Unlock()
-		if full {
-			err = fmt.Errorf("%w: %w", ErrQueueFull, err)
-		}
-	}
-	m.finishStart(e, err, true)
-	if err != nil {
-		return nil, err
-	}
-	l, err := m.lease(e)
-	if err == nil {
-		m.sendReady(e)
-	}
-	return l, err
-}
-
-// beginStartLocked marks e as starting: releases wait until it settles.
-func (m *SessionManager) beginStartLocked(e *entry) {
-	e.state = LeaseStarting
-	e.busy = make(chan struct{})
-}
-
-// settleLocked ends a start: those waiting on busy go on.
-func (m *SessionManager) settleLocked(e *entry) {
-	if e.busy != nil {
-		close(e.busy)
-		e.busy = nil
-	}
-}
-
-// leaseQueued opens the heartbeat session of a user who just joined the
-// queue and tells it its position.
-func (m *SessionManager) leaseQueued(e *entry) (*Lease, error) {
-	l, err := m.lease(e)
-	if err == nil {
-		m.kickQueue()
-	}
-	return l, err
-}
-
-// lease issues a heartbeat token for e and describes it.
-func (m *SessionManager) lease(e *entry) (*Lease, error) {
-	token, err := m.hb.Open(e.hbID)
-	if err != nil {
-		m.release(e, ReleaseStartFailed)
-		return nil, fmt.Errorf("car: heartbeat session: %w", err)
-	}
-	storePos := 0
-	if m.store != nil {
-		ctx, cancel := m.storeCtx(m.runCtx)
-		if pos, err := m.store.Positions(ctx, []string{e.userID}); err == nil && len(pos) == 1 {
-			storePos = pos[0]
-		}
-		cancel()
-	}
-	m.mu.Lock()
-	l := &Lease{UserId: e.userID, HeartbeatSession: e.hbID, HeartbeatToken: token, ServerSession: e.serverSession, e: e}
-	// A queued lease whose admission the head runner is trying right now
-	// (starting, still in the queue) is still queued for its user: it is
-	// not ready until the head runner says so.
-	queued := e.state == LeaseQueued || e.state == LeaseStarting && e.inQueue
-	if queued {
-		l.QueuePosition = m.queue.position(e)
-		if m.store != nil {
-			l.QueuePosition = max(storePos, 1)
-		}
-		e.sentPos, e.sentAt = l.QueuePosition, time.Now()
-	}
-	m.mu.Unlock()
-	if queued {
-		m.notify(e.hbID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: l.QueuePosition})
-	}
-	return l, nil
-}
-
-// startBackoff paces a Start waiting for CAR to finish with the user's
-// previous session (Stopping, SlowDown, LockTimeout).
-var startBackoff = retry.Exponential(250*time.Millisecond, 2*time.Second)
-
-// maxStartRetries bounds the extra rounds of ApplyConcurrent and
-// CreateSession a Start makes after transient failures.
-const maxStartRetries = 3
-
-// busyInCAR reports the answers that mean "this user's previous call or
-// session is still being dealt with": worth waiting for.
-func busyInCAR(err error) bool {
-	return HasCode(err, CodeStopping) || HasCode(err, CodeSlowDown) || HasCode(err, CodeLockTimeout)
-}
-
-// admit runs ApplyConcurrent then CreateSession for e. With wait, it keeps
-// trying within ctx while CAR is busy with the user (busyInCAR).
-func (m *SessionManager) admit(ctx context.Context, e *entry, wait bool) error {
-	transient := 0
-	for attempt := 1; ; attempt++ {
-		err := m.admitOnce(ctx, e)
-		if err == nil || !wait {
-			return err
-		}
-		if !busyInCAR(err) {
-			// A transient failure (5xx, InternalError, a lost answer,
-			// throttling beyond the client's retries) is worth a few more
-			// rounds: both calls are safe to repeat for the user.
-			if transient++; transient > maxStartRetries || !(mayHaveActed(err) || IsThrottled(err)) {
-				return err
-			}
-		}
-		t := time.NewTimer(startBackoff.Delay(attempt))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (while waiting: %w)", ctx.Err(), err)
-		}
-	}
-}
-
-func (m *SessionManager) admitOnce(ctx context.Context, e *entry) error {
-	if err := m.renewHold(ctx, e); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	r := e.req
-	m.mu.Unlock()
-	callCtx, cancel := m.callContext(ctx)
-	_, err := m.client.ApplyConcurrent(callCtx, &ApplyConcurrentInput{
-		UserId: r.UserId, UserIp: r.UserIp, ProjectId: m.project,
-		ApplicationId: r.ApplicationId, ApplicationVersionId: r.ApplicationVersionId,
-	})
-	cancel()
-	m.mu.Lock()
-	if err == nil || mayHaveActed(err) {
-		e.applied = true
-	}
-	m.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	callCtx, cancel = m.callContext(ctx)
-	out, err := m.client.CreateSession(callCtx, &CreateSessionInput{
-		UserId: r.UserId, UserIp: r.UserIp, ClientSession: r.ClientSession,
-		RunMode: r.RunMode, ApplicationParameters: r.ApplicationParameters,
-	})
-	cancel()
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	e.serverSession = out.ServerSession
-	m.mu.Unlock()
-	return nil
-}
-
-// callContext bounds one API call of the manager by WithAPITimeout.
-func (m *SessionManager) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.cfg.apiTimeout)
-}
-
-// mayHaveActed reports whether a failed call may still have been carried
-// out by CAR: it timed out, its answer was lost, or the server failed
-// (5xx, InternalError, ProcessTimeout). A definite API answer (NoIdle,
-// Stopping, a bad parameter, throttling) means it was not. The classes are
-// the SDK's one classification (retry.Classify); a failed dial counts with
-// the network errors, so that a Start's rounds retry it, and CAR's
-// ProcessTimeout and an HTTP status without an error envelope count too.
-func mayHaveActed(err error) bool {
-	return retry.Classify(err).Fault() || HasCode(err, CodeProcessTimeout) || HasCode(err, "ClientError.HttpStatusCodeError")
-}
-
-// finishStart settles an ApplyConcurrent/CreateSession run. On the first
-// admission (initial) a failure releases the entry — with DestroySession
-// when the calls may have reached CAR — before the error is reported; a
-// failed reattach leaves the user with the concurrency it held. A release
-// asked for meanwhile runs now.
-func (m *SessionManager) finishStart(e *entry, err error, initial bool) {
-	m.mu.Lock()
-	pending := e.pending
-	e.pending = ""
-	switch {
-	case err == nil, initial:
-		e.state = LeaseActive
-	default:
-		e.state = e.resume
-	}
-	e.since = time.Now()
-	if initial && !e.wasAdmitted {
-		e.admitSession, e.admitErr = e.serverSession, err
-		e.wasAdmitted = true
-		close(e.admitted)
-	}
-	m.settleLocked(e)
-	m.mu.Unlock()
-	switch {
-	case err != nil && initial:
-		m.release(e, ReleaseStartFailed)
-	case pending != "":
-		m.release(e, pending)
-	}
-}
-
-// reattach repeats ApplyConcurrent and CreateSession for a user who holds a
-// concurrency (e is starting): CAR hands back the same one.
-func (m *SessionManager) reattach(ctx context.Context, e *entry) (*Lease, error) {
-	err := m.admit(ctx, e, true)
-	m.finishStart(e, err, false)
-	if err != nil {
-		return nil, err
-	}
-	l, err := m.lease(e)
-	if err == nil {
-		m.sendReady(e)
-	}
-	return l, err
-}
-
-// sendReady queues the "ready" notice with the lease's ServerSession: the
-// client gets it after its welcome, whether it was queued or not.
-func (m *SessionManager) sendReady(e *entry) {
-	m.mu.Lock()
-	ss := e.serverSession
-	m.mu.Unlock()
-	data, _ := json.Marshal(map[string]string{"ServerSession": ss})
-	m.notify(e.hbID, heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: data})
-}
 
 // notify sends a notice to a session, counting it; a session already gone
 // is not an error.
@@ -738,7 +352,6 @@ func (m *SessionManager) RefreshClientSession(ctx context.Context, userID, clien
 
 // Heartbeat callbacks. They run on the heartbeat server's per-session
 // goroutines, in order for a session, with no lock held.
-
 func (m *SessionManager) entryFor(hbID string) *entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -754,6 +367,7 @@ func (m *SessionManager) onResume(ev heartbeat.Event) {
 	m.lookupEntry(ev.SessionID)
 	m.setConnected(ev.SessionID, true)
 }
+
 func (m *SessionManager) onDisconnect(ev heartbeat.Event) {
 	m.setConnected(ev.SessionID, false)
 }

@@ -1,6 +1,7 @@
 package car
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -9,13 +10,17 @@ import (
 )
 
 // The queue. Users who found no idle concurrency wait in FIFO order, each
-// with a ticket. One runner goroutine, alive while the queue is not empty,
-// works on the head: it retries ApplyConcurrent every poll interval, at
-// once after a release, and after a transient failure (5xx, throttling,
-// InternalError, Stopping…) with backoff, the head keeping its place. It
-// also sends the position notices: at most one per user per notice
-// interval, only to users whose position changed, the latest position
-// winning.
+// with a ticket from the lease store, which decides the order and the
+// head. This replica keeps its own queued users in a local queue, in the
+// order they joined it, for the position notices. One runner goroutine per
+// manager works on the head while this replica holds the store's head
+// lock: it retries ApplyConcurrent every poll interval, at once after a
+// release, and after a transient failure (5xx, throttling, InternalError,
+// Stopping…) with backoff, the head keeping its place. It also sends the
+// position notices: at most one per user per notice interval, only to
+// users whose position changed, the latest position winning, and no more
+// than the departures from the queue paid for (noticesPerMove each), front
+// of the queue first.
 
 // queueSlot is an entry's part in the queue.
 type queueSlot struct {
@@ -110,13 +115,6 @@ func (q *waitQueue) compact() {
 // position is e's 1-based place.
 func (q *waitQueue) position(e *entry) int { return q.prefix(int(e.ticket-q.base) + 1) }
 
-func (q *waitQueue) front() *entry {
-	if q.head < len(q.items) {
-		return q.items[q.head]
-	}
-	return nil
-}
-
 // each calls f for every queued entry in order, with its position, until f
 // returns false.
 func (q *waitQueue) each(f func(e *entry, pos int) bool) {
@@ -153,11 +151,6 @@ func (m *SessionManager) enqueueLocked(e *entry) {
 	e.state = LeaseQueued
 	e.queuedAt = time.Now()
 	m.queue.push(e)
-	if m.store == nil && !m.running && !m.closing {
-		m.running = true
-		m.queueWG.Add(1)
-		go m.runQueue()
-	}
 }
 
 // dequeueLocked takes e out of the queue. Caller holds m.mu.
@@ -208,115 +201,132 @@ type positionNotice struct {
 	pos  int
 }
 
-// runQueue admits queued users in order and keeps them told of their
-// positions.
+// runQueue is the queue runner, alive for the manager's life: on the
+// replica that holds the head lock it admits the head; every replica keeps
+// its own queued users told of their positions. With the manager's private
+// store and nobody queued it sleeps until the queue changes.
 func (m *SessionManager) runQueue() {
 	defer m.queueWG.Done()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.storeTimeout)
+		if err := m.store.UnlockHead(ctx); err != nil {
+			m.log.Debug("queue: head lock not given up; it runs out", "error", err)
+		}
+		cancel()
+	}()
 	for {
-		now := time.Now()
 		m.mu.Lock()
-		if m.closing || m.queue.live == 0 {
-			m.running = false
-			m.mu.Unlock()
+		closing := m.closing
+		m.mu.Unlock()
+		if closing || m.runCtx.Err() != nil {
 			return
 		}
-		// Users who waited too long leave, oldest first (the queue is in
-		// order of arrival).
-		var timedOut []*entry
-		if m.cfg.queueTimeout > 0 {
-			m.queue.each(func(e *entry, _ int) bool {
-				if now.Sub(e.queuedAt) < m.cfg.queueTimeout {
-					return false
-				}
-				timedOut = append(timedOut, e)
-				return true
-			})
-		}
-		var head *entry
-		wait := m.cfg.queuePoll
-		if e := m.queue.front(); e != nil && len(timedOut) == 0 {
-			if d := e.notBefore.Sub(now); d > 0 {
-				wait = d
-			} else {
-				head = e
-				m.beginStartLocked(e)
-			}
-		}
-		var notices []positionNotice
-		if m.queue.dirty {
-			var next time.Time
-			notices, next = m.positionRoundLocked(now)
-			if !next.IsZero() {
-				wait = min(wait, next.Sub(now))
-			}
-		}
-		m.mu.Unlock()
-
-		for _, n := range notices {
-			m.notify(n.hbID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: n.pos})
-		}
-		for _, e := range timedOut {
-			m.release(e, ReleaseQueueTimeout)
-		}
-		if len(timedOut) > 0 {
+		m.queueTimeouts()
+		admitted := m.admitFront()
+		m.sweepOrphans()
+		next := m.positionRound()
+		if admitted {
 			continue
 		}
-		if head != nil {
-			if m.admitHead(head) {
-				continue
-			}
+		wait := m.cfg.queuePoll
+		if !next.IsZero() {
+			wait = min(wait, max(time.Until(next), 0))
 		}
-		// A fresh timer per wait: Reset on a timer inside a synctest bubble
-		// has lost timers in our churn test (see golang/go#76052).
-		timer := time.NewTimer(wait)
+		m.mu.Lock()
+		idle := m.private && m.queue.live == 0 && next.IsZero()
+		m.mu.Unlock()
+		var tick <-chan time.Time
+		var timer *time.Timer
+		if !idle {
+			// A fresh timer per wait: Reset on a timer inside a synctest
+			// bubble has lost timers in our churn test (see golang/go#76052).
+			timer = time.NewTimer(wait)
+			tick = timer.C
+		}
 		select {
-		case <-timer.C:
+		case <-tick:
 		case <-m.kick:
 		case <-m.runCtx.Done():
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
-// noticesPerMove is the position notices each departure from the queue
-// (an admission, a user leaving) pays for.
-const noticesPerMove = 4
-
-// positionRoundLocked picks the position notices due: users whose position
-// changed and who got none within the notice interval. It also returns when
-// the first user it had to skip may have its notice (zero if none). Caller
-// holds m.mu.
-func (m *SessionManager) positionRoundLocked(now time.Time) (out []positionNotice, next time.Time) {
-	m.queue.dirty = false
-	// Each departure pays for a few notices, spent front of the
-	// queue first: notices per admission stay O(1) however long the queue,
-	// and users further back, whose place matters less, hear of it as the
-	// credit allows (their shown position is then higher than the real
-	// one, never lower). Credit left unspent carries over, capped at what
-	// the whole queue could use.
-	m.queue.credit = min(m.queue.credit, noticesPerMove*(m.queue.live+1))
-	budget := m.queue.credit
-	defer func() { m.queue.credit -= len(out) }()
-	m.queue.each(func(e *entry, pos int) bool {
-		if e.sentPos == pos {
-			return true
-		}
-		if len(out) >= budget {
-			m.queue.dirty = true
+// queueTimeouts releases this replica's queued users who waited longer
+// than WithQueueTimeout.
+func (m *SessionManager) queueTimeouts() {
+	if m.cfg.queueTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	var out []*entry
+	m.mu.Lock()
+	// Oldest first: the local queue is in the order of queuedAt.
+	m.queue.each(func(e *entry, _ int) bool {
+		if now.Sub(e.queuedAt) < m.cfg.queueTimeout {
 			return false
 		}
-		if at := e.sentAt.Add(m.cfg.noticeInterval); now.Before(at) {
-			m.queue.dirty = true // its turn comes later
-			if next.IsZero() || at.Before(next) {
-				next = at
-			}
-			return true
+		if e.state == LeaseQueued {
+			out = append(out, e)
 		}
-		e.sentPos, e.sentAt = pos, now
-		out = append(out, positionNotice{e.hbID, pos})
 		return true
 	})
-	return out, next
+	m.mu.Unlock()
+	for _, e := range out {
+		m.release(e, ReleaseQueueTimeout)
+	}
+}
+
+// admitFront admits the head of the queue if this replica holds the head
+// lock. It reports whether the runner should go on at once.
+func (m *SessionManager) admitFront() bool {
+	ctx, cancel := m.storeCtx(m.runCtx)
+	rec, ok, err := m.store.LockHead(ctx, m.headTTL())
+	cancel()
+	if err != nil {
+		m.mu.Lock()
+		m.headMine = false
+		m.mu.Unlock()
+		if !errors.Is(err, ErrHeadLocked) && m.runCtx.Err() == nil {
+			m.log.Warn("queue: lease store unreachable; the head waits", "error", err)
+		}
+		return false
+	}
+	m.mu.Lock()
+	m.headMine = true
+	m.mu.Unlock()
+	if !ok || rec.Holder != "" && rec.Holder != m.store.Replica() && rec.HoldLeft > 0 {
+		return false
+	}
+	e := m.adoptRecord(rec)
+	if e == nil {
+		return false
+	}
+	m.mu.Lock()
+	if e.state != LeaseQueued || time.Now().Before(e.notBefore) || m.closing {
+		m.mu.Unlock()
+		return false
+	}
+	m.beginStartLocked(e)
+	m.mu.Unlock()
+	if err := m.renewHold(m.runCtx, e); err != nil {
+		m.mu.Lock()
+		e.state = LeaseQueued
+		pending := e.pending
+		e.pending = ""
+		m.settleLocked(e)
+		m.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrLeaseGone):
+			m.finishRemote(e)
+		case pending != "":
+			m.release(e, pending)
+		}
+		return false
+	}
+	return m.admitHead(e)
 }
 
 // admitHead runs ApplyConcurrent and CreateSession for the head (state
@@ -389,4 +399,151 @@ func permanentStartError(err error) bool {
 		return false
 	}
 	return permanentDestroyError(err) && !HasCode(err, CodeSessionNotFound)
+}
+
+// noticesPerMove is the position notices each departure from the queue
+// (an admission, a user leaving) pays for.
+const noticesPerMove = 4
+
+// positionBatch bounds how many queued users a position round looks up in
+// the store at once: a round after a departure looks up about as many as
+// it may tell, a full round this many at a time.
+const positionBatch = 256
+
+// positionRound tells this replica's queued users their positions (the
+// store's), coalesced: at most one notice per user per notice interval,
+// only to users whose position changed, and no more than the queue's
+// departures paid for, spent front of the queue first. A round after an
+// admission looks up and tells a few users, not the whole queue: it stops
+// at the first user who moved and may not be told yet (the budget is
+// spent, or its interval runs). Every poll interval a full round also
+// finds those who left the queue elsewhere (admitted by another replica's
+// head runner, or released), in case a store event was lost. It returns
+// when the first user it had to skip may have its notice (zero if none).
+func (m *SessionManager) positionRound() time.Time {
+	now := time.Now()
+	m.mu.Lock()
+	full := !now.Before(m.nextFullRound)
+	if full {
+		m.nextFullRound = now.Add(m.cfg.queuePoll)
+	}
+	recheck := m.recheck
+	m.recheck = nil
+	if !m.queue.dirty && !full {
+		m.mu.Unlock()
+		m.checkGone(recheck)
+		return time.Time{}
+	}
+	m.queue.dirty = false
+	m.queue.credit = min(m.queue.credit, noticesPerMove*(m.queue.live+1))
+	budget := m.queue.credit
+	m.mu.Unlock()
+
+	var notices []positionNotice
+	var next time.Time
+	gone := recheck
+	after, begun := uint64(0), false
+	n := positionBatch // a full round's batches
+	if !full {
+		n = min(n, budget+1) // and doubling from there, past users who did not move
+	}
+	for done := false; !done; n = min(2*n, positionBatch) {
+		m.mu.Lock()
+		batch := m.queue.from(after, begun, n)
+		m.mu.Unlock()
+		if len(batch) == 0 {
+			break
+		}
+		ids := make([]string, len(batch))
+		for i, e := range batch {
+			ids[i] = e.userID
+		}
+		ctx, cancel := m.storeCtx(m.runCtx)
+		pos, err := m.store.Positions(ctx, ids)
+		cancel()
+		m.mu.Lock()
+		if err != nil || len(pos) != len(ids) {
+			m.queue.dirty = true // try again at the next round
+			m.mu.Unlock()
+			break
+		}
+		for i, e := range batch {
+			after, begun = e.ticket, true
+			switch {
+			case e.state != LeaseQueued || e.done || !e.inQueue:
+			case pos[i] == 0:
+				gone = append(gone, e)
+			case pos[i] == e.sentPos:
+			case len(notices) >= budget:
+				m.queue.dirty = true // the next departures pay for it
+				done = done || !full
+			case now.Before(e.sentAt.Add(m.cfg.noticeInterval)):
+				// Its turn comes later, and those behind it wait for it:
+				// front of the queue first, and no round scans the queue.
+				m.queue.dirty = true
+				done = done || !full
+				if at := e.sentAt.Add(m.cfg.noticeInterval); next.IsZero() || at.Before(next) {
+					next = at
+				}
+			default:
+				e.sentPos, e.sentAt = pos[i], now
+				notices = append(notices, positionNotice{e.hbID, pos[i]})
+			}
+			if done {
+				break
+			}
+		}
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	m.queue.credit -= len(notices)
+	m.mu.Unlock()
+	for _, n := range notices {
+		m.notify(n.hbID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: n.pos})
+	}
+	m.checkGone(gone)
+	return next
+}
+
+// checkGone asks the store about queued users who seem to have left the
+// queue elsewhere: a user admitted by another replica leaves this
+// replica's books with its Wait answered; one released elsewhere is
+// forgotten.
+func (m *SessionManager) checkGone(gone []*entry) {
+	for _, e := range gone {
+		m.mu.Lock()
+		skip := e.state != LeaseQueued || e.done
+		m.mu.Unlock()
+		if skip {
+			continue
+		}
+		ctx, cancel := m.storeCtx(m.runCtx)
+		rec, found, err := m.store.Get(ctx, e.userID)
+		cancel()
+		switch {
+		case err != nil:
+		case !found || rec.Generation != e.gen:
+			m.finishRemote(e)
+		case rec.State == LeaseActive:
+			// The client's connection may be here: then the entry stays,
+			// active, as onConnect would have adopted it, so that this
+			// replica keeps reporting (Snapshot) and handling the user it
+			// serves. Otherwise the admitting replica has it now.
+			info, _ := m.hb.Session(e.hbID)
+			m.mu.Lock()
+			if e.state == LeaseQueued && !e.done {
+				e.admitSession, e.serverSession = rec.ServerSession, rec.ServerSession
+				e.state, e.wasAdmitted = LeaseActive, true
+				close(e.admitted)
+				if info.Connected {
+					m.dequeueLocked(e)
+					e.since, e.applied = time.Now(), rec.Applied
+				} else {
+					m.forgetLocked(e)
+					m.stats.forgotten--
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
 }

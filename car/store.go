@@ -12,9 +12,9 @@ import (
 )
 
 // The lease store: where the decisions that several replicas of a backend
-// must share are made. Without WithLeaseStore the manager keeps its leases
-// and its queue in its own memory (one replica, the model described in the
-// package documentation). With a LeaseStore, every decision that must be
+// must share are made. Every manager runs on one: without WithLeaseStore,
+// an in-memory store of its own that nobody shares (one replica, the model
+// described in the package documentation). Every decision that must be
 // made once across replicas is one atomic step of the store: a new lease
 // and its generation, the release claim, the head of the queue, admission.
 // The manager keeps a local copy of the leases it works on; the store is

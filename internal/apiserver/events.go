@@ -28,6 +28,7 @@ type eventRing struct {
 	n        uint64 // events ever recorded
 	strs     interner
 	locs     []*time.Location
+	last     [7]uint32 // per field, the string it held last: most events repeat it
 }
 
 // storedEvent is an Event as the ring keeps it.
@@ -59,21 +60,36 @@ func (r *eventRing) add(e Event) {
 	}
 	s := storedEvent{
 		sec: e.Time.Unix(), nsec: int32(e.Time.Nanosecond()), loc: r.location(e.Time.Location()),
-		kind: r.strs.ref(string(e.Kind)), action: r.strs.ref(e.Action), code: r.strs.ref(e.Code),
-		subject: r.strs.ref(e.Subject), resource: r.strs.ref(e.Resource),
+		kind: r.ref(0, string(e.Kind)), action: r.ref(1, e.Action), code: r.ref(2, e.Code),
+		subject: r.ref(3, e.Subject), resource: r.ref(4, e.Resource),
 	}
 	if id, ok := ParseRequestID(e.RequestId); ok {
 		s.ids, s.uuids[0] = s.ids|1, id
 	} else {
-		s.requestID = r.strs.ref(e.RequestId)
+		s.requestID = r.ref(5, e.RequestId)
 	}
 	if id, ok := ParseRequestID(e.Detail); ok {
 		s.ids, s.uuids[1] = s.ids|2, id
 	} else {
-		s.detail = r.strs.ref(e.Detail)
+		s.detail = r.ref(6, e.Detail)
 	}
 	*p = s
 	r.n++
+}
+
+// ref interns one field's string, trying the one the field held last
+// before the interner's map.
+func (r *eventRing) ref(field int, s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if i := r.last[field]; i != 0 && r.strs.strs[i] == s {
+		r.strs.refs[i]++
+		return i
+	}
+	i := r.strs.ref(s)
+	r.last[field] = i
+	return i
 }
 
 // forget lets go of the strings of an event about to be overwritten.

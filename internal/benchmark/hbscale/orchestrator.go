@@ -79,7 +79,7 @@ func (c *orchestratorConfig) applyQuick(fs *flag.FlagSet) {
 		"runs":           func() { c.runs = 1 },
 		"ping-interval":  func() { c.server.pingInterval = time.Second },
 		"ping-timeout":   func() { c.server.pingTimeout = 2500 * time.Millisecond },
-		"idle-threshold": func() { c.server.idleThreshold = 4 * time.Second },
+		"idle-threshold": func() { c.server.idleThreshold = 8 * time.Second }, // room for a slow connect on a loaded machine
 		"idle-spread":    func() { c.idleSpread = 250 * time.Millisecond },
 		"settle":         func() { c.settle = 500 * time.Millisecond },
 		"cpu-window":     func() { c.cpuWindow = 2 * time.Second },

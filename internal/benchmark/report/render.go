@@ -43,7 +43,7 @@ func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes,
 	r := &report{}
 	r.p("# Benchmarks")
 	r.p("")
-	r.p("Written by `%s`; do not edit by hand. Each figure is the **median** of the runs, with the **range** (min–max) in brackets. Variants that are compared run interleaved (A B A B …, one run of each per round, each in its own process), and every ratio is taken within a round: a target is checked against the median of those paired ratios.", command)
+	r.p("Written by `%s`; do not edit by hand. Each figure is the **median** of the runs, with the **range** (min–max) in brackets. Variants that are compared run interleaved (one run of each per round, each in its own process, in one order in odd rounds and the reverse in even ones: A B, B A, …), and every ratio is taken within a round: a target is checked against the median of those paired ratios.", command)
 	r.p("Allocations include the in-process test server's where a server runs in the benchmark's process; that is the same for every row of a table.")
 	r.p("")
 	if machine != "" {
@@ -182,7 +182,7 @@ func (r *report) clientCall(s samples) {
 		r.p("| %s | %s | %.0f | %s | %s | %d |", row, fmtStat(ns, 1000, 1), 1e9/ns.Median, fmtStat(b, 1, 0), fmtStat(a, 1, 0), ns.N)
 	}
 	r.p("")
-	r.p("Paired ratios: in each round the four clients run one after another, each in its own process; a ratio is taken within a round, and the table gives the median over the rounds with the range.")
+	r.p("Paired ratios: in each round the four clients run one after another, each in its own process (in the reverse order in even rounds); a ratio is taken within a round, and the table gives the median over the rounds with the range.")
 	r.p("")
 	r.p("| ratio, paired by round | median (range) | rounds |")
 	r.p("|---|---|---|")
@@ -230,7 +230,7 @@ func (r *report) servers(s samples) {
 		}
 	}
 	r.p("")
-	r.p("Overhead over the bare handler, paired by round: each round runs the reference server's benchmark and then the bare one, each in its own process.")
+	r.p("Overhead over the bare handler, paired by round: each round runs the reference server's benchmark and the bare one, each in its own process, the reference server first in odd rounds and second in even ones.")
 	r.p("")
 	r.p("| overhead, paired by round | median (range) | rounds |")
 	r.p("|---|---|---|")
