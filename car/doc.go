@@ -188,10 +188,18 @@
 // waits. A replica that dies loses no lease: the leases, the queue and the
 // claims are in the store, its users resume on another replica, and what
 // it was doing (a release, the head) is taken over when its claim or lock
-// runs out. A store that lost its data (a Redis restarted empty) is
-// detected at the next claim: the claimer releases the lease from what it
-// knows, once, and logs at error level. What a Redis failover can lose,
-// and what then happens, is in package redisstore's documentation.
+// runs out. A store that lost its data (a Redis restarted empty) and
+// implements [LeaseRebuilder] finds it out before it answers this replica
+// anything else (at the latest at the queue runner's next poll), logs it
+// once at error level, and writes back what the replica has on its books:
+// its active leases (generation, Start request, ServerSession), its queued
+// users with their tickets, the leases it is starting, the releases it
+// carries out (which then go on and finish once); its generation counter
+// moves past every generation handed out before. Lost are the leases no
+// live replica has on its books (those of a replica that died, or only
+// ever seen by one that is gone), which CAR's own reconnect wait then
+// frees; package redisstore's documentation says exactly what is rebuilt,
+// what a Redis failover can lose, and what then happens.
 // [SessionManager.Drain] is the shutdown of a rolling deploy: it
 // releases nothing and closes the heartbeat connections with 1001 so the
 // clients resume elsewhere; [SessionManager.Shutdown] with a store is the

@@ -284,7 +284,7 @@ func (m *SessionManager) attemptRelease(e *entry) {
 			"user", e.userID, "generation", e.gen)
 	}
 	if first && hbID != "" {
-		if err := m.hb.Release(hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
+		if err := m.hb.Release(m.runCtx, hbID, string(reason)); err != nil && !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
 			m.log.Warn("telling the client of its release failed", "user", e.userID, "error", err)
 		}
 	}

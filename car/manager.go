@@ -199,6 +199,7 @@ type entry struct {
 	ifHolding   bool   // an idle release adopted from another replica: not for a queued lease
 	relTries    int    // failed release attempts (store or CAR), for the backoff
 	lost        bool   // the store lost the lease: released from what this replica knows
+	storeTicket uint64 // its queue ticket in the store, 0 if none known (store_rebuild.go)
 }
 
 func (e *entry) admission() (string, error) { return e.admitSession, e.admitErr }
@@ -246,6 +247,7 @@ type SessionManager struct {
 	private         bool // store is this manager's own (no WithLeaseStore): nobody shares it
 	stopWatch       func()
 	headMine        bool          // this replica held the head lock at the last try
+	headAt          time.Time     // when the head's backoff ends (the runner wakes then)
 	nextOrphanSweep time.Time     // sweepOrphans' next run
 	nextFullRound   time.Time     // positionRound's next look at every queued user
 	recheck         []*entry      // queued here, admitted elsewhere: to look up
@@ -316,7 +318,7 @@ func (m *SessionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.h
 // notify sends a notice to a session, counting it; a session already gone
 // is not an error.
 func (m *SessionManager) notify(hbID string, n heartbeat.Notice) {
-	err := m.hb.Send(hbID, n)
+	err := m.hb.Send(m.runCtx, hbID, n)
 	if err != nil {
 		if !errors.Is(err, heartbeat.ErrUnknownSession) && !errors.Is(err, heartbeat.ErrServerClosed) {
 			m.log.Warn("notice not sent", "session", hbID, "kind", string(n.Kind), "error", err)

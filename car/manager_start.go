@@ -114,7 +114,7 @@ func (m *SessionManager) Start(ctx context.Context, req StartRequest) (*Lease, e
 			continue
 		}
 		m.mu.Lock()
-		e.gen, e.hbID = rec.Generation, rec.SessionID()
+		e.gen, e.hbID, e.storeTicket = rec.Generation, rec.SessionID(), rec.Ticket
 		m.byHB[e.hbID] = e
 		if rec.State == LeaseQueued {
 			pending := e.pending
@@ -273,10 +273,11 @@ func (m *SessionManager) startNew(ctx context.Context, e *entry) (*Lease, error)
 	err := m.admit(ctx, e, true)
 	if HasCode(err, CodeNoIdle) && m.cfg.queueLimit > 0 {
 		sctx, cancel := m.storeCtx(m.runCtx)
-		_, uerr := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued})
+		rec, uerr := m.store.Update(sctx, e.userID, e.gen, LeaseUpdate{State: LeaseQueued})
 		cancel()
 		if uerr == nil {
 			m.mu.Lock()
+			e.storeTicket = rec.Ticket
 			if e.pending == "" && !m.closing {
 				m.settleLocked(e)
 				m.enqueueLocked(e)
@@ -328,7 +329,7 @@ func (m *SessionManager) leaseQueued(e *entry) (*Lease, error) {
 
 // lease issues a heartbeat token for e and describes it.
 func (m *SessionManager) lease(e *entry) (*Lease, error) {
-	token, err := m.hb.Open(e.hbID)
+	token, err := m.hb.Open(m.runCtx, e.hbID)
 	if err != nil {
 		m.release(e, ReleaseStartFailed)
 		return nil, fmt.Errorf("car: heartbeat session: %w", err)

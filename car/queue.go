@@ -229,10 +229,16 @@ func (m *SessionManager) runQueue() {
 			continue
 		}
 		wait := m.cfg.queuePoll
+		m.mu.Lock()
+		if headAt := m.headAt; !headAt.IsZero() {
+			m.headAt = time.Time{}
+			if next.IsZero() || headAt.Before(next) {
+				next = headAt
+			}
+		}
 		if !next.IsZero() {
 			wait = min(wait, max(time.Until(next), 0))
 		}
-		m.mu.Lock()
 		idle := m.private && m.queue.live == 0 && next.IsZero()
 		m.mu.Unlock()
 		var tick <-chan time.Time
@@ -305,6 +311,9 @@ func (m *SessionManager) admitFront() bool {
 		return false
 	}
 	m.mu.Lock()
+	if e.state == LeaseQueued && time.Now().Before(e.notBefore) {
+		m.headAt = e.notBefore // the runner wakes for it
+	}
 	if e.state != LeaseQueued || time.Now().Before(e.notBefore) || m.closing {
 		m.mu.Unlock()
 		return false
@@ -351,7 +360,7 @@ func (m *SessionManager) admitHead(e *entry) bool {
 		m.finishStart(e, nil, true)
 		// Admission starts the idle count afresh: waiting in the queue is
 		// not idleness.
-		if err := m.hb.Touch(e.hbID); err != nil {
+		if err := m.hb.Touch(m.runCtx, e.hbID); err != nil {
 			m.log.Debug("idle count not reset", "user", e.userID, "error", err)
 		}
 		m.sendReady(e)

@@ -224,6 +224,22 @@ type OrphanLister interface {
 	Orphans(ctx context.Context, limit int) ([]LeaseRecord, error)
 }
 
+// LeaseRebuilder is an optional part of a LeaseStore that can lose its
+// data (a Redis restarted empty). The manager registers held with it;
+// when the store finds its data lost, it calls held before it answers
+// anything else on that replica, writes back the leases held returns (the
+// queued ones keep their Ticket, in the order held lists them), and moves
+// its generation counter past every generation it knows, so that none is
+// handed out twice. held returns the leases this replica has on its books:
+// active ones (State active, with Request and ServerSession), its queued
+// users in queue order, the leases it is starting (State starting) and the
+// releases it carries out (State releasing, Holder this replica); HoldLeft
+// is how long the hold or claim must last. held does not block and must
+// not be called by the store with a lock the manager may wait on.
+type LeaseRebuilder interface {
+	OnDataLoss(held func() []LeaseRecord) (stop func())
+}
+
 // Errors of a LeaseStore.
 var (
 	// ErrLeaseGone: the lease of that generation is not in the store, or is

@@ -37,7 +37,7 @@ func (m *SessionManager) headTTL() time.Duration { return m.holdTTL() + 2*m.cfg.
 // startShared wires the store in: its events, and the queue runner.
 func (m *SessionManager) startShared() {
 	m.changed = make(chan struct{})
-	m.stopWatch = m.store.Watch(m.onStoreEvent)
+	m.stopWatch = m.watchStore()
 	m.queueWG.Add(1)
 	go m.runQueue()
 }
@@ -142,7 +142,7 @@ func (m *SessionManager) adopt(rec LeaseRecord, evenClosing bool) *entry {
 	e := &entry{
 		userID: rec.UserId, gen: rec.Generation, hbID: rec.SessionID(), req: rec.Request, since: now,
 		admitted: make(chan struct{}), released: make(chan struct{}),
-		applied: rec.Applied, serverSession: rec.ServerSession,
+		applied: rec.Applied, serverSession: rec.ServerSession, storeTicket: rec.Ticket,
 	}
 	switch rec.State {
 	case LeaseQueued:

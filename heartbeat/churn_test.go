@@ -1,6 +1,7 @@
 package heartbeat_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -58,7 +59,7 @@ func TestChurn(t *testing.T) {
 					c.offUntil = now + time.Duration(20+rng.IntN(131))*time.Second
 					outages++
 				case r < 7:
-					if err := e.srv.Release(c.id, "churn"); err == nil {
+					if err := e.srv.Release(context.Background(), c.id, "churn"); err == nil {
 						c.releasedAt = now
 						releases++
 					}

@@ -386,6 +386,11 @@
 // [Server.Shutdown] ends the sessions this replica holds, for the last
 // replica.
 //
+// Open, Send, Touch and Release wait for the store for as long as their
+// ctx allows (at most 5 s when it has no deadline). [Server.Session] and
+// [Server.Len] do not wait: they report this replica's view, the sessions
+// whose client is connected here.
+//
 // When the store is unreachable, calls fail with a [*StoreError]
 // (errors.As): connected clients stay connected and keep their pings and
 // idle count, Send and Release to a client connected here still work

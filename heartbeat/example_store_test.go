@@ -31,7 +31,7 @@ func ExampleWithStore() {
 	defer hsB.Close()
 	urlB := "ws" + strings.TrimPrefix(hsB.URL, "http")
 
-	token, err := a.Open("user-42")
+	token, err := a.Open(context.Background(), "user-42")
 	if err != nil {
 		panic(err)
 	}
@@ -45,10 +45,10 @@ func ExampleWithStore() {
 	_, onB := b.Session("user-42")
 	fmt.Println("connected to b:", onB)
 
-	a.Send("user-42", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 3})
+	a.Send(context.Background(), "user-42", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 3})
 	fmt.Println("queue position via a:", (<-notices).Position)
 
-	a.Release("user-42", "done")
+	a.Release(context.Background(), "user-42", "done")
 	fmt.Println((<-notices).Kind)
 	<-c.Done()
 	fmt.Println(c.State())

@@ -26,7 +26,7 @@ func Example() {
 	defer backend.Close()
 	url := "ws" + strings.TrimPrefix(backend.URL, "http") + "/heartbeat"
 
-	token, err := srv.Open("user-42") // sent to the client, e.g. with the page
+	token, err := srv.Open(context.Background(), "user-42") // sent to the client, e.g. with the page
 	if err != nil {
 		panic(err)
 	}
@@ -41,10 +41,10 @@ func Example() {
 	defer s.Close()
 	fmt.Println("connected:", <-connected)
 
-	srv.Send("user-42", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2})
+	srv.Send(context.Background(), "user-42", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2})
 	fmt.Println("queue position:", (<-notices).Position)
 
-	srv.Release("user-42", "no concurrency available")
+	srv.Release(context.Background(), "user-42", "no concurrency available")
 	n := <-notices
 	fmt.Println(n.Kind+":", n.Reason)
 	<-s.Done()
@@ -65,7 +65,7 @@ func ExampleServer_Session() {
 	}
 	defer srv.Shutdown(context.Background())
 
-	srv.Open("user-7")
+	srv.Open(context.Background(), "user-7")
 	info, ok := srv.Session("user-7")
 	fmt.Println(ok, info.State, info.Connected, srv.Len())
 	// Output: true waiting false 1

@@ -5,6 +5,7 @@ package heartbeat_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,7 +48,7 @@ func BenchmarkFloodCPU(b *testing.B) {
 		}
 		hs := &http.Server{Handler: srv}
 		go hs.Serve(ln)
-		token, err := srv.Open("flood")
+		token, err := srv.Open(context.Background(), "flood")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -46,7 +46,7 @@ func TestManyStuckClientsDoNotStallOthers(t *testing.T) {
 		}
 		synctest.Wait()
 		for i := range stuckClients {
-			e.srv.Send(fmt.Sprintf("stuck-%d", i), heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: i})
+			e.srv.Send(context.Background(), fmt.Sprintf("stuck-%d", i), heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: i})
 		}
 		synctest.Wait()
 
@@ -58,7 +58,7 @@ func TestManyStuckClientsDoNotStallOthers(t *testing.T) {
 			if e.Elapsed() != 0 {
 				t.Fatalf("%s: welcome at %v, want at once", id, e.Elapsed())
 			}
-			e.srv.Send(id, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1})
+			e.srv.Send(context.Background(), id, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1})
 			if f := c.next(); f.Type != "queue" || e.Elapsed() != 0 {
 				t.Fatalf("%s: notice %+v at %v, want at once", id, f, e.Elapsed())
 			}
@@ -164,14 +164,14 @@ func TestStuckClientsLatencyLoopback(t *testing.T) {
 		big := heartbeat.Notice{Kind: heartbeat.NoticeCustom, Data: []byte(`"` + strings.Repeat("x", heartbeat.MaxNoticeDataSize-2) + `"`)}
 		for i := range stuckClients {
 			id := fmt.Sprintf("stuck-%d-%d", round, i)
-			token, err := srv.Open(id)
+			token, err := srv.Open(context.Background(), id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			dialStuck(t, dialer, url, id, token)
 			for k := range 4 { // 4 × 32 KB each, far more than the socket buffers
 				big.Name = fmt.Sprintf("n%d", k)
-				srv.Send(id, big)
+				srv.Send(context.Background(), id, big)
 			}
 		}
 	}
@@ -208,11 +208,11 @@ func TestStuckClientsLatencyLoopback(t *testing.T) {
 // connectOnce connects a fresh session (dial, upgrade, hello, welcome) and
 // has a notice sent to it; it returns both latencies.
 func connectOnce(srv *heartbeat.Server, dialer *websocket.Dialer, url, id string) (connect, notice time.Duration, err error) {
-	token, err := srv.Open(id)
+	token, err := srv.Open(context.Background(), id)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer srv.Release(id, "done")
+	defer srv.Release(context.Background(), id, "done")
 	t0 := time.Now()
 	ws, _, err := dialer.Dial(url, nil)
 	if err != nil {
@@ -225,7 +225,7 @@ func connectOnce(srv *heartbeat.Server, dialer *websocket.Dialer, url, id string
 	}
 	connect = time.Since(t0)
 	t1 := time.Now()
-	if err := srv.Send(id, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
+	if err := srv.Send(context.Background(), id, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
 		return 0, 0, err
 	}
 	if _, data, err := ws.ReadMessage(); err != nil || !strings.Contains(string(data), `"queue"`) {

@@ -97,7 +97,7 @@ func measureIdleSessions(b *testing.B, n int) {
 	w := bufio.NewWriter(stdin)
 	for i := range n {
 		id := "user-" + strconv.Itoa(i)
-		token, err := srv.Open(id)
+		token, err := srv.Open(context.Background(), id)
 		if err != nil {
 			b.Fatal(err)
 		}

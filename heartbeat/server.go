@@ -180,16 +180,28 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // it is good for one successful hello. For a session with no connected
 // client, Open (re)starts the grace window: if no client connects within it,
 // the session expires. The token is a secret: hand it to the client only.
-// With a Store, Open, Send, Touch and Release wait for the store (at most
-// 5 s) and fail with a *StoreError when it cannot be reached.
-func (s *Server) Open(id string) (token string, err error) {
+//
+// With a Store, Open, Send, Touch and Release wait for the store: for ctx,
+// or at most 5 s if ctx has no deadline (Shutdown and Drain also end the
+// wait). They fail with a *StoreError when the store cannot be reached or
+// ctx ends during the call (the store may then have taken the step or
+// not). Without a Store they do not wait. With or without one, a ctx that
+// has already ended fails them with an error wrapping ctx.Err(), changing
+// nothing.
+func (s *Server) Open(ctx context.Context, id string) (token string, err error) {
 	if err := validateSessionID("session id", id); err != nil {
+		return "", err
+	}
+	if err := ctxDone(ctx, "open"); err != nil {
 		return "", err
 	}
 	n := newNonce()
 	token = s.tokens.mint(id, n)
 	if s.cfg.store != nil {
-		return token, s.openShared(id, n)
+		if err := s.openShared(ctx, id, n); err != nil {
+			return "", err
+		}
+		return token, nil
 	}
 
 	s.mu.Lock()
@@ -235,9 +247,13 @@ func (s *Server) SetTokenKeys(current []byte, older ...[]byte) error {
 // connection; a newer notice of the same kind (and name) replaces an
 // undelivered one. It fails with ErrUnknownSession if there is no session
 // id, ErrTooManyNotices when more than 16 distinct notices are waiting, or a
-// *ValidationError for a bad notice.
-func (s *Server) Send(id string, n Notice) error {
+// *ValidationError for a bad notice. With a Store it waits for the store
+// when the client is not connected to this replica (see Open for ctx).
+func (s *Server) Send(ctx context.Context, id string, n Notice) error {
 	if err := n.validate(); err != nil {
+		return err
+	}
+	if err := ctxDone(ctx, "send"); err != nil {
 		return err
 	}
 	frame := encodeNotice(n)
@@ -251,7 +267,7 @@ func (s *Server) Send(id string, n Notice) error {
 	ss := s.sessions[id]
 	if s.cfg.store != nil && (ss == nil || ss.conn == nil) {
 		s.mu.Unlock() // not connected here: the store routes it
-		return s.notifyShared(id, key, frame)
+		return s.notifyShared(ctx, id, key, frame)
 	}
 	defer s.mu.Unlock()
 	if ss == nil {
@@ -287,17 +303,21 @@ func (ss *serverSession) queueNotice(key string, frame []byte) bool {
 // then a close frame with CloseReleased and the reason. Once Release returns
 // no callback of the session starts (one already running may finish), and
 // the session's tokens no longer work. reason must be valid UTF-8 of at most
-// MaxReleaseReasonLen bytes.
-func (s *Server) Release(id string, reason string) error {
+// MaxReleaseReasonLen bytes. With a Store it waits for the store (see Open
+// for ctx).
+func (s *Server) Release(ctx context.Context, id string, reason string) error {
 	if len(reason) > MaxReleaseReasonLen {
 		return &ValidationError{Field: "reason", Rule: "must be at most " + strconv.Itoa(MaxReleaseReasonLen) + " bytes, got " + strconv.Itoa(len(reason))}
 	}
 	if err := checkText("reason", reason); err != nil {
 		return err
 	}
+	if err := ctxDone(ctx, "release"); err != nil {
+		return err
+	}
 	frame := encodeNotice(Notice{Kind: NoticeReleased, Reason: reason})
 	if s.cfg.store != nil {
-		return s.releaseShared(id, reason, frame)
+		return s.releaseShared(ctx, id, reason, frame)
 	}
 
 	s.mu.Lock()
@@ -487,8 +507,10 @@ func (s *Server) connsLocked() []*conn {
 }
 
 // Session reports the state of session id; ok is false if there is none.
-// With a Store, only the sessions whose client is connected to this
-// replica are known here.
+// It does not wait. With a Store it reports this replica's view: only the
+// sessions whose client is connected to this replica (or whose connection
+// here is closing) are known, so ok is false for a session that exists in
+// the store with no client or with its client on another replica.
 func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -523,8 +545,10 @@ func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	return info, true
 }
 
-// Len reports the number of sessions (waiting, connected or disconnected);
-// with a Store, the sessions whose client is connected to this replica.
+// Len reports the number of sessions (waiting, connected or disconnected).
+// It does not wait. With a Store it reports this replica's view: the
+// sessions whose client is connected to this replica, not the store's
+// total (MemoryStore.Len or the store's own count gives that).
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -244,17 +244,17 @@ func TestCallbacksCanCallTheServer(t *testing.T) {
 			heartbeat.OnIdle(func(ev heartbeat.Event) {
 				e.rec.add("idle", ev)
 				if ev.Times == 2 {
-					if err := e.srv.Release(ev.SessionID, "idle for too long"); err != nil {
+					if err := e.srv.Release(context.Background(), ev.SessionID, "idle for too long"); err != nil {
 						t.Errorf("Release from OnIdle: %v", err)
 					}
 				}
 			}),
 			heartbeat.OnConnect(func(ev heartbeat.Event) {
 				e.rec.add("connect", ev)
-				if err := e.srv.Send(ev.SessionID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
+				if err := e.srv.Send(context.Background(), ev.SessionID, heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
 					t.Errorf("Send from OnConnect: %v", err)
 				}
-				if _, err := e.srv.Open(ev.SessionID); err != nil {
+				if _, err := e.srv.Open(context.Background(), ev.SessionID); err != nil {
 					t.Errorf("Open from OnConnect: %v", err)
 				}
 			}),
@@ -316,7 +316,7 @@ func TestReleaseDropsQueuedCallbacks(t *testing.T) {
 		e.SleepUntil(400 * time.Second) // idle(1) is queued behind the blocked OnConnect
 		c.drop()                        // and so is disconnect
 		synctest.Wait()
-		if err := e.srv.Release("u1", "bye"); err != nil {
+		if err := e.srv.Release(context.Background(), "u1", "bye"); err != nil {
 			t.Fatal(err)
 		}
 		close(unblock)
@@ -546,7 +546,7 @@ func TestSendDeliversLatestNoticeOfEachKind(t *testing.T) {
 		tok := e.Open("u1")
 		send := func(n heartbeat.Notice) {
 			t.Helper()
-			if err := e.srv.Send("u1", n); err != nil {
+			if err := e.srv.Send(context.Background(), "u1", n); err != nil {
 				t.Fatalf("Send(%+v): %v", n, err)
 			}
 		}
@@ -570,7 +570,7 @@ func TestSendDeliversLatestNoticeOfEachKind(t *testing.T) {
 		if f := c.next(); f.Type != "ready" || string(f.Data) != `"server-session-blob"` {
 			t.Errorf("got %+v, want ready with data", f)
 		}
-		if err := e.srv.Send("nobody", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.Is(err, heartbeat.ErrUnknownSession) {
+		if err := e.srv.Send(context.Background(), "nobody", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.Is(err, heartbeat.ErrUnknownSession) {
 			t.Errorf("Send to an unknown session: %v, want ErrUnknownSession", err)
 		}
 	})
@@ -588,7 +588,7 @@ func TestReleaseEndsSession(t *testing.T) {
 			mu.Unlock()
 		}))
 		e.SleepUntil(10 * time.Second)
-		if err := e.srv.Release("u1", "queue timeout"); err != nil {
+		if err := e.srv.Release(context.Background(), "u1", "queue timeout"); err != nil {
 			t.Fatalf("Release: %v", err)
 		}
 		<-s.Done()
@@ -609,7 +609,7 @@ func TestReleaseEndsSession(t *testing.T) {
 		e.SleepUntil(time.Hour)
 		synctest.Wait()
 		wantHistory(t, e, "u1", "connect") // no disconnect, no expire
-		if err := e.srv.Release("u1", "again"); !errors.Is(err, heartbeat.ErrUnknownSession) {
+		if err := e.srv.Release(context.Background(), "u1", "again"); !errors.Is(err, heartbeat.ErrUnknownSession) {
 			t.Errorf("second Release: %v, want ErrUnknownSession", err)
 		}
 	})
@@ -621,7 +621,7 @@ func TestReleaseOfDisconnectedSessionPreventsExpire(t *testing.T) {
 		c, w := e.join("u1", e.Open("u1"))
 		c.drop()
 		e.SleepUntil(30 * time.Second)
-		if err := e.srv.Release("u1", "user left"); err != nil {
+		if err := e.srv.Release(context.Background(), "u1", "user left"); err != nil {
 			t.Fatal(err)
 		}
 		e.SleepUntil(time.Hour)
@@ -668,7 +668,7 @@ func TestStuckClientDoesNotStallOthers(t *testing.T) {
 		if e.Elapsed() != 0 {
 			t.Errorf("welcome arrived at %v, want at once", e.Elapsed())
 		}
-		e.srv.Send("ok", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2})
+		e.srv.Send(context.Background(), "ok", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2})
 		if f := c.next(); f.Type != "queue" || e.Elapsed() != 0 {
 			t.Errorf("notice %+v at %v, want at once", f, e.Elapsed())
 		}
@@ -709,7 +709,7 @@ func TestShutdown(t *testing.T) {
 		if e.srv.Len() != 0 {
 			t.Errorf("Len after Shutdown = %d", e.srv.Len())
 		}
-		if _, err := e.srv.Open("d"); !errors.Is(err, heartbeat.ErrServerClosed) {
+		if _, err := e.srv.Open(context.Background(), "d"); !errors.Is(err, heartbeat.ErrServerClosed) {
 			t.Errorf("Open after Shutdown: %v, want ErrServerClosed", err)
 		}
 		if _, resp, err := e.Dialer().Dial(wsURL, nil); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
@@ -756,7 +756,7 @@ func TestSessionInfo(t *testing.T) {
 			t.Errorf("after Open: %+v, %v", info, ok)
 		}
 		e.SleepUntil(3 * time.Second)
-		tok, _ := e.srv.Open("u1")
+		tok, _ := e.srv.Open(context.Background(), "u1")
 		c, _ := e.join("u1", tok)
 		e.SleepUntil(7 * time.Second)
 		c.send(`{"type":"activity"}`)

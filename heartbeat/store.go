@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -271,8 +272,9 @@ const (
 	// connection: a replica that stops refreshing counts as gone this long
 	// after its last refresh.
 	StoreOwnerTTL = 10 * time.Second
-	// storeTimeout bounds one store call made by a Server method that has
-	// no context (Open, Send, Touch, Release).
+	// storeTimeout bounds one store call made by the Server on its own
+	// (hello, detach, refresh, sweep), and one made by Open, Send, Touch
+	// or Release whose ctx has no deadline.
 	storeTimeout = 5 * time.Second
 	// sweepBatch is the most deadlines one Sweep takes.
 	sweepBatch = 256
@@ -322,7 +324,33 @@ func nonceID(n nonce) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// storeCall runs f with a timeout derived from the Server's store context.
+// storeCtx is the context of a store call the Server makes on its own:
+// storeTimeout at most, cancelled when the Server is done.
 func (s *Server) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.bg, storeTimeout)
+}
+
+// callCtx is the context of a store call made for a caller's ctx (Open,
+// Send, Touch, Release): ctx, capped at storeTimeout only if it has no
+// deadline, and also cancelled when the Server is done.
+func (s *Server) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	var cancel context.CancelFunc
+	if _, ok := ctx.Deadline(); ok {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, storeTimeout)
+	}
+	stop := context.AfterFunc(s.bg, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// ctxDone returns an error wrapping ctx.Err() if ctx has already ended.
+func ctxDone(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("heartbeat: %s: %w", op, err)
+	}
+	return nil
 }

@@ -149,7 +149,7 @@ func storeChurn(t *testing.T, seed uint64) {
 					c.offUntil = now + time.Duration(20+rng.IntN(101))*time.Second
 					outages++
 				case r < 9:
-					if err := cl.envs[1+rng.IntN(2)].srv.Release(c.id, "churn"); err == nil {
+					if err := cl.envs[1+rng.IntN(2)].srv.Release(context.Background(), c.id, "churn"); err == nil {
 						c.released = true
 						releases++
 					} else {

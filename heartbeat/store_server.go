@@ -48,14 +48,14 @@ func (s *Server) timing() Timing {
 	return Timing{Window: s.cfg.grace, Idle: s.cfg.idleThreshold}
 }
 
-func (s *Server) openShared(id string, n nonce) error {
+func (s *Server) openShared(ctx context.Context, id string, n nonce) error {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		return ErrServerClosed
 	}
-	ctx, cancel := s.storeCtx()
+	ctx, cancel := s.callCtx(ctx)
 	defer cancel()
 	if err := s.cfg.store.Open(ctx, id, nonceID(n), s.timing()); err != nil {
 		return err
@@ -64,8 +64,8 @@ func (s *Server) openShared(id string, n nonce) error {
 	return nil
 }
 
-func (s *Server) notifyShared(id, key string, frame []byte) error {
-	ctx, cancel := s.storeCtx()
+func (s *Server) notifyShared(ctx context.Context, id, key string, frame []byte) error {
+	ctx, cancel := s.callCtx(ctx)
 	defer cancel()
 	err := s.cfg.store.Notify(ctx, id, key, frame)
 	switch {
@@ -77,7 +77,7 @@ func (s *Server) notifyShared(id, key string, frame []byte) error {
 	return err
 }
 
-func (s *Server) touchShared(id string) error {
+func (s *Server) touchShared(ctx context.Context, id string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -89,7 +89,7 @@ func (s *Server) touchShared(id string) error {
 		return nil
 	}
 	s.mu.Unlock()
-	ctx, cancel := s.storeCtx()
+	ctx, cancel := s.callCtx(ctx)
 	defer cancel()
 	err := s.cfg.store.Touch(ctx, id)
 	if errors.Is(err, ErrUnknownSession) {
@@ -98,7 +98,7 @@ func (s *Server) touchShared(id string) error {
 	return err
 }
 
-func (s *Server) releaseShared(id, reason string, frame []byte) error {
+func (s *Server) releaseShared(ctx context.Context, id, reason string, frame []byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -110,7 +110,7 @@ func (s *Server) releaseShared(id, reason string, frame []byte) error {
 		s.endReleasedLocked(ss, reason, frame)
 	}
 	s.mu.Unlock()
-	ctx, cancel := s.storeCtx()
+	ctx, cancel := s.callCtx(ctx)
 	defer cancel()
 	err := s.cfg.store.End(ctx, id, reason)
 	if errors.Is(err, ErrUnknownSession) {
@@ -267,7 +267,7 @@ func (s *Server) storeDetachLocked(id string, d Detach) {
 		}
 		s.mu.Unlock()
 		for _, p := range pending {
-			if err := s.notifyShared(id, p.key, p.frame); err != nil && !errors.Is(err, ErrUnknownSession) {
+			if err := s.notifyShared(s.bg, id, p.key, p.frame); err != nil && !errors.Is(err, ErrUnknownSession) {
 				s.cfg.logger.Warn("heartbeat: a notice for a client that left could not be kept", "session", id, "err", err)
 			}
 		}

@@ -255,7 +255,7 @@ func TestStoreNoticesFollowTheClient(t *testing.T) {
 		token := a.Open("u1")
 		cb, w := b.join("u1", token)
 
-		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 3}); err != nil {
+		if err := a.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 3}); err != nil {
 			t.Fatalf("Send: %v", err)
 		}
 		if f := cb.next(); f.Type != "queue" || f.Position != 3 {
@@ -264,17 +264,17 @@ func TestStoreNoticesFollowTheClient(t *testing.T) {
 
 		cb.drop()
 		synctest.Wait()
-		if err := b.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "n", Data: []byte(`1`)}); err != nil {
+		if err := b.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "n", Data: []byte(`1`)}); err != nil {
 			t.Fatalf("Send while away: %v", err)
 		}
-		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "n", Data: []byte(`2`)}); err != nil {
+		if err := a.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "n", Data: []byte(`2`)}); err != nil {
 			t.Fatalf("Send while away: %v", err)
 		}
 		ca, _ := a.join("u1", w.Token)
 		if f := ca.next(); f.Type != "custom" || string(f.Data) != "2" {
 			t.Fatalf("first frame after the welcome %+v, want the latest custom notice", f)
 		}
-		if err := b.srv.Send("nobody", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.Is(err, heartbeat.ErrUnknownSession) {
+		if err := b.srv.Send(context.Background(), "nobody", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.Is(err, heartbeat.ErrUnknownSession) {
 			t.Fatalf("Send to an unknown session: %v", err)
 		}
 	})
@@ -388,13 +388,13 @@ func TestStoreUnreachable(t *testing.T) {
 			t.Fatal("a connected client was closed while the store was unreachable")
 		}
 		var se *heartbeat.StoreError
-		if _, err := a.srv.Open("u3"); !errors.As(err, &se) || se.Op != "open" {
+		if _, err := a.srv.Open(context.Background(), "u3"); !errors.As(err, &se) || se.Op != "open" {
 			t.Fatalf("Open: %v, want a *StoreError", err)
 		}
-		if err := b.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.As(err, &se) {
+		if err := b.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.As(err, &se) {
 			t.Fatalf("Send: %v, want a *StoreError", err)
 		}
-		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
+		if err := a.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 1}); err != nil {
 			t.Fatalf("Send on the replica holding the client: %v", err)
 		}
 		if f := ca.next(); f.Type != "queue" {
@@ -482,7 +482,7 @@ func TestStoreDrainHandsSessionsOver(t *testing.T) {
 		if got, want := cl.histories("u1"), "r0[connect] r1[resume]"; got != want {
 			t.Fatalf("callbacks:\n got %s\nwant %s", got, want)
 		}
-		if _, err := a.srv.Open("u2"); !errors.Is(err, heartbeat.ErrServerClosed) {
+		if _, err := a.srv.Open(context.Background(), "u2"); !errors.Is(err, heartbeat.ErrServerClosed) {
 			t.Fatalf("Open after Drain: %v", err)
 		}
 	})
@@ -503,7 +503,7 @@ func TestDrainWithoutStore(t *testing.T) {
 		}
 		time.Sleep(time.Hour)
 		wantHistory(t, e, "u1", "connect")
-		if _, err := e.srv.Open("u2"); !errors.Is(err, heartbeat.ErrServerClosed) {
+		if _, err := e.srv.Open(context.Background(), "u2"); !errors.Is(err, heartbeat.ErrServerClosed) {
 			t.Fatalf("Open after Drain: %v", err)
 		}
 		if err := e.srv.Shutdown(context.Background()); err != nil {

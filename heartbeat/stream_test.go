@@ -1,6 +1,7 @@
 package heartbeat_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -194,7 +195,7 @@ func TestStreamReportsOfReleasedSessionAreDropped(t *testing.T) {
 		sr := &streamRecorder{}
 		e := newEnv(t, sr.option())
 		c := e.joinV2("u1", e.Open("u1"))
-		if err := e.srv.Release("u1", "done"); err != nil {
+		if err := e.srv.Release(context.Background(), "u1", "done"); err != nil {
 			t.Fatal(err)
 		}
 		c.sendMayFail(stream("lost", -3))

@@ -70,7 +70,7 @@ func TestServerRejectsBadArguments(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		for _, id := range []string{"", strings.Repeat("x", 129), "bad\nid", "\xff"} {
-			_, err := e.srv.Open(id)
+			_, err := e.srv.Open(context.Background(), id)
 			wantInvalid(t, fmt.Sprintf("Open(%q)", id), err, "session id")
 		}
 		e.Open("u1")
@@ -86,19 +86,19 @@ func TestServerRejectsBadArguments(t *testing.T) {
 			{heartbeat.Notice{Kind: heartbeat.NoticeCustom}, "Notice.Name"},
 		}
 		for _, c := range notices {
-			wantInvalid(t, fmt.Sprintf("Send(%+v)", c.n.Kind), e.srv.Send("u1", c.n), c.field)
+			wantInvalid(t, fmt.Sprintf("Send(%+v)", c.n.Kind), e.srv.Send(context.Background(), "u1", c.n), c.field)
 		}
-		wantInvalid(t, "Release(long reason)", e.srv.Release("u1", strings.Repeat("x", heartbeat.MaxReleaseReasonLen+1)), "reason")
-		wantInvalid(t, "Release(control character)", e.srv.Release("u1", "a\x00b"), "reason")
+		wantInvalid(t, "Release(long reason)", e.srv.Release(context.Background(), "u1", strings.Repeat("x", heartbeat.MaxReleaseReasonLen+1)), "reason")
+		wantInvalid(t, "Release(control character)", e.srv.Release(context.Background(), "u1", "a\x00b"), "reason")
 		for i := range 16 { // 16 distinct undelivered notices fit
-			if err := e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: fmt.Sprint(i)}); err != nil {
+			if err := e.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: fmt.Sprint(i)}); err != nil {
 				t.Fatalf("Send custom #%d: %v", i, err)
 			}
 		}
-		if err := e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "one too many"}); !errors.Is(err, heartbeat.ErrTooManyNotices) {
+		if err := e.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "one too many"}); !errors.Is(err, heartbeat.ErrTooManyNotices) {
 			t.Errorf("17th undelivered notice: %v, want ErrTooManyNotices", err)
 		}
-		if err := e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "3"}); err != nil {
+		if err := e.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeCustom, Name: "3"}); err != nil {
 			t.Errorf("replacing an undelivered notice when full: %v", err)
 		}
 	})
@@ -158,7 +158,7 @@ func TestTokensStayOutOfLogsAndErrors(t *testing.T) {
 		_, w := e.join("u2", tok2)
 		secrets = append(secrets, w.Token)
 		e.hello("u2", w.Token+"x").closed()
-		e.srv.Release("u1", "done")
+		e.srv.Release(context.Background(), "u1", "done")
 		<-s.Done()
 		errs = append(errs, s.Err())
 

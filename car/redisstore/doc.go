@@ -135,20 +135,76 @@
 //
 // Failures. While Redis is unreachable every call returns a
 // *car.StoreError: Start fails fast, and the manager retries releases
-// until Redis is back. If Redis lost its data (restarted empty), a claim
-// for a generation past the counter is reported as lost: the claimer
-// releases the lease from what it knows (DestroySession, OnRelease) and
-// moves the counter past that generation so that none is handed out
-// twice; leases whose replica is gone and that nobody releases are then
-// left to CAR's own reconnect wait. A failover can lose the last writes
-// (asynchronous replication): a claim that vanishes lets another replica
-// claim the same generation (DestroySession twice, harmless); a finished
-// lease that comes back is claimed again and found already destroyed; a
-// ticket or a queue departure can be lost, so the queue may hold a user
-// who left (admitted, then released when its heartbeat session's grace
-// ends; if that session is gone too, left to CAR's own reconnect wait,
-// since no client ever connects) or miss one who joined (its next Start
-// joins again, at the end). The package does not issue WAIT.
+// until Redis is back.
+//
+// Data loss (Redis restarted without persistence, or failed over to a
+// replica that had none of the data) is detected by a mark,
+// tcc:{<project>}:lboot ("<epoch>:<random>"), that each replica learns
+// before its first lease script. Every lease script that decides from a
+// record (create, update, claim, finish, get, lock head) first compares
+// the mark with the one its replica knows, in the same atomic step: when
+// it is gone or changed, the script changes nothing and the replica
+// rebuilds before it answers anything, so that a lease Redis forgot is
+// never taken for one that ended. The queue runner locks the head every
+// poll interval (1 s by default), so every replica finds the loss within
+// one poll even when nothing else happens. The replica then logs once at
+// error level (with the counts) and writes back, in chunks of 200 leases
+// per script, what its SessionManager has on its books
+// (car.LeaseRebuilder): its active leases (generation, Start request,
+// ServerSession, applied), its queued users with their tickets, in queue
+// order (a user whose ticket it does not know gets a new one, behind
+// them), the leases it is starting (held by it again for the start's
+// hold), and the releases it carries out (claimed by it again for the
+// claim TTL, so they go on and finish exactly once). A user who already
+// has a lease in Redis again (another replica wrote it back first, or a
+// Start made it since the loss) is left as it is. The first replica to
+// rebuild sets the next epoch's mark and moves the generation counter to
+// at least epoch << 32 and past every generation it holds; every other
+// replica that knew the old mark rebuilds too, in turn, and moves the
+// counter past its own: no generation is handed out twice, whichever
+// replica started it, provided fewer than 2^32 leases are made between two
+// losses. For 5 minutes after a rebuild, a finished lease leaves its
+// generation behind (tcc:{<project>}:lend:<user>), so that a replica that
+// rebuilds after that release does not write the lease back.
+//
+// Lost in a data loss: the leases that no live replica has on its books
+// (those of a replica that died before the loss, or whose release it
+// carried out when it died), which nobody then releases: CAR's own
+// reconnect wait frees their concurrencies; the queued users of such a
+// replica (their clients, back with their resume tokens, get 4003 and
+// Start again, at the end of the queue); and, with the heartbeat sessions
+// (see "Heartbeat sessions"), the grace and idle deadlines of every user
+// not connected at that moment: such a user's lease is written back, but
+// nothing releases it until the user's next Stop or Start (which reattaches
+// it), or Shutdown's release-all; CAR frees the concurrency after its own
+// reconnect wait. A replica started after the loss and before the others
+// found it (at most one poll interval) sets a mark of epoch 0, and the
+// leases it creates meanwhile can share a generation with a lease written
+// back later; a lease finished just before the loss, on a replica whose
+// books still had it when they were read, can be written back (a Stop or
+// Start of the user then finds it, and DestroySession is called again,
+// harmless).
+//
+// A failover (Sentinel, or a replica promoted by hand) replicates
+// asynchronously: the last writes the old primary acknowledged can be
+// missing on the new one, while the mark, written long before, survives.
+// So a failover is not taken for a data loss: a claim for a generation
+// past the counter (the counter's last increments were lost) is reported
+// as lost, the claimer releases the lease from what it knows
+// (DestroySession, OnRelease) and moves the counter past that generation
+// so that none is handed out twice; a lease created in the lost moment is
+// gone, and its replica forgets it at its next step (its client then gets
+// 4003, and CAR's reconnect wait frees the concurrency); a claim that
+// vanishes lets another replica claim the same generation (DestroySession
+// twice, harmless); a finished lease that comes back is claimed again and
+// found already destroyed; a ticket or a queue departure can be lost, so
+// the queue may hold a user who left (admitted, then released when its
+// heartbeat session's grace ends; if that session is gone too, left to
+// CAR's own reconnect wait, since no client ever connects) or miss one who
+// joined (its next Start joins again, at the end). A promoted replica that
+// had nothing (the mark gone too) is a data loss, rebuilt as above. The
+// package does not issue WAIT: use persistence (appendonly) and
+// min-replicas-to-write on the Redis side to narrow the window.
 //
 // # Logging
 //

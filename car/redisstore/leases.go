@@ -29,6 +29,9 @@ import (
 //	qhead         STRING the replica holding the head lock, SET PX
 //	lclaims       ZSET user → when its release claim runs out (ms of Redis
 //	                   TIME): the orphaned releases, for Orphans
+//	lboot         STRING the data mark, "<epoch>:<random>" (rebuild.go)
+//	lrebuilt      STRING set for rebuildWindow by a rebuild, PX
+//	lend:<user>   STRING a generation finished within that window, PX
 //
 // Each decision is one Lua script over declared keys: create (generation,
 // queue or hold), update (state changes fenced by the generation), claim,
@@ -47,9 +50,14 @@ func (k keys) leaseClaims() string {
 	return k.key("lclaims")
 }
 func (k keys) leaseSet() string  { return k.key("leases") }
-func (k keys) queue() string     { return k.key("q") }
-func (k keys) queueSeq() string  { return k.key("qseq") }
-func (k keys) queueHead() string { return k.key("qhead") }
+func (k keys) leaseBoot() string { return k.key("lboot") }
+func (k keys) leaseRebuilt() string {
+	return k.key("lrebuilt")
+}
+func (k keys) leaseEnded(user string) string { return k.key("lend", user) }
+func (k keys) queue() string                 { return k.key("q") }
+func (k keys) queueSeq() string              { return k.key("qseq") }
+func (k keys) queueHead() string             { return k.key("qhead") }
 
 // leaseStore is the car.LeaseStore of one replica.
 type leaseStore struct {
@@ -59,6 +67,11 @@ type leaseStore struct {
 	watchers map[int]func(car.LeaseEvent)
 	nextW    int
 	handling bool
+	boot     string                   // the data mark last seen in Redis (rebuild.go); "" before the first
+	held     func() []car.LeaseRecord // the manager's books (OnDataLoss)
+	nextH    int                      // numbers OnDataLoss registrations
+
+	rebuildMu sync.Mutex // one rebuild at a time
 }
 
 // Leases returns this replica's lease store, for car.WithLeaseStore (or
@@ -95,12 +108,12 @@ end
 
 var (
 	// KEYS lease, hold. → rec or false
-	readScript = redis.NewScript(recLua + `return rec(KEYS[1], KEYS[2])`)
+	readScript = leaseScript(recLua + `return rec(KEYS[1], KEYS[2])`)
 
 	// KEYS lease, hold, lgen, q, qseq, leases; ARGV user, req, me,
 	// queue (0|1), limit, hold ms. → {0, rec} existing, {-1} queue full,
 	// {1, rec} created.
-	createScript = redis.NewScript(recLua + `
+	createScript = leaseScript(recLua + `
 local r = rec(KEYS[1], KEYS[2])
 if r then return {0, r} end
 local qlen = redis.call('ZCARD', KEYS[4])
@@ -123,7 +136,7 @@ return {1, rec(KEYS[1], KEYS[2])}
 	// KEYS lease, hold, q, qseq; ARGV gen, state, hold ms, applied (0|1),
 	// server session, me, user. → {-1} gone, {-2, rec} held elsewhere,
 	// {1, rec, event}.
-	updateScript = redis.NewScript(recLua + `
+	updateScript = leaseScript(recLua + `
 local g = redis.call('HGET', KEYS[1], 'gen')
 local st = redis.call('HGET', KEYS[1], 'state')
 if g ~= ARGV[1] or st == 'releasing' then return {-1} end
@@ -156,7 +169,7 @@ return {1, rec(KEYS[1], KEYS[2]), ev}
 	// (0|1), user. → {0} gone, {4} lost (the generation counter is behind
 	// it: Redis lost its data; the counter is moved past it), {2, rec} held
 	// elsewhere, {3, rec} not holding, {1, taken over (0|1), rec, event}.
-	claimScript = redis.NewScript(recLua + `
+	claimScript = leaseScript(recLua + `
 local g = redis.call('HGET', KEYS[1], 'gen')
 if g ~= ARGV[1] then
   if tonumber(redis.call('GET', KEYS[4]) or '0') < tonumber(ARGV[1]) then
@@ -182,12 +195,16 @@ redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 
 return {1, taken, rec(KEYS[1], KEYS[2]), ev}
 `)
 
-	// KEYS lease, hold, q, leases, lclaims; ARGV gen, me, user. → 1
-	// finished, 0 not.
-	finishScript = redis.NewScript(`
+	// KEYS lease, hold, q, leases, lclaims, lrebuilt, lend; ARGV gen, me,
+	// user. → 1 finished, 0 not. Within the window after a rebuild, the
+	// finished generation is remembered (lend), so that a replica that
+	// rebuilds later does not write the lease back.
+	finishScript = leaseScript(`
 if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'state') ~= 'releasing' then return 0 end
 if redis.call('HGET', KEYS[1], 'claimer') ~= ARGV[2] then return 0 end
+local w = redis.call('PTTL', KEYS[6])
+if w > 0 then redis.call('SET', KEYS[7], ARGV[1], 'PX', w) end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('SREM', KEYS[4], ARGV[3])
@@ -237,7 +254,8 @@ func decodeRec(v any) (car.LeaseRecord, bool, error) {
 	return r, true, nil
 }
 
-func (l *leaseStore) run(ctx context.Context, op string, sc *redis.Script, keys []string, args ...any) (any, error) {
+// runPlain runs a script that decides nothing from a lease record.
+func (l *leaseStore) runPlain(ctx context.Context, op string, sc *redis.Script, keys []string, args ...any) (any, error) {
 	if l.s.ctx.Err() != nil {
 		return nil, leaseErr(op, ErrClosed)
 	}
@@ -402,7 +420,8 @@ func (l *leaseStore) Claim(ctx context.Context, c car.ClaimRequest) (car.Claim, 
 func (l *leaseStore) Finish(ctx context.Context, userID string, gen uint64) (bool, error) {
 	k := l.s.keys
 	v, err := l.run(ctx, "finish", finishScript,
-		[]string{k.lease(userID), k.leaseHold(userID), k.queue(), k.leaseSet(), k.leaseClaims()}, gen, l.s.replica, userID)
+		[]string{k.lease(userID), k.leaseHold(userID), k.queue(), k.leaseSet(), k.leaseClaims(), k.leaseRebuilt(), k.leaseEnded(userID)},
+		gen, l.s.replica, userID)
 	if err != nil {
 		return false, err
 	}
@@ -454,7 +473,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(AR
 // Orphans implements car.OrphanLister: leases being released whose claim
 // ran out.
 func (l *leaseStore) Orphans(ctx context.Context, limit int) ([]car.LeaseRecord, error) {
-	v, err := l.run(ctx, "orphans", orphansScript, []string{l.s.keys.leaseClaims()}, limit)
+	v, err := l.runPlain(ctx, "orphans", orphansScript, []string{l.s.keys.leaseClaims()}, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -68,12 +69,12 @@ type leaseFleet struct {
 // newLeaseFleet starts n replicas; client makes each replica's Redis client.
 func newLeaseFleet(t *testing.T, n, packSize int, client func() redis.UniversalClient, opts ...car.ManagerOption) *leaseFleet {
 	t.Helper()
-	return newLeaseFleetWith(t, n, packSize, client, func(st *Store) car.ManagerOption { return car.WithLeaseStore(st.Leases()) }, opts...)
+	return newLeaseFleetWith(t, n, packSize, client, nil, func(st *Store) car.ManagerOption { return car.WithLeaseStore(st.Leases()) }, opts...)
 }
 
 // newLeaseFleetWith is newLeaseFleet, giving each manager its Store with
-// storeOpt.
-func newLeaseFleetWith(t *testing.T, n, packSize int, client func() redis.UniversalClient, storeOpt func(*Store) car.ManagerOption, opts ...car.ManagerOption) *leaseFleet {
+// storeOpt and each Store the options of storeOpts (if not nil).
+func newLeaseFleetWith(t *testing.T, n, packSize int, client func() redis.UniversalClient, storeOpts func(name string) []Option, storeOpt func(*Store) car.ManagerOption, opts ...car.ManagerOption) *leaseFleet {
 	t.Helper()
 	carNet := memnet.Listen("car")
 	srv := cartest.Start(t, cartest.WithListener(carNet),
@@ -83,7 +84,11 @@ func newLeaseFleetWith(t *testing.T, n, packSize int, client func() redis.Univer
 	f := &leaseFleet{t: t, car: srv}
 	for i := range n {
 		name := fmt.Sprintf("r%d", i+1)
-		st, err := New(client(), leaseProject, WithReplicaID(name))
+		sopts := []Option{WithReplicaID(name)}
+		if storeOpts != nil {
+			sopts = append(sopts, storeOpts(name)...)
+		}
+		st, err := New(client(), leaseProject, sopts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +200,7 @@ func TestLeasesReleaseClaimedOnce(t *testing.T) {
 		}
 		t.Logf("claims won: %v", byReplica)
 		for _, k := range m.Keys() {
-			if k != "tcc:{"+leaseProject+"}:lgen" && k != "tcc:{"+leaseProject+"}:qhead" && !isLiveness(k) {
+			if k != "tcc:{"+leaseProject+"}:lgen" && k != "tcc:{"+leaseProject+"}:qhead" && k != "tcc:{"+leaseProject+"}:lboot" && !isLiveness(k) {
 				t.Errorf("key left in Redis: %s", k)
 			}
 		}
@@ -422,11 +427,16 @@ func TestLeasesRedisUnreachable(t *testing.T) {
 // TestLeasesRealRedis runs against a real redis-server, in real time: two
 // replicas release each lease once; with the server killed, Start fails
 // fast with a *car.StoreError and a Stop is retried; the server comes back
-// empty (no persistence), which the claim detects (the generation is past
-// the counter): the lease is released from what the replica knows, once.
+// empty (no persistence): each replica logs the loss once and writes back
+// the leases it holds, the pending release finishes once, a lease of the
+// other replica is rebuilt and released once, and the next generation is
+// past every earlier one.
 func TestLeasesRealRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	f := newLeaseFleet(t, 2, 2, func() redis.UniversalClient { return srv.Client(t) })
+	logs := &logRecorder{}
+	f := newLeaseFleetWith(t, 2, 2, func() redis.UniversalClient { return srv.Client(t) },
+		func(name string) []Option { return []Option{WithLogger(logs.logger(name))} },
+		func(st *Store) car.ManagerOption { return car.WithLeaseStore(st.Leases()) })
 	a, b := f.reps[0], f.reps[1]
 	for i := range 5 {
 		user := fmt.Sprintf("u%d", i)
@@ -447,6 +457,7 @@ func TestLeasesRealRedis(t *testing.T) {
 	}
 
 	f.start(a, "v1")
+	f.start(b, "w1")
 	srv.Kill()
 	begun := time.Now()
 	_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "v2", UserIp: "10.0.0.1"})
@@ -473,9 +484,27 @@ func TestLeasesRealRedis(t *testing.T) {
 	if rel := f.released(); len(rel) != 6 || rel[5] != "r1 v1 stopped" || f.count(cartest.EventDestroyed, "v1") != 1 {
 		t.Fatalf("after Redis came back empty: releases %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "v1"))
 	}
+	for len(logs.count(slog.LevelError, rebuiltMsg)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // b rebuilds at its queue runner's next poll
+	}
+	if n := logs.count(slog.LevelError, rebuiltMsg); n["r1"] != 1 || n["r2"] != 1 {
+		t.Errorf("the data loss logged %v times by replica, want once each", n)
+	}
+	if rec, ok, err := a.store.Leases().Get(t.Context(), "w1"); err != nil || !ok || rec.State != car.LeaseActive {
+		t.Fatalf("w1 after the rebuild: %+v %v %v, want active", rec, ok, err)
+	}
+	if err := a.mgr.Stop(t.Context(), "w1"); err != nil {
+		t.Fatalf("Stop(w1) after the rebuild: %v", err)
+	}
+	for len(f.released()) < 7 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // OnRelease runs after Stop returns
+	}
+	if rel := f.released(); len(rel) != 7 || rel[6] != "r1 w1 stopped" || f.count(cartest.EventDestroyed, "w1") != 1 {
+		t.Fatalf("w1 after the rebuild: releases %v, %d destroyed", rel, f.count(cartest.EventDestroyed, "w1"))
+	}
 	l := f.start(b, "v3")
-	if l.HeartbeatSession == "v3#1" {
-		t.Errorf("a generation handed out again after the data loss: %s", l.HeartbeatSession)
+	if _, gen, _ := car.ParseSessionID(l.HeartbeatSession); gen < 1<<32 {
+		t.Errorf("a generation from before the data loss may be handed out again: %s", l.HeartbeatSession)
 	}
 }
 
@@ -517,7 +546,7 @@ func TestWithStoreResumeElsewhere(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m, _ := redistest.Pipe(t)
 		key := bytes.Repeat([]byte{9}, 32)
-		f := newLeaseFleetWith(t, 2, 2, func() redis.UniversalClient { return redistest.PipeClient(t, m) },
+		f := newLeaseFleetWith(t, 2, 2, func() redis.UniversalClient { return redistest.PipeClient(t, m) }, nil,
 			func(st *Store) car.ManagerOption { return car.WithStore(st) },
 			car.WithHeartbeat(heartbeat.WithTokenKeys(key)))
 		rt := &router{lis: map[string]*memnet.Listener{}, to: "r1"}

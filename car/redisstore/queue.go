@@ -18,7 +18,7 @@ import (
 var (
 	// KEYS qhead, q; ARGV me, ttl ms. → {-1} locked elsewhere, {0} empty,
 	// {1, head user}.
-	lockHeadScript = redis.NewScript(`
+	lockHeadScript = leaseScript(`
 local h = redis.call('GET', KEYS[1])
 if h and h ~= ARGV[1] then return {-1} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -30,7 +30,7 @@ return {1, first[1]}
 	// KEYS lease, hold, q; ARGV user. The head's record; a head left
 	// starting by an admitter whose hold ran out goes back to queued; a
 	// queue member without a lease leaves the queue. → rec or false.
-	headScript = redis.NewScript(recLua + `
+	headScript = leaseScript(recLua + `
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -107,7 +107,7 @@ func (l *leaseStore) LockHead(ctx context.Context, ttl time.Duration) (car.Lease
 }
 
 func (l *leaseStore) UnlockHead(ctx context.Context) error {
-	if _, err := l.run(ctx, "unlock head", unlockHeadScript, []string{l.s.keys.queueHead()}, l.s.replica); err != nil {
+	if _, err := l.runPlain(ctx, "unlock head", unlockHeadScript, []string{l.s.keys.queueHead()}, l.s.replica); err != nil {
 		return err
 	}
 	return nil

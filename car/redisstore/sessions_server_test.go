@@ -184,7 +184,7 @@ func (cl *hbCluster) sleepUntil(d time.Duration) {
 
 func (r *replica) open(t *testing.T, id string) string {
 	t.Helper()
-	tok, err := r.srv.Open(id)
+	tok, err := r.srv.Open(context.Background(), id)
 	if err != nil {
 		t.Fatalf("%s Open(%q): %v", r.name, id, err)
 	}
@@ -304,7 +304,7 @@ func TestSessionsAnyReplica(t *testing.T) {
 				t.Fatalf("second use of the join token on %s: close %d, want %d", r.name, code, heartbeat.CloseUnauthorized)
 			}
 		}
-		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4}); err != nil {
+		if err := a.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4}); err != nil {
 			t.Fatal(err)
 		}
 		if f := cb.next(); f.Type != "queue" || f.Position != 4 {
@@ -324,7 +324,7 @@ func TestSessionsAnyReplica(t *testing.T) {
 		// Away: the notice is kept in Redis and follows the client.
 		_ = cc.ws.NetConn().Close()
 		time.Sleep(time.Second)
-		if err := b.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: []byte(`{"s":1}`)}); err != nil {
+		if err := b.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: []byte(`{"s":1}`)}); err != nil {
 			t.Fatal(err)
 		}
 		ca, _ := a.join(t, "u1", w2.Token)
@@ -412,13 +412,13 @@ func TestSessionsRedisUnreachable(t *testing.T) {
 			t.Fatal("a connected client was closed while Redis was unreachable")
 		}
 		var se *heartbeat.StoreError
-		if _, err := b.srv.Open("u2"); !errors.As(err, &se) {
+		if _, err := b.srv.Open(context.Background(), "u2"); !errors.As(err, &se) {
 			t.Fatalf("Open with Redis down: %v, want a *heartbeat.StoreError", err)
 		}
-		if err := b.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.As(err, &se) {
+		if err := b.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.As(err, &se) {
 			t.Fatalf("Send with Redis down: %v", err)
 		}
-		if err := a.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2}); err != nil {
+		if err := a.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 2}); err != nil {
 			t.Fatalf("Send to a client held here: %v", err)
 		}
 		if f := ca.next(); f.Type != "queue" {

@@ -266,12 +266,12 @@ func TestClientNotices(t *testing.T) {
 		e := newEnv(t)
 		got := make(chan heartbeat.Notice, 10)
 		tok := e.Open("u1")
-		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4})
+		e.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeQueue, Position: 4})
 		e.Connect("u1", tok, hbclient.OnNotice(func(n heartbeat.Notice) { got <- n }))
 		if n := <-got; n.Kind != heartbeat.NoticeQueue || n.Position != 4 {
 			t.Errorf("first notice %+v, want queue position 4", n)
 		}
-		e.srv.Send("u1", heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: json.RawMessage(`{"serverSession":"abc"}`)})
+		e.srv.Send(context.Background(), "u1", heartbeat.Notice{Kind: heartbeat.NoticeReady, Data: json.RawMessage(`{"serverSession":"abc"}`)})
 		if n := <-got; n.Kind != heartbeat.NoticeReady || string(n.Data) != `{"serverSession":"abc"}` {
 			t.Errorf("notice %+v, want ready with data", n)
 		}

@@ -202,7 +202,7 @@ func (s *Served) SleepUntil(d time.Duration) {
 // Open opens session id and returns its join token.
 func (s *Served) Open(id string) string {
 	s.T.Helper()
-	token, err := s.Srv.Open(id)
+	token, err := s.Srv.Open(s.T.Context(), id)
 	if err != nil {
 		s.T.Fatalf("Open(%q): %v", id, err)
 	}

@@ -278,7 +278,7 @@ func (c *control) open(w http.ResponseWriter, r *http.Request) {
 	resp := openResponse{IDs: make([]string, n), Tokens: make([]string, n)}
 	for i := range n {
 		id := "s" + strconv.Itoa(i)
-		tok, err := c.srv.Open(id)
+		tok, err := c.srv.Open(r.Context(), id)
 		if err != nil {
 			http.Error(w, fmt.Sprintf("open %s: %v", id, err), http.StatusInternalServerError)
 			return

@@ -175,7 +175,7 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		toks, err := openAll(srv, ids)
+		toks, err := openAll(r.Context(), srv, ids)
 		childproc.Reply(w, toks, err)
 	})
 	mux.HandleFunc("GET "+controlPrefix+"mem", func(w http.ResponseWriter, _ *http.Request) {
@@ -204,7 +204,7 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdin io.Reader, stdout 
 
 // openAll opens the sessions ids (each Open is one script in Redis), a few
 // at a time, and returns their join tokens in order.
-func openAll(srv *heartbeat.Server, ids []string) ([]string, error) {
+func openAll(ctx context.Context, srv *heartbeat.Server, ids []string) ([]string, error) {
 	toks := make([]string, len(ids))
 	errs := make([]error, len(ids))
 	var next atomic.Int64
@@ -216,7 +216,7 @@ func openAll(srv *heartbeat.Server, ids []string) ([]string, error) {
 				if i >= len(ids) {
 					return
 				}
-				toks[i], errs[i] = srv.Open(ids[i])
+				toks[i], errs[i] = srv.Open(ctx, ids[i])
 			}
 		})
 	}
