@@ -26,7 +26,7 @@ import (
 func hbFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *router, *miniredis.Miniredis) {
 	m, _ := redistest.Pipe(t)
 	key := bytes.Repeat([]byte{9}, 32)
-	f := newLeaseFleetWith(t, n, packSize, func() redis.UniversalClient { return redistest.PipeClient(t, m) },
+	f := newLeaseFleetWith(t, n, packSize, func() redis.UniversalClient { return redistest.PipeClient(t, m) }, nil,
 		func(st *Store) car.ManagerOption { return car.WithStore(st) },
 		append([]car.ManagerOption{car.WithHeartbeat(heartbeat.WithTokenKeys(key))}, opts...)...)
 	rt := &router{lis: map[string]*memnet.Listener{}, to: "r1"}
