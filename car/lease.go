@@ -560,6 +560,24 @@ func (m *SessionManager) adoptPending(ids []string) {
 	m.startReleaseRunnerLocked()
 }
 
+// beginClose starts Shutdown or Drain: the manager stops admitting, ctx's
+// end cancels the calls it makes on its own, and the queue runner stops
+// (queued users are still queued). A second close fails with
+// ErrManagerClosed.
+func (m *SessionManager) beginClose(ctx context.Context) (stop func() bool, err error) {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return nil, ErrManagerClosed
+	}
+	m.closing = true
+	m.mu.Unlock()
+	stop = context.AfterFunc(ctx, m.cancelRun)
+	m.kickQueue()
+	m.queueWG.Wait()
+	return stop, nil
+}
+
 // Shutdown drains the manager: it stops admitting, empties the queue,
 // releases every concurrency it holds (DestroySession for all of them at
 // once, up to CAR's rate), waits for the release queue to finish, then
@@ -575,18 +593,12 @@ func (m *SessionManager) adoptPending(ids []string) {
 // every lease of the project, including those other replicas started. A
 // rolling deploy uses Drain instead.
 func (m *SessionManager) Shutdown(ctx context.Context) error {
-	m.mu.Lock()
-	if m.closing {
-		m.mu.Unlock()
-		return ErrManagerClosed
+	stop, err := m.beginClose(ctx)
+	if err != nil {
+		return err
 	}
-	m.closing = true
-	m.mu.Unlock()
-	stop := context.AfterFunc(ctx, m.cancelRun)
 	defer stop()
-	m.kickQueue()
-	m.queueWG.Wait() // the queue runner has stopped; queued users are still queued
-	m.adoptAll(ctx)  // the last replica releases every lease of the project
+	m.adoptAll(ctx) // the last replica releases every lease of the project
 	m.mu.Lock()
 	entries := make([]*entry, 0, len(m.users))
 	for _, e := range m.users {

@@ -244,17 +244,11 @@ func (m *SessionManager) Drain(ctx context.Context) error {
 	if m.private {
 		return errors.New("car: Drain needs a shared lease store (WithStore or WithLeaseStore); without one use Shutdown, which releases")
 	}
-	m.mu.Lock()
-	if m.closing {
-		m.mu.Unlock()
-		return ErrManagerClosed
+	stop, err := m.beginClose(ctx)
+	if err != nil {
+		return err
 	}
-	m.closing = true
-	m.mu.Unlock()
-	stop := context.AfterFunc(ctx, m.cancelRun)
 	defer stop()
-	m.kickQueue()
-	m.queueWG.Wait()
 	m.stops.Wait()
 	m.kickReleases()
 	m.relWG.Wait() // the release runner stops when nothing is pending, or at ctx's end

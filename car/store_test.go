@@ -251,44 +251,6 @@ func (f *fleet) destroyed(user string) int {
 	return n
 }
 
-// TestSharedReleaseClaimedOnce: two replicas release the same lease at the
-// same moment (Stop on each): exactly one wins the claim, calls
-// DestroySession and runs OnRelease; both Stops return when it is done.
-func TestSharedReleaseClaimedOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFleet(t, 2, 2)
-		a, b := f.reps[0], f.reps[1]
-		for round := range 20 {
-			user := fmt.Sprintf("u%d", round)
-			f.start(a, user)
-			var wg sync.WaitGroup
-			errs := make([]error, 2)
-			for i, r := range []*replica{a, b} {
-				wg.Go(func() { errs[i] = r.mgr.Stop(t.Context(), user) })
-			}
-			wg.Wait()
-			if errs[0] != nil || errs[1] != nil {
-				t.Fatalf("round %d: Stop: %v, %v", round, errs[0], errs[1])
-			}
-			time.Sleep(time.Second) // CAR's cleanup
-		}
-		synctest.Wait()
-		rel := f.released()
-		if len(rel) != 20 {
-			t.Fatalf("%d releases for 20 leases: %v", len(rel), rel)
-		}
-		for round := range 20 {
-			if n := f.destroyed(fmt.Sprintf("u%d", round)); n != 1 {
-				t.Errorf("u%d destroyed %d times, want 1", round, n)
-			}
-		}
-		if recs := f.store.Leases(); len(recs) != 0 {
-			t.Errorf("leases left in the store: %+v", recs)
-		}
-		t.Logf("releases by replica: %v", rel)
-	})
-}
-
 // TestSharedClaimerDiesMidRelease: the replica that won the claim stalls in
 // DestroySession and loses the store (killed). The other replica, asked to
 // release the same user, waits for the claim to run out, claims the same
@@ -339,40 +301,6 @@ func TestSharedClaimerDiesMidRelease(t *testing.T) {
 	})
 }
 
-// TestSharedStartWaitsForReleaseElsewhere: a Start on one replica for a user
-// whose lease another replica is releasing waits until that release is
-// done: the new ApplyConcurrent comes after the DestroySession.
-func TestSharedStartWaitsForReleaseElsewhere(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFleet(t, 2, 2)
-		a, b := f.reps[0], f.reps[1]
-		f.start(a, "u1")
-		if err := f.car.InjectFault("DestroySession", cartest.Fault{Latency: 3 * time.Second, Times: 1}); err != nil {
-			t.Fatal(err)
-		}
-		go a.mgr.Stop(t.Context(), "u1")
-		time.Sleep(100 * time.Millisecond) // a is in DestroySession
-		begun := time.Now()
-		l := f.start(b, "u1")
-		if took := time.Since(begun); took < 2*time.Second {
-			t.Errorf("Start on b returned after %v, before a's release (3 s) was done", took)
-		}
-		if l.ServerSession == "" || l.HeartbeatSession == "u1#1" {
-			t.Errorf("lease on b: %+v", l)
-		}
-		var order []string
-		for _, e := range f.car.Events() {
-			if e.Subject == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
-				order = append(order, string(e.Kind))
-			}
-		}
-		want := []string{"locked", "destroyed", "locked"}
-		if fmt.Sprint(order) != fmt.Sprint(want) {
-			t.Errorf("calls for u1: %v, want %v", order, want)
-		}
-	})
-}
-
 // TestSharedStoreUnreachable: while the store is unreachable, Start fails
 // at once with a *car.StoreError; a release asked for meanwhile is retried
 // until the store is back, then done once.
@@ -418,67 +346,6 @@ func TestSharedStoreUnreachable(t *testing.T) {
 		t.Logf("released %v after the store came back", time.Since(back))
 		if recs := f.store.Leases(); len(recs) != 0 {
 			t.Errorf("leases left: %+v", recs)
-		}
-	})
-}
-
-// TestSharedQueueFIFO: users queue through two replicas in turn; admission
-// follows the tickets across replicas (0 inversions), and a queued user who
-// comes back through the other replica keeps its place.
-func TestSharedQueueFIFO(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFleet(t, 2, 1)
-		a := f.reps[0]
-		f.start(a, "holder")
-		const n = 12
-		leases := make([]*car.Lease, n)
-		for i := range n {
-			r := f.reps[i%2]
-			leases[i] = f.start(r, fmt.Sprintf("q%02d", i))
-			if leases[i].QueuePosition != i+1 {
-				t.Fatalf("q%02d on %s: position %d, want %d", i, r.name, leases[i].QueuePosition, i+1)
-			}
-		}
-		// q03 (queued through b) polls through a: same place.
-		if l := f.start(a, "q03"); l.QueuePosition != 4 {
-			t.Errorf("q03 back through a: position %d, want 4", l.QueuePosition)
-		}
-		var mu sync.Mutex
-		var order []string
-		for i, l := range leases {
-			go func() {
-				if _, err := l.Wait(t.Context()); err == nil {
-					mu.Lock()
-					order = append(order, fmt.Sprintf("q%02d", i))
-					mu.Unlock()
-				}
-			}()
-		}
-		current := "holder"
-		for k := range n {
-			// Every release goes through the other replica in turn.
-			if err := f.reps[k%2].mgr.Stop(t.Context(), current); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(2 * time.Second)
-			synctest.Wait()
-			mu.Lock()
-			if len(order) != k+1 {
-				mu.Unlock()
-				t.Fatalf("after %d releases, admitted %v", k+1, order)
-			}
-			current = order[k]
-			mu.Unlock()
-		}
-		inversions := 0
-		for i := 1; i < len(order); i++ {
-			if order[i] < order[i-1] {
-				inversions++
-			}
-		}
-		t.Logf("admission order %v: %d inversions", order, inversions)
-		if inversions != 0 {
-			t.Errorf("%d inversions", inversions)
 		}
 	})
 }

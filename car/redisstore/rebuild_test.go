@@ -213,3 +213,84 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		}
 	})
 }
+
+// TestLeasesRebuildInChunks: a replica holding more leases than one
+// rebuild script carries (rebuildChunk) writes them all back, queued ones
+// with their tickets in order; a second replica's rebuild leaves them as
+// they are; the counter is past every generation.
+func TestLeasesRebuildInChunks(t *testing.T) {
+	m := redistest.Mini(t)
+	logs := &logRecorder{}
+	var stores []*Store
+	for _, name := range []string{"r1", "r2"} {
+		st, err := New(redistest.MiniClient(t, m), leaseProject, WithReplicaID(name), WithLogger(logs.logger(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		stores = append(stores, st)
+	}
+	ctx := t.Context()
+	a, b := stores[0].Leases(), stores[1].Leases()
+	const n = 2*rebuildChunk + 50
+	var held []car.LeaseRecord
+	for i := range n {
+		u := fmt.Sprintf("u%03d", i)
+		rec, ok, err := a.Create(ctx, car.CreateLease{Request: car.StartRequest{UserId: u}, Hold: time.Minute})
+		if err != nil || !ok {
+			t.Fatalf("Create(%s): %v %v", u, ok, err)
+		}
+		if i%2 == 0 {
+			rec, err = a.Update(ctx, u, rec.Generation, car.LeaseUpdate{State: car.LeaseActive, Applied: true, ServerSession: "ss-" + u})
+		} else {
+			rec, err = a.Update(ctx, u, rec.Generation, car.LeaseUpdate{State: car.LeaseQueued})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, rec)
+	}
+	if _, err := b.QueueLen(ctx); err != nil { // b learns the mark
+		t.Fatal(err)
+	}
+	if _, _, err := b.Get(ctx, "u000"); err != nil {
+		t.Fatal(err)
+	}
+	a.(car.LeaseRebuilder).OnDataLoss(func() []car.LeaseRecord { return held })
+	b.(car.LeaseRebuilder).OnDataLoss(func() []car.LeaseRecord { return held[:10] })
+	m.FlushAll()
+	if _, ok, err := b.Get(ctx, "u100"); err != nil || ok {
+		t.Fatalf("b, holding u000..u009, rebuilt first: u100 %v %v, want none yet", ok, err)
+	}
+	for i, want := range held {
+		rec, ok, err := a.Get(ctx, want.UserId)
+		if err != nil || !ok || rec.Generation != want.Generation || rec.State != want.State || rec.ServerSession != want.ServerSession {
+			t.Fatalf("%s after the rebuild: %+v %v %v, want %+v", want.UserId, rec, ok, err, want)
+		}
+		if i >= 10 && rec.Ticket != want.Ticket {
+			t.Errorf("%s: ticket %d, want %d", want.UserId, rec.Ticket, want.Ticket)
+		}
+	}
+	var users []string
+	for _, r := range held {
+		if r.State == car.LeaseQueued {
+			users = append(users, r.UserId)
+		}
+	}
+	pos, err := a.Positions(ctx, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pos {
+		if p != i+1 {
+			t.Fatalf("%s at position %d, want %d", users[i], p, i+1)
+		}
+	}
+	rec, ok, err := a.Create(ctx, car.CreateLease{Request: car.StartRequest{UserId: "new"}, Hold: time.Minute})
+	if err != nil || !ok || rec.Generation < 1<<32 {
+		t.Errorf("the first lease after the loss: %+v %v %v, want a generation from 1<<32", rec, ok, err)
+	}
+	if got := logs.count(slog.LevelError, rebuiltMsg); got["r1"] != 1 || got["r2"] != 1 {
+		t.Errorf("the loss logged %v times by replica, want once each", got)
+	}
+}

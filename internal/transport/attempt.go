@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -221,7 +222,15 @@ func (a *attempt) decode(out any) error {
 	// decoding time). Any other shape takes the general path.
 	body := bytes.TrimRight(a.body, " \t\r\n")
 	if inner, ok := bytes.CutPrefix(body, []byte(envelopePrefix)); ok && len(inner) > 0 && inner[len(inner)-1] == '}' {
-		if json.Unmarshal(inner[:len(inner)-1], out) == nil {
+		inner = inner[:len(inner)-1]
+		// A flat answer into a flat output type skips encoding/json
+		// (flat.go); it gives the same result or leaves out untouched.
+		if rv := reflect.ValueOf(out); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			if pl := a.client.flat.plan(rv.Type().Elem()); pl != nil && decodeFlat(inner, pl, rv.Elem()) {
+				return nil
+			}
+		}
+		if json.Unmarshal(inner, out) == nil {
 			return nil
 		}
 	}

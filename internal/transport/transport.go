@@ -67,6 +67,7 @@ type Client struct {
 	hdrContentType, hdrVersion, hdrRegion, hdrLanguage, hdrNone []string
 
 	bufs sync.Pool // *bytes.Buffer for response bodies
+	flat flatPlans // output types' plans for decodeFlat
 }
 
 // New builds a client from the service's defaults and the user's options.

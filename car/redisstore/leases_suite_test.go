@@ -1,0 +1,43 @@
+package redisstore
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
+	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
+)
+
+// The shared LeaseStore suite on Redis (miniredis on a pipe inside the
+// case's synctest bubble, so its TTLs follow the bubble's clock); package
+// car runs it on the in-memory store.
+func TestLeasesSuite(t *testing.T) {
+	leasestoretest.Run(t, func(t *testing.T) leasestoretest.Backend {
+		m, _ := redistest.Pipe(t)
+		prefix := "tcc:{" + leasestoretest.Project + "}:"
+		return leasestoretest.Backend{
+			Replica: func(name string) car.LeaseStore {
+				st, err := New(redistest.PipeClient(t, m), leasestoretest.Project, WithReplicaID(name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = st.Close() })
+				return st.Leases()
+			},
+			// The generation counter, the head lock, the boot mark and
+			// the replicas' liveness keys stay; nothing else may.
+			Left: func() []string {
+				var left []string
+				for _, k := range m.Keys() {
+					switch {
+					case k == prefix+"lgen", k == prefix+"qhead", k == prefix+"lboot", strings.HasPrefix(k, prefix+"alive:"):
+					default:
+						left = append(left, k)
+					}
+				}
+				return left
+			},
+		}
+	})
+}
