@@ -534,13 +534,23 @@ func (m *SessionManager) checkGone(gone []*entry) {
 		case !found || rec.Generation != e.gen:
 			m.finishRemote(e)
 		case rec.State == LeaseActive:
+			// The client's connection may be here: then the entry stays,
+			// active, as onConnect would have adopted it, so that this
+			// replica keeps reporting (Snapshot) and handling the user it
+			// serves. Otherwise the admitting replica has it now.
+			info, _ := m.hb.Session(e.hbID)
 			m.mu.Lock()
 			if e.state == LeaseQueued && !e.done {
 				e.admitSession, e.serverSession = rec.ServerSession, rec.ServerSession
 				e.state, e.wasAdmitted = LeaseActive, true
 				close(e.admitted)
-				m.forgetLocked(e) // the admitting replica has it now
-				m.stats.forgotten--
+				if info.Connected {
+					m.dequeueLocked(e)
+					e.since, e.applied = time.Now(), rec.Applied
+				} else {
+					m.forgetLocked(e)
+					m.stats.forgotten--
+				}
 			}
 			m.mu.Unlock()
 		}

@@ -376,7 +376,11 @@
 // counted from the last frame its owner reported (so at most a refresh
 // interval plus a ping interval earlier than the truth); clients resume on
 // any replica with their resume tokens; sessions nobody resumes expire,
-// once. [Server.Drain] is the deploy path: connections close with
+// once. The user activity the dead replica saw after its last refresh dies
+// with it too: a user who resumes elsewhere counts as idle since the
+// activity last reported, up to a refresh interval before the truth (keep
+// idle thresholds well above [StoreRefreshInterval]; the defaults are
+// minutes). [Server.Drain] is the deploy path: connections close with
 // CloseGoingAway, "going away, reconnect", sessions are recorded as
 // disconnected at once, nothing is ended, and clients resume elsewhere.
 // [Server.Shutdown] ends the sessions this replica holds, for the last

@@ -44,12 +44,14 @@ func (d *debugLog) logger(replica string) *slog.Logger {
 	return slog.New(&debugHandler{d: d}).With("replica", replica)
 }
 
+// grep returns the records that contain s, with the replicas' kills and
+// restarts among them.
 func (d *debugLog) grep(s string) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []string
 	for _, r := range d.recs {
-		if strings.Contains(r, s) {
+		if strings.Contains(r, s) || strings.Contains(r, `"test: kill"`) || strings.Contains(r, `"test: up"`) {
 			out = append(out, r)
 		}
 	}

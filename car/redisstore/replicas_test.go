@@ -67,16 +67,19 @@ type backend interface {
 // errDead is what a killed replica's store calls fail with.
 var errDead = errors.New("replica killed: connection refused")
 
-// cuttable is a CAR transport that a kill cuts.
+// cuttable is a CAR transport that a kill cuts; it counts the calls that
+// reach CAR.
 type cuttable struct {
-	base *http.Transport
-	dead atomic.Bool
+	base  *http.Transport
+	dead  atomic.Bool
+	calls *atomic.Int64
 }
 
 func (c *cuttable) RoundTrip(r *http.Request) (*http.Response, error) {
 	if c.dead.Load() {
 		return nil, errDead
 	}
+	c.calls.Add(1)
 	return c.base.RoundTrip(r)
 }
 
@@ -188,6 +191,8 @@ type cluster struct {
 	slots   []*replica
 	zombies []*replica
 	dbg     *debugLog
+	// carCalls counts the calls that reached CAR, over every replica.
+	carCalls atomic.Int64
 }
 
 // drawDur returns a random duration in [0, d).
@@ -212,7 +217,7 @@ func (c *cluster) start(i int) *replica {
 	r := &replica{slot: i, life: life, id: fmt.Sprintf("r%d-%d", i+1, life)}
 	ls, hs, kill := c.be.replica(c.t, r.id)
 	r.kill = kill
-	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}}
+	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}, calls: &c.carCalls}
 	r.client = c.car.Client(car.WithHTTPClient(&http.Client{Transport: r.api}))
 	opts := slices.Clone(c.cfg.managerOpts)
 	hbOpts := []heartbeat.ServerOption{heartbeat.WithStore(hs), heartbeat.WithTokenKeys(c.tokenK)}
@@ -237,6 +242,9 @@ func (c *cluster) start(i int) *replica {
 	r.hs = &http.Server{Handler: mgr}
 	go r.hs.Serve(r.ln)
 	r.up.Store(true)
+	if c.dbg != nil {
+		c.dbg.logger(r.id).Info("test: up")
+	}
 	c.mu.Lock()
 	c.slots[i] = r
 	c.mu.Unlock()
@@ -249,6 +257,9 @@ func (c *cluster) crash(i int) {
 	r := c.slots[i]
 	c.zombies = append(c.zombies, r)
 	c.mu.Unlock()
+	if c.dbg != nil {
+		c.dbg.logger(r.id).Info("test: kill")
+	}
 	r.up.Store(false)
 	r.api.dead.Store(true)
 	r.kill()
@@ -306,6 +317,7 @@ func (c *cluster) upCount() int {
 // replica; it can be cut as when a laptop's Wi-Fi goes.
 type userNet struct {
 	c       *cluster
+	hb      string // the heartbeat session, for the debug log
 	mu      sync.Mutex
 	offline bool
 	conn    net.Conn
@@ -323,6 +335,9 @@ func (n *userNet) dial(ctx context.Context, network, addr string) (net.Conn, err
 	}
 	conn, err := r.ln.DialContext(ctx, network, addr)
 	n.conn = conn
+	if n.c.dbg != nil {
+		n.c.dbg.logger("client").Info("test: dial", "session", n.hb, "to", r.id, "error", err)
+	}
 	return conn, err
 }
 
@@ -426,15 +441,30 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 
 	done := make(chan struct{})
 	var bg sync.WaitGroup
-	// CAR faults: 5xx, throttling, dropped connections, lost answers.
+	// CAR faults: 5xx, throttling, dropped connections, lost answers. A
+	// real CAR fails a share of the calls it gets; cartest queues every
+	// injected fault for the next calls of its action. Injected on a clock
+	// alone, faults pile up when calls are few (the end of a run in real
+	// time, when the last users wait in the queue: each failure sends the
+	// head into a longer backoff, so it makes fewer calls than faults
+	// arrive, and it is never admitted while the run goes on). So a fault
+	// is injected only after faultCalls calls reached CAR since the last
+	// one: at most a few in ten calls fail, however quiet the run.
+	const faultCalls = 4
 	bg.Go(func() {
 		actions := []string{"ApplyConcurrent", "CreateSession", "DestroySession"}
+		var lastCalls int64
 		for {
 			select {
 			case <-done:
 				return
 			case <-time.After(cfg.faultEvery/2 + c.drawDur(cfg.faultEvery)):
 			}
+			n := c.carCalls.Load()
+			if n-lastCalls < faultCalls {
+				continue
+			}
+			lastCalls = n
 			var f cartest.Fault
 			switch c.draw(6) {
 			case 0:
@@ -451,9 +481,13 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 				f = cartest.Fault{DropAnswer: true}
 			}
 			f.Times = 1 + c.draw(2)
-			if err := c.car.InjectFault(actions[c.draw(len(actions))], f); err != nil {
+			action := actions[c.draw(len(actions))]
+			if err := c.car.InjectFault(action, f); err != nil {
 				t.Error(err)
 				return
+			}
+			if c.dbg != nil {
+				c.dbg.logger("car").Info("test: fault", "action", action, "fault", fmt.Sprintf("%+v", f))
 			}
 			c.book.mu.Lock()
 			c.book.faults++
@@ -545,7 +579,11 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 		}
 		if !ok || rec.SessionID() != hb || rec.State != car.LeaseActive || connectedOn != 1 {
 			wrongStayers++
-			t.Errorf("still playing %s (%s): lease %+v (found %v), connected on %d replicas, want active on 1", user, hb, rec, ok, connectedOn)
+			c.book.mu.Lock()
+			c.book.debugUsers = append(c.book.debugUsers, user)
+			relBy := c.book.releasedBy[hb]
+			c.book.mu.Unlock()
+			t.Errorf("still playing %s (%s): lease %+v (found %v), connected on %d replicas, want active on 1 (released by %q)", user, hb, rec, ok, connectedOn, relBy)
 		}
 	}
 	leaked := 0
@@ -745,8 +783,15 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 
 	ready := make(chan struct{}, 4)
 	released := make(chan struct{}, 4)
-	net := &userNet{c: c}
-	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", hb, lease.HeartbeatToken,
+	net := &userNet{c: c, hb: hb}
+	var clientOpts []hbclient.Option
+	if c.dbg != nil {
+		clientOpts = append(clientOpts, hbclient.WithLogger(c.dbg.logger("client")),
+			hbclient.OnStateChange(func(from, to hbclient.State) {
+				c.dbg.logger("client").Info("test: client state", "session", hb, "from", from, "to", to)
+			}))
+	}
+	sess, err := hbclient.Connect(context.Background(), "ws://heartbeat/", hb, lease.HeartbeatToken, append(clientOpts,
 		hbclient.WithDialer(&websocket.Dialer{NetDialContext: net.dial}),
 		hbclient.WithReconnectDelay(func(int) time.Duration { return c.cfg.retry }),
 		hbclient.WithActivityInterval(c.cfg.touch/2),
@@ -764,7 +809,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 				b.relNotices[hb]++
 				released <- struct{}{}
 			}
-		}))
+		}))...)
 	if err != nil {
 		return nil // released before the client connected
 	}
