@@ -31,10 +31,14 @@ import (
 // for a transient reason. Shutdown hands those still pending when its
 // context ends to OnReleasePending; WithPendingReleases takes them back.
 type PendingRelease struct {
-	UserId   string //nolint:revive // the API's spelling
-	Reason   ReleaseReason
-	Attempts int   // DestroySession calls made so far
-	LastErr  error // the last failure
+	UserId string //nolint:revive // the API's spelling
+	// Generation is the lease's generation in a shared LeaseStore (0 with
+	// the private one): the manager it is handed to releases that lease,
+	// never a newer one the user started since.
+	Generation uint64
+	Reason     ReleaseReason
+	Attempts   int   // DestroySession calls made so far
+	LastErr    error // the last failure
 }
 
 // ReleasePendingError reports a release that was not done when a caller
@@ -66,10 +70,11 @@ func (e *ReleasePendingError) Unwrap() []error {
 	return []error{e.Err, e.LastErr}
 }
 
-// ShutdownError is returned by Shutdown whose context ended with releases
-// still pending: Pending lists them (each was also given to
+// ShutdownError is returned by Shutdown or Drain whose context ended with
+// releases still pending: Pending lists them (each was also given to
 // OnReleasePending).
 type ShutdownError struct {
+	Op      string // "shutdown" or "drain"; "" reads as "shutdown"
 	Pending []PendingRelease
 	Err     error // the context's error
 }
@@ -79,7 +84,11 @@ func (e *ShutdownError) Error() string {
 	for i, p := range e.Pending {
 		ids[i] = p.UserId
 	}
-	return fmt.Sprintf("car: shutdown: %d release(s) not done: %s: %v", len(e.Pending), strings.Join(ids, ", "), e.Err)
+	op := e.Op
+	if op == "" {
+		op = "shutdown"
+	}
+	return fmt.Sprintf("car: %s: %d release(s) not done: %s: %v", op, len(e.Pending), strings.Join(ids, ", "), e.Err)
 }
 
 func (e *ShutdownError) Unwrap() error { return e.Err }
@@ -243,8 +252,9 @@ func (m *SessionManager) attemptRelease(e *entry) {
 	m.mu.Lock()
 	reason, ifHolding, hbID := e.reason, e.ifHolding, e.hbID
 	m.mu.Unlock()
-	// A release handed over by WithPendingReleases (generation 0) has no
-	// lease in the store: this manager holds it alone.
+	// A release handed over by WithPendingReleases with no generation (a
+	// private store, or none known) has no lease in the store: this
+	// manager holds it alone.
 	handed := e.gen == 0
 	c, err := Claim{Won: true}, error(nil)
 	if !handed {
@@ -540,21 +550,28 @@ func (m *SessionManager) settleReleaseCharge(e *entry) {
 }
 
 // adoptPending queues the releases handed over by WithPendingReleases.
-func (m *SessionManager) adoptPending(ids []string) {
-	if len(ids) == 0 {
+func (m *SessionManager) adoptPending(pending []PendingRelease) {
+	if len(pending) == 0 {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, id := range ids {
-		if m.users[id] != nil {
+	for _, p := range pending {
+		if m.users[p.UserId] != nil {
 			continue
 		}
-		e := &entry{userID: id, state: LeaseReleasing, reason: ReleaseAdopted, since: time.Now(), applied: true,
+		// With a shared store and the lease's generation, the release
+		// claims and finishes that lease as any other (a lease finished
+		// meanwhile is left alone); else it is this manager's alone.
+		gen := p.Generation
+		if m.private {
+			gen = 0
+		}
+		e := &entry{userID: p.UserId, gen: gen, state: LeaseReleasing, reason: ReleaseAdopted, since: time.Now(), applied: true,
 			admitted: make(chan struct{}), released: make(chan struct{})}
 		close(e.admitted)
 		e.wasAdmitted = true
-		m.users[id] = e
+		m.users[p.UserId] = e
 		m.relPending[e] = struct{}{}
 	}
 	m.startReleaseRunnerLocked()
@@ -576,6 +593,44 @@ func (m *SessionManager) beginClose(ctx context.Context) (stop func() bool, err 
 	m.kickQueue()
 	m.queueWG.Wait()
 	return stop, nil
+}
+
+// handOver lists the releases not done when Shutdown or Drain (op) gave
+// up, of the entries keep selects: each is logged at error level and
+// handed to OnReleasePending, in UserId order. The release runner has
+// stopped by then.
+func (m *SessionManager) handOver(op string, keep func(*entry) bool) []PendingRelease {
+	var pending []PendingRelease
+	m.mu.Lock()
+	for _, e := range m.users {
+		select {
+		case <-e.released:
+			continue
+		default:
+		}
+		if !keep(e) {
+			continue
+		}
+		reason := e.reason
+		if reason == "" {
+			reason = ReleaseShutdown
+		}
+		gen := e.gen
+		if m.private {
+			gen = 0 // the next process's private store will not have it
+		}
+		pending = append(pending, PendingRelease{UserId: e.userID, Generation: gen, Reason: reason, Attempts: e.relAttempts, LastErr: e.relErr})
+	}
+	m.mu.Unlock()
+	slices.SortFunc(pending, func(a, b PendingRelease) int { return strings.Compare(a.UserId, b.UserId) })
+	for _, p := range pending {
+		m.log.Error(op+": release not done; hand it to the next manager (WithPendingReleases)",
+			"user", p.UserId, "reason", string(p.Reason), "attempts", p.Attempts, "error", p.LastErr)
+		if m.cfg.onReleasePending != nil {
+			m.cfg.onReleasePending(p)
+		}
+	}
+	return pending
 }
 
 // Shutdown drains the manager: it stops admitting, empties the queue,
@@ -623,7 +678,6 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 	}
 	releases.Wait()
 	m.stops.Wait()
-	var pending []PendingRelease
 	for _, e := range entries {
 		select {
 		case <-e.released:
@@ -633,31 +687,11 @@ func (m *SessionManager) Shutdown(ctx context.Context) error {
 	m.cancelRun()
 	m.relWG.Wait()
 	m.stopWatch()
-	m.mu.Lock()
-	for _, e := range m.users {
-		select {
-		case <-e.released:
-		default:
-			reason := e.reason
-			if reason == "" {
-				reason = ReleaseShutdown
-			}
-			pending = append(pending, PendingRelease{UserId: e.userID, Reason: reason, Attempts: e.relAttempts, LastErr: e.relErr})
-		}
-	}
-	m.mu.Unlock()
-	slices.SortFunc(pending, func(a, b PendingRelease) int { return strings.Compare(a.UserId, b.UserId) })
-	for _, p := range pending {
-		m.log.Error("shutdown: release not done; hand it to the next manager (WithPendingReleases)",
-			"user", p.UserId, "reason", string(p.Reason), "attempts", p.Attempts, "error", p.LastErr)
-		if m.cfg.onReleasePending != nil {
-			m.cfg.onReleasePending(p)
-		}
-	}
+	pending := m.handOver("shutdown", func(*entry) bool { return true })
 	hbErr := m.hb.Shutdown(ctx)
 	switch {
 	case len(pending) > 0:
-		return &ShutdownError{Pending: pending, Err: ctx.Err()}
+		return &ShutdownError{Op: "shutdown", Pending: pending, Err: ctx.Err()}
 	case hbErr != nil:
 		return hbErr
 	}

@@ -52,7 +52,7 @@ type managerConfig struct {
 	logger           *slog.Logger
 	onRelease        func(Release)
 	onReleasePending func(PendingRelease)
-	pendingReleases  []string
+	pendingReleases  []PendingRelease
 	streamLost       StreamLostAction
 	onStreamEvent    func(StreamEvent)
 	start            StartDefaults
@@ -321,9 +321,9 @@ func WithReleaseRetryMax(d time.Duration) ManagerOption {
 	}
 }
 
-// OnReleasePending sets a callback that Shutdown runs, once its context has
-// ended, for every release not done yet. Persist them, and give their
-// UserIds to the next manager with WithPendingReleases.
+// OnReleasePending sets a callback that Shutdown and Drain run, once their
+// context has ended, for every release not done yet. Persist them, and
+// give them to the next manager with WithPendingReleases.
 func OnReleasePending(f func(PendingRelease)) ManagerOption {
 	return func(c *managerConfig) error {
 		if f == nil {
@@ -335,16 +335,19 @@ func OnReleasePending(f func(PendingRelease)) ManagerOption {
 }
 
 // WithPendingReleases hands the manager releases an earlier one could not
-// finish (see OnReleasePending): it calls DestroySession for each user,
-// retried until done; a Start for one of them waits for it.
-func WithPendingReleases(userIDs ...string) ManagerOption {
+// finish (see OnReleasePending; only UserId and Generation are read): it
+// calls DestroySession for each user, retried until done; a Start for one
+// of them waits for it. With a shared store and a Generation, it releases
+// that lease through the store, claimed and finished as any release, and
+// leaves the user alone if the lease was finished meanwhile.
+func WithPendingReleases(pending ...PendingRelease) ManagerOption {
 	return func(c *managerConfig) error {
-		for _, id := range userIDs {
-			if id == "" || len(id) > MaxUserIDLen {
-				return fmt.Errorf("WithPendingReleases: UserId %q must be 1 to %d bytes", id, MaxUserIDLen)
+		for _, p := range pending {
+			if p.UserId == "" || len(p.UserId) > MaxUserIDLen {
+				return fmt.Errorf("WithPendingReleases: UserId %q must be 1 to %d bytes", p.UserId, MaxUserIDLen)
 			}
 		}
-		c.pendingReleases = append(c.pendingReleases, userIDs...)
+		c.pendingReleases = append(c.pendingReleases, pending...)
 		return nil
 	}
 }

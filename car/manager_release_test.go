@@ -216,7 +216,7 @@ func TestShutdownHandsOverPendingReleases(t *testing.T) {
 
 		// The next process takes them over.
 		o.set("DestroySession", false)
-		next, err := car.NewSessionManager(env.car.Client(), mgrProject, car.WithPendingReleases(se.UserIds()...))
+		next, err := car.NewSessionManager(env.car.Client(), mgrProject, car.WithPendingReleases(se.Pending...))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -237,8 +237,13 @@ func (m *SessionManager) adoptUser(ctx context.Context, userID string) (*entry, 
 // server: every client is closed with 1001 ("going away, reconnect") and
 // resumes on another replica. It releases nothing: the leases, the queue
 // and the deadlines stay in the store. A release still being retried when
-// ctx ends is left to its claim: another replica takes it over once the
-// claim's TTL ends. Without a shared store Drain refuses (nothing could
+// ctx ends is reported as Shutdown reports one: logged at error level,
+// handed to OnReleasePending and listed in the returned *ShutdownError.
+// If the store holds its claim, another replica also takes it over once
+// the claim's TTL ends (a second DestroySession for the same lease is
+// harmless); if the claim never reached the store (it was unreachable),
+// only that report knows of it: give it to a manager with
+// WithPendingReleases. Without a shared store Drain refuses (nothing could
 // take the users over): use Shutdown.
 func (m *SessionManager) Drain(ctx context.Context) error {
 	if m.private {
@@ -255,8 +260,16 @@ func (m *SessionManager) Drain(ctx context.Context) error {
 	m.cancelRun()
 	m.relWG.Wait()
 	m.stopWatch()
+	// A release this replica began and could not finish is never dropped
+	// in silence: one whose claim the store has is finished by another
+	// replica once the claim runs out (the orphan sweep), but one that
+	// never reached the store (it was unreachable) is known only here.
+	pending := m.handOver("drain", func(e *entry) bool { return e.state == LeaseReleasing })
 	hbErr := m.hb.Drain(ctx)
-	if hbErr != nil {
+	switch {
+	case len(pending) > 0:
+		return &ShutdownError{Op: "drain", Pending: pending, Err: ctx.Err()}
+	case hbErr != nil:
 		return fmt.Errorf("car: drain: %w", hbErr)
 	}
 	return ctx.Err()

@@ -634,3 +634,111 @@ func TestSharedOrphanedReleaseTakenOver(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainReportsReleasesNotDone: a release that could not reach the
+// store (unreachable) when Drain gave up is not dropped in silence: Drain
+// returns it in a *ShutdownError and hands it to OnReleasePending, and a
+// manager given it with WithPendingReleases carries it out, once.
+func TestDrainReportsReleasesNotDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var handed []car.PendingRelease
+		f := newFleet(t, 2, 2, car.OnReleasePending(func(p car.PendingRelease) {
+			mu.Lock()
+			handed = append(handed, p)
+			mu.Unlock()
+		}))
+		a := f.reps[0]
+		f.start(a, "u1")
+		f.start(a, "u2")
+		a.store.dead.Store(true)
+		stopCtx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		var pendingErr *car.ReleasePendingError
+		if err := a.mgr.Stop(stopCtx, "u1"); !errors.As(err, &pendingErr) {
+			t.Fatalf("Stop with the store unreachable: %v, want a *ReleasePendingError", err)
+		}
+		drainCtx, cancelDrain := context.WithTimeout(t.Context(), 10*time.Second) // within u2's reconnect window
+		defer cancelDrain()
+		err := a.mgr.Drain(drainCtx)
+		var sd *car.ShutdownError
+		if !errors.As(err, &sd) || len(sd.Pending) != 1 || sd.Pending[0].UserId != "u1" || sd.Pending[0].Reason != car.ReleaseStopped || sd.Pending[0].Generation == 0 {
+			t.Fatalf("Drain: %v, want a *ShutdownError listing u1's release (u2 was not being released)", err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "car: drain: 1 release(s) not done: u1") {
+			t.Errorf("Drain's error %q: want it to say drain, name u1 and wrap its context's end", err)
+		}
+		mu.Lock()
+		if len(handed) != 1 || handed[0].UserId != "u1" {
+			t.Errorf("OnReleasePending got %+v, want u1 once", handed)
+		}
+		mu.Unlock()
+		if f.destroyed("u1") != 0 || len(f.released()) != 0 {
+			t.Fatalf("released before the hand-over: %v", f.released())
+		}
+
+		var released []string
+		next, err := car.NewSessionManager(f.car.Client(), mgrProject,
+			car.WithLeaseStore(f.store.Replica("r3")), car.WithPendingReleases(sd.Pending...),
+			car.OnRelease(func(r car.Release) {
+				mu.Lock()
+				released = append(released, r.UserId+" "+string(r.Reason))
+				mu.Unlock()
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Shutdown(context.Background())
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(released) != 1 || f.destroyed("u1") != 1 || f.destroyed("u2") != 0 {
+			t.Errorf("after the hand-over: released %v, u1 destroyed %d times, u2 %d, want u1 once", released, f.destroyed("u1"), f.destroyed("u2"))
+		}
+		for _, rec := range f.store.Leases() {
+			if rec.UserId == "u1" {
+				t.Errorf("u1's lease is still in the store after its release: %+v", rec)
+			}
+		}
+	})
+}
+
+// TestPendingReleaseLeavesANewerLeaseAlone: a release handed over with its
+// generation, whose lease another replica finished meanwhile, does not
+// touch the lease the user started since.
+func TestPendingReleaseLeavesANewerLeaseAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 2, 2)
+		a, b := f.reps[0], f.reps[1]
+		f.start(a, "u1")
+		a.store.dead.Store(true)
+		stopCtx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_ = a.mgr.Stop(stopCtx, "u1")
+		drainCtx, cancelDrain := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancelDrain()
+		var sd *car.ShutdownError
+		if err := a.mgr.Drain(drainCtx); !errors.As(err, &sd) || len(sd.Pending) != 1 || sd.Pending[0].Generation == 0 {
+			t.Fatalf("Drain: %v, want u1's release with its generation", err)
+		}
+		if err := b.mgr.Stop(t.Context(), "u1"); err != nil { // the user's backend stops it through b
+			t.Fatal(err)
+		}
+		l := f.start(b, "u1") // and the user comes back
+		next, err := car.NewSessionManager(f.car.Client(), mgrProject,
+			car.WithLeaseStore(f.store.Replica("r3")), car.WithPendingReleases(sd.Pending...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer next.Shutdown(context.Background())
+		time.Sleep(20 * time.Second) // within the new lease's reconnect window (nobody connects)
+		synctest.Wait()
+		if n := f.destroyed("u1"); n != 1 {
+			t.Errorf("u1 destroyed %d times, want once (b's Stop): the hand-over destroyed the newer lease", n)
+		}
+		if u := userState(t, b.mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession {
+			t.Errorf("u1's new lease on r2: %+v", u)
+		}
+	})
+}
