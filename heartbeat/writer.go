@@ -74,6 +74,18 @@ func (c *conn) writeLoop(b batch) {
 			return
 		}
 		s.mu.Lock()
+		if errors.Is(err, websocket.ErrCloseSent) {
+			// A close frame went out first: the reader's close handler
+			// answered the peer's close, or this side is closing. The
+			// reader reports how the connection ended (the peer's close
+			// code decides the grace: a closed page gets the reload
+			// grace), so this write's failure is no lost connection.
+			// Nothing more can be sent.
+			c.out, c.closeMsg, c.pingDue = nil, nil, false
+			c.wstate.Store(wIdle)
+			s.mu.Unlock()
+			return
+		}
 		if err != nil {
 			s.cfg.logger.Debug("heartbeat: write failed", "session", c.sessionID(), "err", err)
 			s.detachLocked(c, writeFailure(err))
