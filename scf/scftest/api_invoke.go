@@ -16,7 +16,11 @@ import (
 // cannot run comes back as a rejection, with the id it was given.
 func (s *Server) syncCall(fn *function, qualifier, routingKey string, p execParams) (*execution, *rejection, string) {
 	p.id = apiserver.NewRequestID()
+	p.now = s.clock.Now() // read once: its record, its instance's use, its start
 	ex, rej := s.model.startCall(fn, qualifier, routingKey, p)
+	if rej == nil && !s.needsColdStart(ex) {
+		s.startLocked(ex, p.now) // under the lock already held, at once
+	}
 	s.mu.Unlock()
 	if rej != nil {
 		return nil, rej, p.id
