@@ -299,6 +299,7 @@ type execution struct {
 	timer      *clock.Timer
 
 	invocation Invocation // allocated with the execution
+	answer     invokeOut  // a synchronous API call's answer (invokeSync)
 }
 
 // execParams describes an execution to start.
@@ -514,9 +515,8 @@ func statusCode(status int) string {
 }
 
 func (m *model) count(status int) {
-	m.counters.ByStatus[status]++
 	switch status {
-	case scf.StatusSuccess:
+	case scf.StatusSuccess: // ByStatus[200] is Succeeded, filled in by Counters
 		m.counters.Succeeded++
 	case scf.StatusResourceLimit:
 		m.counters.Throttled429++
@@ -526,6 +526,9 @@ func (m *model) count(status int) {
 		m.counters.Failed++
 	default:
 		m.counters.Failed++
+	}
+	if status != scf.StatusSuccess {
+		m.counters.ByStatus[status]++
 	}
 }
 
