@@ -69,8 +69,6 @@ func (r *recordRing) at(place uint32) *requestRecord {
 	return &r.blocks[b][off]
 }
 
-func (r *recordRing) slot(seq uint64) *requestRecord { return r.at(r.place(seq)) }
-
 // add keeps a new record, forgetting the oldest beyond the capacity, and
 // returns a reference to it. An id that is not a UUID is not kept (no
 // GetRequestStatus could find it): the reference then refers to nothing.
