@@ -47,7 +47,6 @@ type Server struct {
 	stopListen func()
 	stopOnce   sync.Once
 	leaving    map[string]*serverSession // detached here, detach not yet in the store
-	claiming   map[string]*claiming      // hellos here whose Store.Claim is under way
 	sweptMB    [sweptShards]mailbox      // callbacks of swept deadlines, by hash of the session id
 }
 

@@ -27,7 +27,6 @@ func (s *Server) startStore() {
 	s.bg, s.cancelBG = context.WithCancel(context.Background())
 	s.loopStop = make(chan struct{})
 	s.leaving = make(map[string]*serverSession)
-	s.claiming = make(map[string]*claiming)
 	s.stopListen = s.cfg.store.Listen(s.onStoreMessage)
 	s.mu.Lock()
 	s.goLocked(s.refreshLoop)
@@ -136,37 +135,17 @@ func (s *Server) endReleasedLocked(ss *serverSession, reason string, frame []byt
 	}
 }
 
-// claiming counts the hellos of a session whose Store.Claim is under way
-// here, and keeps the latest activity a MessageTouch reported meanwhile:
-// the old connection's replica hands its last activity over as soon as the
-// claim replaces it, possibly before the claim has returned here.
-type claiming struct {
-	n        int
-	activity time.Duration
-}
-
 // joinShared is join with a Store: the store consumes the nonce and makes
 // this replica the owner; the previous owner closes its connection.
 func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	fresh := newNonce()
 	resume := s.tokens.mint(id, fresh)
-	s.mu.Lock()
-	cw := s.claiming[id]
-	if cw == nil {
-		cw = &claiming{}
-		s.claiming[id] = cw
-	}
-	cw.n++
-	s.mu.Unlock()
 	ctx, cancel := s.storeCtx()
 	cl, err := s.cfg.store.Claim(ctx, id, nonceID(used), nonceID(fresh))
 	cancel()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cw.n--; cw.n == 0 {
-		delete(s.claiming, id)
-	}
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrUnknownSession):
@@ -192,15 +171,7 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 		return false
 	}
 	ss := s.sessions[id]
-	activity, times := now-cl.ActivityAge, cl.IdleTimes
-	if cw.activity > activity {
-		activity, times = cw.activity, 0
-	}
 	if ss != nil && ss.conn != nil { // an older connection of this replica
-		if a := time.Duration(ss.lastActivity.Load()); a > activity {
-			// seen since its last refresh, which the store has
-			activity, times = a, 0
-		}
 		old := ss.conn
 		s.detachLocked(old, ReasonReplaced)
 		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
@@ -211,8 +182,9 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	}
 	ss.epoch, ss.timing = cl.Epoch, cl.Timing
 	ss.resume, ss.hasResume = fresh, true
+	activity := now - cl.ActivityAge
 	ss.lastActivity.Store(int64(activity))
-	ss.idleBase, ss.idleTimes = activity, times
+	ss.idleBase, ss.idleTimes = activity, cl.IdleTimes
 	ss.conn, c.sess = c, ss
 	ss.state, ss.since = SessionConnected, now
 	c.state = connOpen
@@ -304,31 +276,12 @@ func (s *Server) storeDetachLocked(id string, d Detach) {
 	})
 }
 
-// handOverActivityLocked gives the store the last activity seen on ss's
-// connection, which a newer one (on another replica) replaced: the store
-// keeps the later of it and the one it has (refreshed up to
-// StoreRefreshInterval ago) and tells the new owner, so that the idle
-// count follows the user to the activity seen here. Caller holds
-// Server.mu.
-func (s *Server) handOverActivityLocked(ss *serverSession) {
-	id, d := ss.id, Detach{Epoch: ss.epoch, ActivityAge: max(0, s.now()-time.Duration(ss.lastActivity.Load()))}
-	s.goLocked(func() {
-		ctx, cancel := s.storeCtx()
-		err := s.cfg.store.Detach(ctx, id, d)
-		cancel()
-		if err != nil {
-			s.cfg.logger.Debug("heartbeat: handing the last activity of a replaced connection to the store failed", "session", id, "err", err)
-		}
-	})
-}
-
 // dropHeldLocked removes a held session whose connection the store says is
 // no longer its own, and closes the connection. Caller holds Server.mu.
 func (s *Server) dropHeldLocked(ss *serverSession, st HeldStatus) {
 	c := ss.conn
 	switch st {
 	case HeldReplaced:
-		s.handOverActivityLocked(ss)
 		s.detachLocked(c, ReasonReplaced)
 		s.unschedule(ss)
 		if s.sessions[ss.id] == ss {
@@ -540,15 +493,8 @@ func (s *Server) onStoreMessage(m StoreMessage) {
 			s.endReleasedLocked(ss, m.Reason, encodeNotice(Notice{Kind: NoticeReleased, Reason: m.Reason}))
 		}
 	case MessageTouch:
-		at := s.now() - m.ActivityAge
-		switch {
-		case held:
-			if at > time.Duration(ss.lastActivity.Load()) {
-				ss.lastActivity.Store(int64(at))
-			}
-		case s.claiming[m.Session] != nil:
-			cw := s.claiming[m.Session]
-			cw.activity = max(cw.activity, at)
+		if held {
+			ss.lastActivity.Store(int64(s.now()))
 		}
 	}
 }
