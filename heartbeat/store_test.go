@@ -40,6 +40,9 @@ type flakyStore struct {
 
 	mu        sync.Mutex
 	refreshed [][]string
+	// afterClaim, when set, runs after a Claim the store granted and
+	// before it returns to the Server: what other replicas do meanwhile.
+	afterClaim func(id string)
 }
 
 func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
@@ -74,7 +77,20 @@ func (f *flakyStore) Claim(ctx context.Context, id, used, resume string) (heartb
 	if err := f.fail("claim"); err != nil {
 		return heartbeat.Claim{}, err
 	}
-	return f.Store.Claim(ctx, id, used, resume)
+	cl, err := f.Store.Claim(ctx, id, used, resume)
+	f.mu.Lock()
+	hook := f.afterClaim
+	f.mu.Unlock()
+	if err == nil && hook != nil {
+		hook(id)
+	}
+	return cl, err
+}
+
+func (f *flakyStore) setAfterClaim(hook func(id string)) {
+	f.mu.Lock()
+	f.afterClaim = hook
+	f.mu.Unlock()
 }
 
 func (f *flakyStore) Detach(ctx context.Context, id string, d heartbeat.Detach) error {
@@ -323,6 +339,42 @@ func TestStoreNoticesFollowTheClient(t *testing.T) {
 		if err := b.srv.Send(context.Background(), "nobody", heartbeat.Notice{Kind: heartbeat.NoticeQueue}); !errors.Is(err, heartbeat.ErrUnknownSession) {
 			t.Fatalf("Send to an unknown session: %v", err)
 		}
+	})
+}
+
+// A notice sent on another replica while a hello's Claim is under way (the
+// store already routes it to the new owner, which has not welcomed the
+// client yet) reaches the client after the welcome, as does a release.
+func TestStoreMessagesDuringAClaimAreKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		a, b := cl.envs[0], cl.envs[1]
+		token := a.Open("u1")
+		cl.flaky[1].setAfterClaim(func(id string) {
+			if err := a.srv.Send(context.Background(), id, heartbeat.Notice{Kind: heartbeat.NoticeReady}); err != nil {
+				t.Errorf("Send during the claim: %v", err)
+			}
+		})
+		cb, w := b.join("u1", token)
+		if f := cb.next(); f.Type != "ready" {
+			t.Fatalf("first frame after the welcome %+v, want the ready notice sent during the claim", f)
+		}
+
+		// A release that reaches the new owner during its claim ends the
+		// new connection with the released notice.
+		cl.flaky[0].setAfterClaim(func(id string) {
+			if err := b.srv.Release(context.Background(), id, "stopped"); err != nil {
+				t.Errorf("Release during the claim: %v", err)
+			}
+		})
+		ca, _ := a.join("u1", w.Token)
+		if f := ca.next(); f.Type != "released" || f.Reason != "stopped" {
+			t.Fatalf("frame after the welcome %+v, want the released notice", f)
+		}
+		if reason := wantClose(t, ca, heartbeat.CloseReleased); reason != "stopped" {
+			t.Fatalf("close reason %q, want stopped", reason)
+		}
+		wantClose(t, cb, heartbeat.CloseReplaced)
 	})
 }
 
