@@ -141,10 +141,13 @@ func (s *Server) endReleasedLocked(ss *serverSession, reason string, frame []byt
 // new owner as soon as the claim is recorded, before it has returned here
 // and the client is welcomed: they are kept here and played after the
 // welcome, in the order they came (dropped, a ready notice sent during the
-// claim would never reach the client).
+// claim would never reach the client). It also keeps the latest activity a
+// MessageTouch reported meanwhile: the old connection's replica hands its
+// last activity over as soon as the claim replaces it.
 type claiming struct {
 	hellos   int            // hellos of the session waiting for Claim here
 	messages []StoreMessage // notices and releases, in arrival order
+	activity time.Duration
 }
 
 // keep records a message for the claims under way. Notices of one key
@@ -223,7 +226,15 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 		return false
 	}
 	ss := s.sessions[id]
+	activity, times := now-cl.ActivityAge, cl.IdleTimes
+	if cw.activity > activity {
+		activity, times = cw.activity, 0
+	}
 	if ss != nil && ss.conn != nil { // an older connection of this replica
+		if a := time.Duration(ss.lastActivity.Load()); a > activity {
+			// seen since its last refresh, which the store has
+			activity, times = a, 0
+		}
 		old := ss.conn
 		s.detachLocked(old, ReasonReplaced)
 		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
@@ -234,9 +245,8 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	}
 	ss.epoch, ss.timing = cl.Epoch, cl.Timing
 	ss.resume, ss.hasResume = fresh, true
-	activity := now - cl.ActivityAge
 	ss.lastActivity.Store(int64(activity))
-	ss.idleBase, ss.idleTimes = activity, cl.IdleTimes
+	ss.idleBase, ss.idleTimes = activity, times
 	ss.conn, c.sess = c, ss
 	ss.state, ss.since = SessionConnected, now
 	c.state = connOpen
@@ -340,12 +350,31 @@ func (s *Server) storeDetachLocked(id string, d Detach, kept []pendingNotice) {
 	})
 }
 
+// handOverActivityLocked gives the store the last activity seen on ss's
+// connection, which a newer one (on another replica) replaced: the store
+// keeps the later of it and the one it has (refreshed up to
+// StoreRefreshInterval ago) and tells the new owner, so that the idle
+// count follows the user to the activity seen here. Caller holds
+// Server.mu.
+func (s *Server) handOverActivityLocked(ss *serverSession) {
+	id, d := ss.id, Detach{Epoch: ss.epoch, ActivityAge: max(0, s.now()-time.Duration(ss.lastActivity.Load()))}
+	s.goLocked(func() {
+		ctx, cancel := s.storeCtx()
+		err := s.cfg.store.Detach(ctx, id, d)
+		cancel()
+		if err != nil {
+			s.cfg.logger.Debug("heartbeat: handing the last activity of a replaced connection to the store failed", "session", id, "err", err)
+		}
+	})
+}
+
 // dropHeldLocked removes a held session whose connection the store says is
 // no longer its own, and closes the connection. Caller holds Server.mu.
 func (s *Server) dropHeldLocked(ss *serverSession, st HeldStatus) {
 	c := ss.conn
 	switch st {
 	case HeldReplaced:
+		s.handOverActivityLocked(ss)
 		s.detachLocked(c, ReasonReplaced)
 		s.unschedule(ss)
 		if s.sessions[ss.id] == ss {
@@ -566,8 +595,15 @@ func (s *Server) onStoreMessage(m StoreMessage) {
 			cw.keep(m)
 		}
 	case MessageTouch:
-		if held {
-			ss.lastActivity.Store(int64(s.now()))
+		at := s.now() - m.ActivityAge
+		switch {
+		case held:
+			if at > time.Duration(ss.lastActivity.Load()) {
+				ss.lastActivity.Store(int64(at))
+			}
+		case s.claiming[m.Session] != nil:
+			cw := s.claiming[m.Session]
+			cw.activity = max(cw.activity, at)
 		}
 	}
 }
