@@ -19,6 +19,7 @@ type MemoryStore struct {
 
 	mu        sync.Mutex
 	lastSweep time.Time
+	forgot    bool // Forget was called: the next Refresh rebuilds
 	sessions  map[string]*memSession
 	listeners map[string]func(StoreMessage)
 }
@@ -57,6 +58,7 @@ func (m *MemoryStore) Replica(id string) Store { return &memReplica{m: m, id: id
 func (m *MemoryStore) Forget() {
 	m.mu.Lock()
 	clear(m.sessions)
+	m.forgot = true
 	m.mu.Unlock()
 }
 
@@ -176,7 +178,8 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	res := RefreshResult{Status: make([]HeldStatus, len(held))}
-	if len(m.sessions) == 0 && len(held) > 0 {
+	if m.forgot && len(held) > 0 {
+		m.forgot = false
 		res.Rebuilt = true
 		for _, h := range held {
 			m.sessions[h.Session] = &memSession{
@@ -239,8 +242,15 @@ func (r *memReplica) Notify(_ context.Context, id, key string, frame []byte) err
 	if ms.state == SessionConnected {
 		owner, epoch := ms.owner, ms.epoch
 		m.mu.Unlock()
-		m.send(owner, StoreMessage{Kind: MessageNotice, Session: id, Epoch: epoch, Key: key, Frame: frame})
-		return nil
+		if m.send(owner, StoreMessage{Kind: MessageNotice, Session: id, Epoch: epoch, Key: key, Frame: frame}) {
+			return nil
+		}
+		// Nobody listens for the owner: it is gone; keep the notice.
+		m.mu.Lock()
+		if ms = m.sessions[id]; ms == nil {
+			m.mu.Unlock()
+			return ErrUnknownSession
+		}
 	}
 	defer m.mu.Unlock()
 	for i := range ms.pending {
