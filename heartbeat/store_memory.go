@@ -239,18 +239,15 @@ func (r *memReplica) Notify(_ context.Context, id, key string, frame []byte) err
 		m.mu.Unlock()
 		return ErrUnknownSession
 	}
-	if ms.state == SessionConnected {
-		owner, epoch := ms.owner, ms.epoch
+	// Route or keep is decided, and a notice kept, in one step with Claim
+	// (under m.mu): a notice is never kept after a Claim took the kept
+	// ones, where only a later connection would get it. Nobody listening
+	// for the owner means it is gone: the notice is kept.
+	if deliver := m.listeners[ms.owner]; ms.state == SessionConnected && deliver != nil {
+		msg := StoreMessage{Kind: MessageNotice, Session: id, Epoch: ms.epoch, Key: key, Frame: frame}
 		m.mu.Unlock()
-		if m.send(owner, StoreMessage{Kind: MessageNotice, Session: id, Epoch: epoch, Key: key, Frame: frame}) {
-			return nil
-		}
-		// Nobody listens for the owner: it is gone; keep the notice.
-		m.mu.Lock()
-		if ms = m.sessions[id]; ms == nil {
-			m.mu.Unlock()
-			return ErrUnknownSession
-		}
+		deliver(msg)
+		return nil
 	}
 	defer m.mu.Unlock()
 	for i := range ms.pending {

@@ -3,6 +3,7 @@ package hbstoretest
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
@@ -257,6 +258,74 @@ func noticeForAGoneOwnerIsKept(s *suite) {
 	cl := s.claim(a, "u1", "r1", "r2")
 	if len(cl.Notices) != 1 || string(cl.Notices[0]) != "hello" {
 		s.t.Fatalf("claim after the owner died: notices %q, want the one sent to the dead owner", cl.Notices)
+	}
+}
+
+// noticeRacingAClaim: a notice for a session whose owner is gone, sent
+// while a client claims the session on a live replica, reaches that
+// client exactly once: in the claim's notices (the store kept it first)
+// or routed to the new owner with the claim's epoch (the claim came
+// first). It is never kept once the claim has taken the kept notices,
+// where only a later connection would get it. Many sessions race at once,
+// so that a store whose Notify decides "route" and "keep" in two steps
+// with a claim between them is caught.
+func noticeRacingAClaim(s *suite) {
+	a, b, c := s.rep("a"), s.rep("b"), s.rep("c")
+	const n = 200
+	first := make([]heartbeat.Claim, n)
+	for i := range n {
+		first[i] = s.connect(a, fmt.Sprint("u", i), "r1", timing)
+	}
+	s.kill(a)
+	claims := make([]heartbeat.Claim, n)
+	notifyErrs, claimErrs := make([]error, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprint("u", i)
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			notifyErrs[i] = c.st.Notify(ctx(), id, "ready", []byte(id))
+		})
+		wg.Go(func() {
+			<-start
+			claims[i], claimErrs[i] = b.st.Claim(ctx(), id, "r1", "r2")
+		})
+		close(start)
+	}
+	wg.Wait()
+	for i := range n {
+		s.must(notifyErrs[i], fmt.Sprintf("c: Notify(u%d)", i))
+		s.must(claimErrs[i], fmt.Sprintf("b: Claim(u%d)", i))
+	}
+	routed := map[string]heartbeat.StoreMessage{}
+	for _, m := range s.fence(b) {
+		if m.Kind != heartbeat.MessageNotice || routed[m.Session].Kind != 0 {
+			s.t.Fatalf("b got %+v (routed before: %+v), want one notice per session", m, routed[m.Session])
+		}
+		routed[m.Session] = m
+	}
+	s.quiet(c)
+	for i, cl := range claims {
+		id := fmt.Sprint("u", i)
+		m, isRouted := routed[id]
+		switch {
+		case len(cl.Notices) > 1, len(cl.Notices) == 1 && string(cl.Notices[0]) != id:
+			s.t.Fatalf("%s: claim's notices %q, want at most the one sent", id, cl.Notices)
+		case len(cl.Notices) == 1 && isRouted:
+			s.t.Fatalf("%s: the notice was both in the claim and routed to b (%+v)", id, m)
+		case isRouted && (m.Epoch != cl.Epoch || m.Key != "ready" || string(m.Frame) != id):
+			s.t.Fatalf("%s: routed %+v, want key ready, frame %s, the claim's epoch %d", id, m, id, cl.Epoch)
+		case len(cl.Notices) == 0 && !isRouted:
+			// Neither: it was kept after the claim took the kept
+			// notices. Show where it went.
+			s.must(b.st.Detach(ctx(), id, heartbeat.Detach{Epoch: cl.Epoch, Grace: time.Minute}), "Detach")
+			next := s.claim(c, id, "r2", "r3")
+			s.t.Fatalf("%s: the notice sent while b claimed the session (epoch %d) reached neither the claim nor b; the next claim got %q", id, cl.Epoch, next.Notices)
+		}
+		if cl.PrevOwner != a.st.Replica() || cl.PrevEpoch != first[i].Epoch || !cl.PrevGone {
+			s.t.Fatalf("%s: claim %+v, want a's dead connection replaced", id, cl)
+		}
 	}
 }
 

@@ -88,6 +88,7 @@ func Run(t *testing.T, cfg Config) {
 		{"NoticesKeptWhileAway", false, noticesKeptWhileAway},
 		{"NoticeRoutedToTheOwner", false, noticeRoutedToTheOwner},
 		{"NoticeForAGoneOwnerIsKept", false, noticeForAGoneOwnerIsKept},
+		{"NoticeRacingAClaim", false, noticeRacingAClaim},
 		{"EndRemovesTheSession", false, endRemovesTheSession},
 		{"ListenStops", false, listenStops},
 		{"RestartedEmpty", false, restartedEmpty},
