@@ -22,6 +22,9 @@ func TestMemoryLeaseStoreSuite(t *testing.T) {
 				}
 				return left
 			},
+			Down:     func() error { st.Fail(leasestoretest.ErrDead); return leasestoretest.ErrDead },
+			Up:       func() { st.Fail(nil) },
+			FailFast: 0,
 		}
 	})
 }

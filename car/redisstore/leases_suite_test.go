@@ -3,6 +3,7 @@ package redisstore
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
@@ -38,6 +39,11 @@ func TestLeasesSuite(t *testing.T) {
 				}
 				return left
 			},
+			Down: func() error { m.SetError("LOADING Redis is loading the dataset in memory"); return nil },
+			Up:   func() { m.SetError("") },
+			// go-redis retries a LOADING answer a few times (8 to 512
+			// ms); the store timeout (500 ms) bounds it.
+			FailFast: 500 * time.Millisecond,
 		}
 	})
 }

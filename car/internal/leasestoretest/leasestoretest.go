@@ -40,6 +40,16 @@ type Backend struct {
 	// nothing. Keys a store keeps for good (counters, locks that run out)
 	// are not leftovers.
 	Left func() []string
+	// Down makes the store unreachable for every replica, until Up: each
+	// call fails (as when the store's server is down or answers only
+	// errors). It returns the cause the store's errors then wrap, for
+	// errors.Is, or nil if there is none to match.
+	Down func() error
+	// Up brings the store back, with what it held.
+	Up func()
+	// FailFast bounds how long a call may take to fail while the store is
+	// down (0: at once, on the bubble's clock).
+	FailFast time.Duration
 }
 
 // Run runs the suite on the backends newBackend makes, one per case. It is
@@ -53,6 +63,9 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ReleaseClaimedOnce", releaseClaimedOnce},
 		{"QueueFIFOAcrossReplicas", queueFIFOAcrossReplicas},
 		{"StartWaitsForReleaseElsewhere", startWaitsForReleaseElsewhere},
+		{"HeadLockTakeover", headLockTakeover},
+		{"ClaimerDiesMidRelease", claimerDiesMidRelease},
+		{"StoreUnreachable", storeUnreachable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,10 +74,14 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 	}
 }
 
-// replica is one backend replica: its manager and its view of the store.
+// replica is one backend replica: its manager, its view of the store
+// (which the case can cut off, as when the replica's process dies) and its
+// API client's transport.
 type replica struct {
-	name string
-	mgr  *car.SessionManager
+	name  string
+	mgr   *car.SessionManager
+	store *Killable
+	tr    *HangDestroy
 }
 
 // fleet is several replicas on one store and one CAR.
@@ -72,9 +89,11 @@ type fleet struct {
 	t        *testing.T
 	be       Backend
 	car      *cartest.Server
+	audit    car.LeaseStore // a view of the store for the case's checks
 	reps     []*replica
 	mu       sync.Mutex
 	releases []string // "replica user reason"
+	head     string   // the replica that last took or renewed the head lock
 }
 
 func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int) *fleet {
@@ -85,15 +104,28 @@ func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int
 		cartest.WithPack(cartest.Pack{PackId: "pack", Size: packSize, Projects: []string{Project}}),
 		cartest.WithCleanupDelay(500*time.Millisecond), cartest.WithoutRateLimits())
 	f := &fleet{t: t, be: newBackend(t), car: srv}
+	f.audit = f.be.Replica("audit")
 	for i := range n {
 		name := fmt.Sprintf("r%d", i+1)
-		client := srv.Client(car.WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: carNet.DialContext}}),
+		tr := &HangDestroy{Base: &http.Transport{DialContext: carNet.DialContext}, Hung: make(chan struct{}, 1)}
+		client := srv.Client(car.WithHTTPClient(&http.Client{Transport: tr}),
 			car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
+		ks := &Killable{LeaseStore: f.be.Replica(name), OnHead: func(held bool) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			switch {
+			case held:
+				f.head = name
+			case f.head == name:
+				f.head = ""
+			}
+		}}
 		mgr, err := car.NewSessionManager(client, Project,
-			car.WithLeaseStore(f.be.Replica(name)),
-			car.WithAPITimeout(5*time.Second),
-			car.WithReleaseClaimTTL(10*time.Second),
-			car.WithQueuePollInterval(200*time.Millisecond),
+			car.WithLeaseStore(ks),
+			car.WithAPITimeout(apiTimeout),
+			car.WithReleaseClaimTTL(claimTTL),
+			car.WithQueuePollInterval(pollInterval),
+			car.WithStoreTimeout(storeTimeout),
 			car.WithDestroyRetry(car.RetryPolicy{MaxAttempts: 1}),
 			car.OnRelease(func(r car.Release) {
 				f.mu.Lock()
@@ -103,8 +135,11 @@ func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.reps = append(f.reps, &replica{name: name, mgr: mgr})
+		r := &replica{name: name, mgr: mgr, store: ks, tr: tr}
+		f.reps = append(f.reps, r)
 		t.Cleanup(func() {
+			r.store.Dead.Store(false)
+			r.tr.On.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			if err := mgr.Shutdown(ctx); err != nil && !errors.Is(err, car.ErrManagerClosed) {
@@ -129,6 +164,46 @@ func (f *fleet) start(r *replica, user string) *car.Lease {
 		f.t.Fatalf("%s: Start(%s): %v", r.name, user, err)
 	}
 	return l
+}
+
+// headHolder returns the replica that holds the head lock.
+func (f *fleet) headHolder() *replica {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.reps {
+		if r.name == f.head {
+			return r
+		}
+	}
+	return nil
+}
+
+// noLeaks checks that CAR holds no concurrency for a user that no live
+// lease in the store holds, and that no lease was released twice.
+func (f *fleet) noLeaks() {
+	f.t.Helper()
+	for _, c := range f.car.Concurrencies() {
+		if c.UserId == "" || c.State == cartest.StateIdle || c.State == cartest.StateCleanup {
+			continue
+		}
+		rec, ok, err := f.audit.Get(f.t.Context(), c.UserId)
+		if err != nil || !ok || rec.State == car.LeaseReleasing {
+			f.t.Errorf("leaked: CAR holds %+v for %s, whose lease in the store is %+v (found %v, %v)", c, c.UserId, rec, ok, err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range f.released() {
+		user := strings.Fields(r)[1]
+		if seen[user] {
+			f.t.Errorf("%s released more than once: %v", user, f.released())
+		}
+		seen[user] = true
+	}
+	for user := range seen {
+		if n := f.count(cartest.EventDestroyed, user); n > 1 {
+			f.t.Errorf("CAR destroyed %s %d times, want at most once", user, n)
+		}
+	}
 }
 
 // count counts CAR's model events of a kind for user.
@@ -273,4 +348,174 @@ func startWaitsForReleaseElsewhere(t *testing.T, newBackend func(*testing.T) Bac
 	if want := "[locked destroyed locked]"; fmt.Sprint(order) != want {
 		t.Errorf("calls for u1 in CAR: %v, want %v", order, want)
 	}
+}
+
+// The fleet's timings.
+const (
+	apiTimeout   = 5 * time.Second
+	claimTTL     = 10 * time.Second
+	pollInterval = 200 * time.Millisecond
+	storeTimeout = 500 * time.Millisecond
+)
+
+// headLockTakeover: the replica that holds the head lock dies (its store
+// cut off, no Shutdown); another replica takes the lock over once it runs
+// out and admits the head.
+func headLockTakeover(t *testing.T, newBackend func(*testing.T) Backend) {
+	f := newFleet(t, newBackend, 2, 1)
+	f.start(f.reps[0], "holder")
+	f.start(f.reps[0], "q1")
+	time.Sleep(2 * time.Second)
+	victim := f.headHolder()
+	if victim == nil {
+		t.Fatal("no replica holds the head lock with q1 queued")
+	}
+	b := f.reps[0]
+	if victim == b {
+		b = f.reps[1]
+	}
+	victim.store.Dead.Store(true) // the holder dies
+	died := time.Now()
+	if err := b.mgr.Stop(t.Context(), "holder"); err != nil {
+		t.Fatal(err)
+	}
+	// The victim's own Wait dies with it; the user's page hears "ready"
+	// through the replica holding its connection. CAR's log says when q1
+	// got its concurrency. (Within q1's reconnect window: nobody connects.)
+	time.Sleep(15 * time.Second)
+	synctest.Wait()
+	var admitted time.Time
+	for _, e := range f.car.Events() {
+		if e.Kind == cartest.EventLocked && e.Subject == "q1" {
+			admitted = e.Time
+		}
+	}
+	if admitted.IsZero() {
+		t.Fatal("q1 never admitted")
+	}
+	took := admitted.Sub(died)
+	ttl := 2*apiTimeout + time.Second + 2*pollInterval
+	if took > ttl+2*pollInterval {
+		t.Errorf("q1 admitted %v after its head lock's holder died, want within the lock's TTL (%v) and a poll", took, ttl)
+	}
+	found := false
+	for _, u := range b.mgr.Snapshot().Users {
+		if u.UserId == "q1" && u.State == car.LeaseActive {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("q1 on %s: %+v, want active (it admitted q1)", b.name, b.mgr.Snapshot().Users)
+	}
+	if rel := f.released(); len(rel) != 1 || rel[0] != b.name+" holder stopped" {
+		t.Errorf("releases %v, want the holder's, by %s", rel, b.name)
+	}
+	f.noLeaks()
+	t.Logf("head taken over %v after its holder %s died", took, victim.name)
+}
+
+// claimerDiesMidRelease: the replica that won the claim stalls in
+// DestroySession and loses the store (killed, no Shutdown). The other
+// replica, asked to release the same user, waits for the claim to run out,
+// claims the same generation again, and finishes the release: OnRelease
+// once, the concurrency freed. When the first replica comes back it learns
+// that the release is done and forgets it, without a second OnRelease.
+func claimerDiesMidRelease(t *testing.T, newBackend func(*testing.T) Backend) {
+	f := newFleet(t, newBackend, 2, 2)
+	a, b := f.reps[0], f.reps[1]
+	f.start(a, "u1")
+	a.tr.On.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	go a.mgr.Stop(ctx, "u1")
+	<-a.tr.Hung // a holds the claim and is inside DestroySession
+	a.store.Dead.Store(true)
+	claimed := time.Now()
+	if err := b.mgr.Stop(t.Context(), "u1"); err != nil {
+		t.Fatalf("b: Stop: %v", err)
+	}
+	cancel()
+	if took := time.Since(claimed); took < claimTTL || took > claimTTL+time.Second {
+		t.Errorf("b finished the release %v after a's claim, want just after the claim TTL (%v)", took, claimTTL)
+	}
+	synctest.Wait()
+	if rel := f.released(); len(rel) != 1 || rel[0] != "r2 u1 stopped" {
+		t.Fatalf("releases %v, want one, by r2", rel)
+	}
+	if n := f.count(cartest.EventDestroyed, "u1"); n != 1 {
+		t.Errorf("CAR destroyed u1 %d times, want 1", n)
+	}
+	time.Sleep(time.Second) // CAR's cleanup
+	if c, held := f.car.User("u1"); held {
+		t.Errorf("u1 still holds %v", c)
+	}
+	a.tr.On.Store(false)
+	a.store.Dead.Store(false)
+	time.Sleep(time.Minute)
+	synctest.Wait()
+	if rel := f.released(); len(rel) != 1 {
+		t.Errorf("releases after a came back: %v", rel)
+	}
+	if s := a.mgr.Snapshot(); len(s.Users) != 0 || s.FinishedElsewhere != 1 {
+		t.Errorf("a's snapshot: %+v", s)
+	}
+	if left := f.be.Left(); len(left) != 0 {
+		t.Errorf("left in the store: %s", strings.Join(left, ", "))
+	}
+	f.noLeaks()
+}
+
+// storeUnreachable: while the store is unreachable, Start fails at once
+// with a *car.StoreError; a release asked for meanwhile is not done, nor
+// dropped: Stop returns a *car.ReleasePendingError carrying the store's
+// error, and the release is retried until the store is back, then done
+// once, with one DestroySession.
+func storeUnreachable(t *testing.T, newBackend func(*testing.T) Backend) {
+	f := newFleet(t, newBackend, 1, 2)
+	a := f.reps[0]
+	f.start(a, "u1")
+	cause := f.be.Down()
+	begun := time.Now()
+	_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "u2", UserIp: "10.0.0.1"})
+	var se *car.StoreError
+	if !errors.As(err, &se) || (cause != nil && !errors.Is(err, cause)) {
+		t.Fatalf("Start with the store down: %v, want a *car.StoreError (wrapping %v)", err, cause)
+	}
+	if d := time.Since(begun); d > f.be.FailFast {
+		t.Errorf("Start took %v to fail, want at most %v", d, f.be.FailFast)
+	}
+	t.Logf("Start: %v", err)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	err = a.mgr.Stop(ctx, "u1")
+	cancel()
+	var pending *car.ReleasePendingError
+	if !errors.As(err, &pending) || !errors.As(err, &se) {
+		t.Fatalf("Stop with the store down: %v, want a *car.ReleasePendingError carrying the store error", err)
+	}
+	time.Sleep(10 * time.Minute)
+	if rel := f.released(); len(rel) != 0 || f.count(cartest.EventDestroyed, "u1") != 0 {
+		t.Fatalf("released without the store: %v", rel)
+	}
+	f.be.Up()
+	back := time.Now()
+	time.Sleep(31 * time.Second)
+	synctest.Wait()
+	destroys := 0
+	for _, e := range f.car.Events() {
+		if e.Kind == cartest.EventCall && e.Action == "DestroySession" {
+			destroys++
+		}
+	}
+	if rel := f.released(); len(rel) != 1 || rel[0] != "r1 u1 stopped" || destroys != 1 {
+		t.Fatalf("after the store came back: releases %v, %d DestroySession calls", rel, destroys)
+	}
+	t.Logf("released %v after the store came back", time.Since(back))
+	time.Sleep(time.Second) // CAR's cleanup
+	if c, held := f.car.User("u1"); held {
+		t.Errorf("u1 still holds %v", c)
+	}
+	if left := f.be.Left(); len(left) != 0 {
+		t.Errorf("left in the store: %s", strings.Join(left, ", "))
+	}
+	f.noLeaks()
 }
