@@ -33,6 +33,28 @@ import (
 // CAR unreachable, the manager dropped) and restarted. The harness runs on
 // any shared store: the in-memory ones of the main module and the Redis
 // store.
+//
+// The full size of issue 12 (1,000 users on 300 concurrencies), one run at
+// a time, nothing else on the machine:
+//
+//	TCC_CHURN=full go test -race -count=1 -run 'TestChurnMiniredis$' -v -timeout 40m .
+//	TCC_CHURN=full go test -race -count=1 -run 'TestChurnMemory$' -v -timeout 40m .
+//	TCC_CHURN=full go test -count=1 -run 'TestChurnRedis$' -v -timeout 40m .   (real redis-server)
+//
+// The last full runs (2 December 2026, 07:06–07:17 UTC, main @ c07408f,
+// seed 1, 2 cores, load 0.1–1.5) all passed with 0 leaked concurrencies,
+// 0 released twice, 0 never released, 0 leases left behind, every user
+// still playing active on exactly one replica, 0 admissions out of queue
+// order, 0 ready notices beyond the Starts, 0 released notices twice, 0
+// queued users dropped, nothing held after the last Shutdown:
+//   - miniredis, -race: 2,020 leases, 1,558 queued and admitted in order,
+//     196 CAR faults, 38 kills and restarts, 91 still playing; 285 s
+//     (5 min 3 s wall with the build).
+//   - memory stores, -race: 2,019 leases, 1,462 admitted in order, 164
+//     faults, 26 kills, 89 still playing; 40 s.
+//   - redis-server 7.0.15, real time: 2,021 leases, 646 admitted in order,
+//     50 faults, 3 kills, 90 still playing; Start failures
+//     RequestLimitExceeded 265, store 40, NoIdle 3, network 2; 109 s.
 
 const churnProject = "cap-churn"
 

@@ -506,13 +506,20 @@ func (a *answerBuffer) envelope(result any, requestID string) error {
 		a.b = append(a.b, '{')
 	} else {
 		start := len(a.b)
-		// Encode writes what Marshal returns, and a newline, without
-		// copying it out of its own buffer.
-		if err := json.NewEncoder(a).Encode(result); err != nil {
+		if ap, ok := result.(JSONAppender); ok {
+			b, err := ap.AppendJSON(a.b)
+			if err != nil {
+				a.b = b[:start]
+				return err
+			}
+			a.b = append(b, '\n') // as Encode ends
+		} else if err := json.NewEncoder(a).Encode(result); err != nil {
+			// Encode writes what Marshal returns, and a newline, without
+			// copying it out of its own buffer.
 			return err
 		}
 		inner := a.b[start:]
-		if len(inner) < 3 || inner[0] != '{' {
+		if len(inner) < 3 || inner[0] != '{' || inner[len(inner)-2] != '}' {
 			return fmt.Errorf("response of type %T is not a JSON object", result)
 		}
 		a.b = a.b[:len(a.b)-2] // the object's "}" and the newline

@@ -266,6 +266,52 @@ type limitedConn struct {
 	idle   atomic.Uint64 // since when it is idle (Listener.idleSeq); 0: active
 	mu     sync.Mutex
 	closed bool
+
+	// The read deadline reaches the inner connection when a Read starts,
+	// or at once while one is in progress: only the deadline in force
+	// during a Read has any effect, and net/http sets one several times
+	// per request with no Read between (cleared when the next request
+	// arrives, then the header timeout, then the whole request's), each a
+	// change of a runtime timer; only the last of a row is applied.
+	dmu         sync.Mutex
+	reading     int       // Reads in progress
+	readWant    time.Time // the read deadline last set
+	readPending bool      // readWant is not applied to the inner connection yet
+}
+
+// SetReadDeadline sets the deadline of future Reads and of a Read in
+// progress, as net.Conn's does.
+func (c *limitedConn) SetReadDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.reading > 0 {
+		c.readPending = false
+		return c.Conn.SetReadDeadline(t)
+	}
+	c.readWant, c.readPending = t, true
+	return nil
+}
+
+// SetDeadline sets both deadlines, the read one as SetReadDeadline.
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// Read applies the read deadline last set, then reads.
+func (c *limitedConn) Read(p []byte) (int, error) {
+	c.dmu.Lock()
+	if c.readPending {
+		c.readPending = false
+		c.Conn.SetReadDeadline(c.readWant) // on a closed connection the Read fails too
+	}
+	c.reading++
+	c.dmu.Unlock()
+	n, err := c.Conn.Read(p)
+	c.dmu.Lock()
+	c.reading--
+	c.dmu.Unlock()
+	return n, err
 }
 
 // Close closes the connection and frees its place, once.

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -483,3 +486,45 @@ func TestListenerEvictsIdle(t *testing.T) {
 type bufioReader struct{ *bufio.Reader }
 
 func newBufio(c net.Conn) *bufioReader { return &bufioReader{bufio.NewReader(c)} }
+
+// The shell's connection applies a read deadline when a Read starts, or
+// at once while one is blocked, so that only the last of several set in
+// a row reaches the socket: a Read still sees the deadline in force, a
+// deadline set while it blocks ends it, and a cleared one lets it wait.
+func TestConnReadDeadlineAsNetConn(t *testing.T) {
+	inner, peer := net.Pipe()
+	defer peer.Close()
+	c := &limitedConn{Conn: inner, ln: &Listener{}}
+	defer c.Close()
+	buf := make([]byte, 4)
+
+	c.SetReadDeadline(time.Now().Add(-time.Second)) // past, then cleared, then past again: the last counts
+	c.SetReadDeadline(time.Time{})
+	c.SetDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read after a past deadline: %v, want a deadline error", err)
+	}
+
+	c.SetReadDeadline(time.Now().Add(-time.Second)) // past, then cleared: the Read waits for data
+	c.SetReadDeadline(time.Time{})
+	go peer.Write([]byte("ping"))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("Read after a cleared deadline: %q, %v", buf[:n], err)
+	}
+
+	done := make(chan error, 1)
+	go func() { _, err := c.Read(buf); done <- err }()
+	for { // wait until the Read is in progress
+		c.dmu.Lock()
+		r := c.reading
+		c.dmu.Unlock()
+		if r > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second)) // ends the Read in progress
+	if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a blocked Read after a deadline set in the past: %v, want a deadline error", err)
+	}
+}

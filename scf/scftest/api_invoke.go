@@ -16,7 +16,11 @@ import (
 // cannot run comes back as a rejection, with the id it was given.
 func (s *Server) syncCall(fn *function, qualifier, routingKey string, p execParams) (*execution, *rejection, string) {
 	p.id = apiserver.NewRequestID()
+	p.now = s.clock.Now() // read once: its record, its instance's use, its start
 	ex, rej := s.model.startCall(fn, qualifier, routingKey, p)
+	if rej == nil && !s.needsColdStart(ex) {
+		s.startLocked(ex, p.now) // under the lock already held, at once
+	}
 	s.mu.Unlock()
 	if rej != nil {
 		return nil, rej, p.id
@@ -116,8 +120,8 @@ func (s *Server) invoke(req *apiserver.Request, acct *account) (any, error) {
 		}
 		return invokeOut{Result: resultOut{FunctionRequestId: ev.id}}, nil
 	}
-	res, _ := s.invokeSync(fn, qualifier, in.RoutingKey, in.ClientContext, in.LogType)
-	return invokeOut{Result: res}, nil
+	out, _ := s.invokeSync(fn, qualifier, in.RoutingKey, in.ClientContext, in.LogType)
+	return out, nil
 }
 
 func (s *Server) invokeFunction(req *apiserver.Request, acct *account) (any, error) {
@@ -130,7 +134,7 @@ func (s *Server) invokeFunction(req *apiserver.Request, acct *account) (any, err
 	if err != nil {
 		return nil, err
 	}
-	res, rej := s.invokeSync(fn, cmp.Or(in.Qualifier, scf.AliasDefault), in.RoutingKey, in.Event, in.LogType)
+	out, rej := s.invokeSync(fn, cmp.Or(in.Qualifier, scf.AliasDefault), in.RoutingKey, in.Event, in.LogType)
 	if rej != nil {
 		switch rej.status {
 		case scf.StatusResourceLimitReached:
@@ -139,19 +143,21 @@ func (s *Server) invokeFunction(req *apiserver.Request, acct *account) (any, err
 			return nil, apiserver.Errorf(scf.CodeQualifierNotFound, "%s", rej.message)
 		}
 	}
-	return invokeOut{Result: res}, nil
+	return out, nil
 }
 
 // invokeSync runs a synchronous invocation of the API, called with s.mu
 // held; it returns with s.mu released. A request that cannot run comes
 // back as a rejected result and its rejection, which each action answers
-// its own way.
-func (s *Server) invokeSync(fn *function, qualifier, routingKey, event, logType string) (resultOut, *rejection) {
+// its own way. The answer of an execution is kept in it, allocated with
+// it.
+func (s *Server) invokeSync(fn *function, qualifier, routingKey, event, logType string) (*invokeOut, *rejection) {
 	ex, rej, id := s.syncCall(fn, qualifier, routingKey, execParams{event: event, maxLimit: scf.MaxSyncInvokeTime})
 	if rej != nil {
-		return rejectedResult(rej, id), rej
+		return &invokeOut{Result: rejectedResult(rej, id)}, rej
 	}
-	return s.resultOf(ex, logType == scf.LogTypeTail), nil
+	ex.answer.Result = s.resultOf(ex, logType == scf.LogTypeTail)
+	return &ex.answer, nil
 }
 
 // window is GetRequestStatus's StartTime and EndTime; a zero time is no

@@ -26,7 +26,7 @@ func (m *model) enqueue(fn *function, ev *asyncEvent) *apiserver.Error {
 		return apiserver.Errorf(scf.CodeInvokeFailed, "the asynchronous queue of function [%s] is full (%d events)", fn.name, m.queueLimit)
 	}
 	ev.enqueued = m.now()
-	ev.rec = m.newRecord(fn, ev.id)
+	ev.rec = m.newRecord(fn, ev.id, ev.enqueued)
 	fn.queue = append(fn.queue, ev)
 	m.counters.AsyncQueued++
 	m.record(Event{Kind: "async", Action: "queued", Subject: fn.key(), Detail: ev.id})

@@ -278,7 +278,7 @@ type execution struct {
 	fn      *function
 	ver     *version
 	inst    *instance
-	inv     *Invocation
+	inv     *Invocation // &invocation
 	handler Handler
 	cold    bool
 	limit   time.Duration // the execution's time limit
@@ -290,12 +290,16 @@ type execution struct {
 
 	// Guarded by Server.mu, as all of the model.
 	finished   bool
+	started    bool // startLocked has run
 	out        outcome
 	start, end time.Time
 	memPeak    int64
 	memNow     int64 // the last ReportMemory: what it holds of its instance's memory
 	log        strings.Builder
 	timer      *clock.Timer
+
+	invocation Invocation // allocated with the execution
+	answer     invokeOut  // a synchronous API call's answer (invokeSync)
 }
 
 // execParams describes an execution to start.
@@ -306,6 +310,7 @@ type execParams struct {
 	method, path string
 	limit        time.Duration // the time limit; 0: the version's Timeout
 	maxLimit     time.Duration // a cap on it (synchronous API calls: 300 s); 0: none
+	now          time.Time     // the model time it is placed at; zero: read then
 }
 
 var errClosed = errors.New("the server is closed")
@@ -315,6 +320,9 @@ var errClosed = errors.New("the server is closed")
 // caller must call run. A request that cannot run is recorded, and comes
 // back as a rejection.
 func (m *model) startCall(fn *function, qualifier, routingKey string, p execParams) (*execution, *rejection) {
+	if p.now.IsZero() {
+		p.now = m.now()
+	}
 	ver := m.resolve(fn, qualifier, routingKey)
 	var rej *rejection
 	var inst *instance
@@ -326,7 +334,7 @@ func (m *model) startCall(fn *function, qualifier, routingKey string, p execPara
 	}
 	if rej != nil {
 		m.count(rej.status)
-		if rec := m.newRecord(fn, p.id).live(); rec != nil {
+		if rec := m.newRecord(fn, p.id, p.now).live(); rec != nil {
 			rec.retCode, rec.retMsg = scf.RetCodeFailed, errorBody(rej.status, rej.message, p.id)
 		}
 		m.record(Event{Kind: "invoke", Action: "rejected", Subject: fn.key() + ":" + qualifier,
@@ -343,7 +351,7 @@ func (m *model) startCall(fn *function, qualifier, routingKey string, p execPara
 	if err != nil {
 		return nil, &rejection{scf.StatusInternalError, "the reference server is closing"}
 	}
-	ex.rec = m.newRecord(fn, p.id)
+	ex.rec = m.newRecord(fn, p.id, p.now)
 	return ex, nil
 }
 
@@ -358,10 +366,11 @@ func (m *model) newExec(fn *function, ver *version, inst *instance, cold bool, p
 		id: p.id, fn: fn, ver: ver, inst: inst, cold: cold, limit: p.limit,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), async: p.async,
 	}
-	ex.inv = &Invocation{
+	ex.invocation = Invocation{
 		FunctionName: fn.name, Namespace: fn.ns, Qualifier: ver.name, RequestID: p.id, Event: p.event,
 		InstanceID: inst.id, MemorySizeMB: inst.memMB, Header: p.header, Method: p.method, Path: p.path, ex: ex,
 	}
+	ex.inv = &ex.invocation
 	if p.async != nil {
 		ex.inv.Async, ex.inv.Attempt = true, p.async.tries-1
 	}
@@ -373,7 +382,10 @@ func (m *model) newExec(fn *function, ver *version, inst *instance, cold bool, p
 	default:
 		ex.handler = echo
 	}
-	m.busy(inst, ex)
+	if p.now.IsZero() {
+		p.now = m.now()
+	}
+	m.busy(inst, ex, p.now)
 	m.counters.Invocations++
 	return ex, nil
 }
@@ -384,29 +396,46 @@ func (s *Server) run(ex *execution) { go s.exec(ex) }
 // exec runs an execution: the cold start, the time limit, the handler.
 // finish, which closes ex.done, ends it: when the handler returns, or
 // earlier when the time limit, an out-of-memory on its instance or Close
-// aborts it (then ctx ends and the handler's own outcome is ignored).
+// aborts it (then ctx ends and the handler's own outcome is ignored). An
+// execution that startLocked has started already (a synchronous call
+// with no cold start to wait for) goes straight to its handler.
 func (s *Server) exec(ex *execution) {
 	defer s.wg.Done()
-	ex.inv.srv = s
-	if d := s.model.coldStartOf(ex.ver); ex.cold && d > 0 {
-		if s.clock.Sleep(ex.ctx, d) != nil {
-			return // aborted while starting; whoever aborted set the outcome
+	if !ex.started { // set only on this goroutine (here, or by syncCall before)
+		if d := s.model.coldStartOf(ex.ver); ex.cold && d > 0 {
+			if s.clock.Sleep(ex.ctx, d) != nil {
+				return // aborted while starting; whoever aborted set the outcome
+			}
 		}
-	}
-	s.mu.Lock()
-	if ex.finished {
+		s.mu.Lock()
+		if ex.finished {
+			s.mu.Unlock()
+			return
+		}
+		s.startLocked(ex, s.clock.Now())
 		s.mu.Unlock()
-		return
 	}
-	ex.start = s.clock.Now()
+	result, err := callHandler(ex)
+	s.finish(ex, outcomeOf(result, err))
+}
+
+// needsColdStart reports whether ex must wait for its instance's cold
+// start before it runs.
+func (s *Server) needsColdStart(ex *execution) bool {
+	return ex.cold && s.model.coldStartOf(ex.ver) > 0
+}
+
+// startLocked starts ex's run at now (model time), with s.mu held: its
+// start, its deadline and its time limit.
+func (s *Server) startLocked(ex *execution, now time.Time) {
+	ex.started = true
+	ex.inv.srv = s
+	ex.start = now
 	ex.inv.Deadline = ex.start.Add(ex.limit)
 	ex.timer = s.clock.AfterFunc(ex.limit, func() {
 		s.finish(ex, outcome{status: scf.StatusTimeLimitReached,
 			message: fmt.Sprintf("Invoking task timed out after %d seconds", int64(math.Ceil(ex.limit.Seconds())))})
 	})
-	s.mu.Unlock()
-	result, err := callHandler(ex)
-	s.finish(ex, outcomeOf(result, err))
 }
 
 func callHandler(ex *execution) (result string, err error) {
@@ -486,9 +515,8 @@ func statusCode(status int) string {
 }
 
 func (m *model) count(status int) {
-	m.counters.ByStatus[status]++
 	switch status {
-	case scf.StatusSuccess:
+	case scf.StatusSuccess: // ByStatus[200] is Succeeded, filled in by Counters
 		m.counters.Succeeded++
 	case scf.StatusResourceLimit:
 		m.counters.Throttled429++
@@ -498,6 +526,9 @@ func (m *model) count(status int) {
 		m.counters.Failed++
 	default:
 		m.counters.Failed++
+	}
+	if status != scf.StatusSuccess {
+		m.counters.ByStatus[status]++
 	}
 }
 

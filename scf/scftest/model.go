@@ -436,9 +436,9 @@ func (m *model) checkRetention(inst *instance, d time.Duration) {
 
 // busy marks an instance taken by ex. A pending retention check stays:
 // it finds the instance busy, or used since it was set.
-func (m *model) busy(inst *instance, ex *execution) {
+func (m *model) busy(inst *instance, ex *execution, now time.Time) {
 	m.charge(inst, func() { inst.execs = append(inst.execs, ex) })
-	inst.lastUsed = m.now()
+	inst.lastUsed = now
 }
 
 // detach removes ex from its instance.

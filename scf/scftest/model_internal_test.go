@@ -52,7 +52,7 @@ func TestModelBurstWindow(t *testing.T) {
 	take := func() *rejection {
 		inst, _, rej := m.place(fn, latest)
 		if rej == nil {
-			m.busy(inst, &execution{inst: inst}) // keeps it from taking the next request
+			m.busy(inst, &execution{inst: inst}, m.now()) // keeps it from taking the next request
 		}
 		return rej
 	}

@@ -488,6 +488,9 @@ func (s *Server) Counters() Counters {
 	for k, v := range s.model.counters.ByStatus {
 		c.ByStatus[k] = v
 	}
+	if c.Succeeded > 0 { // counted once, not in the map too, on every success
+		c.ByStatus[scf.StatusSuccess] = c.Succeeded
+	}
 	return c
 }
 

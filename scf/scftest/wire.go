@@ -1,6 +1,11 @@
 package scftest
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/tcconcurrency/sdk-go/internal/apiserver"
+)
 
 // Request and response bodies, as the API spells them. Requests are
 // decoded strictly (an unknown field is UnknownParameter), so every field
@@ -171,6 +176,35 @@ type resultOut struct {
 
 type invokeOut struct {
 	Result resultOut `json:"Result"`
+}
+
+// AppendJSON writes the answer of every invoke as json.Marshal does,
+// without its reflection (TestInvokeOutAppendJSONMatchesMarshal and
+// FuzzInvokeOutAppendJSON check that it is byte for byte the same).
+func (o invokeOut) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"Result":`...)
+	b, err := o.Result.appendJSON(b)
+	return append(b, '}'), err
+}
+
+func (r *resultOut) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"FunctionRequestId":`...)
+	b = apiserver.AppendJSONString(b, r.FunctionRequestId)
+	b = append(b, `,"Duration":`...)
+	b, err := apiserver.AppendJSONFloat(b, r.Duration)
+	b = append(b, `,"BillDuration":`...)
+	b = strconv.AppendInt(b, r.BillDuration, 10)
+	b = append(b, `,"MemUsage":`...)
+	b = strconv.AppendInt(b, r.MemUsage, 10)
+	b = append(b, `,"RetMsg":`...)
+	b = apiserver.AppendJSONString(b, r.RetMsg)
+	b = append(b, `,"ErrMsg":`...)
+	b = apiserver.AppendJSONString(b, r.ErrMsg)
+	b = append(b, `,"Log":`...)
+	b = apiserver.AppendJSONString(b, r.Log)
+	b = append(b, `,"InvokeResult":`...)
+	b = strconv.AppendInt(b, r.InvokeResult, 10)
+	return append(b, '}'), err
 }
 
 type getRequestStatusIn struct {

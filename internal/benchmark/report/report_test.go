@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -195,5 +197,41 @@ old heartbeat table
 	}
 	if !strings.Contains(doc, "| client call time vs the signed floor | ≤ 1.00× | 0.90× | met |") {
 		t.Fatalf("a carried target row changed:\n%s", doc)
+	}
+}
+
+// The calls-per-second target is decided round by round: each round's
+// goal is 1.8× the official SDK's rate, or the signed floor's own ratio
+// when lower, and the verdict is the median of this SDK's ratio ÷ that
+// goal, not a comparison of two medians.
+func TestCallsPerSecondGoalIsPairedByRound(t *testing.T) {
+	s := samples{}
+	// ns/op per round: sdk, signed floor, official. Rounds 1–3: the floor
+	// reaches only 1.5×, so the goal is the floor; round 4: the floor
+	// reaches 2.5×, so the goal is 1.8×.
+	rounds := [][3]float64{{98, 100, 150}, {99, 100, 150}, {103, 100, 150}, {50, 40, 100}}
+	var in strings.Builder
+	for r, v := range rounds {
+		fmt.Fprintf(&in, "round: %d\n", r+1)
+		for i, name := range []string{"sdk", "nethttp-signed", "official"} {
+			fmt.Fprintf(&in, "BenchmarkClientCall/%s-2 1000 %g ns/op\n", name, v[i])
+		}
+	}
+	if err := parseBench(strings.NewReader(in.String()), s); err != nil {
+		t.Fatal(err)
+	}
+	got := speedGoalRatios(s)
+	want := []float64{100.0 / 98, 100.0 / 99, 100.0 / 103, 2 / 1.8}
+	if len(got) != len(want) {
+		t.Fatalf("ratios %v, want %v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9 {
+			t.Fatalf("ratios %v, want %v", got, want)
+		}
+	}
+	doc := render(s, nil, nil, "", "", ".ci/bench", nil)
+	if !strings.Contains(doc, "| calls/s vs the official SDK | ≥ 1.8×, or the signed floor's own ratio when lower") || !strings.Contains(doc, "3 of 4 rounds ≥ 1.00× | met |") {
+		t.Fatalf("calls/s target row:\n%s", doc)
 	}
 }
