@@ -85,8 +85,10 @@ type Store interface {
 	Touch(ctx context.Context, id string) error
 
 	// Notify delivers a notice frame: to the owner replica (MessageNotice)
-	// if a client is connected, else it keeps it (replacing one with the
-	// same key) for Claim to hand to the next connection. It fails with
+	// if a client is connected and that replica is there, else it keeps it
+	// (replacing one with the same key) for Claim to hand to the next
+	// connection. Route or keep is decided in one step with Claim: a
+	// notice is never kept after a Claim took the kept ones. It fails with
 	// ErrUnknownSession if there is no session id and ErrTooManyNotices
 	// if 16 notices of other keys are already kept.
 	Notify(ctx context.Context, id, key string, frame []byte) error

@@ -28,6 +28,7 @@ type MemoryStore struct {
 
 	mu        sync.Mutex
 	lastSweep time.Time
+	forgot    bool // Forget was called: the next Refresh rebuilds
 	sessions  map[string]*memSession
 	due       deadline.Heap[*memSession, memOrder]
 	listeners map[string]func(StoreMessage)
@@ -89,6 +90,7 @@ func (m *MemoryStore) Forget() {
 		ms.index = -1
 	}
 	m.due = nil
+	m.forgot = true
 	m.mu.Unlock()
 }
 
@@ -270,7 +272,8 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 	m.mu.Lock()
 	defer m.unlock()
 	res := RefreshResult{Status: make([]HeldStatus, len(held))}
-	if len(m.sessions) == 0 && len(held) > 0 {
+	if m.forgot && len(held) > 0 {
+		m.forgot = false
 		res.Rebuilt = true
 		for _, h := range held {
 			m.sessions[h.Session] = &memSession{
@@ -332,10 +335,14 @@ func (r *memReplica) Notify(_ context.Context, id, key string, frame []byte) err
 		m.unlock()
 		return ErrUnknownSession
 	}
-	if ms.state == SessionConnected {
-		owner, epoch := ms.owner, ms.epoch
+	// Route or keep is decided, and a notice kept, in one step with Claim
+	// (under m.mu): a notice is never kept after a Claim took the kept
+	// ones, where only a later connection would get it. Nobody listening
+	// for the owner means it is gone: the notice is kept.
+	if deliver := m.listeners[ms.owner]; ms.state == SessionConnected && deliver != nil {
+		msg := StoreMessage{Kind: MessageNotice, Session: id, Epoch: ms.epoch, Key: key, Frame: frame}
 		m.unlock()
-		m.send(owner, StoreMessage{Kind: MessageNotice, Session: id, Epoch: epoch, Key: key, Frame: frame})
+		deliver(msg)
 		return nil
 	}
 	defer m.unlock()
