@@ -369,10 +369,7 @@ func (r *memReplica) End(_ context.Context, id, reason string) error {
 	}
 	m.remove(ms)
 	m.unlock()
-	if ms.state == SessionConnected {
-		// To the owner, this replica included: its connection may be
-		// between the claim and its welcome, where the Server has no
-		// record of it yet.
+	if ms.state == SessionConnected && ms.owner != r.id {
 		m.send(ms.owner, StoreMessage{Kind: MessageRelease, Session: id, Reason: reason})
 	}
 	return nil

@@ -152,6 +152,17 @@ func (s *Server) releaseShared(ctx context.Context, id, reason string, frame []b
 	defer cancel()
 	err := s.cfg.store.End(ctx, id, reason)
 	s.mu.Lock()
+	if err == nil {
+		// The store tells the owner, but not when it is this Server: a
+		// hello of the session whose Claim ended before the End is told
+		// here, after its welcome, or now if it was attached meanwhile.
+		release := StoreMessage{Kind: MessageRelease, Session: id, Reason: reason}
+		if jw := s.joining[id]; jw != nil {
+			jw.msgs = append(jw.msgs, release)
+		} else if ss := s.sessions[id]; ss != nil && !ss.ended {
+			s.storeMessageLocked(release)
+		}
+	}
 	s.dropMailboxLocked(id)
 	s.mu.Unlock()
 	if errors.Is(err, ErrUnknownSession) {
