@@ -49,7 +49,7 @@ type Server struct {
 	stopListen func()
 	stopOnce   sync.Once
 	leaving    map[string]*serverSession // detached here, detach not yet in the store
-	joining    map[string]*joinWait      // hellos whose Store.Claim is under way
+	claiming   map[string]*claiming      // hellos waiting for Store.Claim, by session id
 	sweeping   bool                      // the sweeper runs (own store: only while a deadline is set)
 	sweepWake  chan struct{}             // own store: a deadline became the earliest
 }

@@ -32,7 +32,7 @@ func (s *Server) startStore() {
 	s.bg, s.cancelBG = context.WithCancel(context.Background())
 	s.loopStop = make(chan struct{})
 	s.leaving = make(map[string]*serverSession)
-	s.joining = make(map[string]*joinWait)
+	s.claiming = make(map[string]*claiming)
 	s.sweepWake = make(chan struct{}, 1)
 	s.stopListen = s.cfg.store.Listen(s.onStoreMessage)
 	if s.own != nil {
@@ -156,11 +156,8 @@ func (s *Server) releaseShared(ctx context.Context, id, reason string, frame []b
 		// The store tells the owner, but not when it is this Server: a
 		// hello of the session whose Claim ended before the End is told
 		// here, after its welcome, or now if it was attached meanwhile.
-		release := StoreMessage{Kind: MessageRelease, Session: id, Reason: reason}
-		if jw := s.joining[id]; jw != nil {
-			jw.msgs = append(jw.msgs, release)
-		} else if ss := s.sessions[id]; ss != nil && !ss.ended {
-			s.storeMessageLocked(release)
+		if ss := s.sessions[id]; s.claiming[id] != nil || ss != nil && !ss.ended {
+			s.storeMessageLocked(StoreMessage{Kind: MessageRelease, Session: id, Reason: reason})
 		}
 	}
 	s.dropMailboxLocked(id)
@@ -185,13 +182,36 @@ func (s *Server) endReleasedLocked(ss *serverSession, reason string, frame []byt
 	}
 }
 
-// joinWait keeps the messages the store routes here for a session while a
-// hello of it is between Store.Claim and its welcome (the store counts the
-// connection as this Server's already; the Server has no record of it
-// yet). They are replayed once the connection is attached.
-type joinWait struct {
-	hellos int // hellos under way
-	msgs   []StoreMessage
+// claiming is what reached this replica for a session while hellos of it
+// wait here for Store.Claim. The store routes a session's messages to the
+// new owner as soon as the claim is recorded, before it has returned here
+// and the client is welcomed: they are kept here and played after the
+// welcome, in the order they came (dropped, a ready notice sent during the
+// claim would never reach the client). It also keeps the latest activity a
+// MessageTouch reported meanwhile: the old connection's replica hands its
+// last activity over as soon as the claim replaces it.
+type claiming struct {
+	hellos   int            // hellos of the session waiting for Claim here
+	messages []StoreMessage // notices and releases, in arrival order
+	activity time.Duration
+}
+
+// keep records a message for the claims under way. Notices of one key
+// coalesce (the latest wins, in the place of the first), as in a session's
+// pending notices; a release ends the list.
+func (cw *claiming) keep(m StoreMessage) {
+	if m.Kind == MessageNotice {
+		for i := range cw.messages {
+			if p := &cw.messages[i]; p.Kind == MessageNotice && p.Key == m.Key {
+				p.Frame = m.Frame
+				return
+			}
+		}
+		if len(cw.messages) >= maxPendingNotices {
+			return
+		}
+	}
+	cw.messages = append(cw.messages, m)
 }
 
 // join attaches c to its session: the store consumes the token's nonce and
@@ -200,12 +220,12 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 	fresh := newNonce()
 	resume := s.tokens.mint(id, fresh)
 	s.mu.Lock()
-	jw := s.joining[id]
-	if jw == nil {
-		jw = new(joinWait)
-		s.joining[id] = jw
+	cw := s.claiming[id]
+	if cw == nil {
+		cw = &claiming{}
+		s.claiming[id] = cw
 	}
-	jw.hellos++
+	cw.hellos++
 	s.mu.Unlock()
 	ctx, cancel := s.storeCtx()
 	cl, err := s.cfg.store.Claim(ctx, id, nonceID(used), nonceID(fresh))
@@ -213,8 +233,13 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if jw.hellos--; jw.hellos == 0 {
-		delete(s.joining, id)
+	// The messages kept so far are this claim's: those of an earlier
+	// connection of the session went to that connection, and a later
+	// claim's come after this one returned.
+	kept := cw.messages
+	cw.messages = nil
+	if cw.hellos--; cw.hellos == 0 {
+		delete(s.claiming, id)
 	}
 	if err != nil {
 		switch {
@@ -237,17 +262,30 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 		if s.closed {
 			s.closeLocked(c, CloseGoingAway, "server shutting down")
 		}
+		// The connection is leaving: notices the store routes here until
+		// the detach is recorded are kept on it and handed back.
 		ls := &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, epoch: cl.Epoch, state: SessionDisconnected, openedAt: now - cl.OpenedAge, since: now, expiresAt: now + s.cfg.grace, idleBase: now - cl.ActivityAge, idleTimes: cl.IdleTimes}
 		ls.lastActivity.Store(int64(ls.idleBase))
 		s.leaveLocked(ls)
-		for _, m := range jw.msgs {
-			s.storeMessageLocked(m)
+		var notices []pendingNotice
+		for _, m := range kept {
+			if m.Kind == MessageNotice {
+				notices = append(notices, pendingNotice{key: m.Key, frame: m.Frame})
+			}
 		}
-		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes})
+		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes}, notices)
 		return false
 	}
 	ss := s.sessions[id]
+	activity, times := now-cl.ActivityAge, cl.IdleTimes
+	if cw.activity > activity {
+		activity, times = cw.activity, 0
+	}
 	if ss != nil && ss.conn != nil { // an older connection of this replica
+		if a := time.Duration(ss.lastActivity.Load()); a > activity {
+			// seen since its last refresh, which the store has
+			activity, times = a, 0
+		}
 		old := ss.conn
 		s.detachLocked(old, ReasonReplaced)
 		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
@@ -258,9 +296,8 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 	}
 	ss.epoch, ss.timing = cl.Epoch, cl.Timing
 	ss.resume, ss.hasResume = fresh, true
-	activity := now - cl.ActivityAge
 	ss.lastActivity.Store(int64(activity))
-	ss.idleBase, ss.idleTimes = activity, cl.IdleTimes
+	ss.idleBase, ss.idleTimes = activity, times
 	ss.conn, c.sess = c, ss
 	ss.state, ss.since = SessionConnected, now
 	c.state = connOpen
@@ -280,6 +317,17 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 	}))
 	c.out = append(c.out, cl.Notices...)
 	s.kick(c)
+	for _, m := range kept {
+		switch m.Kind {
+		case MessageNotice:
+			if ss.queueNotice(m.Key, m.Frame) {
+				s.kick(c)
+			}
+		case MessageRelease:
+			s.endReleasedLocked(ss, m.Reason, encodeNotice(Notice{Kind: NoticeReleased, Reason: m.Reason}))
+			return false
+		}
+	}
 	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*s.cfg.idleThreshold)
 
 	ev := Event{SessionID: id, At: s.epoch.Add(now)}
@@ -293,11 +341,6 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 	} else {
 		s.cfg.logger.Debug("heartbeat: session resumed", "session", id, "epoch", cl.Epoch, "from", cl.PrevOwner)
 		s.postLocked(id, s.cfg.onResume, ev)
-	}
-	// What the store routed here during the claim (notices, a touch, a
-	// release) applies to this connection now.
-	for _, m := range jw.msgs {
-		s.storeMessageLocked(m)
 	}
 	return true
 }
@@ -325,7 +368,7 @@ func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Dur
 		ActivityAge: max(0, now-activity),
 		IdleTimes:   times,
 		Revoke:      revoke,
-	})
+	}, nil)
 }
 
 // leaveLocked records ss as leaving: its detach is on its way to the store.
@@ -346,8 +389,9 @@ func (s *Server) leaveLocked(ss *serverSession) {
 // then reported lost, its grace counted from the last refresh. Until the
 // store has it, notices the store still routes here are kept on the
 // leaving session (s.leaving) and then handed back to the store, which
-// keeps them for the next connection. Caller holds Server.mu.
-func (s *Server) storeDetachLocked(id string, d Detach) {
+// keeps them for the next connection; so are the notices in kept, which
+// no connection here took. Caller holds Server.mu.
+func (s *Server) storeDetachLocked(id string, d Detach, kept []pendingNotice) {
 	s.goLocked(func() {
 		ctx, cancel := s.storeCtx()
 		err := s.cfg.store.Detach(ctx, id, d)
@@ -356,10 +400,10 @@ func (s *Server) storeDetachLocked(id string, d Detach) {
 			s.cfg.logger.Warn("heartbeat: recording a disconnect in the store failed; the owner lease runs out instead", "session", id, "err", err)
 		}
 		s.mu.Lock()
-		var pending []pendingNotice
+		pending := kept
 		if ss := s.leaving[id]; ss != nil && ss.epoch == d.Epoch {
 			delete(s.leaving, id)
-			pending, ss.pending = ss.pending, nil
+			pending, ss.pending = append(pending, ss.pending...), nil
 		}
 		s.mu.Unlock()
 		for _, p := range pending {
@@ -370,12 +414,31 @@ func (s *Server) storeDetachLocked(id string, d Detach) {
 	})
 }
 
+// handOverActivityLocked gives the store the last activity seen on ss's
+// connection, which a newer one (on another replica) replaced: the store
+// keeps the later of it and the one it has (refreshed up to
+// StoreRefreshInterval ago) and tells the new owner, so that the idle
+// count follows the user to the activity seen here. Caller holds
+// Server.mu.
+func (s *Server) handOverActivityLocked(ss *serverSession) {
+	id, d := ss.id, Detach{Epoch: ss.epoch, ActivityAge: max(0, s.now()-time.Duration(ss.lastActivity.Load()))}
+	s.goLocked(func() {
+		ctx, cancel := s.storeCtx()
+		err := s.cfg.store.Detach(ctx, id, d)
+		cancel()
+		if err != nil {
+			s.cfg.logger.Debug("heartbeat: handing the last activity of a replaced connection to the store failed", "session", id, "err", err)
+		}
+	})
+}
+
 // dropHeldLocked removes a held session whose connection the store says is
 // no longer its own, and closes the connection. Caller holds Server.mu.
 func (s *Server) dropHeldLocked(ss *serverSession, st HeldStatus) {
 	c := ss.conn
 	switch st {
 	case HeldReplaced:
+		s.handOverActivityLocked(ss)
 		s.detachLocked(c, ReasonReplaced)
 		s.unschedule(ss)
 		if s.sessions[ss.id] == ss {
@@ -574,13 +637,6 @@ func (s *Server) onStoreMessage(m StoreMessage) {
 	if s.closed {
 		return
 	}
-	ss := s.sessions[m.Session]
-	if jw := s.joining[m.Session]; jw != nil && (ss == nil || ss.conn == nil) {
-		// A hello of it is being claimed: the message is for that
-		// connection, once it is attached.
-		jw.msgs = append(jw.msgs, m)
-		return
-	}
 	s.storeMessageLocked(m)
 }
 
@@ -607,6 +663,12 @@ func (s *Server) storeMessageLocked(m StoreMessage) {
 			ls.queueNotice(m.Key, m.Frame)
 			return
 		}
+		// A hello here has claimed the session and waits for the claim's
+		// answer: keep it for the welcome.
+		if cw := s.claiming[m.Session]; cw != nil {
+			cw.keep(m)
+			return
+		}
 		s.cfg.logger.Debug("heartbeat: a notice for a connection no longer here was dropped", "session", m.Session)
 	case MessageRelease:
 		if ss != nil {
@@ -616,10 +678,20 @@ func (s *Server) storeMessageLocked(m StoreMessage) {
 			ls.pending = nil
 			delete(s.leaving, m.Session)
 		}
+		if cw := s.claiming[m.Session]; cw != nil {
+			cw.keep(m)
+		}
 		s.dropMailboxLocked(m.Session)
 	case MessageTouch:
-		if held {
-			ss.lastActivity.Store(int64(s.now()))
+		at := s.now() - m.ActivityAge
+		switch {
+		case held:
+			if at > time.Duration(ss.lastActivity.Load()) {
+				ss.lastActivity.Store(int64(at))
+			}
+		case s.claiming[m.Session] != nil:
+			cw := s.claiming[m.Session]
+			cw.activity = max(cw.activity, at)
 		}
 	}
 }
