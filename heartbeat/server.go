@@ -70,7 +70,7 @@ type serverSession struct {
 	lastActivity atomic.Int64
 	idleBase     time.Duration // lastActivity that idleTimes counts from
 	idleTimes    int
-	join, resume nonce // currently valid token nonces
+	resume       nonce // the currently valid resume token nonce
 	hasJoin      bool
 	hasResume    bool
 	pending      []pendingNotice
