@@ -14,7 +14,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
@@ -64,12 +63,6 @@ type leaseFleet struct {
 	reps     []*leaseReplica
 	mu       sync.Mutex
 	releases []string // "replica user reason"
-}
-
-// newLeaseFleet starts n replicas; client makes each replica's Redis client.
-func newLeaseFleet(t *testing.T, n, packSize int, client func() redis.UniversalClient, opts ...car.ManagerOption) *leaseFleet {
-	t.Helper()
-	return newLeaseFleetWith(t, n, packSize, client, nil, func(st *Store) car.ManagerOption { return car.WithLeaseStore(st.Leases()) }, opts...)
 }
 
 // newLeaseFleetWith is newLeaseFleet, giving each manager its Store with
@@ -154,13 +147,6 @@ func (f *leaseFleet) count(kind cartest.EventKind, user string) int {
 		}
 	}
 	return n
-}
-
-// pipeFleet is a fleet on a miniredis inside the synctest bubble: Redis's
-// TTLs follow the bubble's clock.
-func pipeFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *miniredis.Miniredis) {
-	m, _ := redistest.Pipe(t)
-	return newLeaseFleet(t, n, packSize, func() redis.UniversalClient { return redistest.PipeClient(t, m) }, opts...), m
 }
 
 // TestLeasesRealRedis runs against a real redis-server, in real time: two
