@@ -188,7 +188,12 @@
 // waits. A replica that dies loses no lease: the leases, the queue and the
 // claims are in the store, its users resume on another replica, and what
 // it was doing (a release, the head) is taken over when its claim or lock
-// runs out. A store that lost its data (a Redis restarted empty) and
+// runs out. The idle count of its users goes on from the activity it last
+// refreshed into the store, so an idle release ([WithIdleRelease]) of a user
+// who resumes elsewhere can come up to one
+// [heartbeat.StoreRefreshInterval] (3 s) early; a replica that lives on
+// hands its users' last activity over as their connections move (see
+// package heartbeat, "Several replicas"). A store that lost its data (a Redis restarted empty) and
 // implements [LeaseRebuilder] finds it out before it answers this replica
 // anything else (at the latest at the queue runner's next poll), logs it
 // once at error level, and writes back what the replica has on its books:

@@ -352,7 +352,13 @@
 //     replica holding the client sends the released notice.
 //   - The idle count follows the user: the last activity and the count
 //     move with the session from replica to replica, and while no client
-//     is connected the store's deadlines count on.
+//     is connected the store's deadlines count on. A connection that ends,
+//     or is replaced while still open, hands the last activity its replica
+//     saw to the store (Store.Detach), which passes a later one on to the
+//     replica now holding the client, even after the new connection's
+//     hello: the count starts from the user's real last activity, not from
+//     the one last refreshed into the store. Only a replica that dies
+//     loses what it saw since its last refresh (below).
 //   - A connection's owner refreshes it every [StoreRefreshInterval]; the
 //     store holds the ownership for [StoreOwnerTTL] after each refresh.
 //
@@ -378,9 +384,9 @@
 // any replica with their resume tokens; sessions nobody resumes expire,
 // once. The user activity the dead replica saw after its last refresh dies
 // with it too: a user who resumes elsewhere counts as idle since the
-// activity last reported, up to a refresh interval before the truth (keep
-// idle thresholds well above [StoreRefreshInterval]; the defaults are
-// minutes). [Server.Drain] is the deploy path: connections close with
+// activity last reported, so idle thresholds can fire up to one
+// [StoreRefreshInterval] (3 s) before the truth (keep idle thresholds well
+// above it; the defaults are minutes). [Server.Drain] is the deploy path: connections close with
 // CloseGoingAway, "going away, reconnect", sessions are recorded as
 // disconnected at once, nothing is ended, and clients resume elsewhere.
 // [Server.Shutdown] ends the sessions this replica holds, for the last

@@ -47,6 +47,7 @@ type Server struct {
 	stopListen func()
 	stopOnce   sync.Once
 	leaving    map[string]*serverSession // detached here, detach not yet in the store
+	claiming   map[string]*claiming      // hellos waiting for Store.Claim, by session id
 	sweptMB    [sweptShards]mailbox      // callbacks of swept deadlines, by hash of the session id
 }
 

@@ -63,8 +63,13 @@ type Store interface {
 	// Detach records that this replica's connection epoch of the session
 	// ended: the session becomes disconnected and expires d.Grace after
 	// the client's last frame (never before now), unless a client claims
-	// it. It does nothing if epoch is no longer the current one (another
-	// connection took over).
+	// it. If epoch is no longer the current one (another connection took
+	// over), only the activity counts: if d.ActivityAge is later than the
+	// activity the store has, the store records it (the idle count starts
+	// again from it) and, if a client is connected, tells its replica
+	// (MessageTouch with the ActivityAge), so that the idle count follows
+	// the user to the last activity the old connection saw. Nothing else
+	// changes.
 	Detach(ctx context.Context, id string, d Detach) error
 
 	// Refresh tells the store that this replica still holds these
@@ -259,6 +264,9 @@ type StoreMessage struct {
 	Key     string // MessageNotice
 	Frame   []byte // MessageNotice
 	Reason  string // MessageRelease
+	// ActivityAge is how long before the store sent a MessageTouch the
+	// activity was (0: at once).
+	ActivityAge time.Duration
 }
 
 // Timings of a Server with a Store.

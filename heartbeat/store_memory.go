@@ -157,8 +157,23 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 	m := r.m
 	now := time.Now()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	ms := m.sessions[id]
+	if ms != nil && ms.epoch > d.Epoch {
+		// Replaced: the old connection hands over its last activity.
+		owner := ""
+		if act := now.Add(-d.ActivityAge); act.After(ms.activity) {
+			ms.activity, ms.idleTimes = act, 0
+			if ms.state == SessionConnected {
+				owner = ms.owner
+			}
+		}
+		m.mu.Unlock()
+		if owner != "" {
+			m.send(owner, StoreMessage{Kind: MessageTouch, Session: id, ActivityAge: d.ActivityAge})
+		}
+		return nil
+	}
+	defer m.mu.Unlock()
 	if ms == nil || ms.owner != r.id || ms.epoch != d.Epoch || ms.state != SessionConnected {
 		return nil
 	}

@@ -27,6 +27,7 @@ func (s *Server) startStore() {
 	s.bg, s.cancelBG = context.WithCancel(context.Background())
 	s.loopStop = make(chan struct{})
 	s.leaving = make(map[string]*serverSession)
+	s.claiming = make(map[string]*claiming)
 	s.stopListen = s.cfg.store.Listen(s.onStoreMessage)
 	s.mu.Lock()
 	s.goLocked(s.refreshLoop)
@@ -135,17 +136,65 @@ func (s *Server) endReleasedLocked(ss *serverSession, reason string, frame []byt
 	}
 }
 
+// claiming is what reached this replica for a session while hellos of it
+// wait here for Store.Claim. The store routes a session's messages to the
+// new owner as soon as the claim is recorded, before it has returned here
+// and the client is welcomed: they are kept here and played after the
+// welcome, in the order they came (dropped, a ready notice sent during the
+// claim would never reach the client). It also keeps the latest activity a
+// MessageTouch reported meanwhile: the old connection's replica hands its
+// last activity over as soon as the claim replaces it.
+type claiming struct {
+	hellos   int            // hellos of the session waiting for Claim here
+	messages []StoreMessage // notices and releases, in arrival order
+	activity time.Duration
+}
+
+// keep records a message for the claims under way. Notices of one key
+// coalesce (the latest wins, in the place of the first), as in a session's
+// pending notices; a release ends the list.
+func (cw *claiming) keep(m StoreMessage) {
+	if m.Kind == MessageNotice {
+		for i := range cw.messages {
+			if p := &cw.messages[i]; p.Kind == MessageNotice && p.Key == m.Key {
+				p.Frame = m.Frame
+				return
+			}
+		}
+		if len(cw.messages) >= maxPendingNotices {
+			return
+		}
+	}
+	cw.messages = append(cw.messages, m)
+}
+
 // joinShared is join with a Store: the store consumes the nonce and makes
 // this replica the owner; the previous owner closes its connection.
 func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	fresh := newNonce()
 	resume := s.tokens.mint(id, fresh)
+	s.mu.Lock()
+	cw := s.claiming[id]
+	if cw == nil {
+		cw = &claiming{}
+		s.claiming[id] = cw
+	}
+	cw.hellos++
+	s.mu.Unlock()
 	ctx, cancel := s.storeCtx()
 	cl, err := s.cfg.store.Claim(ctx, id, nonceID(used), nonceID(fresh))
 	cancel()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The messages kept so far are this claim's: those of an earlier
+	// connection of the session went to that connection, and a later
+	// claim's come after this one returned.
+	kept := cw.messages
+	cw.messages = nil
+	if cw.hellos--; cw.hellos == 0 {
+		delete(s.claiming, id)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrUnknownSession):
@@ -167,11 +216,25 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 		if s.closed {
 			s.closeLocked(c, CloseGoingAway, "server shutting down")
 		}
-		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes})
+		var notices []pendingNotice
+		for _, m := range kept {
+			if m.Kind == MessageNotice {
+				notices = append(notices, pendingNotice{key: m.Key, frame: m.Frame})
+			}
+		}
+		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes}, notices)
 		return false
 	}
 	ss := s.sessions[id]
+	activity, times := now-cl.ActivityAge, cl.IdleTimes
+	if cw.activity > activity {
+		activity, times = cw.activity, 0
+	}
 	if ss != nil && ss.conn != nil { // an older connection of this replica
+		if a := time.Duration(ss.lastActivity.Load()); a > activity {
+			// seen since its last refresh, which the store has
+			activity, times = a, 0
+		}
 		old := ss.conn
 		s.detachLocked(old, ReasonReplaced)
 		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
@@ -182,9 +245,8 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	}
 	ss.epoch, ss.timing = cl.Epoch, cl.Timing
 	ss.resume, ss.hasResume = fresh, true
-	activity := now - cl.ActivityAge
 	ss.lastActivity.Store(int64(activity))
-	ss.idleBase, ss.idleTimes = activity, cl.IdleTimes
+	ss.idleBase, ss.idleTimes = activity, times
 	ss.conn, c.sess = c, ss
 	ss.state, ss.since = SessionConnected, now
 	c.state = connOpen
@@ -204,6 +266,17 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	}))
 	c.out = append(c.out, cl.Notices...)
 	s.kick(c)
+	for _, m := range kept {
+		switch m.Kind {
+		case MessageNotice:
+			if ss.queueNotice(m.Key, m.Frame) {
+				s.kick(c)
+			}
+		case MessageRelease:
+			s.endReleasedLocked(ss, m.Reason, encodeNotice(Notice{Kind: NoticeReleased, Reason: m.Reason}))
+			return false
+		}
+	}
 	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*s.cfg.idleThreshold)
 
 	ev := Event{SessionID: id, At: s.epoch.Add(now)}
@@ -244,7 +317,7 @@ func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Dur
 		ActivityAge: max(0, now-activity),
 		IdleTimes:   times,
 		Revoke:      revoke,
-	})
+	}, nil)
 }
 
 // storeDetachLocked records a detach in the store on a goroutine of the
@@ -252,8 +325,9 @@ func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Dur
 // then reported lost, its grace counted from the last refresh. Until the
 // store has it, notices the store still routes here are kept on the
 // leaving session (s.leaving) and then handed back to the store, which
-// keeps them for the next connection. Caller holds Server.mu.
-func (s *Server) storeDetachLocked(id string, d Detach) {
+// keeps them for the next connection; so are the notices in kept, which
+// no connection here took. Caller holds Server.mu.
+func (s *Server) storeDetachLocked(id string, d Detach, kept []pendingNotice) {
 	s.goLocked(func() {
 		ctx, cancel := s.storeCtx()
 		err := s.cfg.store.Detach(ctx, id, d)
@@ -262,10 +336,10 @@ func (s *Server) storeDetachLocked(id string, d Detach) {
 			s.cfg.logger.Warn("heartbeat: recording a disconnect in the store failed; the owner lease runs out instead", "session", id, "err", err)
 		}
 		s.mu.Lock()
-		var pending []pendingNotice
+		pending := kept
 		if ss := s.leaving[id]; ss != nil && ss.epoch == d.Epoch {
 			delete(s.leaving, id)
-			pending, ss.pending = ss.pending, nil
+			pending, ss.pending = append(pending, ss.pending...), nil
 		}
 		s.mu.Unlock()
 		for _, p := range pending {
@@ -276,12 +350,31 @@ func (s *Server) storeDetachLocked(id string, d Detach) {
 	})
 }
 
+// handOverActivityLocked gives the store the last activity seen on ss's
+// connection, which a newer one (on another replica) replaced: the store
+// keeps the later of it and the one it has (refreshed up to
+// StoreRefreshInterval ago) and tells the new owner, so that the idle
+// count follows the user to the activity seen here. Caller holds
+// Server.mu.
+func (s *Server) handOverActivityLocked(ss *serverSession) {
+	id, d := ss.id, Detach{Epoch: ss.epoch, ActivityAge: max(0, s.now()-time.Duration(ss.lastActivity.Load()))}
+	s.goLocked(func() {
+		ctx, cancel := s.storeCtx()
+		err := s.cfg.store.Detach(ctx, id, d)
+		cancel()
+		if err != nil {
+			s.cfg.logger.Debug("heartbeat: handing the last activity of a replaced connection to the store failed", "session", id, "err", err)
+		}
+	})
+}
+
 // dropHeldLocked removes a held session whose connection the store says is
 // no longer its own, and closes the connection. Caller holds Server.mu.
 func (s *Server) dropHeldLocked(ss *serverSession, st HeldStatus) {
 	c := ss.conn
 	switch st {
 	case HeldReplaced:
+		s.handOverActivityLocked(ss)
 		s.detachLocked(c, ReasonReplaced)
 		s.unschedule(ss)
 		if s.sessions[ss.id] == ss {
@@ -487,14 +580,30 @@ func (s *Server) onStoreMessage(m StoreMessage) {
 			ls.queueNotice(m.Key, m.Frame)
 			return
 		}
+		// A hello here has claimed the session and waits for the claim's
+		// answer: keep it for the welcome.
+		if cw := s.claiming[m.Session]; cw != nil {
+			cw.keep(m)
+			return
+		}
 		s.cfg.logger.Debug("heartbeat: a notice for a connection no longer here was dropped", "session", m.Session)
 	case MessageRelease:
 		if ss != nil {
 			s.endReleasedLocked(ss, m.Reason, encodeNotice(Notice{Kind: NoticeReleased, Reason: m.Reason}))
 		}
+		if cw := s.claiming[m.Session]; cw != nil {
+			cw.keep(m)
+		}
 	case MessageTouch:
-		if held {
-			ss.lastActivity.Store(int64(s.now()))
+		at := s.now() - m.ActivityAge
+		switch {
+		case held:
+			if at > time.Duration(ss.lastActivity.Load()) {
+				ss.lastActivity.Store(int64(at))
+			}
+		case s.claiming[m.Session] != nil:
+			cw := s.claiming[m.Session]
+			cw.activity = max(cw.activity, at)
 		}
 	}
 }

@@ -40,6 +40,9 @@ type flakyStore struct {
 
 	mu        sync.Mutex
 	refreshed [][]string
+	// afterClaim, when set, runs after a Claim the store granted and
+	// before it returns to the Server: what other replicas do meanwhile.
+	afterClaim func(id string)
 }
 
 func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
@@ -74,7 +77,20 @@ func (f *flakyStore) Claim(ctx context.Context, id, used, resume string) (heartb
 	if err := f.fail("claim"); err != nil {
 		return heartbeat.Claim{}, err
 	}
-	return f.Store.Claim(ctx, id, used, resume)
+	cl, err := f.Store.Claim(ctx, id, used, resume)
+	f.mu.Lock()
+	hook := f.afterClaim
+	f.mu.Unlock()
+	if err == nil && hook != nil {
+		hook(id)
+	}
+	return cl, err
+}
+
+func (f *flakyStore) setAfterClaim(hook func(id string)) {
+	f.mu.Lock()
+	f.afterClaim = hook
+	f.mu.Unlock()
 }
 
 func (f *flakyStore) Detach(ctx context.Context, id string, d heartbeat.Detach) error {
@@ -326,6 +342,42 @@ func TestStoreNoticesFollowTheClient(t *testing.T) {
 	})
 }
 
+// A notice sent on another replica while a hello's Claim is under way (the
+// store already routes it to the new owner, which has not welcomed the
+// client yet) reaches the client after the welcome, as does a release.
+func TestStoreMessagesDuringAClaimAreKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2)
+		a, b := cl.envs[0], cl.envs[1]
+		token := a.Open("u1")
+		cl.flaky[1].setAfterClaim(func(id string) {
+			if err := a.srv.Send(context.Background(), id, heartbeat.Notice{Kind: heartbeat.NoticeReady}); err != nil {
+				t.Errorf("Send during the claim: %v", err)
+			}
+		})
+		cb, w := b.join("u1", token)
+		if f := cb.next(); f.Type != "ready" {
+			t.Fatalf("first frame after the welcome %+v, want the ready notice sent during the claim", f)
+		}
+
+		// A release that reaches the new owner during its claim ends the
+		// new connection with the released notice.
+		cl.flaky[0].setAfterClaim(func(id string) {
+			if err := b.srv.Release(context.Background(), id, "stopped"); err != nil {
+				t.Errorf("Release during the claim: %v", err)
+			}
+		})
+		ca, _ := a.join("u1", w.Token)
+		if f := ca.next(); f.Type != "released" || f.Reason != "stopped" {
+			t.Fatalf("frame after the welcome %+v, want the released notice", f)
+		}
+		if reason := wantClose(t, ca, heartbeat.CloseReleased); reason != "stopped" {
+			t.Fatalf("close reason %q, want stopped", reason)
+		}
+		wantClose(t, cb, heartbeat.CloseReplaced)
+	})
+}
+
 // The idle count follows the user: activity reported on one replica counts
 // on another, and each threshold fires once in all.
 func TestStoreIdleFollowsTheUser(t *testing.T) {
@@ -363,6 +415,105 @@ func TestStoreIdleFollowsTheUser(t *testing.T) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// The idle count follows the user to the connection that takes over, to
+// the last activity the old connection saw: not the one its replica last
+// refreshed into the store (up to StoreRefreshInterval older). The old
+// connection is replaced while still open (the client moved before its old
+// network connection died), on another replica (which hands its latest
+// activity over when it drops the connection) or on the same one.
+func TestStoreIdleFollowsAReplacedConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		to   int
+	}{{"other replica", 1}, {"same replica", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+				a, b := cl.envs[0], cl.envs[tc.to]
+				token := a.Open("u1")
+				ca, w := a.join("u1", token)
+				a.SleepUntil(40 * time.Second)
+				ca.send(`{"type":"activity"}`) // refreshed into the store at 42 s
+				a.SleepUntil(52*time.Second + 500*time.Millisecond)
+				ca.send(`{"type":"activity"}`) // the next refresh would be at 54 s
+				a.SleepUntil(53 * time.Second)
+				cb, _ := b.join("u1", w.Token)
+				wantClose(t, ca, heartbeat.CloseReplaced)
+				a.SleepUntil(160 * time.Second)
+				if at := b.at("u1", "idle", 1); at != 152*time.Second+500*time.Millisecond {
+					t.Fatalf("idle(1) at %v, want 152.5s (100 s after the last activity the old connection saw); %s", at, cl.histories("u1"))
+				}
+				if got := cl.count("u1", "idle"); got != 1 {
+					t.Fatalf("idle callbacks after 160 s = %d, want 1; %s", got, cl.histories("u1"))
+				}
+				if f := cb.next(); f.Type != "idle" || f.Times != 1 {
+					t.Fatalf("frame %+v, want idle 1", f)
+				}
+			})
+		})
+	}
+}
+
+// A Detach that comes after another connection claimed the session (the
+// page closed and reconnected elsewhere faster than the old replica told
+// the store) changes nothing but the activity: a later one counts, and the
+// replica now holding the connection hears of it with its age.
+func TestMemoryStoreStaleDetachHandsOverActivity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := heartbeat.NewMemoryStore()
+		r0, r1 := st.Replica("r0"), st.Replica("r1")
+		var got []heartbeat.StoreMessage
+		var mu sync.Mutex
+		stop := r1.Listen(func(m heartbeat.StoreMessage) {
+			mu.Lock()
+			got = append(got, m)
+			mu.Unlock()
+		})
+		defer stop()
+		ctx := context.Background()
+		timing := heartbeat.Timing{Window: time.Minute, Idle: 100 * time.Second}
+		if err := st.Replica("r0").Open(ctx, "u1", "j", timing); err != nil {
+			t.Fatal(err)
+		}
+		c0, err := r0.Claim(ctx, "u1", "j", "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		c1, err := r1.Claim(ctx, "u1", "n1", "n2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c1.ActivityAge != 30*time.Second {
+			t.Fatalf("claim's ActivityAge %v, want 30s", c1.ActivityAge)
+		}
+		// r0's connection saw activity 2 s ago; an older one changes nothing.
+		for _, age := range []time.Duration{2 * time.Second, 10 * time.Second} {
+			if err := r0.Detach(ctx, "u1", heartbeat.Detach{Epoch: c0.Epoch, LastSeenAge: age, Grace: time.Second, ActivityAge: age, IdleTimes: 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		if len(got) != 1 || got[0].Kind != heartbeat.MessageTouch || got[0].ActivityAge != 2*time.Second {
+			t.Fatalf("messages to the new owner %+v, want one MessageTouch with ActivityAge 2s", got)
+		}
+		mu.Unlock()
+		// Still connected to r1 (the stale Detach disconnected nothing): r1
+		// detaches, and the next claim sees the handed-over activity.
+		time.Sleep(time.Second)
+		if err := r1.Detach(ctx, "u1", heartbeat.Detach{Epoch: c1.Epoch, Grace: time.Minute, ActivityAge: 3 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		c2, err := r0.Claim(ctx, "u1", "n2", "n3")
+		if err != nil {
+			t.Fatalf("claim after r1's detach: %v (the stale Detach must not have changed the resume nonce or the state)", err)
+		}
+		if !c2.Resumed || c2.ActivityAge != 3*time.Second || c2.IdleTimes != 0 {
+			t.Fatalf("claim %+v, want resumed with ActivityAge 3s, IdleTimes 0", c2)
 		}
 	})
 }

@@ -21,6 +21,7 @@ type message struct {
 	Gen     uint64 `json:"g,omitempty"`
 	Text    string `json:"t,omitempty"`
 	Data    []byte `json:"d,omitempty"`
+	Age     int64  `json:"a,omitempty"` // milliseconds
 }
 
 // maxMessage bounds a message on the bus; a longer payload is refused by the

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -24,9 +25,9 @@ func newMemoryBackend() *memoryBackend {
 
 func (m *memoryBackend) replica(_ *testing.T, id string) (car.LeaseStore, heartbeat.Store, func()) {
 	dead := &atomic.Bool{}
-	return &deadLeases{LeaseStore: m.leases.Replica(id), dead: dead},
-		&deadSessions{Store: m.sessions.Replica(id), dead: dead},
-		func() { dead.Store(true) }
+	ds := &deadSessions{Store: m.sessions.Replica(id), dead: dead}
+	return &deadLeases{LeaseStore: m.leases.Replica(id), dead: dead}, ds,
+		func() { dead.Store(true); ds.unlisten() }
 }
 
 func (m *memoryBackend) observer(*testing.T) car.LeaseStore { return m.leases.Replica("observer") }
@@ -122,10 +123,25 @@ func (d *deadLeases) Watch(f func(car.LeaseEvent)) (stop func()) {
 	})
 }
 
-// deadSessions is a replica's heartbeat Store that a kill cuts off.
+// deadSessions is a replica's heartbeat Store that a kill cuts off. A
+// killed process listens no more, as its Redis subscription ends with its
+// connection: the store then keeps the notices it would route there.
 type deadSessions struct {
 	heartbeat.Store
 	dead *atomic.Bool
+
+	mu   sync.Mutex
+	stop func()
+}
+
+func (d *deadSessions) unlisten() {
+	d.mu.Lock()
+	stop := d.stop
+	d.stop = nil
+	d.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (d *deadSessions) err(op string) error {
@@ -136,11 +152,15 @@ func (d *deadSessions) err(op string) error {
 }
 
 func (d *deadSessions) Listen(deliver func(heartbeat.StoreMessage)) (stop func()) {
-	return d.Store.Listen(func(m heartbeat.StoreMessage) {
+	stop = d.Store.Listen(func(m heartbeat.StoreMessage) {
 		if !d.dead.Load() {
 			deliver(m)
 		}
 	})
+	d.mu.Lock()
+	d.stop = stop
+	d.mu.Unlock()
+	return d.unlisten
 }
 
 func (d *deadSessions) Open(ctx context.Context, id, join string, tm heartbeat.Timing) error {

@@ -79,7 +79,7 @@ func (h *sessionStore) Listen(deliver func(heartbeat.StoreMessage)) (stop func()
 		deliver(heartbeat.StoreMessage{Kind: heartbeat.MessageRelease, Session: m.Session, Reason: m.Text})
 	})
 	s.handle(kindTouch, func(m message) {
-		deliver(heartbeat.StoreMessage{Kind: heartbeat.MessageTouch, Session: m.Session})
+		deliver(heartbeat.StoreMessage{Kind: heartbeat.MessageTouch, Session: m.Session, ActivityAge: max(0, time.Duration(m.Age)*time.Millisecond)})
 	})
 	return func() {
 		for _, k := range []string{kindReplaced, kindNotice, kindRelease, kindTouch} {
@@ -154,12 +154,29 @@ func (h *sessionStore) Detach(ctx context.Context, id string, d heartbeat.Detach
 	if d.Revoke {
 		revoke = "1"
 	}
-	err := scriptDetach.Run(ctx, h.s.client, []string{k.hbSession(id), k.hbDue()},
-		id, h.s.replica, strconv.FormatUint(d.Epoch, 10), ms(d.LastSeenAge), ms(d.Grace), ms(d.ActivityAge), d.IdleTimes, revoke).Err()
+	v, err := scriptDetach.Run(ctx, h.s.client, []string{k.hbSession(id), k.hbDue()},
+		id, h.s.replica, strconv.FormatUint(d.Epoch, 10), ms(d.LastSeenAge), ms(d.Grace), ms(d.ActivityAge), d.IdleTimes, revoke).Result()
 	if err != nil {
 		return storeErr("detach", err)
 	}
-	return nil
+	f, err := replyStrings(v)
+	if err != nil {
+		return storeErr("detach", err)
+	}
+	switch {
+	case len(f) == 1 && f[0] == "ok":
+		return nil
+	case len(f) == 2 && f[0] == "touch":
+		// Replaced: the old connection's later activity goes to the
+		// replica holding the new one.
+		if owner := f[1]; owner != "" {
+			if _, err := h.tell(ctx, owner, message{Kind: kindTouch, Session: id, Age: ms(d.ActivityAge)}); err != nil {
+				return storeErr("detach", err)
+			}
+		}
+		return nil
+	}
+	return badReply("detach", f)
 }
 
 func (h *sessionStore) Refresh(ctx context.Context, held []heartbeat.Held) (heartbeat.RefreshResult, error) {

@@ -90,17 +90,29 @@ return out
 `)
 
 // KEYS: s, due. ARGV: id, me, epoch, seenAge, grace, actAge, times, revoke.
+// Reply: {"ok"} | {"touch", owner} (a newer epoch holds the session and the
+// old one's activity was later than the recorded one: owner, "" unless
+// connected, is to be told).
 var scriptDetach = redis.NewScript(luaPrelude + `
 local now = now_ms()
-local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle')
-if h[1] ~= 'c' or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle', 'act', 'exp')
+if not h[1] then return {'ok'} end
+if tonumber(h[3]) > tonumber(ARGV[3]) then
+  local act = now - tonumber(ARGV[6])
+  if act <= tonumber(h[5]) then return {'ok'} end
+  redis.call('HSET', KEYS[1], 'act', act, 'times', 0)
+  if h[1] == 'c' then return {'touch', h[2]} end
+  redis.call('ZADD', KEYS[2], next_due(h[1], act, 0, tonumber(h[4]), tonumber(h[6])), ARGV[1])
+  return {'touch', ''}
+end
+if h[1] ~= 'c' or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return {'ok'} end
 local seen = now - tonumber(ARGV[4])
 local exp = math.max(now, seen + tonumber(ARGV[5]))
 local act = now - tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'st', 'd', 'seen', seen, 'exp', exp, 'act', act, 'times', ARGV[7])
 if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'resume', '') end
 redis.call('ZADD', KEYS[2], next_due('d', act, tonumber(ARGV[7]), tonumber(h[4]), exp), ARGV[1])
-return 1
+return {'ok'}
 `)
 
 // KEYS: due, boot, s1..sn. ARGV: me, ttl, knownBoot, newBoot, then per held

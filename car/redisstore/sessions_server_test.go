@@ -362,6 +362,43 @@ func TestSessionsIdleFollowsTheUser(t *testing.T) {
 	})
 }
 
+// The idle count follows the user to a connection that replaced one still
+// open on another replica, from the last activity that old connection saw,
+// not from the one its replica last refreshed into Redis (up to
+// StoreRefreshInterval older): the old replica hands it over when it drops
+// the replaced connection.
+func TestSessionsIdleFollowsAReplacedConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newHBCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+		a, b := cl.reps[0], cl.reps[1]
+		ca, w := a.join(t, "u1", a.open(t, "u1"))
+		cl.sleepUntil(40 * time.Second)
+		_ = ca.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"activity"}`)) // refreshed at 42 s
+		cl.sleepUntil(52*time.Second + 500*time.Millisecond)
+		_ = ca.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"activity"}`)) // the next refresh is at 54 s
+		cl.sleepUntil(53 * time.Second)
+		cb, _ := b.join(t, "u1", w.Token)
+		if code := ca.closeCode(); code != heartbeat.CloseReplaced {
+			t.Fatalf("old connection closed with %d, want %d", code, heartbeat.CloseReplaced)
+		}
+		cl.sleepUntil(160 * time.Second)
+		var at []time.Duration
+		cl.ev.mu.Lock()
+		for _, x := range cl.ev.all {
+			if x.ev.SessionID == "u1" && x.kind == "idle" {
+				at = append(at, x.ev.At.Sub(cl.start))
+			}
+		}
+		cl.ev.mu.Unlock()
+		if len(at) != 1 || at[0] != 152*time.Second+500*time.Millisecond {
+			t.Fatalf("idle callbacks at %v, want one at 152.5s (100 s after the last activity the old connection saw); %s", at, cl.ev.of("u1"))
+		}
+		if f := cb.next(); f.Type != "idle" || f.Times != 1 {
+			t.Fatalf("frame %+v, want idle 1", f)
+		}
+	})
+}
+
 // A replica that dies (its Redis connection and its clients gone, no
 // Shutdown) leaves its sessions to the others: one replica reports each
 // lost, and the grace set from its last refresh expires on exactly one.

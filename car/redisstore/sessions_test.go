@@ -296,6 +296,67 @@ func TestSessionsIdleCountMoves(t *testing.T) {
 	}
 }
 
+// A Detach that comes after another connection claimed the session (the
+// old replica told Redis late) changes nothing but the activity: a later
+// one counts, the replica holding the new connection is told with its
+// age, and a disconnected session's next idle threshold moves with it.
+func TestSessionsStaleDetachHandsOverActivity(t *testing.T) {
+	c, st := miniStores(t, 2)
+	ctx := context.Background()
+	a, b := st[0], st[1]
+	msgs := make(chan heartbeat.StoreMessage, 8)
+	stop := b.Listen(func(m heartbeat.StoreMessage) { msgs <- m })
+	defer stop()
+	a.Open(ctx, "u1", "j", testTiming)
+	ca, err := a.Claim(ctx, "u1", "j", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.set(time.Minute)
+	cb, err := b.Claim(ctx, "u1", "r", "r2")
+	if err != nil || cb.ActivityAge != time.Minute {
+		t.Fatalf("claim: %+v %v", cb, err)
+	}
+	// a saw activity 2 s ago; then an older one, which changes nothing.
+	for _, age := range []time.Duration{2 * time.Second, 30 * time.Second} {
+		if err := a.Detach(ctx, "u1", heartbeat.Detach{Epoch: ca.Epoch, Grace: time.Second, ActivityAge: age, IdleTimes: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := recvMsg(t, msgs); m.Kind != heartbeat.MessageTouch || m.Session != "u1" || m.ActivityAge != 2*time.Second {
+		t.Fatalf("message to the new owner %+v, want MessageTouch with ActivityAge 2s", m)
+	}
+	// The next message is that of a Touch (age 0): the older activity
+	// sent none.
+	if err := a.Touch(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if m := recvMsg(t, msgs); m.Kind != heartbeat.MessageTouch || m.ActivityAge != 0 {
+		t.Fatalf("message after a Touch %+v, want MessageTouch with ActivityAge 0 (the older activity must send none)", m)
+	}
+	// Still b's: b detaches (activity 10 s ago by its count, times 0) and
+	// a's late Detach with the activity of 1 s ago moves the threshold.
+	c.set(2 * time.Minute)
+	if err := b.Detach(ctx, "u1", heartbeat.Detach{Epoch: cb.Epoch, Grace: time.Hour, ActivityAge: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Detach(ctx, "u1", heartbeat.Detach{Epoch: ca.Epoch, Grace: time.Second, ActivityAge: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	c.set(2*time.Minute + 5*time.Minute - 2*time.Second) // 10 s ago + 5 min has passed, 1 s ago + 5 min not
+	if d, err := a.Sweep(ctx, 10); err != nil || len(d) != 0 {
+		t.Fatalf("sweep before the moved threshold: %+v %v", d, err)
+	}
+	c.set(2*time.Minute + 5*time.Minute)
+	d, err := a.Sweep(ctx, 10)
+	if err != nil || len(d) != 1 || d[0].Kind != heartbeat.DueIdle || !d[0].At.Equal(t0.Add(2*time.Minute+5*time.Minute-time.Second)) {
+		t.Fatalf("sweep: %+v %v, want idle(1) 5 min after the handed-over activity", d, err)
+	}
+	if cl, err := a.Claim(ctx, "u1", "r2", "r3"); err != nil || !cl.Resumed {
+		t.Fatalf("claim after the stale Detaches: %+v %v (they must not change the resume nonce)", cl, err)
+	}
+}
+
 // Redis restarted empty: the next refresh detects it and rebuilds the held
 // sessions; their resume nonces keep working.
 func TestSessionsRebuiltAfterDataLoss(t *testing.T) {
