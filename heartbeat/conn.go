@@ -142,77 +142,6 @@ func (c *conn) handshake(r *http.Request) bool {
 	return s.join(c, f.Session, used)
 }
 
-// join attaches c to its session if the token's nonce is currently valid.
-func (s *Server) join(c *conn, id string, used nonce) bool {
-	if s.cfg.store != nil {
-		return s.joinShared(c, id, used)
-	}
-	fresh := newNonce()
-	resume := s.tokens.mint(id, fresh)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.state != connHello {
-		return false // timed out or shut down meanwhile
-	}
-	if s.closed {
-		s.closeLocked(c, CloseGoingAway, "server shutting down")
-		return false
-	}
-	ss := s.sessions[id]
-	if ss == nil {
-		s.cfg.logger.Debug("heartbeat: hello refused: session expired or unknown", "session", id)
-		s.closeLocked(c, CloseExpired, "session expired or unknown")
-		return false
-	}
-	join := ss.hasJoin && sameNonce(used, ss.join)
-	resumed := ss.hasResume && sameNonce(used, ss.resume)
-	if !join && !resumed {
-		s.cfg.logger.Debug("heartbeat: hello refused: token already used or superseded", "session", id)
-		s.closeLocked(c, CloseUnauthorized, "token already used or superseded")
-		return false
-	}
-	if join {
-		ss.hasJoin = false
-	}
-	ss.resume, ss.hasResume = fresh, true
-
-	now := s.now()
-	prev := ss.state
-	if old := ss.conn; old != nil {
-		s.detachLocked(old, ReasonReplaced)
-		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
-	}
-	ss.conn, c.sess = c, ss
-	ss.state, ss.since = SessionConnected, now
-	c.state = connOpen
-	c.nextPing = now + s.cfg.pingInterval
-	s.schedule(c, c.nextPing)
-	c.out = append(c.out, encode(welcomeFrame{
-		Type:          frameWelcome,
-		V:             c.version,
-		Session:       id,
-		Token:         resume,
-		Resumed:       prev != SessionWaiting,
-		PingInterval:  s.cfg.pingInterval.Milliseconds(),
-		PingTimeout:   s.cfg.pingTimeout.Milliseconds(),
-		Grace:         s.cfg.grace.Milliseconds(),
-		ReloadGrace:   s.cfg.reloadGrace.Milliseconds(),
-		IdleThreshold: s.cfg.idleThreshold.Milliseconds(),
-	}))
-	s.kick(c)
-
-	ev := Event{SessionID: id, At: s.epoch.Add(now)}
-	if prev == SessionWaiting {
-		s.cfg.logger.Debug("heartbeat: session connected", "session", id)
-		s.postLocked(ss, s.cfg.onConnect, ev)
-	} else {
-		s.cfg.logger.Debug("heartbeat: session resumed", "session", id)
-		s.postLocked(ss, s.cfg.onResume, ev)
-	}
-	return true
-}
-
 // refuse closes a connection whose hello was refused.
 func (c *conn) refuse(code int, reason string) bool {
 	c.srv.mu.Lock()
@@ -413,15 +342,11 @@ func (s *Server) detachLocked(c *conn, reason Reason) {
 	if reason != ReasonReplaced { // replaced: the newer connection takes over at once
 		grace := s.cfg.graceFor(reason, c.peerCode)
 		ss.expiresAt = max(now, last+grace)
-		if s.cfg.store != nil {
-			s.detachSharedLocked(ss, now, last, grace, reason == ReasonRateLimited)
-		} else {
-			s.schedule(ss, ss.expiresAt)
-		}
+		s.detachSharedLocked(ss, now, last, grace, reason == ReasonRateLimited)
 		ev.ExpiresAt = s.epoch.Add(ss.expiresAt)
 	}
 	s.cfg.logger.Debug("heartbeat: session disconnected", "session", ss.id, "reason", string(reason))
-	s.postLocked(ss, s.cfg.onDisconnect, ev)
+	s.postLocked(ss.id, s.cfg.onDisconnect, ev)
 }
 
 // graceFor is how long after its last frame a session whose connection

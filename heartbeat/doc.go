@@ -285,16 +285,34 @@
 //
 // # Timers and goroutines
 //
-// One scheduler serves every deadline of a Server: a min-heap, one
-// time.Timer and one goroutine, running only while there are deadlines. Each
-// connection and each session holds one heap entry, the earliest of:
+// A Server has one code path, with or without [WithStore]: without one it
+// runs on a [MemoryStore] of its own, which nobody else shares. That store
+// keeps the sessions with no client connected (waiting after Open, or
+// disconnected), their kept notices and their deadlines; the Server keeps
+// the connections it holds. On its own store there are no owner leases
+// and no refresher (the Server is the only owner, and they stop
+// together), nothing is routed anywhere else, and the store runs on the
+// Server's clock.
+//
+// One scheduler serves every deadline of the connections and connected
+// sessions: a min-heap, one time.Timer and one goroutine, running only
+// while there are deadlines. Each connection and each connected session
+// holds one heap entry, the earliest of:
 //
 //	connection  hello due        10 s after the upgrade (then 4000)
 //	            ping due         every pingInterval: a ping is queued for the connection's writer
 //	            liveness         last frame + pingTimeout (then 4006, OnDisconnect)
 //	            close handshake  close frame + write timeout (then the TCP connection is cut)
-//	session     idle due         last activity + (n+1) × idle threshold (OnIdle)
-//	            grace expiry     last frame + grace (or Open + reconnect window) (OnExpire)
+//	session     idle due         last activity + (n+1) × idle threshold (OnIdle), while connected
+//
+// The deadlines of a session with no client (its grace expiry: last frame
+// + grace, or Open + reconnect window, then OnExpire; and its idle
+// thresholds, OnIdle) are the store's, in a min-heap of its own. On the
+// Server's own store the sweeper goroutine runs only while that heap has
+// a deadline: it sleeps until the earliest one exactly, the store wakes it
+// when an earlier one is set, and it fires each at its moment (not at the
+// next [StoreSweepInterval], as with a shared store). Each deadline fires
+// once: the step that takes it from the store moves the session on.
 //
 // Deadlines that move later (a frame arrives, the user is active) cost
 // nothing: the entry fires at the old time, finds the new one, and re-arms.
@@ -327,7 +345,9 @@
 // ([WithTokenKeys]) and a [Store] shared by all of them ([WithStore]):
 // car/redisstore on Redis, or [NewMemoryStore] for replicas in one process
 // and tests. Without a Store a Server is a single process, exactly as
-// described above.
+// described above: it runs on a MemoryStore of its own (see "Timers and
+// goroutines"), with the same guarantees, and [Server.Session] and
+// [Server.Len] see every session of it, connected or not.
 //
 // The model. A replica keeps in memory only the connections it holds:
 // their pings, liveness, writes, and the idle count of their connected

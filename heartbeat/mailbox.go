@@ -13,3 +13,4 @@ type mailbox struct{ wire.Mailbox }
 func (m *mailbox) post(fn func()) (start bool) { return m.Post(fn) }
 func (m *mailbox) drop()                       { m.Drop() }
 func (m *mailbox) drain(mu sync.Locker)        { m.Drain(mu) }
+func (m *mailbox) idle() bool                  { return m.Idle() }

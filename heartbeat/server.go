@@ -32,7 +32,8 @@ type Server struct {
 	epoch    time.Time // monotonic base of all deadlines
 
 	mu         sync.Mutex
-	sessions   map[string]*serverSession
+	sessions   map[string]*serverSession // the sessions whose client is connected here
+	mailboxes  map[string]*mailbox       // callbacks queued or running, by session id
 	sched      scheduler
 	writers    sync.WaitGroup // the connections' writer goroutines (writer.go)
 	active     int            // goroutines owned by the Server, handlers included
@@ -40,7 +41,8 @@ type Server struct {
 	allDone    chan struct{} // made by Shutdown; closed when active drops to 0
 	doneClosed bool
 
-	// With a Store (store_server.go).
+	// The store (store_server.go).
+	own        *ownStore       // the Server's own store (no WithStore), else nil
 	bg         context.Context // store calls; cancelled once the Server is done
 	cancelBG   context.CancelFunc
 	loopStop   chan struct{} // closed by Shutdown and Drain: the refresher and sweeper exit
@@ -48,7 +50,8 @@ type Server struct {
 	stopOnce   sync.Once
 	leaving    map[string]*serverSession // detached here, detach not yet in the store
 	claiming   map[string]*claiming      // hellos waiting for Store.Claim, by session id
-	sweptMB    [sweptShards]mailbox      // callbacks of swept deadlines, by hash of the session id
+	sweeping   bool                      // the sweeper runs (own store: only while a deadline is set)
+	sweepWake  chan struct{}             // own store: a deadline became the earliest
 }
 
 // serverSession is the Server's state for one session id. Fields are guarded
@@ -67,13 +70,12 @@ type serverSession struct {
 	lastActivity atomic.Int64
 	idleBase     time.Duration // lastActivity that idleTimes counts from
 	idleTimes    int
-	join, resume nonce // currently valid token nonces
+	resume       nonce // the currently valid resume token nonce
 	hasJoin      bool
 	hasResume    bool
 	pending      []pendingNotice
-	mb           mailbox
-	epoch        uint64 // with a Store: the connection epoch from Claim
-	timing       Timing // with a Store: the session's timeline from Claim
+	epoch        uint64 // the connection epoch from Store.Claim
+	timing       Timing // the session's timeline from Store.Claim
 }
 
 type pendingNotice struct {
@@ -91,11 +93,17 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		tokens:   newMinter(cfg.tokenKeys),
-		epoch:    time.Now(),
-		sessions: make(map[string]*serverSession),
-		sched:    scheduler{wake: make(chan struct{}, 1)},
+		cfg:       cfg,
+		tokens:    newMinter(cfg.tokenKeys),
+		epoch:     time.Now(),
+		sessions:  make(map[string]*serverSession),
+		mailboxes: make(map[string]*mailbox),
+		sched:     scheduler{wake: make(chan struct{}, 1)},
+	}
+	if cfg.store == nil {
+		// A store of its own, on the Server's clock.
+		s.own = newOwnStore(func() time.Time { return s.epoch.Add(s.now()) })
+		s.cfg.store = s.own
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: helloTimeout,
@@ -105,9 +113,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		Subprotocols:     []string{SubprotocolV2, Subprotocol}, // preferred first
 		CheckOrigin:      s.checkOrigin,
 	}
-	if cfg.store != nil {
-		s.startStore()
-	}
+	s.startStore()
 	return s, nil
 }
 
@@ -186,9 +192,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // or at most 5 s if ctx has no deadline (Shutdown and Drain also end the
 // wait). They fail with a *StoreError when the store cannot be reached or
 // ctx ends during the call (the store may then have taken the step or
-// not). Without a Store they do not wait. With or without one, a ctx that
-// has already ended fails them with an error wrapping ctx.Err(), changing
-// nothing.
+// not). Without one, the Server's own store answers at once: they do not
+// wait. With or without one, a ctx that has already ended fails them with
+// an error wrapping ctx.Err(), changing nothing.
 func (s *Server) Open(ctx context.Context, id string) (token string, err error) {
 	if err := validateSessionID("session id", id); err != nil {
 		return "", err
@@ -198,31 +204,9 @@ func (s *Server) Open(ctx context.Context, id string) (token string, err error) 
 	}
 	n := newNonce()
 	token = s.tokens.mint(id, n)
-	if s.cfg.store != nil {
-		if err := s.openShared(ctx, id, n); err != nil {
-			return "", err
-		}
-		return token, nil
+	if err := s.openShared(ctx, id, n); err != nil {
+		return "", err
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return "", ErrServerClosed
-	}
-	now := s.now()
-	ss := s.sessions[id]
-	if ss == nil {
-		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, state: SessionWaiting, openedAt: now, since: now, expiresAt: now + s.cfg.grace, idleBase: now}
-		ss.lastActivity.Store(int64(now))
-		s.sessions[id] = ss
-		s.schedule(ss, min(now+s.cfg.grace, now+s.cfg.idleThreshold))
-		s.cfg.logger.Debug("heartbeat: session opened", "session", id)
-	} else if ss.conn == nil {
-		ss.since, ss.expiresAt = now, now+s.cfg.grace
-		s.schedule(ss, ss.expiresAt) // moves later lazily; expire re-arms
-	}
-	ss.join, ss.hasJoin = n, true
 	return token, nil
 }
 
@@ -266,20 +250,15 @@ func (s *Server) Send(ctx context.Context, id string, n Notice) error {
 		return ErrServerClosed
 	}
 	ss := s.sessions[id]
-	if s.cfg.store != nil && (ss == nil || ss.conn == nil) {
-		s.mu.Unlock() // not connected here: the store routes it
+	if ss == nil || ss.conn == nil {
+		s.mu.Unlock() // not connected here: the store keeps or routes it
 		return s.notifyShared(ctx, id, key, frame)
 	}
 	defer s.mu.Unlock()
-	if ss == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
-	}
 	if !ss.queueNotice(key, frame) {
 		return fmt.Errorf("%w: session %q", ErrTooManyNotices, id)
 	}
-	if ss.conn != nil {
-		s.kick(ss.conn)
-	}
+	s.kick(ss.conn)
 	return nil
 }
 
@@ -317,25 +296,7 @@ func (s *Server) Release(ctx context.Context, id string, reason string) error {
 		return err
 	}
 	frame := encodeNotice(Notice{Kind: NoticeReleased, Reason: reason})
-	if s.cfg.store != nil {
-		return s.releaseShared(ctx, id, reason, frame)
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrServerClosed
-	}
-	ss := s.sessions[id]
-	if ss == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
-	}
-	s.cfg.logger.Debug("heartbeat: session released", "session", id, "reason", reason)
-	if c := s.endLocked(ss, true); c != nil {
-		c.out = append(c.out, frame)
-		s.closeLocked(c, CloseReleased, reason)
-	}
-	return nil
+	return s.releaseShared(ctx, id, reason, frame)
 }
 
 // endLocked removes a session for good and returns its connection, if any,
@@ -345,7 +306,7 @@ func (s *Server) Release(ctx context.Context, id string, reason string) error {
 func (s *Server) endLocked(ss *serverSession, dropQueued bool) *conn {
 	ss.ended = true
 	if dropQueued {
-		ss.mb.drop()
+		s.dropMailboxLocked(ss.id)
 	}
 	ss.pending = nil
 	ss.hasJoin, ss.hasResume = false, false
@@ -364,9 +325,10 @@ func (s *Server) endLocked(ss *serverSession, dropQueued bool) *conn {
 // error is returned. After Shutdown, Open, Send and Release return
 // ErrServerClosed and new connections get 503. Do not call it from a
 // callback: it would wait for itself until ctx ends. It does not stop the
-// http.Server the handler is mounted on. With a Store, it ends (Store.End)
-// the sessions whose client is connected to this replica; the others are
-// left to the other replicas. For a rolling deploy, use Drain instead.
+// http.Server the handler is mounted on. It ends in the store (Store.End)
+// the sessions whose client is connected here; with a Store shared by
+// replicas, the others are left to the other replicas (for a rolling
+// deploy, use Drain instead); the Server's own store goes with it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var ended []string
 	s.mu.Lock()
@@ -384,11 +346,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := s.allDone
 	s.mu.Unlock()
-	if s.cfg.store != nil {
-		for _, id := range ended {
-			if err := s.cfg.store.End(ctx, id, "server shutting down"); err != nil && !errors.Is(err, ErrUnknownSession) {
-				s.cfg.logger.Warn("heartbeat: shutdown: ending a session in the store failed; it expires there after its grace", "session", id, "err", err)
-			}
+	for _, id := range ended {
+		if err := s.cfg.store.End(ctx, id, "server shutting down"); err != nil && !errors.Is(err, ErrUnknownSession) {
+			s.cfg.logger.Warn("heartbeat: shutdown: ending a session in the store failed; it expires there after its grace", "session", id, "err", err)
 		}
 	}
 	return s.waitDone(ctx, done, "shutdown")
@@ -402,8 +362,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // resume on another replica, which reports OnResume (or, if none comes
 // back, OnExpire when the grace passes). If the store cannot be reached,
 // the owner lease of the connections runs out instead (StoreOwnerTTL) with
-// the same outcome. Without a Store, the sessions live only in this Server
-// and go with it, as with Shutdown. Drain then waits like Shutdown; after
+// the same outcome. Without a Store, the sessions live only in the
+// Server's own store and go with it, as with Shutdown. Drain then waits like Shutdown; after
 // it the Server is closed (Open, Send and Release return ErrServerClosed).
 // Calling Shutdown after Drain only waits.
 func (s *Server) Drain(ctx context.Context) error {
@@ -418,7 +378,6 @@ func (s *Server) Drain(ctx context.Context) error {
 		s.cfg.logger.Debug("heartbeat: draining", "sessions", len(s.sessions))
 		now := s.now()
 		for _, ss := range s.sessions {
-			ss.mb.drop()
 			if c := ss.conn; c != nil {
 				ss.conn = nil // so that the reader's finish reports nothing
 				activity := time.Duration(ss.lastActivity.Load())
@@ -444,27 +403,23 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	done := s.allDone
 	s.mu.Unlock()
-	if s.cfg.store != nil {
-		for _, h := range held {
-			if err := s.cfg.store.Detach(ctx, h.id, h.d); err != nil {
-				s.cfg.logger.Warn("heartbeat: drain: handing a session over failed; its owner lease runs out instead", "session", h.id, "err", err)
-			}
+	for _, h := range held {
+		if err := s.cfg.store.Detach(ctx, h.id, h.d); err != nil {
+			s.cfg.logger.Warn("heartbeat: drain: handing a session over failed; its owner lease runs out instead", "session", h.id, "err", err)
 		}
 	}
 	return s.waitDone(ctx, done, "drain")
 }
 
 // closeDownLocked marks the Server closed and stops what runs on its own:
-// the store's refresher and sweeper, and swept callbacks not yet started.
+// the store's refresher and sweeper, and callbacks not yet started.
 // Caller holds Server.mu.
 func (s *Server) closeDownLocked() {
 	s.closed = true
 	s.allDone = make(chan struct{})
-	if s.loopStop != nil {
-		close(s.loopStop)
-	}
-	for i := range s.sweptMB {
-		s.sweptMB[i].drop()
+	close(s.loopStop)
+	for id := range s.mailboxes {
+		s.dropMailboxLocked(id)
 	}
 }
 
@@ -508,17 +463,55 @@ func (s *Server) connsLocked() []*conn {
 }
 
 // Session reports the state of session id; ok is false if there is none.
-// It does not wait. With a Store it reports this replica's view: only the
-// sessions whose client is connected to this replica (or whose connection
-// here is closing) are known, so ok is false for a session that exists in
-// the store with no client or with its client on another replica.
+// It does not wait. Without a Store it reports every session of the
+// Server (they are all in its own store). With a Store it reports this
+// replica's view: only the sessions whose client is connected to this
+// replica (or whose connection here has just ended) are known, so ok is
+// false for a session that exists in the store with no client or with its
+// client on another replica. After Shutdown or Drain there is none.
 func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.sessions[id]
-	if ss == nil {
+	if s.closed {
+		s.mu.Unlock()
 		return SessionInfo{}, false
 	}
+	ss := s.sessions[id]
+	if ss == nil {
+		ss = s.leaving[id]
+	}
+	if ss != nil {
+		info = s.infoLocked(ss)
+		s.mu.Unlock()
+		return info, true
+	}
+	s.mu.Unlock()
+	if s.own == nil {
+		return SessionInfo{}, false
+	}
+	v, ok := s.own.view(id)
+	if !ok {
+		return SessionInfo{}, false
+	}
+	info = SessionInfo{
+		ID:           id,
+		State:        v.state,
+		Connected:    v.state == SessionConnected,
+		OpenedAt:     v.openedAt,
+		Since:        v.since,
+		LastActivity: v.act,
+		IdleTimes:    v.idleTimes,
+	}
+	if v.state != SessionConnected {
+		info.ExpiresAt = v.expiresAt
+	}
+	if v.state != SessionWaiting || !v.lastSeen.IsZero() {
+		info.LastSeen = v.lastSeen
+	}
+	return info, true
+}
+
+// infoLocked describes a session held here. Caller holds Server.mu.
+func (s *Server) infoLocked(ss *serverSession) SessionInfo {
 	lastSeen := ss.lastSeen
 	if ss.conn != nil {
 		lastSeen = time.Duration(ss.conn.lastSeen.Load())
@@ -528,8 +521,8 @@ func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	if activity != ss.idleBase {
 		times = 0
 	}
-	info = SessionInfo{
-		ID:           id,
+	info := SessionInfo{
+		ID:           ss.id,
 		State:        ss.state,
 		Connected:    ss.state == SessionConnected,
 		OpenedAt:     s.epoch.Add(ss.openedAt),
@@ -543,20 +536,30 @@ func (s *Server) Session(id string) (info SessionInfo, ok bool) {
 	if ss.state != SessionWaiting || lastSeen != 0 {
 		info.LastSeen = s.epoch.Add(lastSeen)
 	}
-	return info, true
+	return info
 }
 
 // Len reports the number of sessions (waiting, connected or disconnected).
-// It does not wait. With a Store it reports this replica's view: the
-// sessions whose client is connected to this replica, not the store's
-// total (MemoryStore.Len or the store's own count gives that).
+// It does not wait. Without a Store it counts every session of the
+// Server. With a Store it reports this replica's view: the sessions whose
+// client is connected to this replica, not the store's total
+// (MemoryStore.Len or the store's own count gives that). After Shutdown or
+// Drain it is 0.
 func (s *Server) Len() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
+	closed, n := s.closed, len(s.sessions)
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return 0
+	case s.own != nil:
+		return s.own.count()
+	}
+	return n
 }
 
-// expire handles the session's idle thresholds and grace window. Caller
+// expire handles the idle thresholds of a session held here (those of a
+// session with no client are the store's, found by the sweeper). Caller
 // holds Server.mu.
 func (ss *serverSession) expire(now time.Duration, _ *effects) {
 	s := ss.srv
@@ -571,35 +574,47 @@ func (ss *serverSession) expire(now time.Duration, _ *effects) {
 	for n := int((now - activity) / threshold); ss.idleTimes < n; {
 		ss.idleTimes++
 		at := activity + time.Duration(ss.idleTimes)*threshold
-		s.postLocked(ss, s.cfg.onIdle, Event{SessionID: ss.id, At: s.epoch.Add(at), Times: ss.idleTimes})
+		s.postLocked(ss.id, s.cfg.onIdle, Event{SessionID: ss.id, At: s.epoch.Add(at), Times: ss.idleTimes})
 		if ss.conn != nil {
 			// Idle notices go to a connected client only; they are not kept.
 			ss.conn.out = append(ss.conn.out, encodeNotice(Notice{Kind: NoticeIdle, Times: ss.idleTimes}))
 			s.kick(ss.conn)
 		}
 	}
-	next := activity + time.Duration(ss.idleTimes+1)*threshold
-	if ss.state != SessionConnected {
-		expiry := ss.expiresAt
-		if now >= expiry {
-			s.cfg.logger.Debug("heartbeat: session expired", "session", ss.id)
-			s.postLocked(ss, s.cfg.onExpire, Event{SessionID: ss.id, At: s.epoch.Add(now)})
-			s.endLocked(ss, false)
-			return
-		}
-		next = min(next, expiry)
-	}
-	s.schedule(ss, next)
+	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*threshold)
 }
 
-// postLocked queues a callback on the session's mailbox. Caller holds
-// Server.mu.
-func (s *Server) postLocked(ss *serverSession, cb func(Event), ev Event) {
-	if cb == nil {
+// postLocked queues a callback on the mailbox of session id: the callbacks
+// of one session run one at a time, in order, whether the connection or
+// the store's sweep found them, and a slow one delays only its session.
+// None starts once the Server is closed. Caller holds Server.mu.
+func (s *Server) postLocked(id string, cb func(Event), ev Event) {
+	if cb == nil || s.closed {
 		return
 	}
-	if ss.mb.post(func() { cb(ev) }) {
-		s.goLocked(func() { ss.mb.drain(&s.mu) })
+	mb := s.mailboxes[id]
+	if mb == nil {
+		mb = new(mailbox)
+		s.mailboxes[id] = mb
+	}
+	if mb.post(func() { cb(ev) }) {
+		s.goLocked(func() {
+			mb.drain(&s.mu)
+			s.mu.Lock()
+			if s.mailboxes[id] == mb && mb.idle() {
+				delete(s.mailboxes, id)
+			}
+			s.mu.Unlock()
+		})
+	}
+}
+
+// dropMailboxLocked discards the callbacks of session id not yet started
+// (one running finishes). Caller holds Server.mu.
+func (s *Server) dropMailboxLocked(id string) {
+	if mb := s.mailboxes[id]; mb != nil {
+		mb.drop()
+		delete(s.mailboxes, id)
 	}
 }
 

@@ -147,6 +147,10 @@ type Claim struct {
 	// follows the user from replica to replica.
 	ActivityAge time.Duration
 	IdleTimes   int
+	// OpenedAge is how long ago the session was first opened, for
+	// SessionInfo.OpenedAt; zero if the store does not record it (the
+	// hello's time is then reported).
+	OpenedAge time.Duration
 	// Timing is the session's timeline, as recorded by Open.
 	Timing Timing
 	// Notices are the undelivered notice frames, in order of first

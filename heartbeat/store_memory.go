@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tcconcurrency/sdk-go/internal/deadline"
 )
 
 // MemoryStore is a Store in the memory of one process, which several
@@ -11,40 +13,66 @@ import (
 // view: replicas in one process, and tests of the multi-replica behaviour
 // without Redis. Its clock is time.Now (fake inside a testing/synctest
 // bubble); messages are delivered synchronously. It never fails, so it
-// never returns a *StoreError. Deadlines are found by scanning every
-// session at each Sweep: fine for tests and for thousands of sessions, not
-// for a large deployment.
+// never returns a *StoreError. Its deadlines are kept in a min-heap, so a
+// Sweep costs what it takes, not the number of sessions.
+//
+// A Server without [WithStore] runs on a MemoryStore of its own, which no
+// other Server shares: it has no owner leases (its only owner is the
+// Server, and they go together), it routes nothing (every connection is
+// the Server's own), it runs on the Server's clock, and it tells the
+// Server when its next deadline is due, so that grace ends and idle
+// thresholds fire at their moment rather than at the next sweep.
 type MemoryStore struct {
-	ownerTTL time.Duration
+	ownerTTL time.Duration // 0: owners never lapse (a Server's own store)
+	now      func() time.Time
 
 	mu        sync.Mutex
 	lastSweep time.Time
 	forgot    bool // Forget was called: the next Refresh rebuilds
 	sessions  map[string]*memSession
+	due       deadline.Heap[*memSession, memOrder]
 	listeners map[string]func(StoreMessage)
+	wake      func() // the own store's Server: the earliest deadline moved earlier
+	woken     bool   // call wake once m.mu is released
 }
 
 type memSession struct {
+	id           string
 	state        SessionState
 	lost         bool // disconnected because its owner stopped refreshing
 	join, resume string
 	owner        string
 	epoch        uint64
 	timing       Timing
+	openedAt     time.Time
+	since        time.Time // entered state at
 	lastSeen     time.Time // the client's last frame, as last reported
 	refreshed    time.Time // the owner's last refresh (connected only)
 	activity     time.Time
 	idleTimes    int
 	expiresAt    time.Time // not connected only
 	pending      []pendingNotice
+
+	at    time.Time // its earliest deadline, while in MemoryStore.due
+	index int       // in MemoryStore.due; -1 when not in it
 }
+
+type memOrder struct{}
+
+func (memOrder) Less(a, b *memSession) bool { return a.at.Before(b.at) }
+func (memOrder) Index(ms *memSession) *int  { return &ms.index }
 
 // NewMemoryStore returns an empty MemoryStore whose owner lease is
 // StoreOwnerTTL.
 func NewMemoryStore() *MemoryStore {
+	return newMemoryStore(StoreOwnerTTL, time.Now)
+}
+
+func newMemoryStore(ownerTTL time.Duration, now func() time.Time) *MemoryStore {
 	return &MemoryStore{
-		ownerTTL:  StoreOwnerTTL,
-		lastSweep: time.Now(),
+		ownerTTL:  ownerTTL,
+		now:       now,
+		lastSweep: now(),
 		sessions:  make(map[string]*memSession),
 		listeners: make(map[string]func(StoreMessage)),
 	}
@@ -58,6 +86,10 @@ func (m *MemoryStore) Replica(id string) Store { return &memReplica{m: m, id: id
 func (m *MemoryStore) Forget() {
 	m.mu.Lock()
 	clear(m.sessions)
+	for _, ms := range m.due {
+		ms.index = -1
+	}
+	m.due = nil
 	m.forgot = true
 	m.mu.Unlock()
 }
@@ -67,6 +99,64 @@ func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.sessions)
+}
+
+// nextAt is ms's earliest deadline: the owner lease of a connected
+// session, the next idle threshold and the grace end of one with no
+// client. Caller holds m.mu.
+func (m *MemoryStore) nextAt(ms *memSession) (time.Time, bool) {
+	if ms.state == SessionConnected {
+		if m.ownerTTL <= 0 {
+			return time.Time{}, false
+		}
+		return ms.refreshed.Add(m.ownerTTL), true
+	}
+	at := ms.expiresAt
+	if idle := ms.timing.Idle; idle > 0 {
+		if next := ms.activity.Add(time.Duration(ms.idleTimes+1) * idle); next.Before(at) {
+			at = next
+		}
+	}
+	return at, true
+}
+
+// reschedule puts ms in the deadline heap at its earliest deadline (or
+// takes it out), and wakes the own store's Server if that is now the
+// earliest of all. Caller holds m.mu.
+func (m *MemoryStore) reschedule(ms *memSession) {
+	at, ok := m.nextAt(ms)
+	switch {
+	case !ok:
+		m.due.Remove(ms)
+		return
+	case ms.index < 0:
+		ms.at = at
+		m.due.Push(ms)
+	case !at.Equal(ms.at):
+		ms.at = at
+		m.due.Fix(ms)
+	}
+	if m.wake != nil && ms.index == 0 {
+		m.woken = true
+	}
+}
+
+// unlock releases m.mu, then wakes the own store's Server if a deadline
+// became the earliest meanwhile.
+func (m *MemoryStore) unlock() {
+	wake := m.woken
+	m.woken = false
+	f := m.wake
+	m.mu.Unlock()
+	if wake {
+		f()
+	}
+}
+
+// remove deletes ms. Caller holds m.mu.
+func (m *MemoryStore) remove(ms *memSession) {
+	delete(m.sessions, ms.id)
+	m.due.Remove(ms)
 }
 
 type memReplica struct {
@@ -102,51 +192,54 @@ func (m *MemoryStore) send(replica string, msg StoreMessage) bool {
 
 func (r *memReplica) Open(_ context.Context, id, join string, t Timing) error {
 	m := r.m
-	now := time.Now()
+	now := m.now()
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	ms := m.sessions[id]
 	if ms == nil {
-		ms = &memSession{state: SessionWaiting, timing: t, activity: now}
+		ms = &memSession{id: id, state: SessionWaiting, timing: t, openedAt: now, activity: now, index: -1}
 		m.sessions[id] = ms
 	}
 	ms.join = join
 	if ms.state != SessionConnected {
-		ms.expiresAt = now.Add(t.Window)
+		ms.since, ms.expiresAt = now, now.Add(t.Window)
+		m.reschedule(ms)
 	}
 	return nil
 }
 
 func (r *memReplica) Claim(_ context.Context, id, used, resume string) (Claim, error) {
 	m := r.m
-	now := time.Now()
+	now := m.now()
 	m.mu.Lock()
 	ms := m.sessions[id]
 	if ms == nil {
-		m.mu.Unlock()
+		m.unlock()
 		return Claim{}, ErrUnknownSession
 	}
 	join := ms.join != "" && used == ms.join
 	if !join && (ms.resume == "" || used != ms.resume) {
-		m.mu.Unlock()
+		m.unlock()
 		return Claim{}, ErrTokenUsed
 	}
 	if join {
 		ms.join = ""
 	}
-	cl := Claim{Resumed: ms.state != SessionWaiting, Timing: ms.timing, IdleTimes: ms.idleTimes, ActivityAge: max(0, now.Sub(ms.activity))}
+	cl := Claim{Resumed: ms.state != SessionWaiting, Timing: ms.timing, IdleTimes: ms.idleTimes,
+		ActivityAge: max(0, now.Sub(ms.activity)), OpenedAge: max(0, now.Sub(ms.openedAt))}
 	if ms.state == SessionConnected {
 		cl.PrevOwner, cl.PrevEpoch = ms.owner, ms.epoch
 	}
 	ms.epoch++
 	ms.resume, ms.owner, ms.state, ms.lost = resume, r.id, SessionConnected, false
-	ms.refreshed, ms.lastSeen = now, now
+	ms.refreshed, ms.lastSeen, ms.since = now, now, now
 	cl.Epoch = ms.epoch
 	for _, p := range ms.pending {
 		cl.Notices = append(cl.Notices, p.frame)
 	}
 	ms.pending = nil
-	m.mu.Unlock()
+	m.reschedule(ms)
+	m.unlock()
 	if cl.PrevOwner != "" && cl.PrevOwner != r.id {
 		cl.PrevGone = !m.send(cl.PrevOwner, StoreMessage{Kind: MessageReplaced, Session: id, Epoch: cl.PrevEpoch})
 	}
@@ -155,7 +248,7 @@ func (r *memReplica) Claim(_ context.Context, id, used, resume string) (Claim, e
 
 func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 	m := r.m
-	now := time.Now()
+	now := m.now()
 	m.mu.Lock()
 	ms := m.sessions[id]
 	if ms != nil && ms.epoch > d.Epoch {
@@ -167,39 +260,41 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 				owner = ms.owner
 			}
 		}
-		m.mu.Unlock()
+		m.reschedule(ms)
+		m.unlock()
 		if owner != "" {
 			m.send(owner, StoreMessage{Kind: MessageTouch, Session: id, ActivityAge: d.ActivityAge})
 		}
 		return nil
 	}
-	defer m.mu.Unlock()
+	defer m.unlock()
 	if ms == nil || ms.owner != r.id || ms.epoch != d.Epoch || ms.state != SessionConnected {
 		return nil
 	}
-	ms.state = SessionDisconnected
+	ms.state, ms.since = SessionDisconnected, now
 	ms.lastSeen = now.Add(-d.LastSeenAge)
 	ms.expiresAt = maxTime(now, ms.lastSeen.Add(d.Grace))
 	ms.activity, ms.idleTimes = now.Add(-d.ActivityAge), d.IdleTimes
 	if d.Revoke {
 		ms.resume = ""
 	}
+	m.reschedule(ms)
 	return nil
 }
 
 func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, error) {
 	m := r.m
-	now := time.Now()
+	now := m.now()
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.unlock()
 	res := RefreshResult{Status: make([]HeldStatus, len(held))}
 	if m.forgot && len(held) > 0 {
 		m.forgot = false
 		res.Rebuilt = true
 		for _, h := range held {
 			m.sessions[h.Session] = &memSession{
-				state: SessionConnected, resume: h.Resume, owner: r.id, epoch: h.Epoch, timing: h.Timing,
-				activity: now.Add(-h.ActivityAge), idleTimes: h.IdleTimes,
+				id: h.Session, state: SessionConnected, resume: h.Resume, owner: r.id, epoch: h.Epoch, timing: h.Timing,
+				openedAt: now, since: now, activity: now.Add(-h.ActivityAge), idleTimes: h.IdleTimes, index: -1,
 			}
 		}
 	}
@@ -215,31 +310,33 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 		case ms.state != SessionConnected && !ms.lost:
 			continue // detached meanwhile: a stale refresh changes nothing
 		case ms.state != SessionConnected:
-			ms.state, ms.lost = SessionConnected, false
+			ms.state, ms.lost, ms.since = SessionConnected, false, now
 			res.Status[i] = HeldRevived
 		}
 		ms.refreshed = now
 		ms.lastSeen = now.Add(-h.LastSeenAge)
 		ms.activity, ms.idleTimes = now.Add(-h.ActivityAge), h.IdleTimes
+		m.reschedule(ms)
 	}
 	return res, nil
 }
 
 func (r *memReplica) Touch(_ context.Context, id string) error {
 	m := r.m
-	now := time.Now()
+	now := m.now()
 	m.mu.Lock()
 	ms := m.sessions[id]
 	if ms == nil {
-		m.mu.Unlock()
+		m.unlock()
 		return ErrUnknownSession
 	}
 	ms.activity, ms.idleTimes = now, 0
+	m.reschedule(ms)
 	owner := ""
 	if ms.state == SessionConnected {
 		owner = ms.owner
 	}
-	m.mu.Unlock()
+	m.unlock()
 	if owner != "" {
 		m.send(owner, StoreMessage{Kind: MessageTouch, Session: id})
 	}
@@ -251,7 +348,7 @@ func (r *memReplica) Notify(_ context.Context, id, key string, frame []byte) err
 	m.mu.Lock()
 	ms := m.sessions[id]
 	if ms == nil {
-		m.mu.Unlock()
+		m.unlock()
 		return ErrUnknownSession
 	}
 	// Route or keep is decided, and a notice kept, in one step with Claim
@@ -260,11 +357,11 @@ func (r *memReplica) Notify(_ context.Context, id, key string, frame []byte) err
 	// for the owner means it is gone: the notice is kept.
 	if deliver := m.listeners[ms.owner]; ms.state == SessionConnected && deliver != nil {
 		msg := StoreMessage{Kind: MessageNotice, Session: id, Epoch: ms.epoch, Key: key, Frame: frame}
-		m.mu.Unlock()
+		m.unlock()
 		deliver(msg)
 		return nil
 	}
-	defer m.mu.Unlock()
+	defer m.unlock()
 	for i := range ms.pending {
 		if ms.pending[i].key == key {
 			ms.pending[i].frame = frame
@@ -283,11 +380,11 @@ func (r *memReplica) End(_ context.Context, id, reason string) error {
 	m.mu.Lock()
 	ms := m.sessions[id]
 	if ms == nil {
-		m.mu.Unlock()
+		m.unlock()
 		return ErrUnknownSession
 	}
-	delete(m.sessions, id)
-	m.mu.Unlock()
+	m.remove(ms)
+	m.unlock()
 	if ms.state == SessionConnected && ms.owner != r.id {
 		m.send(ms.owner, StoreMessage{Kind: MessageRelease, Session: id, Reason: reason})
 	}
@@ -296,30 +393,27 @@ func (r *memReplica) End(_ context.Context, id, reason string) error {
 
 func (r *memReplica) Sweep(_ context.Context, limit int) ([]Due, error) {
 	m := r.m
-	now := time.Now()
+	now := m.now()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if now.Sub(m.lastSweep) > m.ownerTTL {
+	defer m.unlock()
+	if m.ownerTTL > 0 && now.Sub(m.lastSweep) > m.ownerTTL {
 		// Nobody swept for longer than an owner lease: the store was
 		// unreachable. Owners get a fresh lease to refresh before they
 		// count as gone.
 		for _, ms := range m.sessions {
 			if ms.state == SessionConnected {
 				ms.refreshed = now
+				m.reschedule(ms)
 			}
 		}
 	}
 	m.lastSweep = now
 	var due []Due
-	for id, ms := range m.sessions {
-		if len(due) >= limit {
-			break
-		}
+	for len(due) < limit && len(m.due) > 0 && !m.due[0].at.After(now) {
+		ms := m.due[0]
+		id := ms.id
 		if ms.state == SessionConnected {
-			if now.Before(ms.refreshed.Add(m.ownerTTL)) {
-				continue
-			}
-			ms.state, ms.lost = SessionDisconnected, true
+			ms.state, ms.lost, ms.since = SessionDisconnected, true, now
 			ms.expiresAt = maxTime(now, ms.lastSeen.Add(ms.timing.Window))
 			due = append(due, Due{Kind: DueLost, Session: id, At: now, LastSeen: ms.lastSeen, ExpiresAt: ms.expiresAt})
 		}
@@ -330,12 +424,68 @@ func (r *memReplica) Sweep(_ context.Context, limit int) ([]Due, error) {
 			}
 		}
 		if !now.Before(ms.expiresAt) && len(due) < limit {
-			delete(m.sessions, id)
+			m.remove(ms)
 			due = append(due, Due{Kind: DueExpired, Session: id, At: now})
+			continue
 		}
+		m.reschedule(ms)
 	}
 	return due, nil
 }
+
+// ownStore is the MemoryStore of a Server without WithStore: nobody else
+// shares it (see MemoryStore).
+type ownStore struct{ memReplica }
+
+func newOwnStore(now func() time.Time) *ownStore {
+	return &ownStore{memReplica{m: newMemoryStore(0, now), id: "own"}}
+}
+
+// Refresh has nothing to do: the store's one owner never lapses.
+func (o *ownStore) Refresh(_ context.Context, held []Held) (RefreshResult, error) {
+	return RefreshResult{Status: make([]HeldStatus, len(held))}, nil
+}
+
+// onDue registers wake, called (after the store call that set it, with no
+// lock of the store held) when a deadline becomes the earliest.
+func (o *ownStore) onDue(wake func()) {
+	o.m.mu.Lock()
+	o.m.wake = wake
+	o.m.mu.Unlock()
+}
+
+// nextDue reports the earliest deadline.
+func (o *ownStore) nextDue() (time.Time, bool) {
+	m := o.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.due) == 0 {
+		return time.Time{}, false
+	}
+	return m.due[0].at, true
+}
+
+// memView is what the own store reports of a session (Server.Session).
+type memView struct {
+	state                                     SessionState
+	openedAt, since, lastSeen, expiresAt, act time.Time
+	idleTimes                                 int
+}
+
+// view reports session id as the store has it.
+func (o *ownStore) view(id string) (memView, bool) {
+	m := o.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.sessions[id]
+	if ms == nil {
+		return memView{}, false
+	}
+	return memView{state: ms.state, openedAt: ms.openedAt, since: ms.since, lastSeen: ms.lastSeen, expiresAt: ms.expiresAt, act: ms.activity, idleTimes: ms.idleTimes}, true
+}
+
+// count is the number of sessions (Server.Len).
+func (o *ownStore) count() int { return o.m.Len() }
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -12,13 +11,19 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The Server's side of a Store. The local map s.sessions then holds only
-// the sessions whose client is connected to this replica: their connection,
-// epoch, and the idle count while connected (idle thresholds of a
-// connected user fire on the replica that holds the connection, from its
-// own scheduler, with the idle notice). Everything a disconnected or
-// waiting session needs lives in the store, whose deadlines every replica
-// sweeps. No store call is made with Server.mu held.
+// The Server's side of its Store: the one given with WithStore, or, without
+// one, a MemoryStore of its own (ownStore). The local map s.sessions holds
+// only the sessions whose client is connected to this Server: their
+// connection, epoch, and the idle count while connected (idle thresholds
+// of a connected user fire on the Server that holds the connection, from
+// its own scheduler, with the idle notice). Everything a disconnected or
+// waiting session needs lives in the store, whose deadlines the sweeper
+// takes. No store call is made with Server.mu held.
+//
+// The own store differs only in what it spares the Server: it has no
+// owner leases (no refresher runs), and it tells the Server when its next
+// deadline is due (the sweeper runs only while one is set, and sweeps at
+// that moment instead of every StoreSweepInterval).
 
 // refreshBatch is the most held connections one Store.Refresh carries.
 const refreshBatch = 500
@@ -28,19 +33,42 @@ func (s *Server) startStore() {
 	s.loopStop = make(chan struct{})
 	s.leaving = make(map[string]*serverSession)
 	s.claiming = make(map[string]*claiming)
+	s.sweepWake = make(chan struct{}, 1)
 	s.stopListen = s.cfg.store.Listen(s.onStoreMessage)
+	if s.own != nil {
+		s.own.onDue(s.wakeSweeper)
+		return
+	}
 	s.mu.Lock()
+	s.sweeping = true
 	s.goLocked(s.refreshLoop)
 	s.goLocked(s.sweepLoop)
 	s.mu.Unlock()
 }
 
+// wakeSweeper is the own store's call when a deadline became the earliest:
+// it starts the sweeper, or has it look again. It is called by a store
+// call, so never with Server.mu held.
+func (s *Server) wakeSweeper() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if !s.sweeping {
+		s.sweeping = true
+		s.goLocked(s.sweepLoop)
+		return
+	}
+	select {
+	case s.sweepWake <- struct{}{}:
+	default:
+	}
+}
+
 // stopStore unregisters from the store and cancels the store calls still
 // running. Idempotent.
 func (s *Server) stopStore() {
-	if s.cfg.store == nil {
-		return
-	}
 	s.stopOnce.Do(func() {
 		s.stopListen()
 		s.cancelBG()
@@ -102,6 +130,8 @@ func (s *Server) touchShared(ctx context.Context, id string) error {
 }
 
 func (s *Server) releaseShared(ctx context.Context, id, reason string, frame []byte) error {
+	// The drop after the store's End also takes a callback of a deadline
+	// swept just before the End.
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -112,10 +142,26 @@ func (s *Server) releaseShared(ctx context.Context, id, reason string, frame []b
 		local = true
 		s.endReleasedLocked(ss, reason, frame)
 	}
+	if ls := s.leaving[id]; ls != nil {
+		ls.pending = nil
+		delete(s.leaving, id)
+	}
+	s.dropMailboxLocked(id)
 	s.mu.Unlock()
 	ctx, cancel := s.callCtx(ctx)
 	defer cancel()
 	err := s.cfg.store.End(ctx, id, reason)
+	s.mu.Lock()
+	if err == nil {
+		// The store tells the owner, but not when it is this Server: a
+		// hello of the session whose Claim ended before the End is told
+		// here, after its welcome, or now if it was attached meanwhile.
+		if ss := s.sessions[id]; s.claiming[id] != nil || ss != nil && !ss.ended {
+			s.storeMessageLocked(StoreMessage{Kind: MessageRelease, Session: id, Reason: reason})
+		}
+	}
+	s.dropMailboxLocked(id)
+	s.mu.Unlock()
 	if errors.Is(err, ErrUnknownSession) {
 		if local {
 			return nil
@@ -168,9 +214,9 @@ func (cw *claiming) keep(m StoreMessage) {
 	cw.messages = append(cw.messages, m)
 }
 
-// joinShared is join with a Store: the store consumes the nonce and makes
-// this replica the owner; the previous owner closes its connection.
-func (s *Server) joinShared(c *conn, id string, used nonce) bool {
+// join attaches c to its session: the store consumes the token's nonce and
+// makes this Server the owner; a previous owner closes its connection.
+func (s *Server) join(c *conn, id string, used nonce) bool {
 	fresh := newNonce()
 	resume := s.tokens.mint(id, fresh)
 	s.mu.Lock()
@@ -216,6 +262,11 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 		if s.closed {
 			s.closeLocked(c, CloseGoingAway, "server shutting down")
 		}
+		// The connection is leaving: notices the store routes here until
+		// the detach is recorded are kept on it and handed back.
+		ls := &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, epoch: cl.Epoch, state: SessionDisconnected, openedAt: now - cl.OpenedAge, since: now, expiresAt: now + s.cfg.grace, idleBase: now - cl.ActivityAge, idleTimes: cl.IdleTimes}
+		ls.lastActivity.Store(int64(ls.idleBase))
+		s.leaveLocked(ls)
 		var notices []pendingNotice
 		for _, m := range kept {
 			if m.Kind == MessageNotice {
@@ -240,7 +291,7 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
 	}
 	if ss == nil || ss.ended {
-		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, openedAt: now}
+		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, openedAt: now - cl.OpenedAge}
 		s.sessions[id] = ss
 	}
 	ss.epoch, ss.timing = cl.Epoch, cl.Timing
@@ -282,14 +333,14 @@ func (s *Server) joinShared(c *conn, id string, used nonce) bool {
 	ev := Event{SessionID: id, At: s.epoch.Add(now)}
 	if cl.PrevGone {
 		// Its replica is gone and cannot report the end of its connection.
-		s.postLocked(ss, s.cfg.onDisconnect, Event{SessionID: id, At: ev.At, Reason: ReasonReplaced})
+		s.postLocked(id, s.cfg.onDisconnect, Event{SessionID: id, At: ev.At, Reason: ReasonReplaced})
 	}
 	if !cl.Resumed {
 		s.cfg.logger.Debug("heartbeat: session connected", "session", id, "epoch", cl.Epoch)
-		s.postLocked(ss, s.cfg.onConnect, ev)
+		s.postLocked(id, s.cfg.onConnect, ev)
 	} else {
 		s.cfg.logger.Debug("heartbeat: session resumed", "session", id, "epoch", cl.Epoch, "from", cl.PrevOwner)
-		s.postLocked(ss, s.cfg.onResume, ev)
+		s.postLocked(id, s.cfg.onResume, ev)
 	}
 	return true
 }
@@ -309,7 +360,7 @@ func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Dur
 	if revoke {
 		ss.hasResume = false
 	}
-	s.leaving[ss.id] = ss
+	s.leaveLocked(ss)
 	s.storeDetachLocked(ss.id, Detach{
 		Epoch:       ss.epoch,
 		LastSeenAge: max(0, now-last),
@@ -318,6 +369,19 @@ func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Dur
 		IdleTimes:   times,
 		Revoke:      revoke,
 	}, nil)
+}
+
+// leaveLocked records ss as leaving: its detach is on its way to the store.
+// The notices kept by an earlier leaving connection of the session go with
+// the later one. Caller holds Server.mu.
+func (s *Server) leaveLocked(ss *serverSession) {
+	if prev := s.leaving[ss.id]; prev != nil && prev != ss {
+		for _, p := range prev.pending {
+			ss.queueNotice(p.key, p.frame)
+		}
+		prev.pending = nil
+	}
+	s.leaving[ss.id] = ss
 }
 
 // storeDetachLocked records a detach in the store on a goroutine of the
@@ -466,7 +530,7 @@ func (s *Server) refresh() {
 			switch st {
 			case HeldRevived:
 				s.cfg.logger.Info("heartbeat: session counted as lost by the store is connected here again", "session", ss.id)
-				s.postLocked(ss, s.cfg.onResume, Event{SessionID: ss.id, At: s.epoch.Add(s.now())})
+				s.postLocked(ss.id, s.cfg.onResume, Event{SessionID: ss.id, At: s.epoch.Add(s.now())})
 			case HeldGone, HeldReplaced:
 				s.dropHeldLocked(ss, st)
 			}
@@ -479,13 +543,45 @@ func (s *Server) refresh() {
 	}
 }
 
+// sweepLoop takes the store's due deadlines: every StoreSweepInterval
+// from a shared store, and at each deadline of the own store, while it has
+// one.
 func (s *Server) sweepLoop() {
-	t := time.NewTicker(StoreSweepInterval)
-	defer t.Stop()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
+		wait := StoreSweepInterval
+		if s.own != nil {
+			at, ok := s.own.nextDue()
+			if !ok {
+				s.mu.Lock()
+				select {
+				case <-s.sweepWake: // a deadline came meanwhile
+					s.mu.Unlock()
+					continue
+				default:
+				}
+				s.sweeping = false
+				s.mu.Unlock()
+				return
+			}
+			wait = max(0, at.Sub(s.epoch.Add(s.now())))
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+		} else {
+			t.Reset(wait)
+		}
 		select {
 		case <-s.loopStop:
 			return
+		case <-s.sweepWake:
+			t.Stop()
+			continue
 		case <-t.C:
 		}
 		s.sweep()
@@ -519,10 +615,10 @@ func (s *Server) sweep() {
 func (s *Server) firedLocked(d Due) {
 	switch d.Kind {
 	case DueIdle:
-		s.postSweptLocked(s.cfg.onIdle, Event{SessionID: d.Session, At: d.At, Times: d.Times})
+		s.postLocked(d.Session, s.cfg.onIdle, Event{SessionID: d.Session, At: d.At, Times: d.Times})
 	case DueLost:
 		s.cfg.logger.Debug("heartbeat: session lost by its owner replica", "session", d.Session)
-		s.postSweptLocked(s.cfg.onDisconnect, Event{SessionID: d.Session, At: d.At, Reason: ReasonConnectionLost, LastSeen: d.LastSeen, ExpiresAt: d.ExpiresAt})
+		s.postLocked(d.Session, s.cfg.onDisconnect, Event{SessionID: d.Session, At: d.At, Reason: ReasonConnectionLost, LastSeen: d.LastSeen, ExpiresAt: d.ExpiresAt})
 	case DueExpired:
 		if ss := s.sessions[d.Session]; ss != nil && ss.conn != nil {
 			// Held here, but the store gave up on it (refreshes failed
@@ -530,26 +626,7 @@ func (s *Server) firedLocked(d Due) {
 			s.dropHeldLocked(ss, HeldGone)
 		}
 		s.cfg.logger.Debug("heartbeat: session expired", "session", d.Session)
-		s.postSweptLocked(s.cfg.onExpire, Event{SessionID: d.Session, At: d.At})
-	}
-}
-
-// sweptShards is how many mailboxes the callbacks of swept deadlines share:
-// those of one session run one at a time, in order, and a slow callback
-// delays only the sessions of its shard.
-const sweptShards = 64
-
-// postSweptLocked queues a callback of a swept deadline. Caller holds
-// Server.mu.
-func (s *Server) postSweptLocked(cb func(Event), ev Event) {
-	if cb == nil || s.closed {
-		return
-	}
-	h := fnv.New32a()
-	h.Write([]byte(ev.SessionID))
-	mb := &s.sweptMB[h.Sum32()%sweptShards]
-	if mb.post(func() { cb(ev) }) {
-		s.goLocked(func() { mb.drain(&s.mu) })
+		s.postLocked(d.Session, s.cfg.onExpire, Event{SessionID: d.Session, At: d.At})
 	}
 }
 
@@ -560,6 +637,12 @@ func (s *Server) onStoreMessage(m StoreMessage) {
 	if s.closed {
 		return
 	}
+	s.storeMessageLocked(m)
+}
+
+// storeMessageLocked handles a message the store routed here. Caller holds
+// Server.mu.
+func (s *Server) storeMessageLocked(m StoreMessage) {
 	ss := s.sessions[m.Session]
 	held := ss != nil && ss.conn != nil
 	switch m.Kind {
@@ -591,9 +674,14 @@ func (s *Server) onStoreMessage(m StoreMessage) {
 		if ss != nil {
 			s.endReleasedLocked(ss, m.Reason, encodeNotice(Notice{Kind: NoticeReleased, Reason: m.Reason}))
 		}
+		if ls := s.leaving[m.Session]; ls != nil {
+			ls.pending = nil
+			delete(s.leaving, m.Session)
+		}
 		if cw := s.claiming[m.Session]; cw != nil {
 			cw.keep(m)
 		}
+		s.dropMailboxLocked(m.Session)
 	case MessageTouch:
 		at := s.now() - m.ActivityAge
 		switch {

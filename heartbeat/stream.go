@@ -129,7 +129,7 @@ func (c *conn) stream(f clientFrame) {
 	}
 	s.mu.Lock()
 	if ss := c.sess; ss.conn == c && !ss.ended {
-		s.postLocked(ss, s.cfg.onStream, Event{SessionID: ss.id, At: s.epoch.Add(now), Stream: r})
+		s.postLocked(ss.id, s.cfg.onStream, Event{SessionID: ss.id, At: s.epoch.Add(now), Stream: r})
 	}
 	s.mu.Unlock()
 }

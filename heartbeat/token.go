@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"strconv"
 	"sync/atomic"
@@ -129,9 +128,4 @@ func (m *minter) verify(sessionID, token string) (nonce, bool) {
 		}
 	}
 	return n, false
-}
-
-// sameNonce compares nonces in constant time.
-func sameNonce(a, b nonce) bool {
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

@@ -1,9 +1,6 @@
 package heartbeat
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // Touch records user activity for session id, as an activity frame from
 // its client does: the idle count starts again from now. The CAR session
@@ -16,18 +13,5 @@ func (s *Server) Touch(ctx context.Context, id string) error {
 	if err := ctxDone(ctx, "touch"); err != nil {
 		return err
 	}
-	if s.cfg.store != nil {
-		return s.touchShared(ctx, id)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrServerClosed
-	}
-	ss := s.sessions[id]
-	if ss == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownSession, id)
-	}
-	ss.lastActivity.Store(int64(s.now()))
-	return nil
+	return s.touchShared(ctx, id)
 }

@@ -31,6 +31,14 @@ func NewSigner(service string) *Signer { return &Signer{Service: service} }
 // given Content-Type and Host, at the Unix timestamp. The Host must be the
 // value sent on the wire (with its port, if the URL has one).
 func (s *Signer) Sign(secretID, secretKey string, timestamp int64, contentType, host string, payload []byte) string {
+	var out [256]byte
+	return string(s.AppendSign(out[:0], secretID, secretKey, timestamp, contentType, host, payload))
+}
+
+// AppendSign appends what Sign returns to dst, so that a caller can build
+// the header value in a buffer of its own (with other values beside it, in
+// one allocation).
+func (s *Signer) AppendSign(dst []byte, secretID, secretKey string, timestamp int64, contentType, host string, payload []byte) []byte {
 	var date [10]byte
 	appendDate(date[:0], timestamp)
 	signing := s.signingKey(secretKey, date)
@@ -58,14 +66,12 @@ func (s *Signer) Sign(secretID, secretKey string, timestamp int64, contentType, 
 	b = hex.AppendEncode(b, canonicalSum[:])
 	sig := hmacSHA256(signing[:], b)
 
-	var out [256]byte
-	a := append(out[:0], Algorithm+" Credential="...)
+	a := append(dst, Algorithm+" Credential="...)
 	a = append(a, secretID...)
 	a = append(a, '/')
 	a = append(a, b[scopeStart:scopeEnd]...)
 	a = append(a, ", SignedHeaders=content-type;host, Signature="...)
-	a = hex.AppendEncode(a, sig[:])
-	return string(a)
+	return hex.AppendEncode(a, sig[:])
 }
 
 func (s *Signer) signingKey(secretKey string, date [10]byte) [32]byte {

@@ -47,11 +47,13 @@ func (a *attempt) signature() (signature, error) {
 		return signature{}, &credentialError{service: c.service, action: a.action, err: err}
 	}
 	ts := time.Now().Unix()
-	return signature{
-		timestamp:     strconv.FormatInt(ts, 10),
-		authorization: c.signer.Sign(cred.SecretId, cred.SecretKey, ts, "application/json", c.host, a.payload),
-		token:         cred.Token,
-	}, nil
+	// The timestamp and the Authorization value in one string: one
+	// allocation for both.
+	var buf [320]byte
+	b := strconv.AppendInt(buf[:0], ts, 10)
+	n := len(b)
+	both := string(c.signer.AppendSign(b, cred.SecretId, cred.SecretKey, ts, "application/json", c.host, a.payload))
+	return signature{timestamp: both[:n], authorization: both[n:], token: cred.Token}, nil
 }
 
 // checkRetry runs after every attempt. It reads the body once, sorts the
@@ -157,7 +159,9 @@ func (a *attempt) readBody(resp *http.Response) {
 	if resp.ContentLength > 0 && resp.ContentLength <= MaxResponseBytes {
 		a.buf.Grow(int(resp.ContentLength))
 	}
-	_, err := a.buf.ReadFrom(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	a.limited = io.LimitedReader{R: resp.Body, N: MaxResponseBytes + 1}
+	_, err := a.buf.ReadFrom(&a.limited)
+	a.limited.R = nil
 	resp.Body.Close()
 	resp.Body = http.NoBody
 	a.readErr = err

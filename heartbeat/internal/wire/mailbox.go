@@ -65,3 +65,7 @@ func (m *Mailbox) Drain(mu sync.Locker) {
 		fn()
 	}
 }
+
+// Idle reports whether m has no call queued or running and no goroutine
+// draining it, so that its owner may forget it.
+func (m *Mailbox) Idle() bool { return !m.running && len(m.queue) == 0 }
