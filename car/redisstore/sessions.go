@@ -237,12 +237,20 @@ func (h *sessionStore) Touch(ctx context.Context, id string) error {
 	return badReply("touch", f)
 }
 
+// notifyRoutes bounds how many times one Notify routes a notice: each
+// route after the first follows a claim made meanwhile.
+const notifyRoutes = 8
+
 func (h *sessionStore) Notify(ctx context.Context, id, key string, frame []byte) error {
 	k := h.s.keys
 	keys := []string{k.hbSession(id), k.hbNoticeList(id), k.hbNotices(id)}
-	keep := "0"
-	for range 2 {
-		v, err := scriptNotify.Run(ctx, h.s.client, keys, key, frame, maxKeptNotices, keep).Result()
+	// Route or keep is decided in the script, one step with Claim's: the
+	// notice is kept only while the connection it was routed to, whose
+	// replica nobody listens for, is still the session's, so never after
+	// a claim took the kept notices.
+	goneOwner, goneEpoch := "", "0"
+	for range notifyRoutes {
+		v, err := scriptNotify.Run(ctx, h.s.client, keys, key, frame, maxKeptNotices, goneOwner, goneEpoch).Result()
 		if err != nil {
 			return storeErr("notify", err)
 		}
@@ -269,12 +277,12 @@ func (h *sessionStore) Notify(ctx context.Context, id, key string, frame []byte)
 			if n > 0 {
 				return nil
 			}
-			keep = "1" // nobody listens on the owner's channel: it is gone; keep it
+			goneOwner, goneEpoch = f[1], f[2] // nobody listens on the owner's channel: it is gone
 		default:
 			return badReply("notify", f)
 		}
 	}
-	return nil
+	return storeErr("notify", fmt.Errorf("redisstore: session %q changed owner %d times while its notice was routed", id, notifyRoutes))
 }
 
 func (h *sessionStore) End(ctx context.Context, id, reason string) error {

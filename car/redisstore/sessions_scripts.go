@@ -174,13 +174,15 @@ redis.call('ZADD', KEYS[2], next_due(h[1], now, 0, tonumber(h[4]), tonumber(h[5]
 return {'ok', '', 0}
 `)
 
-// KEYS: s, nl, nh. ARGV: key, frame, max, keep (1: keep it even if
-// connected: the owner did not get it). Reply: {"unknown"} | {"full"} |
-// {"kept"} | {"route", owner, epoch}.
+// KEYS: s, nl, nh. ARGV: key, frame, max, gone owner, gone epoch (""
+// and 0 at first; then the connection the notice was routed to, whose
+// replica nobody listens for: keep the notice if that connection is still
+// the session's, route it again if a claim made another one since).
+// Reply: {"unknown"} | {"full"} | {"kept"} | {"route", owner, epoch}.
 var scriptNotify = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch')
 if not h[1] then return {'unknown'} end
-if h[1] == 'c' and ARGV[4] ~= '1' then return {'route', h[2], tonumber(h[3])} end
+if h[1] == 'c' and (h[2] ~= ARGV[4] or h[3] ~= ARGV[5]) then return {'route', h[2], tonumber(h[3])} end
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
   redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
   return {'kept'}
