@@ -166,7 +166,7 @@ func (r *report) heartbeatDefaults(d *defaultsResults) {
 	}
 	n, o := d.new[0], d.old[0]
 	sessions := n.Runs[0].Sessions
-	r.p("The cost of the heartbeat's default timings (issue 10 §3): the heartbeat-at-scale harness (`internal/benchmark/hbscale`) at %s sessions, with the library's defaults (`-library-defaults`: `heartbeat.DefaultPingInterval`, `DefaultPingTimeout` and `DefaultReconnectWindow` as the grace; %s) beside the defaults before them (%s). Each run is one run of one size, a fresh orchestrator and server process; the variants are interleaved, one run of each per round, the new first in odd rounds and the old first in even ones. Idle threshold %s, CPU window %s, the rest at the harness's own values.",
+	r.p("The cost of the heartbeat's default timings (issue 10 §3): the heartbeat-at-scale harness (`internal/benchmark/hbscale`) at %s sessions, with the library's defaults (`-library-defaults`: `heartbeat.DefaultPingInterval`, `DefaultPingTimeout` and `DefaultReconnectWindow` as the grace; %s) beside the defaults before them (%s). Every run is a fresh orchestrator and server process measuring one set of sessions; the variants are interleaved, one run of each per round, the new first in odd rounds and the old first in even ones. Idle threshold %s, CPU window %s, the rest at the harness's own values.",
 		thousands(sessions), timings(n), timings(o), seconds(n.Config.IdleThresholdMs), seconds(n.Config.CPUWindowMs))
 	r.p("")
 	var seq []string
