@@ -24,11 +24,14 @@ import (
 // each step the client moves to the other replica and resumes there with
 // the token the last one minted, and nothing is released. A lease token
 // minted under the old key before the rotation is refused (4002) once the
-// key is dropped, and a new Start for that user issues one that works.
+// key is dropped, and a new Start for that user issues one that works; a
+// client connected since before the rotation resumes with a token of the
+// old key, so once the key is dropped it is refused (4002) and stops, and
+// its lease is released at the end of the reconnect wait, once.
 // Bad keys are refused with the key and the rule named, and change nothing.
 func TestManagerTokenKeyRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f, sh := newSharedFleet(t, 2, 2)
+		f, sh := newSharedFleet(t, 2, 3)
 		a, b := f.reps[0], f.reps[1]
 		k1, k2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32) // k1: the fleet's key
 		l := f.start(a, "u1")
@@ -47,6 +50,17 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cl.Close()
+		// u3 stays connected to r2 throughout: its resume token, from its
+		// only welcome, is signed with k1.
+		l3 := f.start(b, "u3")
+		rt3 := &router{sh: sh, to: "r2"}
+		cl3, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l3.HeartbeatSession, l3.HeartbeatToken,
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt3.dial}),
+			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl3.Close()
 
 		// Bad input first: refused, named, and nothing changes (the
 		// client's moves below still work with k1).
@@ -87,7 +101,7 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 			}
 			before := dials.Load()
 			time.Sleep(10 * time.Second) // the rotation closes nothing
-			if dials.Load() != before || cl.State() != hbclient.StateConnected {
+			if dials.Load() != before || cl.State() != hbclient.StateConnected || cl3.State() != hbclient.StateConnected {
 				t.Fatalf("%s: the connection was lost (dials %d → %d, state %v)", step, before, dials.Load(), cl.State())
 			}
 			where = map[string]string{"r1": "r2", "r2": "r1"}[where]
@@ -146,12 +160,36 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 		cl2.Close()
 
 		for _, r := range f.released() { // u2, never connected, is released at the end of its wait
-			if strings.Contains(r, " u1 ") {
-				t.Fatalf("u1 released during the rotation: %v", f.released())
+			if strings.Contains(r, " u1 ") || strings.Contains(r, " u3 ") {
+				t.Fatalf("released during the rotation: %v", f.released())
 			}
 		}
-		if n := f.destroyed("u1"); n != 0 {
-			t.Fatalf("u1 destroyed %d times during the rotation", n)
+		if n := f.destroyed("u1") + f.destroyed("u3"); n != 0 {
+			t.Fatalf("%d DestroySession calls for u1 and u3 during the rotation", n)
+		}
+
+		// u3's connection is lost: its resume token (k1) is refused, the
+		// client stops, and the lease is released once its reconnect wait
+		// is over.
+		rt3.move("r2", false)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if cl3.State() != hbclient.StateExpired || !errors.Is(cl3.Err(), heartbeat.ErrUnauthorized) {
+			t.Fatalf("u3 after a resume with a token of the dropped key: %v, %v; want expired, refused with 4002", cl3.State(), cl3.Err())
+		}
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		var u3 []string
+		for _, r := range f.released() {
+			if strings.Contains(r, " u3 ") {
+				u3 = append(u3, r)
+			}
+		}
+		if len(u3) != 1 || !strings.HasSuffix(u3[0], " u3 disconnected") {
+			t.Fatalf("u3 released %v; want once, disconnected", u3)
+		}
+		if cl.State() != hbclient.StateConnected || f.destroyed("u1") != 0 {
+			t.Fatalf("u1: %v, destroyed %d times", cl.State(), f.destroyed("u1"))
 		}
 	})
 }
