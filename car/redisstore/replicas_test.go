@@ -158,6 +158,7 @@ type replica struct {
 	client     *car.Client
 	kill       func()
 	up         atomic.Bool
+	killed     atomic.Bool // its process is gone: set before the kill
 }
 
 // churnBook is what a run saw.
@@ -223,6 +224,7 @@ type cluster struct {
 	slots   []*replica
 	zombies []*replica
 	dbg     *debugLog
+	cb      *callbackBook
 	// carCalls counts the calls that reached CAR, over every replica.
 	carCalls atomic.Int64
 }
@@ -248,6 +250,7 @@ func (c *cluster) start(i int) *replica {
 	c.mu.Unlock()
 	r := &replica{slot: i, life: life, id: fmt.Sprintf("r%d-%d", i+1, life)}
 	ls, hs, kill := c.be.replica(c.t, r.id)
+	hs = &watchedSessions{Store: hs, cb: c.cb, id: r.id, killed: &r.killed}
 	r.kill = kill
 	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}, calls: &c.carCalls}
 	r.client = c.car.Client(car.WithHTTPClient(&http.Client{Transport: r.api}))
@@ -296,6 +299,7 @@ func (c *cluster) crash(i int) {
 		c.dbg.logger(r.id).Info("test: kill")
 	}
 	r.up.Store(false)
+	r.killed.Store(true)
 	r.api.dead.Store(true)
 	r.kill()
 	r.ln.cut()
@@ -427,7 +431,7 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 	c := &cluster{
 		t: t, be: be, rng: rand.New(rand.NewPCG(cfg.seed, 12)),
 		carNet: memnet.Listen("car"), tokenK: []byte("0123456789abcdef0123456789abcdef"),
-		slots: make([]*replica, 3),
+		slots: make([]*replica, 3), cb: newCallbackBook(),
 		book: &churnBook{
 			leases: map[string]bool{}, starts: map[string]int{}, released: map[string]int{}, releasedBy: map[string]string{},
 			readies: map[string]int{}, relNotices: map[string]int{}, tickets: map[string]uint64{},
@@ -712,6 +716,7 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 			t.Errorf("held after the last Shutdown: %+v", cc)
 		}
 	}
+	callbacks := c.cb.check(t)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	twice, missing, readyTwice, relNoticeTwice := 0, 0, 0, 0
@@ -816,12 +821,12 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 		"users still playing %d (not active on exactly one replica: %d), admissions checked against queue order %d (out of order %d), "+
 		"ready notices over Starts %d, released notices twice %d, queued users dropped %d, held after the last Shutdown %d; "+
 		"Start failures %v; released by reason %v; "+
-		"idle legs played %d, released by reason %v; users' phase %v, faults by kind %v, minimums: kills %d, faults %d, queued %d, idle %d",
+		"%s; idle legs played %d, released by reason %v; users' phase %v, faults by kind %v, minimums: kills %d, faults %d, queued %d, idle %d",
 		cfg.seed, cfg.users, cfg.concurrencies, len(b.leases), b.queued, len(b.admitted),
 		b.faults, b.kills, b.restarts,
 		leaked, twice, missing, extra, len(stayers), wrongStayers, ordered, inversions,
 		readyTwice, relNoticeTwice, len(b.queueDropped), held, b.startErrors, reasons,
-		len(b.idlers), idleBy, b.usersPhase.Round(time.Second), b.faultsByKind, minKills, minFaults, minQueued, minIdle)
+		callbacks, len(b.idlers), idleBy, b.usersPhase.Round(time.Second), b.faultsByKind, minKills, minFaults, minQueued, minIdle)
 }
 
 func maps(m map[string]string) map[string]string {
@@ -907,6 +912,8 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 			case heartbeat.NoticeReleased:
 				b.relNotices[hb]++
 				released <- struct{}{}
+			case heartbeat.NoticeIdle:
+				c.cb.idleNotice(hb, n.Times)
 			}
 		}))...)
 	if err != nil {
@@ -943,6 +950,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 				case <-sess.Done():
 					return
 				case <-time.After(c.cfg.touch):
+					c.cb.touched(hb)
 					sess.Touch()
 				}
 			}
@@ -954,6 +962,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 	case kind < 3: // active for a while, then quits
 		for range 1 + kind {
 			time.Sleep(c.cfg.active)
+			c.cb.touched(hb)
 			sess.Touch()
 		}
 		churnStop(c, id)
