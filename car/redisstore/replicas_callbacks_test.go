@@ -58,12 +58,12 @@ type callbackBook struct {
 	seq atomic.Int64 // orders the calls of every replica
 
 	mu      sync.Mutex
-	touches map[string]int                  // Touches the test made, by session
-	claims  map[string][]claimAt            // successful Claims, by session
-	idle    map[idleKey][]string            // who was handed each idle count
-	expired map[string][]string             // who was handed each expiry
-	disc    map[connKey][]string            // who reported each connection's end
-	failed  map[connKey]bool                // a holder's Detach failed
+	touches map[string]int                    // Touches the test made, by session
+	claims  map[string][]claimAt              // successful Claims, by session
+	idle    map[idleKey][]string              // who was handed each idle count
+	expired map[string][]string               // who was handed each expiry
+	disc    map[connKey][]string              // who reported each connection's end
+	failed  map[connKey]bool                  // a holder's Detach failed
 	counts  struct{ idle, expired, disc int } // handed out / reported
 }
 

@@ -177,7 +177,7 @@ type churnBook struct {
 	startErrors  map[string]int
 	queueDropped []string
 	faults       int
-	faultsByKind map[string]int // by faultKinds
+	faultsByKind map[string]int               // by faultKinds
 	reason       map[string]car.ReleaseReason // the first OnRelease's, by heartbeat session
 	idlers       map[string]bool              // leases that played the idle leg to its end
 	usersPhase   time.Duration                // from the first arrival to the last user's end
