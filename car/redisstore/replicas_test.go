@@ -299,6 +299,7 @@ func (c *cluster) crash(i int) {
 		c.dbg.logger(r.id).Info("test: kill")
 	}
 	r.up.Store(false)
+	c.cb.killed(r.id)
 	r.killed.Store(true)
 	r.api.dead.Store(true)
 	r.kill()
@@ -360,6 +361,7 @@ type userNet struct {
 	mu      sync.Mutex
 	offline bool
 	conn    net.Conn
+	to      string // the replica of the last dial
 }
 
 func (n *userNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -373,7 +375,7 @@ func (n *userNet) dial(ctx context.Context, network, addr string) (net.Conn, err
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("no replica up")}
 	}
 	conn, err := r.ln.DialContext(ctx, network, addr)
-	n.conn = conn
+	n.conn, n.to = conn, r.id
 	if n.c.dbg != nil {
 		n.c.dbg.logger("client").Info("test: dial", "session", n.hb, "to", r.id, "error", err)
 	}
@@ -913,7 +915,10 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 				b.relNotices[hb]++
 				released <- struct{}{}
 			case heartbeat.NoticeIdle:
-				c.cb.idleNotice(hb, n.Times)
+				net.mu.Lock()
+				from := net.to
+				net.mu.Unlock()
+				c.cb.idleNotice(hb, n.Times, from)
 			}
 		}))...)
 	if err != nil {
