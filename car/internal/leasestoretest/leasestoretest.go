@@ -66,6 +66,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"HeadLockTakeover", headLockTakeover},
 		{"ClaimerDiesMidRelease", claimerDiesMidRelease},
 		{"StoreUnreachable", storeUnreachable},
+		{"ReleaseWakesQueueAtOnce", releaseWakesQueueAtOnce},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,11 +99,22 @@ type fleet struct {
 
 func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int) *fleet {
 	t.Helper()
+	return newFleetWith(t, newBackend, n, packSize, fleetConfig{poll: pollInterval, cleanup: 500 * time.Millisecond})
+}
+
+// fleetConfig is what a case may change of the fleet's timings.
+type fleetConfig struct {
+	poll    time.Duration // the managers' queue poll interval
+	cleanup time.Duration // CAR's cleanup delay after a DestroySession
+}
+
+func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int, cfg fleetConfig) *fleet {
+	t.Helper()
 	carNet := memnet.Listen("car")
 	srv := cartest.Start(t, cartest.WithListener(carNet),
 		cartest.WithProject(cartest.Project{ProjectId: Project, ReconnectWait: 2 * time.Minute}),
 		cartest.WithPack(cartest.Pack{PackId: "pack", Size: packSize, Projects: []string{Project}}),
-		cartest.WithCleanupDelay(500*time.Millisecond), cartest.WithoutRateLimits())
+		cartest.WithCleanupDelay(cfg.cleanup), cartest.WithoutRateLimits())
 	f := &fleet{t: t, be: newBackend(t), car: srv}
 	f.audit = f.be.Replica("audit")
 	for i := range n {
@@ -124,7 +136,7 @@ func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int
 			car.WithLeaseStore(ks),
 			car.WithAPITimeout(apiTimeout),
 			car.WithReleaseClaimTTL(claimTTL),
-			car.WithQueuePollInterval(pollInterval),
+			car.WithQueuePollInterval(cfg.poll),
 			car.WithStoreTimeout(storeTimeout),
 			car.WithDestroyRetry(car.RetryPolicy{MaxAttempts: 1}),
 			car.OnRelease(func(r car.Release) {
