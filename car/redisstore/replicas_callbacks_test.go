@@ -54,6 +54,7 @@ import (
 //     connection lost as well: by design, the owner lease runs out
 //     instead (heartbeat.Server's storeDetachLocked), so a DueLost after
 //     a failed Detach is allowed and counted apart.
+//
 // idleRepeatsFail: a repeated idle count fails the run. Off for now: on
 // the Redis store (TestChurnMiniredis at 300 users), a few idle counts of 1
 // in a few hundred reach the client twice, from replicas that were not
