@@ -25,15 +25,15 @@ const slowPoll = time.Minute
 
 // roles picks, in a fleet of three, the replica whose runner holds the
 // head lock and the two others, once every runner has tried the lock.
-func (f *fleet) roles() (head, a, b *replica) {
-	f.t.Helper()
+func (f *fleet) roles() (head, a, b *Replica) {
+	f.T.Helper()
 	synctest.Wait()
 	head = f.headHolder()
 	if head == nil {
-		f.t.Fatal("no replica holds the head lock")
+		f.T.Fatal("no replica holds the head lock")
 	}
-	var others []*replica
-	for _, r := range f.reps {
+	var others []*Replica
+	for _, r := range f.Reps {
 		if r != head {
 			others = append(others, r)
 		}
@@ -80,14 +80,14 @@ func (a *admissions) get() ([]string, map[string]time.Time) {
 func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleetWith(t, newBackend, 3, 1, fleetConfig{poll: slowPoll})
 	head, a, b := f.roles()
-	f.start(a, "holder")
+	f.Start(a, "holder")
 	adm := &admissions{at: map[string]time.Time{}, errs: map[string]error{}}
 	const n = 4
 	for i := range n {
 		user := fmt.Sprintf("q%d", i+1)
-		l := f.start(b, user)
+		l := f.Start(b, user)
 		if l.QueuePosition != i+1 {
-			t.Fatalf("%s through %s: position %d, want %d", user, b.name, l.QueuePosition, i+1)
+			t.Fatalf("%s through %s: position %d, want %d", user, b.Name, l.QueuePosition, i+1)
 		}
 		adm.wait(t, user, l)
 	}
@@ -97,12 +97,12 @@ func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) 
 		user := fmt.Sprintf("q%d", i+1)
 		fault := i == 1
 		if fault {
-			if err := f.car.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
+			if err := f.CAR.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := a.mgr.Stop(t.Context(), current); err != nil {
-			t.Fatalf("%s: Stop(%s): %v", a.name, current, err)
+		if err := a.Mgr.Stop(t.Context(), current); err != nil {
+			t.Fatalf("%s: Stop(%s): %v", a.Name, current, err)
 		}
 		released := time.Now()
 		synctest.Wait() // the clock stands still
@@ -121,7 +121,7 @@ func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) 
 			t.Logf("%s admitted %v after its 503", user, at[user].Sub(released))
 		} else if len(order) != i+1 || order[i] != user || !at[user].Equal(released) {
 			t.Fatalf("release of %s through %s: admitted %v (%s at %v), want %s at once (the poll is %v away; %s holds the head lock)",
-				current, a.name, order, user, at[user], user, slowPoll, head.name)
+				current, a.Name, order, user, at[user], user, slowPoll, head.Name)
 		}
 		current = user
 	}
@@ -131,7 +131,7 @@ func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) 
 	}
 	adm.mu.Unlock()
 	if h := f.headHolder(); h != head {
-		t.Errorf("the head lock moved from %s to %v: the premise (a runner elsewhere admits) is gone", head.name, h)
+		t.Errorf("the head lock moved from %s to %v: the premise (a runner elsewhere admits) is gone", head.Name, h)
 	}
 	f.noLeaks()
 }
