@@ -50,6 +50,9 @@ func newFleetWith(t *testing.T, n, packSize int, per func(name string) []car.Man
 	})}
 }
 
+// replica is a replica of a fleet.
+type replica = leasestoretest.Replica
+
 // destroyed counts the sessions of user that DestroySession ended.
 func (f *fleet) destroyed(user string) int { return f.Count(cartest.EventDestroyed, user) }
 

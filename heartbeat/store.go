@@ -64,12 +64,15 @@ type Store interface {
 	// ended: the session becomes disconnected and expires d.Grace after
 	// the client's last frame (never before now), unless a client claims
 	// it. If epoch is no longer the current one (another connection took
-	// over), only the activity counts: if d.ActivityAge is later than the
-	// activity the store has, the store records it (the idle count starts
-	// again from it) and, if a client is connected, tells its replica
-	// (MessageTouch with the ActivityAge), so that the idle count follows
-	// the user to the last activity the old connection saw. Nothing else
-	// changes.
+	// over), only the activity counts: if the activity d.ActivityAge ago
+	// is later than the one the store has, the store records it (the idle
+	// count starts again from it, with no threshold reported: with no
+	// client connected, the next idle threshold is Timing.Idle after it)
+	// and, if a client is connected, tells its replica (MessageTouch with
+	// d.ActivityAge), so that the idle count follows the user to the last
+	// activity the old connection saw. An activity that is not later (the
+	// same or older) changes nothing and tells nobody. Nothing else of d
+	// counts (its grace, last frame, idle count and revoke are ignored).
 	Detach(ctx context.Context, id string, d Detach) error
 
 	// Refresh tells the store that this replica still holds these

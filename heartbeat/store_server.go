@@ -193,7 +193,12 @@ func (s *Server) endReleasedLocked(ss *serverSession, reason string, frame []byt
 type claiming struct {
 	hellos   int            // hellos of the session waiting for Claim here
 	messages []StoreMessage // notices and releases, in arrival order
+	// activity is the latest activity a MessageTouch reported, when
+	// touched: on this Server's clock, so it is negative for activity
+	// before this Server started (a replica younger than the user's idle
+	// time), and zero is a real instant, not "none".
 	activity time.Duration
+	touched  bool
 }
 
 // keep records a message for the claims under way. Notices of one key
@@ -278,7 +283,7 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 	}
 	ss := s.sessions[id]
 	activity, times := now-cl.ActivityAge, cl.IdleTimes
-	if cw.activity > activity {
+	if cw.touched && cw.activity > activity {
 		activity, times = cw.activity, 0
 	}
 	if ss != nil && ss.conn != nil { // an older connection of this replica
@@ -691,7 +696,9 @@ func (s *Server) storeMessageLocked(m StoreMessage) {
 			}
 		case s.claiming[m.Session] != nil:
 			cw := s.claiming[m.Session]
-			cw.activity = max(cw.activity, at)
+			if !cw.touched || at > cw.activity {
+				cw.activity, cw.touched = at, true
+			}
 		}
 	}
 }

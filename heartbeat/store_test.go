@@ -149,6 +149,8 @@ type cluster struct {
 	envs  []*env
 	flaky []*flakyStore
 	logs  *logBuffer
+	start time.Time                // the cluster's time zero
+	opts  []heartbeat.ServerOption // every replica's
 }
 
 type logBuffer struct {
@@ -170,33 +172,41 @@ func (b *logBuffer) String() string {
 
 func newCluster(t *testing.T, n int, opts ...heartbeat.ServerOption) *cluster {
 	t.Helper()
-	cl := &cluster{t: t, store: heartbeat.NewMemoryStore(), logs: &logBuffer{}}
-	logger := slog.New(slog.NewTextHandler(cl.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	start := time.Now()
-	for i := range n {
-		name := fmt.Sprintf("r%d", i)
-		fs := &flakyStore{Store: cl.store.Replica(name)}
-		rec := &recorder{}
-		all := append(rec.options(), heartbeat.WithStore(fs), heartbeat.WithTokenKeys(testKey), heartbeat.WithLogger(logger.With("replica", name)))
-		srv, err := heartbeat.NewServer(append(all, opts...)...)
-		if err != nil {
-			t.Fatalf("NewServer: %v", err)
-		}
-		rec.srv = srv
-		l := memnet.Listen("hb-" + name)
-		e := &env{Served: &hbtest.Served{T: t, Start: start, L: l, Srv: srv}, t: t, start: start, l: l, srv: srv, rec: rec}
-		hs := &http.Server{Handler: srv}
-		go hs.Serve(e.l)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			srv.Shutdown(ctx)
-			hs.Close()
-		})
-		cl.envs = append(cl.envs, e)
-		cl.flaky = append(cl.flaky, fs)
+	cl := &cluster{t: t, store: heartbeat.NewMemoryStore(), logs: &logBuffer{}, start: time.Now(), opts: opts}
+	for range n {
+		cl.add()
 	}
 	return cl
+}
+
+// add starts one more replica on the cluster's store, now: a replica
+// started later than the others has a younger clock.
+func (cl *cluster) add() *env {
+	t := cl.t
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(cl.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	name := fmt.Sprintf("r%d", len(cl.envs))
+	fs := &flakyStore{Store: cl.store.Replica(name)}
+	rec := &recorder{}
+	all := append(rec.options(), heartbeat.WithStore(fs), heartbeat.WithTokenKeys(testKey), heartbeat.WithLogger(logger.With("replica", name)))
+	srv, err := heartbeat.NewServer(append(all, cl.opts...)...)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	rec.srv = srv
+	l := memnet.Listen("hb-" + name)
+	e := &env{Served: &hbtest.Served{T: t, Start: cl.start, L: l, Srv: srv}, t: t, start: cl.start, l: l, srv: srv, rec: rec}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(e.l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+	})
+	cl.envs = append(cl.envs, e)
+	cl.flaky = append(cl.flaky, fs)
+	return e
 }
 
 // count counts the callbacks of kind for id on every replica.
@@ -417,6 +427,45 @@ func TestStoreIdleFollowsTheUser(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The idle count follows the user to a replica that started after the
+// user's last activity (a replica restarted or added during a deploy):
+// the activity is older than that replica's clock, and still counts.
+func TestStoreIdleFollowsTheUserToAYoungerReplica(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replace bool // the old connection still open, so its replica hands its activity over
+	}{{"after a drop", false}, {"replacing an open connection", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cl := newCluster(t, 1, heartbeat.WithIdleThreshold(300*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+				a := cl.envs[0]
+				ca, w := a.join("u1", a.Open("u1")) // activity at 0
+				a.SleepUntil(200 * time.Second)
+				b := cl.add() // its clock starts at 200 s
+				a.SleepUntil(211 * time.Second)
+				if !tc.replace {
+					ca.drop()
+				}
+				a.SleepUntil(212 * time.Second)
+				cb, _ := b.join("u1", w.Token)
+				if tc.replace {
+					wantClose(t, ca, heartbeat.CloseReplaced)
+				}
+				a.SleepUntil(301 * time.Second)
+				if at := b.at("u1", "idle", 1); at != 300*time.Second {
+					t.Fatalf("idle(1) at %v, want 300s (the threshold after the activity at 0, on the older replica); %s", at, cl.histories("u1"))
+				}
+				if got := cl.count("u1", "idle"); got != 1 {
+					t.Fatalf("idle callbacks after 301 s = %d, want 1; %s", got, cl.histories("u1"))
+				}
+				if f := cb.next(); f.Type != "idle" || f.Times != 1 {
+					t.Fatalf("frame %+v, want idle 1", f)
+				}
+			})
+		})
+	}
 }
 
 // The idle count follows the user to the connection that takes over, to

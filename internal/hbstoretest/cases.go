@@ -110,8 +110,9 @@ func detachAndResume(s *suite) {
 		s.t.Fatalf("resume after a detach: %+v, want resumed, no previous owner, activity 90s ago", cl)
 	}
 	s.quiet(a, b)
-	// A detach of an epoch that is not the current one changes nothing:
-	// b's connection still owns the session.
+	// A detach of an epoch that is not the current one changes nothing
+	// but the activity (StaleDetachHandsOverActivity): b's connection
+	// still owns the session.
 	s.must(a.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: first.Epoch, Grace: time.Second}), "stale Detach")
 	if res := s.refresh(b, held("u1", cl, "r2", timing)); res.Status[0] != heartbeat.HeldOK {
 		s.t.Fatalf("refresh after a stale detach: %+v", res)
@@ -132,6 +133,73 @@ func detachRevokes(s *suite) {
 	s.open(b, "u1", "j2", timing)
 	if cl := s.claim(b, "u1", "j2", "r2"); !cl.Resumed || cl.PrevOwner != "" {
 		s.t.Fatalf("claim after a revoke and a new Open: %+v", cl)
+	}
+}
+
+// staleDetachHandsOverActivity: a detach of a replaced connection (a newer
+// epoch holds the session) hands over the last activity that connection
+// saw, and nothing else. If it is later than the activity the store has,
+// the store keeps it (the idle count starts again from it: no threshold
+// reported since) and tells the replica holding the client, if one is
+// connected (MessageTouch with the ActivityAge), else nobody; an activity
+// that is not later changes nothing and tells nobody. The rest of the
+// stale detach (its grace, last frame, idle count, revoke) is ignored: the
+// connection that took over keeps the session and its resume nonce.
+func staleDetachHandsOverActivity(s *suite) {
+	a, b, c := s.rep("a"), s.rep("b"), s.rep("c")
+	first := s.connect(a, "u1", "r1", timing)
+	h := held("u1", first, "r1", timing)
+	h.ActivityAge, h.IdleTimes = 6*time.Minute, 1
+	s.refresh(a, h) // the store has the activity of 6 min ago, 1 threshold reported
+	cl := s.claim(b, "u1", "r1", "r2")
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: first.Epoch})
+	stale := func(age time.Duration) {
+		s.t.Helper()
+		s.must(a.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: first.Epoch, LastSeenAge: time.Minute, Grace: time.Second,
+			ActivityAge: age, IdleTimes: 3, Revoke: true}), fmt.Sprintf("a: stale Detach (activity %v ago)", age))
+	}
+
+	// Connected elsewhere, an older activity: nothing changes, nobody is
+	// told.
+	stale(10 * time.Minute)
+	s.quiet(a, b, c)
+	cl2 := s.claim(c, "u1", "r2", "r3")
+	if !cl2.Resumed || cl2.PrevOwner != b.st.Replica() || cl2.PrevEpoch != cl.Epoch ||
+		!s.approx(cl2.ActivityAge, 6*time.Minute) || cl2.IdleTimes != 1 {
+		s.t.Fatalf("claim after a stale detach with an older activity: %+v, want b's connection replaced, activity 6 min ago, 1 idle (unchanged)", cl2)
+	}
+	s.wantMsg(b, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: cl.Epoch})
+
+	// Connected elsewhere, a later activity: kept, and c (holding the
+	// client) is told its age.
+	stale(2 * time.Minute)
+	if m := s.next(c); m.Kind != heartbeat.MessageTouch || m.Session != "u1" || m.ActivityAge != 2*time.Minute {
+		s.t.Fatalf("c got %+v after a stale detach with a later activity, want MessageTouch of u1 with ActivityAge 2m0s", m)
+	}
+	s.quiet(a, b, c)
+	cl3 := s.claim(b, "u1", "r3", "r4")
+	if !cl3.Resumed || cl3.PrevOwner != c.st.Replica() || cl3.PrevEpoch != cl2.Epoch ||
+		!s.approx(cl3.ActivityAge, 2*time.Minute) || cl3.IdleTimes != 0 {
+		s.t.Fatalf("claim after a stale detach with a later activity: %+v, want c's connection replaced, activity 2 min ago, no idle", cl3)
+	}
+	s.wantMsg(c, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: cl2.Epoch})
+
+	// No client connected, an older activity: nothing changes.
+	s.must(b.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: cl3.Epoch, Grace: time.Hour, ActivityAge: 11 * time.Minute, IdleTimes: 2}), "b: Detach")
+	stale(20 * time.Minute)
+	s.quiet(a, b, c)
+	cl4 := s.claim(c, "u1", "r4", "r5")
+	if !cl4.Resumed || cl4.PrevOwner != "" || !s.approx(cl4.ActivityAge, 11*time.Minute) || cl4.IdleTimes != 2 {
+		s.t.Fatalf("claim of a session left with a stale detach with an older activity: %+v, want no previous owner, activity 11 min ago, 2 idle (unchanged)", cl4)
+	}
+
+	// No client connected, a later activity: kept, nobody is told.
+	s.must(c.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: cl4.Epoch, Grace: time.Hour, ActivityAge: cl4.ActivityAge, IdleTimes: cl4.IdleTimes}), "c: Detach")
+	stale(30 * time.Second)
+	s.quiet(a, b, c)
+	cl5 := s.claim(a, "u1", "r5", "r6")
+	if !cl5.Resumed || cl5.PrevOwner != "" || !s.approx(cl5.ActivityAge, 30*time.Second) || cl5.IdleTimes != 0 {
+		s.t.Fatalf("claim of a session left with a stale detach with a later activity: %+v, want no previous owner, activity 30 s ago, no idle", cl5)
 	}
 }
 
@@ -536,6 +604,41 @@ func staleDetachChangesNothing(s *suite) {
 		s.advance(5 * time.Second)
 		s.refresh(b, held("u1", cl, "r2", timing))
 		s.sweepNothing("after a stale detach", a, b)
+	}
+}
+
+// staleDetachMovesTheIdleThreshold: with no client connected, a later
+// activity a stale detach hands over moves the session's idle thresholds:
+// the count starts again from it, so the next one can come earlier than
+// the one due before. An activity not later (the same one, or older) moves
+// nothing.
+func staleDetachMovesTheIdleThreshold(s *suite) {
+	a, b := s.rep("a"), s.rep("b")
+	t0 := time.Now()
+	tm := heartbeat.Timing{Window: time.Hour, Idle: 5 * time.Minute}
+	first := s.connect(a, "u1", "r1", tm)
+	cl := s.claim(b, "u1", "r1", "r2")
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: first.Epoch})
+	s.advance(6 * time.Minute)
+	// b's client leaves at 6 min: its last activity at 0, the threshold at
+	// 5 min reported, so the next one is at 10 min.
+	s.must(b.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: cl.Epoch, Grace: time.Hour, ActivityAge: 6 * time.Minute, IdleTimes: 1}), "b: Detach")
+	stale := func(age time.Duration) {
+		s.t.Helper()
+		s.must(a.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: first.Epoch, Grace: time.Second, ActivityAge: age}), fmt.Sprintf("a: stale Detach (activity %v ago)", age))
+	}
+	stale(6 * time.Minute) // the same activity
+	stale(8 * time.Minute) // an older one
+	// Had either started the count again, the threshold at 5 min would be
+	// due now.
+	s.sweepNothing("after stale detaches with no later activity", a, b)
+	stale(2 * time.Minute) // at 4 min: the next threshold is at 9 min, not 10
+	s.quiet(a, b)
+	s.advance(3*time.Minute - time.Millisecond)
+	s.sweepNothing("before 5 min after the handed-over activity", a, b)
+	s.advance(time.Millisecond)
+	if got := s.sweep(a, b); dues(got) != "idle(u1,1)" || !got[0].At.Equal(t0.Add(9*time.Minute)) {
+		s.t.Fatalf("at 9 min: %+v, want idle 1 at 9 min (5 min after the activity a's stale detach handed over)", got)
 	}
 }
 

@@ -278,6 +278,12 @@ func (rt *Router) Connect(t *testing.T, l *car.Lease, opts ...hbclient.Option) *
 	return cl
 }
 
+// Another returns another client's network in front of the same
+// replicas, sending its dials to replica to.
+func (rt *Router) Another(to string) *Router {
+	return &Router{lis: rt.lis, to: to}
+}
+
 // Move sends the next dials to replica to and drops the current
 // connection; offline keeps the network down.
 func (rt *Router) Move(to string, offline bool) {

@@ -64,6 +64,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"HeadLockTakeover", headLockTakeover},
 		{"ClaimerDiesMidRelease", claimerDiesMidRelease},
 		{"StoreUnreachable", storeUnreachable},
+		{"ReleaseWakesQueueAtOnce", releaseWakesQueueAtOnce},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,17 +83,29 @@ type fleet struct {
 
 func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int) *fleet {
 	t.Helper()
+	return newFleetWith(t, newBackend, n, packSize, fleetConfig{poll: pollInterval, cleanup: 500 * time.Millisecond})
+}
+
+// fleetConfig is what a case may change of the fleet's timings.
+type fleetConfig struct {
+	poll    time.Duration // the managers' queue poll interval
+	cleanup time.Duration // CAR's cleanup delay after a DestroySession
+}
+
+func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int, cfg fleetConfig) *fleet {
+	t.Helper()
 	be := newBackend(t)
 	audit := be.Replica("audit")
 	return &fleet{be: be, audit: audit, Fleet: NewFleet(t, FleetConfig{
-		Replicas: n,
-		PackSize: packSize,
-		Store:    be.Replica,
+		Replicas:   n,
+		PackSize:   packSize,
+		CAROptions: []cartest.Option{cartest.WithCleanupDelay(cfg.cleanup)},
+		Store:      be.Replica,
 		Options: func(string) []car.ManagerOption {
 			return []car.ManagerOption{
 				car.WithAPITimeout(apiTimeout),
 				car.WithReleaseClaimTTL(claimTTL),
-				car.WithQueuePollInterval(pollInterval),
+				car.WithQueuePollInterval(cfg.poll),
 				car.WithStoreTimeout(storeTimeout),
 			}
 		},

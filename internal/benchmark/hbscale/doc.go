@@ -107,7 +107,10 @@
 // the CPU window ended after the first idle crossing, or if any session
 // disconnected before the kills. -quick uses N = 200, one run, a 1 s ping
 // interval, a 2.5 s timeout, an 8 s idle threshold (room for connecting
-// slowly on a loaded machine) and shorter phases.
+// slowly on a loaded machine) and shorter phases. -library-defaults runs the
+// server at the heartbeat package's DefaultPingInterval, DefaultPingTimeout
+// and DefaultReconnectWindow (as -grace), each unless given explicitly:
+// .ci/bench's part hbdefaults compares those with the defaults before them.
 //
 // With -profile DIR, the server writes a CPU profile of the CPU window, the
 // idle phase and the disconnect phase, and a heap profile at mem_after
@@ -125,8 +128,9 @@
 //	  "schema": "hbscale/v1",
 //	  "complete": true,                 // false if stopped early; "error" says why
 //	  "machine": {"cpu_model", "cores", "memory_bytes", "kernel", "go_version",
-//	              "goos", "goarch", "fd_limit", "date" (RFC 3339, UTC)},
-//	  "config": {"sessions": [1000, 5000, 15000], "runs", "quick",
+//	              "goos", "goarch", "fd_limit", "date" (RFC 3339, UTC),
+//	              "load_average" (/proc/loadavg's first three fields at the start)},
+//	  "config": {"sessions": [1000, 5000, 15000], "runs", "quick", "library_defaults",
 //	             "ping_interval_ms", "ping_timeout_ms", "idle_threshold_ms", "grace_ms",
 //	             "idle_spread_ms", "settle_ms", "cpu_window_ms",
 //	             "kill_fraction", "kill_min", "dial_parallelism",

@@ -14,7 +14,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/internal/onepunderrace"
 )
 
@@ -212,4 +214,37 @@ func defaultConfig(args ...string) (orchestratorConfig, error) {
 	}
 	orc.server, orc.stderr = srv, io.Discard
 	return orc, orc.validate()
+}
+
+// -library-defaults runs the server at the heartbeat package's defaults,
+// and an explicit flag still wins over it.
+func TestLibraryDefaults(t *testing.T) {
+	parse := func(args ...string) orchestratorConfig {
+		t.Helper()
+		fs := flag.NewFlagSet("hbscale", flag.ContinueOnError)
+		var orc orchestratorConfig
+		orc.server.register(fs)
+		orc.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if orc.libDefaults {
+			orc.applyLibraryDefaults(fs)
+		}
+		return orc
+	}
+	c := parse("-library-defaults")
+	if s := c.server; s.pingInterval != heartbeat.DefaultPingInterval || s.pingTimeout != heartbeat.DefaultPingTimeout || s.grace != heartbeat.DefaultReconnectWindow {
+		t.Fatalf("server %+v, want the heartbeat package's defaults", s)
+	}
+	if !c.record().LibraryDefaults {
+		t.Fatal("the results' config does not say library_defaults")
+	}
+	c = parse("-library-defaults", "-ping-timeout", "40s")
+	if s := c.server; s.pingTimeout != 40*time.Second || s.pingInterval != heartbeat.DefaultPingInterval {
+		t.Fatalf("server %+v: the explicit -ping-timeout must win", s)
+	}
+	if s := parse().server; s.pingInterval == heartbeat.DefaultPingInterval && s.pingTimeout == heartbeat.DefaultPingTimeout {
+		t.Fatalf("without -library-defaults the harness keeps its own timings, got %+v", s)
+	}
 }

@@ -57,6 +57,9 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if orc.quick {
 		orc.applyQuick(fs)
 	}
+	if orc.libDefaults {
+		orc.applyLibraryDefaults(fs)
+	}
 	if err := orc.validate(); err != nil {
 		fmt.Fprintln(stderr, "hbscale:", err)
 		return 2

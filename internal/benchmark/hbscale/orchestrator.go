@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/internal/benchmark/childproc"
 )
 
@@ -49,6 +50,7 @@ type orchestratorConfig struct {
 	out          string
 	profileDir   string
 	quick        bool
+	libDefaults  bool
 	stderr       io.Writer // the server process's stderr goes here
 }
 
@@ -67,6 +69,7 @@ func (c *orchestratorConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.out, "out", "results.json", "results file (empty: none)")
 	fs.StringVar(&c.profileDir, "profile", "", "write server CPU profiles of each phase and a heap profile to this directory (adds profiling overhead to the figures)")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test: N=200, 1 run, short phases (under 30 s); explicit flags still win")
+	fs.BoolVar(&c.libDefaults, "library-defaults", false, "ping interval, ping timeout and grace at the heartbeat package's defaults (DefaultPingInterval, DefaultPingTimeout, DefaultReconnectWindow); explicit flags still win")
 }
 
 // applyQuick sets the quick mode's values for every flag not given
@@ -89,6 +92,23 @@ func (c *orchestratorConfig) applyQuick(fs *flag.FlagSet) {
 		if !set[name] {
 			apply()
 		}
+	}
+}
+
+// applyLibraryDefaults sets the server's ping interval, ping timeout and
+// grace to the heartbeat package's defaults, for each of those flags not
+// given explicitly (after -quick, which it overrides for them).
+func (c *orchestratorConfig) applyLibraryDefaults(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["ping-interval"] {
+		c.server.pingInterval = heartbeat.DefaultPingInterval
+	}
+	if !set["ping-timeout"] {
+		c.server.pingTimeout = heartbeat.DefaultPingTimeout
+	}
+	if !set["grace"] {
+		c.server.grace = heartbeat.DefaultReconnectWindow
 	}
 }
 
@@ -143,6 +163,7 @@ func (c *orchestratorConfig) record() configRecord {
 		Sessions:          c.sessions,
 		Runs:              c.runs,
 		Quick:             c.quick,
+		LibraryDefaults:   c.libDefaults,
 		PingIntervalMs:    durationMs(c.server.pingInterval),
 		PingTimeoutMs:     durationMs(c.server.pingTimeout),
 		IdleThresholdMs:   durationMs(c.server.idleThreshold),

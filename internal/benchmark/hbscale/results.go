@@ -53,12 +53,15 @@ type machine struct {
 	GOARCH      string `json:"goarch"`
 	FDLimit     uint64 `json:"fd_limit"`
 	Date        string `json:"date"` // RFC 3339, UTC, when the run started
+	// LoadAverage is /proc/loadavg's first three fields at the start.
+	LoadAverage string `json:"load_average"`
 }
 
 type configRecord struct {
 	Sessions          []int   `json:"sessions"`
 	Runs              int     `json:"runs"`
 	Quick             bool    `json:"quick"`
+	LibraryDefaults   bool    `json:"library_defaults"`
 	PingIntervalMs    float64 `json:"ping_interval_ms"`
 	PingTimeoutMs     float64 `json:"ping_timeout_ms"`
 	IdleThresholdMs   float64 `json:"idle_threshold_ms"`
@@ -345,6 +348,11 @@ func readMachine(start time.Time) machine {
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
 	if kb, err := strconv.ParseUint(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64); err == nil {
 		m.MemoryBytes = kb << 10
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.LoadAverage = strings.Join(f[:3], " ")
+		}
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))

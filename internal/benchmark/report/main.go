@@ -1,7 +1,8 @@
 // Command report renders BENCHMARKS.md from the raw output of the
 // benchmark runs that .ci/bench makes: `go test -bench` output (several
 // runs of each benchmark, via -count) and the heartbeat-at-scale results
-// (internal/benchmark/hbscale's JSON), and the concurrency-seconds held
+// (internal/benchmark/hbscale's JSON, also its runs at the heartbeat's
+// defaults beside the old ones, interleaved), and the concurrency-seconds held
 // after users left (internal/benchmark/afterleave's JSON). Compared
 // variants run interleaved, in rounds: a ratio is taken within a round,
 // and its median over the rounds, with the range, is what a target is
@@ -29,19 +30,21 @@ func main() {
 	flag.Var(&benchFiles, "bench", "file of `go test -bench` output (repeatable)")
 	hbscale := flag.String("hbscale", "", "hbscale results JSON")
 	afterleave := flag.String("afterleave", "", "afterleave results JSON (internal/benchmark/afterleave -json)")
+	var defaults stringList
+	flag.Var(&defaults, "hbdefaults", "`new=FILE` or old=FILE: an hbscale results JSON of one run at the heartbeat's defaults (new) or at the ones before them (old); repeatable, in the order they ran, round k being the k-th of each")
 	notes := flag.String("notes", "", "markdown file of notes, included as it is")
 	machine := flag.String("machine", "", "machine description file (CPU, cores, Go version, date)")
 	command := flag.String("command", ".ci/bench", "the command that produced the figures")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
 	prevPath := flag.String("previous", "", "the report this one replaces: sections of parts not run are carried over from it")
 	flag.Parse()
-	if err := run(benchFiles, *hbscale, *afterleave, *notes, *machine, *command, *out, *prevPath); err != nil {
+	if err := run(benchFiles, *hbscale, *afterleave, defaults, *notes, *machine, *command, *out, *prevPath); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, command, out, prevPath string) error {
+func run(benchFiles []string, hbscalePath, leavePath string, defaultsSpecs []string, notesPath, machinePath, command, out, prevPath string) error {
 	if len(benchFiles) == 0 {
 		return errors.New("no -bench files")
 	}
@@ -71,6 +74,13 @@ func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, co
 			return err
 		}
 	}
+	var defaults *defaultsResults
+	if len(defaultsSpecs) > 0 {
+		var err error
+		if defaults, err = readDefaults(defaultsSpecs); err != nil {
+			return err
+		}
+	}
 	read := func(path string) (string, error) {
 		if path == "" {
 			return "", nil
@@ -94,6 +104,6 @@ func run(benchFiles []string, hbscalePath, leavePath, notesPath, machinePath, co
 		}
 		prev = parsePrevious(string(b))
 	}
-	doc := render(s, scale, leave, machine, notes, command, prev)
+	doc := render(s, scale, leave, defaults, machine, notes, command, prev)
 	return os.WriteFile(out, []byte(doc), 0o644)
 }

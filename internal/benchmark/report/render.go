@@ -39,7 +39,7 @@ func fmtStat(s stat, div float64, prec int) string {
 	return fmt.Sprintf(f+" ("+f+"–"+f+")", s.Median/div, s.Min/div, s.Max/div)
 }
 
-func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes, command string, prev *previous) string {
+func render(s samples, scale *scaleResults, leave *leaveResults, defaults *defaultsResults, machine, notes, command string, prev *previous) string {
 	r := &report{}
 	r.p("# Benchmarks")
 	r.p("")
@@ -73,6 +73,7 @@ func render(s samples, scale *scaleResults, leave *leaveResults, machine, notes,
 		{queueRun, "## The queue", "BenchmarkQueue was left out", []string{"queue: "}, func() { r.queue(s) }},
 		{leave != nil, "## Concurrency-seconds held after the user left", "the concurrency-seconds run was left out", []string{": held vs CAR alone", "reload within the grace", "concurrency held after the user left"}, func() { r.afterLeave(leave) }},
 		{scale != nil || memRun, "## Heartbeat server", "the heartbeat's benchmarks were left out", []string{"sessions]", "idle session memory"}, func() { r.heartbeat(s, scale) }},
+		{defaults != nil, defaultsTitle, "the part hbdefaults was left out or did not complete", nil, func() { r.heartbeatDefaults(defaults) }},
 	}
 	for _, part := range parts {
 		if !part.ran && r.carry(prev, part.title, part.why) {

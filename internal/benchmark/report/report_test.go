@@ -3,8 +3,13 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
 
 // Ratios are taken within a round: a round in which one side is missing
@@ -100,7 +105,7 @@ BenchmarkQueue/queued=1000-2 1 0.3 ready-p50-ms 0.25 floor-p50-ms 1.4 ready-p99/
 // with it.
 func TestCarryOver(t *testing.T) {
 	prev := parsePrevious("# Benchmarks\n\n## Heartbeat server\n\nold table\n\n## Targets\n\n| target | goal | measured | |\n|---|---|---|---|\n| signing time | ≤ 2 µs | 9 µs | **missed** |\n| idle callback error p99 [1000 sessions] | ≤ 50 | 4 | met |\n\n## Notes\n")
-	doc := render(samples{}, nil, nil, "", "", ".ci/bench", prev)
+	doc := render(samples{}, nil, nil, nil, "", "", ".ci/bench", prev)
 	if !strings.Contains(doc, "## Heartbeat server\n\n*Not measured by this run") || !strings.Contains(doc, "old table") {
 		t.Fatalf("heartbeat section not carried:\n%s", doc)
 	}
@@ -108,7 +113,7 @@ func TestCarryOver(t *testing.T) {
 		t.Fatalf("targets:\n%s", doc)
 	}
 	// Carried over again, each section says so once.
-	again := render(samples{}, nil, nil, "", "", ".ci/bench", parsePrevious(doc))
+	again := render(samples{}, nil, nil, nil, "", "", ".ci/bench", parsePrevious(doc))
 	if n, m := strings.Count(again, "Not measured by this run"), strings.Count(again, "\n## ")-1; n != m || !strings.Contains(again, "old table") {
 		t.Fatalf("carried twice: %d notes in %d sections\n%s", n, m, again)
 	}
@@ -149,6 +154,10 @@ old leave table
 
 old heartbeat table
 
+## Heartbeat at the library's defaults
+
+old defaults table
+
 ## Targets
 
 | target | goal | measured | |
@@ -168,8 +177,8 @@ old heartbeat table
 	if err := parseBench(strings.NewReader("BenchmarkIdleSessionMemory-2 1 8000 B/session 7000 heap-B/session 1000 stack-B/session 15000 sessions\n"), s); err != nil {
 		t.Fatal(err)
 	}
-	doc := render(s, nil, nil, "", "", ".ci/bench", prev)
-	for _, old := range []string{"old signing", "old client table", "old servers table", "old queue table", "old leave table"} {
+	doc := render(s, nil, nil, nil, "", "", ".ci/bench", prev)
+	for _, old := range []string{"old signing", "old client table", "old servers table", "old queue table", "old leave table", "old defaults table"} {
 		if !strings.Contains(doc, old) {
 			t.Errorf("%q not carried over", old)
 		}
@@ -230,8 +239,106 @@ func TestCallsPerSecondGoalIsPairedByRound(t *testing.T) {
 			t.Fatalf("ratios %v, want %v", got, want)
 		}
 	}
-	doc := render(s, nil, nil, "", "", ".ci/bench", nil)
+	doc := render(s, nil, nil, nil, "", "", ".ci/bench", nil)
 	if !strings.Contains(doc, "| calls/s vs the official SDK | ≥ 1.8×, or the signed floor's own ratio when lower") || !strings.Contains(doc, "3 of 4 rounds ≥ 1.00× | met |") {
 		t.Fatalf("calls/s target row:\n%s", doc)
+	}
+}
+
+// hbdefaultsJSON is a small hbscale results file of one run of 15,000
+// sessions, at the given timings (ms) and with the given figures.
+func hbdefaultsJSON(t *testing.T, dir, name string, date string, intervalMs, timeoutMs, graceMs, hbps, cores, us, rss, goMem, silent50, silent99, idle50, idle99 float64) string {
+	t.Helper()
+	doc := fmt.Sprintf(`{"schema": "hbscale/v1", "complete": true,
+  "machine": {"date": %q, "load_average": "0.50 0.40 0.30"},
+  "config": {"sessions": [15000], "runs": 1, "ping_interval_ms": %g, "ping_timeout_ms": %g, "grace_ms": %g,
+             "idle_threshold_ms": 45000, "cpu_window_ms": 30000, "library_defaults": true},
+  "runs": [{"sessions": 15000, "run": 1, "connect_seconds": 9.5, "heartbeats_per_second": %g, "cpu_cores": %g,
+            "cpu_us_per_heartbeat": %g, "rss_bytes_per_session": %g, "mem_go_bytes_per_session": %g,
+            "disconnect_silent_ms": {"n": 1500, "p50": %g, "p99": %g}, "idle_error_ms": {"n": 15000, "p50": %g, "p99": %g}}],
+  "summary": [], "targets": []}`, date, intervalMs, timeoutMs, graceMs, hbps, cores, us, rss, goMem, silent50, silent99, idle50, idle99)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The part hbdefaults: runs at the library's defaults and at the old
+// ones, interleaved (new old old new), each round's values side by side
+// with their difference; left out, its section is carried over.
+func TestHeartbeatDefaults(t *testing.T) {
+	dir := t.TempDir()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	ni, nt, ng := ms(heartbeat.DefaultPingInterval), ms(heartbeat.DefaultPingTimeout), ms(heartbeat.DefaultReconnectWindow)
+	specs := []string{
+		"new=" + hbdefaultsJSON(t, dir, "1-new.json", "2026-12-02T17:41:00Z", ni, nt, ng, 1500, 0.07, 49, 8400, 7540, 24478, 29775, 6.5, 20),
+		"old=" + hbdefaultsJSON(t, dir, "1-old.json", "2026-12-02T17:43:00Z", 25000, 60000, 90000, 600, 0.06, 91.3, 8150, 7280, 45829, 59746, 5.5, 30),
+		"old=" + hbdefaultsJSON(t, dir, "2-old.json", "2026-12-02T17:45:00Z", 25000, 60000, 90000, 500, 0.05, 97.9, 7930, 7090, 47876, 54029, 4, 10),
+		"new=" + hbdefaultsJSON(t, dir, "2-new.json", "2026-12-02T17:47:00Z", ni, nt, ng, 1499, 0.06, 42, 8250, 7380, 25373, 29957, 8, 12),
+	}
+	d, err := readDefaults(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := render(samples{}, nil, nil, d, "", "", ".ci/bench", nil)
+	_, sec, ok := strings.Cut(doc, defaultsTitle+"\n")
+	if !ok {
+		t.Fatalf("no section %q:\n%s", defaultsTitle, doc)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	for _, want := range []string{
+		"Runs, in order: new (17:41:00 UTC, load 0.50 0.40 0.30), old (17:43:00 UTC, load 0.50 0.40 0.30), old (17:45:00 UTC",
+		"| figure, 15,000 sessions | new (10 s / 30 s, 60 s grace): round 1, round 2 | old (25 s / 60 s, 90 s grace): round 1, round 2 | new − old: round 1, round 2 |",
+		"| heartbeats/s | 1500, 1499 | 600, 500 | +900 (+150%), +999 (+200%) |",
+		"| server CPU over the window, cores | 0.070, 0.060 | 0.060, 0.050 | +0.010 (+17%), +0.010 (+20%) |",
+		"| server CPU, µs/heartbeat | 49.0, 42.0 | 91.3, 97.9 | -42.3 (-46%), -55.9 (-57%) |",
+		"| RSS, KB/session | 8.40, 8.25 | 8.15, 7.93 | +0.25 (+3%), +0.32 (+4%) |",
+		"| Go heap+stack, KB/session | 7.54, 7.38 | 7.28, 7.09 | +0.26 (+4%), +0.29 (+4%) |",
+		"| silent kill → OnDisconnect p50, ms | 24478, 25373 | 45829, 47876 | -21351 (-47%), -22503 (-47%) |",
+		"| silent kill → OnDisconnect p99, ms | 29775, 29957 | 59746, 54029 | -29971 (-50%), -24072 (-45%) |",
+		"| idle callback error p50, ms | 6.5, 8.0 | 5.5, 4.0 | +1.0 (+18%), +4.0 (+100%) |",
+		"| idle callback error p99, ms | 20.0, 12.0 | 30.0, 10.0 | -10.0 (-33%), +2.0 (+20%) |",
+	} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("section lacks %q:\n%s", want, sec)
+		}
+	}
+	if strings.Contains(sec, "Not at the library's defaults") {
+		t.Errorf("the new runs are at the library's defaults:\n%s", sec)
+	}
+
+	// Left out of PARTS: carried over as it was, saying so; no table of
+	// its own.
+	again := render(samples{}, nil, nil, nil, "", "", ".ci/bench", parsePrevious(doc))
+	if !strings.Contains(again, defaultsTitle+"\n\n*Not measured by this run (the part hbdefaults was left out") || !strings.Contains(again, "| heartbeats/s | 1500, 1499 |") {
+		t.Fatalf("not carried over:\n%s", again)
+	}
+	// Without a previous report, it says it was not run.
+	if none := render(samples{}, nil, nil, nil, "", "", ".ci/bench", nil); !strings.Contains(none, defaultsTitle+"\n\nThe heartbeat at the library's defaults beside the old ones (`.ci/bench` part hbdefaults) was not part of this run.") {
+		t.Fatalf("no placeholder:\n%s", none)
+	}
+
+	// A "new" run that is not at the library's defaults says so.
+	specs[0] = "new=" + hbdefaultsJSON(t, dir, "x-new.json", "2026-12-02T17:41:00Z", 5000, nt, ng, 1500, 0.07, 49, 8400, 7540, 24478, 29775, 6.5, 20)
+	if d, err = readDefaults(specs); err != nil {
+		t.Fatal(err)
+	}
+	if doc := render(samples{}, nil, nil, d, "", "", ".ci/bench", nil); !strings.Contains(doc, "**Not at the library's defaults**: a new run had a ping interval of 5 s, not heartbeat.DefaultPingInterval (10 s)") {
+		t.Fatalf("no warning:\n%s", doc)
+	}
+
+	// Rounds need one run of each variant.
+	for _, bad := range [][]string{specs[:3], {"mid=" + filepath.Join(dir, "1-new.json")}, {specs[0]}} {
+		if _, err := readDefaults(bad); err == nil {
+			t.Errorf("readDefaults(%q) = nil error", bad)
+		}
+	}
+	incomplete := filepath.Join(dir, "incomplete.json")
+	if err := os.WriteFile(incomplete, []byte(`{"schema": "hbscale/v1", "complete": false, "error": "sessions 15000, run 1: raise -idle-threshold", "runs": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readDefaults([]string{specs[1], "new=" + incomplete}); err == nil || !strings.Contains(err.Error(), "raise -idle-threshold") {
+		t.Errorf("an incomplete run: error %v", err)
 	}
 }
