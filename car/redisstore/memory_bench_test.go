@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 // usedMemory returns INFO memory's used_memory, in bytes.
@@ -62,8 +63,9 @@ func settledMemory(b *testing.B, c *redis.Client) int64 {
 // Redis's used_memory (INFO memory) after the keys settle, minus before,
 // divided by the users. An active user's figure is its lease, its
 // heartbeat session and the indexes they are in; a queued user's is its
-// queue entry, its lease and its heartbeat session. No client connects:
-// the figure is what Redis holds for a user whatever its connection.
+// queue entry, its lease and its heartbeat session. Every user's client
+// connects its heartbeat (hbclient, in process) right after its Start, as
+// a page does, so the figure is of connected users.
 func BenchmarkRedisMemory(b *testing.B) {
 	const active, queued = 1000, 1000
 	key := []byte("0123456789abcdef0123456789abcdef")
@@ -73,6 +75,19 @@ func BenchmarkRedisMemory(b *testing.B) {
 		r := newBenchReplica(b, benchCAR(b, active), append(redisOptions(b, srv, "bench", key), car.WithQueueLimit(queued))...)
 		ctx := context.Background()
 		before := settledMemory(b, admin)
+		var clients []*hbclient.Client
+		b.Cleanup(func() {
+			for _, cl := range clients {
+				cl.Close()
+			}
+		})
+		connect := func(l *car.Lease) {
+			cl, err := hbclient.Connect(ctx, r.url, l.HeartbeatSession, l.HeartbeatToken)
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, cl)
+		}
 		for i := range active {
 			l, err := r.mgr.Start(ctx, car.StartRequest{UserId: "a" + strconv.Itoa(i), UserIp: "10.0.0.1", ClientSession: "cs"})
 			if err != nil {
@@ -81,6 +96,7 @@ func BenchmarkRedisMemory(b *testing.B) {
 			if l.QueuePosition != 0 {
 				b.Fatalf("active user %d queued at %d", i, l.QueuePosition)
 			}
+			connect(l)
 		}
 		withActive := settledMemory(b, admin)
 		for i := range queued {
@@ -91,6 +107,7 @@ func BenchmarkRedisMemory(b *testing.B) {
 			if l.QueuePosition == 0 {
 				b.Fatalf("queued user %d got a concurrency", i)
 			}
+			connect(l)
 		}
 		withQueued := settledMemory(b, admin)
 		b.Logf("used_memory: %d B before, %d with %d active users, %d with %d queued users more", before, withActive, active, withQueued, queued)
