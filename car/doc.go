@@ -205,6 +205,27 @@
 // ever seen by one that is gone), which CAR's own reconnect wait then
 // frees; package redisstore's documentation says exactly what is rebuilt,
 // what a Redis failover can lose, and what then happens.
+//
+// Every replica verifies every user's heartbeat token, so they share one
+// token key ring (WithHeartbeat(heartbeat.WithTokenKeys(current,
+// older...))), and [SessionManager.SetTokenKeys] rotates it at run time,
+// closing no connection. Rotate from key A to key B in three phases, each
+// finished on every replica before the next begins:
+//
+//  1. SetTokenKeys(A, B): B is accepted everywhere, A still mints.
+//  2. SetTokenKeys(B, A): B mints; tokens signed with A still work.
+//  3. SetTokenKeys(B), once no client still holds a token signed with A
+//     (a connected client keeps the resume token of its last welcome for
+//     as long as it stays connected).
+//
+// A replica that makes B current before every replica accepts it issues
+// tokens the others refuse with 4002 "invalid token", which a client takes
+// as final. A client that presents a token signed with a dropped key gets
+// the same 4002 on every replica and stops; unless the application calls
+// Start again for the user (a new token; within the reconnect wait the same
+// concurrency), the lease is released as "disconnected" when the reconnect
+// wait ends. Package heartbeat ("Rotating the token key") has the details.
+//
 // [SessionManager.Drain] is the shutdown of a rolling deploy: it
 // releases nothing and closes the heartbeat connections with 1001 so the
 // clients resume elsewhere; [SessionManager.Shutdown] with a store is the

@@ -278,8 +278,7 @@
 // [WithTokenKeys] (a key ring: a current key that mints, older keys that
 // still verify, each at least 32 bytes) replicas share keys and accept each
 // other's tokens, and [Server.SetTokenKeys] rotates them while the Server
-// runs without breaking a connected session (keep the old key among the
-// older ones until its tokens are used up). A forged token or one for another session is refused
+// runs (see "Rotating the token key" below). A forged token or one for another session is refused
 // (4002) without a lookup; a genuine token whose session is gone is told
 // "expired" (4003) without keeping tombstones. A session accepts its current
 // join token (from the latest Open) and its current resume token (from the
@@ -289,6 +288,46 @@
 // checks out. Browsers must come from the request's own host unless
 // [WithAllowedOrigins] says otherwise; a request without an Origin header (not
 // a browser) passes the origin check.
+//
+// # Rotating the token key
+//
+// [Server.SetTokenKeys] replaces the key ring at once and closes no
+// connection. Every replica must accept every token at every moment, so a
+// rotation from key A to key B goes in three phases, each finished on
+// every replica before the next begins:
+//
+//  1. Add B as an older key: SetTokenKeys(A, B). Tokens are still minted
+//     with A, and every replica now accepts B as well.
+//  2. Make B current: SetTokenKeys(B, A). A replica in this phase mints
+//     with B, which every replica accepts since phase 1, and tokens
+//     signed with A still work everywhere.
+//  3. Drop A: SetTokenKeys(B), once no token signed with A is still held.
+//
+// Skipping phase 1 breaks clients: a replica that makes B current while
+// another knows only A mints tokens that the other refuses with 4002
+// "invalid token", and a client takes 4002 as final: package hbclient's
+// Connect fails with [ErrUnauthorized], a resume refused so ends the
+// client in StateExpired (its error matches ErrUnauthorized too), and the
+// browser client above stops. A refused hello consumes nothing: the token
+// still works on a replica that knows its key.
+//
+// When to drop A: a join token is held until its hello or the end of its
+// session; a resume token from a welcome until the client's next hello,
+// however long it stays connected. So a client whose last welcome (or join
+// token) came from a replica before that replica's phase 2 holds a token
+// signed with A for as long as its connection lasts. Drop A only once such
+// connections are gone (keep it for the longest time a session stays
+// connected, plus the reconnect window), or accept what happens to them: a
+// hello with a token signed with a dropped key is refused with 4002
+// [CloseUnauthorized] "invalid token", on every replica, and the client
+// stops; its session runs out at the end of its grace window ([OnExpire]),
+// as if the client never came back, unless the application issues a new
+// token meanwhile (Open again; package car: Start again, which within the
+// reconnect wait keeps the user's concurrency). One Server alone rotates
+// the same way, with phases 1 and 2 in one step. A Server started without
+// WithTokenKeys has a random key of its own that no ring can name: its
+// first SetTokenKeys drops it, with the outcome above for every token it
+// minted. Start with WithTokenKeys to rotate without that.
 //
 // # Timers and goroutines
 //

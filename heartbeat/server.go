@@ -213,10 +213,13 @@ func (s *Server) Open(ctx context.Context, id string) (token string, err error) 
 // SetTokenKeys replaces the token key ring while the Server runs, with the
 // rules of WithTokenKeys: tokens minted from now on are signed with
 // current, and tokens signed with any of current and older are accepted.
-// To rotate without breaking a connected session, keep the previous
-// current key among older for as long as a token it signed may still be
-// presented (a welcome's resume token lives until the next hello). Invalid
-// keys change nothing and return a *ValidationError.
+// It closes no connection. To rotate without breaking a client, keep the
+// previous current key among older for as long as a token it signed may
+// still be presented (a welcome's resume token lives until the next
+// hello), and across replicas rotate in the three phases of the package
+// documentation ("Rotating the token key"): a token signed with a key the
+// Server does not hold is refused with 4002. Invalid keys change nothing
+// and return a *ValidationError.
 func (s *Server) SetTokenKeys(current []byte, older ...[]byte) error {
 	r, err := newKeyRing("SetTokenKeys", current, older)
 	if err != nil {
