@@ -93,15 +93,12 @@ func openBgPage(t *testing.T) *bgPage {
 		defer cancel()
 		hb.Shutdown(ctx)
 	})
-	token, err := hb.Open(context.Background(), bgSession)
-	if err != nil {
-		t.Fatal(err)
-	}
 	html := `<!doctype html><meta charset="utf-8"><title>background</title><script type="module">
 import { connect } from "/heartbeat/web/heartbeat.js";
 const ticks = [], log = [];
 setInterval(() => ticks.push(Date.now()), 50);
-const hb = connect({ url: "/bg/heartbeat", session: ` + jsString(bgSession) + `, token: ` + jsString(token) + `, storage: null });
+const { session, token } = await (await fetch("/bg/open", { method: "POST" })).json();
+const hb = connect({ url: "/bg/heartbeat", session, token, storage: null });
 hb.on("state", (d) => log.push({ t: Date.now(), type: "state", state: d.state, resumed: !!d.resumed, code: d.code, reason: d.reason }));
 hb.on("welcome", () => log.push({ t: Date.now(), type: "welcome" }));
 hb.on("custom", (d) => log.push({ t: Date.now(), type: "custom", name: d.name }));
@@ -109,13 +106,23 @@ window.bg = { hb, ticks, log };
 </script>`
 	e := newEnv(t, app.Config{Routes: func(mux *http.ServeMux) {
 		mux.Handle("GET /bg/heartbeat", hb)
+		// The backend's Start: it opens the session when the page asks,
+		// so that its window runs from then, not from the test's start.
+		mux.HandleFunc("POST /bg/open", func(w http.ResponseWriter, r *http.Request) {
+			token, err := hb.Open(r.Context(), bgSession)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]string{"session": bgSession, "token": token})
+		})
 		mux.HandleFunc("GET /bg/page", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Write([]byte(html))
 		})
 	}})
 	p := &bgPage{tab: e.openPath("bg", "/bg/page"), hb: hb, rec: rec}
-	p.waitJS(`window.bg && window.bg.hb.state === "connected"`, 10*time.Second)
+	p.waitBg(`window.bg && window.bg.hb.state === "connected"`, 15*time.Second)
 	// OnConnect runs after the welcome, on the server's own goroutine.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c, _, _, _ := rec.counts()
@@ -195,6 +202,30 @@ func (p *bgPage) checkActivity(t *testing.T, after time.Time) {
 	}
 	if st := eval[string](p.tab, `window.bg.hb.state`); st != "connected" {
 		t.Errorf("page's heartbeat %q, want connected", st)
+	}
+}
+
+// waitBg polls a JavaScript condition from Go until it is true, failing
+// after timeout with the page's and the server's view.
+func (p *bgPage) waitBg(cond string, timeout time.Duration) {
+	p.e.t.Helper()
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Since(start) > timeout {
+			ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+			page, perr := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.bg ? {state: window.bg.hb.state, why: window.bg.hb.why, code: window.bg.hb.closeCode, reason: window.bg.hb.closeReason, log: window.bg.log, ticks: window.bg.ticks.length} : {bg: "missing", html: document.documentElement.outerHTML.slice(0, 300)})`))
+			cancel()
+			info, ok := p.hb.Session(bgSession)
+			c, d, r, why := p.rec.counts()
+			p.e.t.Fatalf("%s not true within %v (err %v); page: %s (err %v); server: session %+v (exists %v), %d connects, %d disconnects, %d resumes%s", cond, timeout, err, page, perr, info, ok, c, d, r, why)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
