@@ -18,7 +18,7 @@ import (
 )
 
 // A page whose JavaScript cannot run: a background tab the browser froze,
-// or a page busy in a long task. The heartbeat server must not drop it,
+// or a page blocked in a long task. The heartbeat server must not drop it,
 // because the browser's network stack answers WebSocket pings without the
 // page's code. These tests run their own heartbeat.Server (short timings,
 // callbacks recorded) on the demo's origin, and a page that connects to it
@@ -115,6 +115,14 @@ window.bg = { hb, ticks, log };
 				return
 			}
 			json.NewEncoder(w).Encode(map[string]string{"session": bgSession, "token": token})
+		})
+		// A slow answer, for a synchronous request that blocks the page.
+		mux.HandleFunc("GET /bg/block", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(bgStall):
+			case <-r.Context().Done():
+			}
+			w.Write([]byte("ok"))
 		})
 		mux.HandleFunc("GET /bg/page", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -233,26 +241,33 @@ func (p *bgPage) clientLog() string {
 	return eval[string](p.tab, `JSON.stringify(window.bg.log)`)
 }
 
-// A page busy in a long task (its event loop blocked for four ping
-// timeouts: no timers, no event handlers) keeps its heartbeat connection:
-// Chromium's network stack answers the server's pings by itself, so the
-// server keeps hearing pongs and never disconnects the session. Afterwards
-// the page is still on the same connection: the notice sent meanwhile
-// arrives, its activity reaches the server, and it never reconnected.
+// A page whose event loop is blocked (here in a synchronous request that
+// takes four ping timeouts: no timers, no event handlers, like a long task,
+// but without burning a core of the shared machine) keeps its heartbeat
+// connection: Chromium's network stack answers the server's pings by
+// itself, so the server keeps hearing pongs and never disconnects the
+// session. Afterwards the page is still on the same connection: the notice
+// sent meanwhile arrives, its activity reaches the server, and it never
+// reconnected.
 //
 // The control: the page's 50 ms timer did not tick and the notice was not
 // handled during the stall, so the page's own code did not keep the
 // connection.
-func TestBusyPageKeepsConnection(t *testing.T) {
+func TestBlockedPageKeepsConnection(t *testing.T) {
 	p := openBgPage(t)
-	// The long task starts from a page timer so that the evaluation
-	// returns; CDP is not used until it ends.
-	endMs := eval[int64](p.tab, fmt.Sprintf(`window.bg.busyUntil = Date.now() + %d, setTimeout(() => { while (Date.now() < window.bg.busyUntil) {} }, 0), window.bg.busyUntil`, bgStall.Milliseconds()))
-	start, end := time.Now(), time.UnixMilli(endMs)
-	p.watchStall(t, start, end)
-	p.checkStalled(t, start.Add(200*time.Millisecond), end)
+	// The request starts from a page timer so that the evaluation returns;
+	// CDP is not used until it ends.
+	eval[bool](p.tab, `setTimeout(() => { window.bg.blockedAt = Date.now(); const x = new XMLHttpRequest(); x.open("GET", "/bg/block", false); x.send(); window.bg.unblockedAt = Date.now(); }, 0), true`)
+	start := time.Now()
+	p.watchStall(t, start, start.Add(bgStall))
+	p.waitBg(`window.bg.unblockedAt > 0`, 5*time.Second)
+	from, to := time.UnixMilli(eval[int64](p.tab, `window.bg.blockedAt`)), time.UnixMilli(eval[int64](p.tab, `window.bg.unblockedAt`))
+	if blocked := to.Sub(from); blocked < bgStall-100*time.Millisecond {
+		t.Fatalf("the page was blocked for %v only, want %v", blocked, bgStall)
+	}
+	p.checkStalled(t, from.Add(100*time.Millisecond), to)
 	p.waitNotice()
-	p.checkActivity(t, end)
+	p.checkActivity(t, to)
 	if c, d, r, why := p.rec.counts(); c != 1 || d != 0 || r != 0 {
 		t.Errorf("%d connects, %d disconnects, %d resumes, want 1, 0, 0:%s", c, d, r, why)
 	}
