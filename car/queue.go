@@ -380,6 +380,7 @@ func (m *SessionManager) admitHead(e *entry) bool {
 				e.headErr = err
 			}
 			e.notBefore = time.Now().Add(wait)
+			m.headAt = e.notBefore // the runner wakes for the retry, not at the next poll
 			m.log.Warn("queue head: start failed; retrying, the user keeps its place",
 				"user", e.userID, "attempt", e.headTries, "retry_in", wait, "error", err)
 		}

@@ -470,6 +470,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 `)
 
+// KEYS lclaims, lease; ARGV user. Drops the user from the claims index
+// unless its lease is being released: the check and the ZREM are one
+// script, so a claim made after Orphans read the record (a new generation
+// of the user, released at once) keeps its entry.
+var dropClaimScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], 'state') == 'releasing' then return 0 end
+return redis.call('ZREM', KEYS[1], ARGV[1])
+`)
+
 // Orphans implements car.OrphanLister: leases being released whose claim
 // ran out.
 func (l *leaseStore) Orphans(ctx context.Context, limit int) ([]car.LeaseRecord, error) {
@@ -487,8 +496,11 @@ func (l *leaseStore) Orphans(ctx context.Context, limit int) ([]car.LeaseRecord,
 		}
 		switch {
 		case !ok || r.State != car.LeaseReleasing:
-			// finished meanwhile, or left over: drop it from the index
-			l.s.client.ZRem(ctx, l.s.keys.leaseClaims(), user)
+			// finished meanwhile, or left over: drop it from the index,
+			// unless a claim was made since the read (a failure leaves the
+			// entry for the next sweep: it is only an index)
+			_, _ = l.runPlain(ctx, "orphans", dropClaimScript,
+				[]string{l.s.keys.leaseClaims(), l.s.keys.lease(user)}, user)
 		case r.HoldLeft == 0:
 			out = append(out, r)
 		}
