@@ -23,6 +23,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -50,6 +51,12 @@ type Backend struct {
 	// FailFast bounds how long a call may take to fail while the store is
 	// down (0: at once, on the bubble's clock).
 	FailFast time.Duration
+	// Sessions, if set, returns replica name's view of a heartbeat
+	// session store shared by the replicas, of the same replica id as
+	// Replica(name)'s. The cases whose clients outlive their replica
+	// need it (they skip without it); the others run each replica's
+	// heartbeat server on a store of its own.
+	Sessions func(name string) heartbeat.Store
 }
 
 // Run runs the suite on the backends newBackend makes, one per case. It is
@@ -67,6 +74,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ClaimerDiesMidRelease", claimerDiesMidRelease},
 		{"StoreUnreachable", storeUnreachable},
 		{"ReleaseWakesQueueAtOnce", releaseWakesQueueAtOnce},
+		{"PositionsPushedAcrossReplicas", positionsPushedAcrossReplicas},
+		{"QueuedUserGoneLeavesQueue", queuedUserGoneLeavesQueue},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,6 +92,8 @@ type replica struct {
 	mgr   *car.SessionManager
 	store *Killable
 	tr    *HangDestroy
+	sess  *KillableSessions // with fleetConfig.sessions
+	lis   *Listener         // its heartbeat endpoint, with fleetConfig.sessions
 }
 
 // fleet is several replicas on one store and one CAR.
@@ -106,6 +117,9 @@ func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int
 type fleetConfig struct {
 	poll    time.Duration // the managers' queue poll interval
 	cleanup time.Duration // CAR's cleanup delay after a DestroySession
+	// sessions: the heartbeat servers share Backend.Sessions (and their
+	// token keys), each serving on a Listener of its own.
+	sessions bool
 }
 
 func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int, cfg fleetConfig) *fleet {
@@ -116,6 +130,9 @@ func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize
 		cartest.WithPack(cartest.Pack{PackId: "pack", Size: packSize, Projects: []string{Project}}),
 		cartest.WithCleanupDelay(cfg.cleanup), cartest.WithoutRateLimits())
 	f := &fleet{t: t, be: newBackend(t), car: srv}
+	if cfg.sessions && f.be.Sessions == nil {
+		t.Skip("the backend has no shared heartbeat session store (Backend.Sessions)")
+	}
 	f.audit = f.be.Replica("audit")
 	for i := range n {
 		name := fmt.Sprintf("r%d", i+1)
@@ -132,7 +149,13 @@ func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize
 				f.head = ""
 			}
 		}}
-		mgr, err := car.NewSessionManager(client, Project,
+		var opts []car.ManagerOption
+		var sess *KillableSessions
+		if cfg.sessions {
+			sess = &KillableSessions{Store: f.be.Sessions(name), Of: ks}
+			opts = append(opts, car.WithHeartbeat(heartbeat.WithStore(sess), heartbeat.WithTokenKeys([]byte(tokenKey))))
+		}
+		mgr, err := car.NewSessionManager(client, Project, append(opts,
 			car.WithLeaseStore(ks),
 			car.WithAPITimeout(apiTimeout),
 			car.WithReleaseClaimTTL(claimTTL),
@@ -143,15 +166,22 @@ func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize
 				f.mu.Lock()
 				f.releases = append(f.releases, name+" "+r.UserId+" "+string(r.Reason))
 				f.mu.Unlock()
-			}))
+			}))...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &replica{name: name, mgr: mgr, store: ks, tr: tr}
+		r := &replica{name: name, mgr: mgr, store: ks, tr: tr, sess: sess}
 		f.reps = append(f.reps, r)
+		if cfg.sessions {
+			r.lis = &Listener{Listener: memnet.Listen("hb-" + name)}
+			hs := &http.Server{Handler: mgr}
+			go hs.Serve(r.lis)
+			t.Cleanup(func() { hs.Close(); r.lis.Cut() })
+		}
 		t.Cleanup(func() {
 			r.store.Dead.Store(false)
 			r.tr.On.Store(false)
+			r.tr.Dead.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			if err := mgr.Shutdown(ctx); err != nil && !errors.Is(err, car.ErrManagerClosed) {
@@ -361,6 +391,10 @@ func startWaitsForReleaseElsewhere(t *testing.T, newBackend func(*testing.T) Bac
 		t.Errorf("calls for u1 in CAR: %v, want %v", order, want)
 	}
 }
+
+// tokenKey signs the heartbeat tokens of a fleet whose replicas share
+// their sessions.
+const tokenKey = "leasestoretest token key: 32 b!!"
 
 // The fleet's timings.
 const (
