@@ -31,17 +31,16 @@ import (
 // Bad keys are refused with the key and the rule named, and change nothing.
 func TestManagerTokenKeyRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f, sh := newSharedFleet(t, 2, 3)
-		a, b := f.reps[0], f.reps[1]
+		f, rt := newSharedFleet(t, 2, 3)
+		a, b := f.Reps[0], f.Reps[1]
 		k1, k2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32) // k1: the fleet's key
-		l := f.start(a, "u1")
-		stale := f.start(a, "u2") // its token is signed with k1 and never used
+		l := f.Start(a, "u1")
+		stale := f.Start(a, "u2") // its token is signed with k1 and never used
 
-		rt := &router{sh: sh, to: "r1"}
 		var dials atomic.Int32
 		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
-			return rt.dial(ctx, network, addr)
+			return rt.Dial(ctx, network, addr)
 		}
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
 			hbclient.WithDialer(&websocket.Dialer{NetDialContext: dial}),
@@ -52,10 +51,10 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 		defer cl.Close()
 		// u3 stays connected to r2 throughout: its resume token, from its
 		// only welcome, is signed with k1.
-		l3 := f.start(b, "u3")
-		rt3 := &router{sh: sh, to: "r2"}
+		l3 := f.Start(b, "u3")
+		rt3 := rt.Another("r2")
 		cl3, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l3.HeartbeatSession, l3.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt3.dial}),
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt3.Dial}),
 			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +79,7 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 			{"short older", k2, [][]byte{k1, short}, "older key 2", "must be at least 32 bytes, got 16"},
 			{"too many", k2, many, "keys", "must be at most 8 in all (current and older), got 9"},
 		} {
-			err := a.mgr.SetTokenKeys(c.current, c.older...)
+			err := a.Mgr.SetTokenKeys(c.current, c.older...)
 			var ve *car.ValidationError
 			if !errors.As(err, &ve) || ve.Action != "SetTokenKeys" || ve.Field != c.field || ve.Rule != c.ruleHas {
 				t.Errorf("%s: SetTokenKeys = %v, want a *car.ValidationError for %q: %s", c.name, err, c.field, c.ruleHas)
@@ -105,13 +104,13 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 				t.Fatalf("%s: the connection was lost (dials %d → %d, state %v)", step, before, dials.Load(), cl.State())
 			}
 			where = map[string]string{"r1": "r2", "r2": "r1"}[where]
-			rt.move(where, false)
+			rt.Move(where, false)
 			time.Sleep(5 * time.Second)
 			synctest.Wait()
 			if cl.State() != hbclient.StateConnected {
 				t.Fatalf("%s: the client did not resume on %s: state %v", step, where, cl.State())
 			}
-			if u := userState(t, at[where].mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession || !u.Connected {
+			if u := userState(t, at[where].Mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession || !u.Connected {
 				t.Fatalf("%s: u1 on %s: %+v, want the same lease, active and connected", step, where, u)
 			}
 		}
@@ -127,7 +126,7 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 			{"phase 2 on r1", a, k2, [][]byte{k1}},
 			{"phase 2 on r2", b, k2, [][]byte{k1}},
 		} {
-			if err := s.r.mgr.SetTokenKeys(s.current, s.older...); err != nil {
+			if err := s.r.Mgr.SetTokenKeys(s.current, s.older...); err != nil {
 				t.Fatalf("%s: %v", s.step, err)
 			}
 			moveOn(s.step)
@@ -136,32 +135,32 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 		// came after phase 2 everywhere): k1 can go.
 		moveOn("settle")
 		for _, r := range []*replica{a, b} {
-			if err := r.mgr.SetTokenKeys(k2); err != nil {
-				t.Fatalf("phase 3 on %s: %v", r.name, err)
+			if err := r.Mgr.SetTokenKeys(k2); err != nil {
+				t.Fatalf("phase 3 on %s: %v", r.Name, err)
 			}
-			moveOn("phase 3 on " + r.name)
+			moveOn("phase 3 on " + r.Name)
 		}
 
 		// u2's token was signed with the dropped key: refused as invalid,
 		// final for the client; a new Start issues a token that works.
-		rt2 := &router{sh: sh, to: "r2"}
+		rt2 := rt.Another("r2")
 		_, err = hbclient.Connect(t.Context(), "ws://heartbeat/", stale.HeartbeatSession, stale.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt2.dial}))
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt2.Dial}))
 		var ce *heartbeat.CloseError
 		if !errors.Is(err, heartbeat.ErrUnauthorized) || !errors.As(err, &ce) || ce.Code != heartbeat.CloseUnauthorized {
 			t.Fatalf("a token of the dropped key: %v, want 4002 (heartbeat.ErrUnauthorized)", err)
 		}
-		again := f.start(b, "u2")
+		again := f.Start(b, "u2")
 		cl2, err := hbclient.Connect(t.Context(), "ws://heartbeat/", again.HeartbeatSession, again.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt2.dial}))
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt2.Dial}))
 		if err != nil {
 			t.Fatalf("u2 after a new Start: %v", err)
 		}
 		cl2.Close()
 
-		for _, r := range f.released() { // u2, never connected, is released at the end of its wait
+		for _, r := range f.Released() { // u2, never connected, is released at the end of its wait
 			if strings.Contains(r, " u1 ") || strings.Contains(r, " u3 ") {
-				t.Fatalf("released during the rotation: %v", f.released())
+				t.Fatalf("released during the rotation: %v", f.Released())
 			}
 		}
 		if n := f.destroyed("u1") + f.destroyed("u3"); n != 0 {
@@ -171,7 +170,7 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 		// u3's connection is lost: its resume token (k1) is refused, the
 		// client stops, and the lease is released once its reconnect wait
 		// is over.
-		rt3.move("r2", false)
+		rt3.Move("r2", false)
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		if cl3.State() != hbclient.StateExpired || !errors.Is(cl3.Err(), heartbeat.ErrUnauthorized) {
@@ -180,7 +179,7 @@ func TestManagerTokenKeyRotation(t *testing.T) {
 		time.Sleep(3 * time.Minute)
 		synctest.Wait()
 		var u3 []string
-		for _, r := range f.released() {
+		for _, r := range f.Released() {
 			if strings.Contains(r, " u3 ") {
 				u3 = append(u3, r)
 			}

@@ -105,14 +105,14 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		f := newLeaseFleetWith(t, 3, 3, func() redis.UniversalClient { return redistest.PipeClient(t, m) },
 			func(name string) []Option { return []Option{WithLogger(logs.logger(name))} },
 			func(st *Store) car.ManagerOption { return car.WithLeaseStore(st.Leases()) })
-		r1, r2, r3 := f.reps[0], f.reps[1], f.reps[2]
+		r1, r2, r3 := f.Reps[0], f.Reps[1], f.Reps[2]
 		gens := &generations{t: t, seen: map[uint64]string{}}
-		for i, r := range f.reps {
-			gens.add(f.start(r, fmt.Sprintf("a%d", i+1)))
+		for i, r := range f.Reps {
+			gens.add(f.Start(r, fmt.Sprintf("a%d", i+1)))
 		}
 		queued := []string{"q1", "q2", "q3", "q4"}
 		for i, u := range queued {
-			l := f.start(f.reps[i%3], u)
+			l := f.Start(f.Reps[i%3], u)
 			if l.QueuePosition != i+1 {
 				t.Fatalf("%s: position %d, want %d", u, l.QueuePosition, i+1)
 			}
@@ -122,14 +122,14 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 
 		// a1 (started on r1) is released through r2; its DestroySession
 		// fails with HTTP 500 and is retried after a backoff.
-		if err := f.car.InjectFault("DestroySession", cartest.Fault{Code: car.CodeInternalError, Message: "HTTP 500", HTTPStatus: 500}); err != nil {
+		if err := f.CAR.InjectFault("DestroySession", cartest.Fault{Code: car.CodeInternalError, Message: "HTTP 500", HTTPStatus: 500}); err != nil {
 			t.Fatal(err)
 		}
 		stopped := make(chan error, 1)
-		go func() { stopped <- r2.mgr.Stop(t.Context(), "a1") }()
+		go func() { stopped <- r2.Mgr.Stop(t.Context(), "a1") }()
 		time.Sleep(50 * time.Millisecond)
 		synctest.Wait()
-		if f.count(cartest.EventDestroyed, "a1") != 0 {
+		if f.Count(cartest.EventDestroyed, "a1") != 0 {
 			t.Fatal("a1 destroyed before the data loss")
 		}
 		m.FlushAll()
@@ -142,12 +142,12 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		logs.mu.Lock()
 		t.Logf("warnings and errors: %q", logs.recs)
 		logs.mu.Unlock()
-		for _, r := range f.reps {
-			if n := logs.count(slog.LevelError, rebuiltMsg)[r.name]; n != 1 {
-				t.Errorf("%s logged the data loss %d times, want once", r.name, n)
+		for _, r := range f.Reps {
+			if n := logs.count(slog.LevelError, rebuiltMsg)[r.Name]; n != 1 {
+				t.Errorf("%s logged the data loss %d times, want once", r.Name, n)
 			}
 		}
-		obs := r1.store.Leases()
+		obs := f.store(r1).Leases()
 		for _, u := range []string{"a2", "a3"} {
 			rec, ok, err := obs.Get(t.Context(), u)
 			if err != nil || !ok || rec.State != car.LeaseActive || rec.ServerSession == "" {
@@ -159,7 +159,7 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		if err != nil || fmt.Sprint(pos) != "[0 1 2 3]" {
 			t.Errorf("queue positions of %v after the rebuild: %v %v, want [0 1 2 3]", queued, pos, err)
 		}
-		if l := f.start(r3, "n1"); l.QueuePosition != 4 {
+		if l := f.Start(r3, "n1"); l.QueuePosition != 4 {
 			t.Errorf("a user joining after the rebuild: position %d, want 4 (behind the rebuilt queue)", l.QueuePosition)
 		} else {
 			gens.add(l)
@@ -169,12 +169,12 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		}
 
 		// r3 is killed; its users are released through the others.
-		_ = r3.store.Close()
-		r3.tr.base.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+		_ = f.store(r3).Close()
+		r3.Tr.Base.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 		for _, u := range []string{"a2", "a3", "q1", "q2", "q3", "q4", "n1"} {
 			time.Sleep(2 * time.Second) // the next in the queue is admitted
 			synctest.Wait()
-			if err := f.reps[len(u)%2].mgr.Stop(t.Context(), u); err != nil {
+			if err := f.Reps[len(u)%2].Mgr.Stop(t.Context(), u); err != nil {
 				t.Fatalf("Stop(%s): %v", u, err)
 			}
 		}
@@ -182,7 +182,7 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		synctest.Wait()
 
 		var admitted []string
-		for _, e := range f.car.Events() {
+		for _, e := range f.CAR.Events() {
 			if e.Kind == cartest.EventLocked && (strings.HasPrefix(e.Subject, "q") || e.Subject == "n1") {
 				admitted = append(admitted, e.Subject)
 			}
@@ -190,7 +190,7 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 		if want := append(slices.Clone(queued), "n1"); !slices.Equal(admitted, want) {
 			t.Errorf("admitted %v, want %v", admitted, want)
 		}
-		rel := f.released()
+		rel := f.Released()
 		byUser := map[string]int{}
 		for _, r := range rel {
 			byUser[strings.Fields(r)[1]]++
@@ -199,14 +199,14 @@ func TestLeasesRebuiltAfterDataLoss(t *testing.T) {
 			if byUser[u] != 1 {
 				t.Errorf("%s released %d times, want once (releases: %v)", u, byUser[u], rel)
 			}
-			if n := f.count(cartest.EventDestroyed, u); n != 1 {
+			if n := f.Count(cartest.EventDestroyed, u); n != 1 {
 				t.Errorf("%s destroyed %d times in CAR, want once", u, n)
 			}
-			if c, held := f.car.User(u); held {
+			if c, held := f.CAR.User(u); held {
 				t.Errorf("%s still holds %+v in CAR", u, c)
 			}
 		}
-		for _, c := range f.car.Concurrencies() {
+		for _, c := range f.CAR.Concurrencies() {
 			if c.State != cartest.StateIdle {
 				t.Errorf("left in CAR: %v", c)
 			}

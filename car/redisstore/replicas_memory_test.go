@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
 
@@ -24,104 +24,12 @@ func newMemoryBackend() *memoryBackend {
 }
 
 func (m *memoryBackend) replica(_ *testing.T, id string) (car.LeaseStore, heartbeat.Store, func()) {
-	dead := &atomic.Bool{}
-	ds := &deadSessions{Store: m.sessions.Replica(id), dead: dead}
-	return &deadLeases{LeaseStore: m.leases.Replica(id), dead: dead}, ds,
-		func() { dead.Store(true); ds.unlisten() }
+	ls := &leasestoretest.Killable{LeaseStore: m.leases.Replica(id)}
+	ds := &deadSessions{Store: m.sessions.Replica(id), dead: &ls.Dead}
+	return ls, ds, func() { ls.Dead.Store(true); ds.unlisten() }
 }
 
 func (m *memoryBackend) observer(*testing.T) car.LeaseStore { return m.leases.Replica("observer") }
-
-// deadLeases is a replica's LeaseStore that a kill cuts off.
-type deadLeases struct {
-	car.LeaseStore
-	dead *atomic.Bool
-}
-
-func (d *deadLeases) err(op string) error {
-	if d.dead.Load() {
-		return &car.StoreError{Op: op, Err: errDead}
-	}
-	return nil
-}
-
-func (d *deadLeases) Create(ctx context.Context, c car.CreateLease) (car.LeaseRecord, bool, error) {
-	if err := d.err("create"); err != nil {
-		return car.LeaseRecord{}, false, err
-	}
-	return d.LeaseStore.Create(ctx, c)
-}
-
-func (d *deadLeases) List(ctx context.Context) ([]car.LeaseRecord, error) {
-	if err := d.err("list"); err != nil {
-		return nil, err
-	}
-	return d.LeaseStore.List(ctx)
-}
-
-func (d *deadLeases) Get(ctx context.Context, u string) (car.LeaseRecord, bool, error) {
-	if err := d.err("get"); err != nil {
-		return car.LeaseRecord{}, false, err
-	}
-	return d.LeaseStore.Get(ctx, u)
-}
-
-func (d *deadLeases) Update(ctx context.Context, u string, g uint64, up car.LeaseUpdate) (car.LeaseRecord, error) {
-	if err := d.err("update"); err != nil {
-		return car.LeaseRecord{}, err
-	}
-	return d.LeaseStore.Update(ctx, u, g, up)
-}
-
-func (d *deadLeases) Claim(ctx context.Context, r car.ClaimRequest) (car.Claim, error) {
-	if err := d.err("claim"); err != nil {
-		return car.Claim{}, err
-	}
-	return d.LeaseStore.Claim(ctx, r)
-}
-
-func (d *deadLeases) Finish(ctx context.Context, u string, g uint64) (bool, error) {
-	if err := d.err("finish"); err != nil {
-		return false, err
-	}
-	return d.LeaseStore.Finish(ctx, u, g)
-}
-
-func (d *deadLeases) Positions(ctx context.Context, u []string) ([]int, error) {
-	if err := d.err("positions"); err != nil {
-		return nil, err
-	}
-	return d.LeaseStore.Positions(ctx, u)
-}
-
-func (d *deadLeases) QueueLen(ctx context.Context) (int, error) {
-	if err := d.err("queue length"); err != nil {
-		return 0, err
-	}
-	return d.LeaseStore.QueueLen(ctx)
-}
-
-func (d *deadLeases) LockHead(ctx context.Context, ttl time.Duration) (car.LeaseRecord, bool, error) {
-	if err := d.err("lock head"); err != nil {
-		return car.LeaseRecord{}, false, err
-	}
-	return d.LeaseStore.LockHead(ctx, ttl)
-}
-
-func (d *deadLeases) UnlockHead(ctx context.Context) error {
-	if err := d.err("unlock head"); err != nil {
-		return err
-	}
-	return d.LeaseStore.UnlockHead(ctx)
-}
-
-func (d *deadLeases) Watch(f func(car.LeaseEvent)) (stop func()) {
-	return d.LeaseStore.Watch(func(ev car.LeaseEvent) {
-		if !d.dead.Load() {
-			f(ev)
-		}
-	})
-}
 
 // deadSessions is a replica's heartbeat Store that a kill cuts off. A
 // killed process listens no more, as its Redis subscription ends with its

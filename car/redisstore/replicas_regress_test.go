@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"bytes"
-	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,10 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
 	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
-	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
 // Regression tests for what the churn on a real redis-server found
@@ -23,26 +22,18 @@ import (
 
 // hbFleet is a fleet with both halves on Redis (car.WithStore) and a
 // heartbeat listener per replica behind one router.
-func hbFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *router, *miniredis.Miniredis) {
+func hbFleet(t *testing.T, n, packSize int, opts ...car.ManagerOption) (*leaseFleet, *leasestoretest.Router, *miniredis.Miniredis) {
 	m, _ := redistest.Pipe(t)
 	key := bytes.Repeat([]byte{9}, 32)
 	f := newLeaseFleetWith(t, n, packSize, func() redis.UniversalClient { return redistest.PipeClient(t, m) }, nil,
 		func(st *Store) car.ManagerOption { return car.WithStore(st) },
 		append([]car.ManagerOption{car.WithHeartbeat(heartbeat.WithTokenKeys(key))}, opts...)...)
-	rt := &router{lis: map[string]*memnet.Listener{}, to: "r1"}
-	for _, r := range f.reps {
-		l := memnet.Listen("hb-" + r.name)
-		rt.lis[r.name] = l
-		hs := &http.Server{Handler: r.mgr}
-		go hs.Serve(l)
-		t.Cleanup(func() { hs.Close() })
-	}
-	return f, rt, m
+	return f, f.Router("r1"), m
 }
 
 // snapUser returns user's line in a replica's Snapshot.
-func snapUser(r *leaseReplica, user string) (car.UserSnapshot, bool) {
-	for _, u := range r.mgr.Snapshot().Users {
+func snapUser(r *leasestoretest.Replica, user string) (car.UserSnapshot, bool) {
+	for _, u := range r.Mgr.Snapshot().Users {
 		if u.UserId == user {
 			return u, true
 		}
@@ -63,21 +54,21 @@ func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 		time.Sleep(time.Second)
 		// r1 is the replica whose runner holds the head lock (whichever
 		// took it first): it admits the queue's head.
-		r1, r2 := f.reps[0], f.reps[1]
-		if h, _ := m.Get(r1.store.keys.queueHead()); h == r2.store.replica {
+		r1, r2 := f.Reps[0], f.Reps[1]
+		if h, _ := m.Get(f.store(r1).keys.queueHead()); h == f.store(r2).replica {
 			r1, r2 = r2, r1
-		} else if h != r1.store.replica {
+		} else if h != f.store(r1).replica {
 			t.Fatalf("head lock held by %q, want one of the replicas", h)
 		}
-		f.start(r1, "holder")
-		l := f.start(r2, "u2")
+		f.Start(r1, "holder")
+		l := f.Start(r2, "u2")
 		if l.QueuePosition != 1 {
 			t.Fatalf("u2: position %d, want 1", l.QueuePosition)
 		}
-		rt.move(r2.name, false)
+		rt.Move(r2.Name, false)
 		ready := make(chan struct{}, 1)
 		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.dial}),
+			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.Dial}),
 			hbclient.OnNotice(func(n heartbeat.Notice) {
 				if n.Kind == heartbeat.NoticeReady {
 					ready <- struct{}{}
@@ -88,7 +79,7 @@ func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 		}
 		defer cl.Close()
 		time.Sleep(time.Second)
-		if err := r1.mgr.Stop(t.Context(), "holder"); err != nil {
+		if err := r1.Mgr.Stop(t.Context(), "holder"); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -99,29 +90,29 @@ func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 		time.Sleep(2 * time.Second) // several position polls on r2
 		synctest.Wait()
 		if u, ok := snapUser(r1, "u2"); !ok || u.State != car.LeaseActive || u.Connected {
-			t.Fatalf("%s did not admit u2 (the premise): %+v (found %v)", r1.name, u, ok)
+			t.Fatalf("%s did not admit u2 (the premise): %+v (found %v)", r1.Name, u, ok)
 		}
 		u, ok := snapUser(r2, "u2")
 		if !ok || u.State != car.LeaseActive || !u.Connected || u.HeartbeatSession != l.HeartbeatSession || u.QueuePosition != 0 {
-			t.Fatalf("%s, which holds u2's connection: %+v (found %v), want active and connected", r2.name, u, ok)
+			t.Fatalf("%s, which holds u2's connection: %+v (found %v), want active and connected", r2.Name, u, ok)
 		}
-		if s := r2.mgr.Snapshot(); s.Active != 1 || s.Waiting != 0 {
-			t.Errorf("%s: %d active, %d waiting, want 1 and 0", r2.name, s.Active, s.Waiting)
+		if s := r2.Mgr.Snapshot(); s.Active != 1 || s.Waiting != 0 {
+			t.Errorf("%s: %d active, %d waiting, want 1 and 0", r2.Name, s.Active, s.Waiting)
 		}
 		// The user leaves through r2: released once.
-		if err := r2.mgr.Stop(t.Context(), "u2"); err != nil {
+		if err := r2.Mgr.Stop(t.Context(), "u2"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
 		got := 0
-		for _, r := range f.released() {
-			if r == r2.name+" u2 stopped" {
+		for _, r := range f.Released() {
+			if r == r2.Name+" u2 stopped" {
 				got++
 			}
 		}
 		if got != 1 {
-			t.Errorf("releases %v, want u2 stopped once by %s", f.released(), r2.name)
+			t.Errorf("releases %v, want u2 stopped once by %s", f.Released(), r2.Name)
 		}
 	})
 }

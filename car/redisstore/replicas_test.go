@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,6 +58,11 @@ import (
 //     RequestLimitExceeded 265, store 40, NoIdle 3, network 2; 109 s.
 
 const churnProject = "cap-churn"
+
+// faultKinds are the CAR faults the churn injects, in turn: 5xx,
+// throttling, a connection dropped before the answer, a slow answer and an
+// answer lost after CAR acted.
+var faultKinds = [...]string{"HTTP 500", "HTTP 503", "throttled", "dropped connection", "slow answer", "lost answer"}
 
 // churnSize returns the size of a churn run: with TCC_CHURN=full the run
 // of issue 12 (1,000 users on 300 concurrencies; minutes, and several
@@ -152,6 +158,7 @@ type replica struct {
 	client     *car.Client
 	kill       func()
 	up         atomic.Bool
+	killed     atomic.Bool // its process is gone: set before the kill
 }
 
 // churnBook is what a run saw.
@@ -170,6 +177,10 @@ type churnBook struct {
 	startErrors  map[string]int
 	queueDropped []string
 	faults       int
+	faultsByKind map[string]int               // by faultKinds
+	reason       map[string]car.ReleaseReason // the first OnRelease's, by heartbeat session
+	idlers       map[string]bool              // leases that played the idle leg to its end
+	usersPhase   time.Duration                // from the first arrival to the last user's end
 	kills        int
 	restarts     int
 	stopsRetried int
@@ -213,6 +224,7 @@ type cluster struct {
 	slots   []*replica
 	zombies []*replica
 	dbg     *debugLog
+	cb      *callbackBook
 	// carCalls counts the calls that reached CAR, over every replica.
 	carCalls atomic.Int64
 }
@@ -238,6 +250,7 @@ func (c *cluster) start(i int) *replica {
 	c.mu.Unlock()
 	r := &replica{slot: i, life: life, id: fmt.Sprintf("r%d-%d", i+1, life)}
 	ls, hs, kill := c.be.replica(c.t, r.id)
+	hs = &watchedSessions{Store: hs, cb: c.cb, id: r.id, killed: &r.killed}
 	r.kill = kill
 	r.api = &cuttable{base: &http.Transport{DialContext: c.carNet.DialContext}, calls: &c.carCalls}
 	r.client = c.car.Client(car.WithHTTPClient(&http.Client{Transport: r.api}))
@@ -253,6 +266,9 @@ func (c *cluster) start(i int) *replica {
 		car.OnRelease(func(rel car.Release) {
 			c.book.mu.Lock()
 			c.book.released[rel.HeartbeatSession]++
+			if _, ok := c.book.reason[rel.HeartbeatSession]; !ok {
+				c.book.reason[rel.HeartbeatSession] = rel.Reason
+			}
 			c.book.releasedBy[rel.HeartbeatSession] += r.id + " "
 			c.book.mu.Unlock()
 		}))...)
@@ -283,6 +299,8 @@ func (c *cluster) crash(i int) {
 		c.dbg.logger(r.id).Info("test: kill")
 	}
 	r.up.Store(false)
+	c.cb.killed(r.id)
+	r.killed.Store(true)
 	r.api.dead.Store(true)
 	r.kill()
 	r.ln.cut()
@@ -343,6 +361,7 @@ type userNet struct {
 	mu      sync.Mutex
 	offline bool
 	conn    net.Conn
+	to      string // the replica of the last dial
 }
 
 func (n *userNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -356,7 +375,7 @@ func (n *userNet) dial(ctx context.Context, network, addr string) (net.Conn, err
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("no replica up")}
 	}
 	conn, err := r.ln.DialContext(ctx, network, addr)
-	n.conn = conn
+	n.conn, n.to = conn, r.id
 	if n.c.dbg != nil {
 		n.c.dbg.logger("client").Info("test: dial", "session", n.hb, "to", r.id, "error", err)
 	}
@@ -414,11 +433,12 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 	c := &cluster{
 		t: t, be: be, rng: rand.New(rand.NewPCG(cfg.seed, 12)),
 		carNet: memnet.Listen("car"), tokenK: []byte("0123456789abcdef0123456789abcdef"),
-		slots: make([]*replica, 3),
+		slots: make([]*replica, 3), cb: newCallbackBook(),
 		book: &churnBook{
 			leases: map[string]bool{}, starts: map[string]int{}, released: map[string]int{}, releasedBy: map[string]string{},
 			readies: map[string]int{}, relNotices: map[string]int{}, tickets: map[string]uint64{},
-			stayers: map[string]string{}, startErrors: map[string]int{},
+			stayers: map[string]string{}, startErrors: map[string]int{}, faultsByKind: map[string]int{},
+			reason: map[string]car.ReleaseReason{}, idlers: map[string]bool{},
 		},
 	}
 	if debugOn() {
@@ -487,19 +507,24 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 				continue
 			}
 			lastCalls = n
+			// The kinds take turns, so that a run with n faults injected
+			// has at least n/len(faultKinds) of each.
+			c.book.mu.Lock()
+			kind := faultKinds[c.book.faults%len(faultKinds)]
+			c.book.mu.Unlock()
 			var f cartest.Fault
-			switch c.draw(6) {
-			case 0:
+			switch kind {
+			case "HTTP 500":
 				f = cartest.Fault{Code: car.CodeInternalError, Message: "HTTP 500", HTTPStatus: 500}
-			case 1:
+			case "HTTP 503":
 				f = cartest.Fault{Code: "ServiceUnavailable", Message: "HTTP 503", HTTPStatus: 503}
-			case 2:
+			case "throttled":
 				f = cartest.Fault{Code: car.CodeRequestLimitExceeded, Message: "throttled"}
-			case 3:
+			case "dropped connection":
 				f = cartest.Fault{Drop: true}
-			case 4:
+			case "slow answer":
 				f = cartest.Fault{Latency: time.Second + c.drawDur(cfg.faultEvery)}
-			default:
+			default: // "lost answer"
 				f = cartest.Fault{DropAnswer: true}
 			}
 			f.Times = 1 + c.draw(2)
@@ -513,6 +538,7 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 			}
 			c.book.mu.Lock()
 			c.book.faults++
+			c.book.faultsByKind[kind]++
 			c.book.mu.Unlock()
 		}
 	})
@@ -563,7 +589,11 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 			}
 		})
 	}
+	began := time.Now()
 	users.Wait()
+	c.book.mu.Lock()
+	c.book.usersPhase = time.Since(began)
+	c.book.mu.Unlock()
 	close(done)
 	bg.Wait()
 	// Every replica up again, then time for every grace, claim and sweep.
@@ -688,6 +718,7 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 			t.Errorf("held after the last Shutdown: %+v", cc)
 		}
 	}
+	callbacks := c.cb.check(t)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	twice, missing, readyTwice, relNoticeTwice := 0, 0, 0, 0
@@ -735,16 +766,69 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 			reasons[k] += v
 		}
 	}
+	// The idle leg: a user who went idle (no activity after the queue's
+	// ready notice, or after a Start that was not queued) stayed so for
+	// cfg.idle, longer than WithIdleRelease thresholds plus a margin, with
+	// its client connected (reconnecting to a live replica when its own was
+	// killed): its lease is released as idle, exactly once.
+	idleBy := map[car.ReleaseReason]int{}
+	for hb := range b.idlers {
+		r, ok := b.reason[hb]
+		if !ok {
+			r = "never released"
+		}
+		idleBy[r]++
+		if r != car.ReleaseIdle {
+			t.Errorf("lease %s idled through the idle leg, released %q (by %s), want %q", hb, r, b.releasedBy[hb], car.ReleaseIdle)
+		}
+	}
+	// What the run must have exercised. A replica is killed within
+	// killMax of the last one's restart, so the users' phase holds at
+	// least phase/killMax kills (half of it in real time, where timers run
+	// late under load); faults take turns by kind; a project of a third of
+	// the users or less queues at least a quarter of them; a tenth of the
+	// users' lives are idle legs (over 1–3 lives each).
+	killMax := cfg.killEvery*3/2 + cfg.downFor*5/4
+	minKills := max(1, int(b.usersPhase/killMax)/2)
+	minFaults := max(len(faultKinds), cfg.users/10)
+	minQueued := cfg.users / 4
+	minIdle := max(1, cfg.users/40)
+	var short []string
+	if b.kills < minKills {
+		short = append(short, fmt.Sprintf("%d replica kills, want at least %d in %v", b.kills, minKills, b.usersPhase))
+	}
+	if b.restarts != b.kills {
+		short = append(short, fmt.Sprintf("%d restarts for %d kills", b.restarts, b.kills))
+	}
+	if b.faults < minFaults {
+		short = append(short, fmt.Sprintf("%d CAR faults injected, want at least %d", b.faults, minFaults))
+	}
+	for _, k := range faultKinds {
+		if b.faultsByKind[k] == 0 {
+			short = append(short, fmt.Sprintf("no CAR fault %q injected", k))
+		}
+	}
+	if b.queued < minQueued {
+		short = append(short, fmt.Sprintf("%d users queued, want at least %d", b.queued, minQueued))
+	}
+	if idleBy[car.ReleaseIdle] < minIdle {
+		short = append(short, fmt.Sprintf("%d idle legs released as idle, want at least %d", idleBy[car.ReleaseIdle], minIdle))
+	}
+	if len(short) > 0 {
+		t.Errorf("the run exercised too little: %s", strings.Join(short, "; "))
+	}
 	t.Logf("seed %d: %d users on %d concurrencies, 3 replicas; %d leases (%d queued, %d admitted through the queue), "+
 		"%d CAR faults injected, %d replicas killed and %d restarted; "+
 		"leaked concurrencies %d, released twice %d, never released %d, leases left behind %d, "+
 		"users still playing %d (not active on exactly one replica: %d), admissions checked against queue order %d (out of order %d), "+
 		"ready notices over Starts %d, released notices twice %d, queued users dropped %d, held after the last Shutdown %d; "+
-		"Start failures %v; released by reason %v",
+		"Start failures %v; released by reason %v; "+
+		"%s; idle legs played %d, released by reason %v; users' phase %v, faults by kind %v, minimums: kills %d, faults %d, queued %d, idle %d",
 		cfg.seed, cfg.users, cfg.concurrencies, len(b.leases), b.queued, len(b.admitted),
 		b.faults, b.kills, b.restarts,
 		leaked, twice, missing, extra, len(stayers), wrongStayers, ordered, inversions,
-		readyTwice, relNoticeTwice, len(b.queueDropped), held, b.startErrors, reasons)
+		readyTwice, relNoticeTwice, len(b.queueDropped), held, b.startErrors, reasons,
+		callbacks, len(b.idlers), idleBy, b.usersPhase.Round(time.Second), b.faultsByKind, minKills, minFaults, minQueued, minIdle)
 }
 
 func maps(m map[string]string) map[string]string {
@@ -830,6 +914,11 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 			case heartbeat.NoticeReleased:
 				b.relNotices[hb]++
 				released <- struct{}{}
+			case heartbeat.NoticeIdle:
+				net.mu.Lock()
+				from := net.to
+				net.mu.Unlock()
+				c.cb.idleNotice(hb, n.Times, from)
 			}
 		}))...)
 	if err != nil {
@@ -866,6 +955,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 				case <-sess.Done():
 					return
 				case <-time.After(c.cfg.touch):
+					c.cb.touched(hb)
 					sess.Touch()
 				}
 			}
@@ -877,6 +967,7 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 	case kind < 3: // active for a while, then quits
 		for range 1 + kind {
 			time.Sleep(c.cfg.active)
+			c.cb.touched(hb)
 			sess.Touch()
 		}
 		churnStop(c, id)
@@ -891,6 +982,9 @@ func churnLife(c *cluster, id string, kind int, stay bool) *hbclient.Client {
 		time.Sleep(c.cfg.vanish)
 	case kind < 8: // idles out
 		time.Sleep(c.cfg.idle)
+		b.mu.Lock()
+		b.idlers[hb] = true
+		b.mu.Unlock()
 	default:
 		churnStop(c, id)
 	}

@@ -168,7 +168,18 @@ func TestSessionsNoticeForADeadOwnerIsKept(t *testing.T) {
 	if _, err := b.Sessions().Claim(ctx, "u1", "j", "r"); err != nil {
 		t.Fatal(err)
 	}
+	if n := m.PubSubNumSub(b.keys.node("b"))[b.keys.node("b")]; n != 1 {
+		t.Fatalf("b's channel has %d subscribers, want 1", n)
+	}
 	b.Close() // b dies
+	// Its subscription ends on miniredis's side a moment later: until then
+	// a PUBLISH still reaches it (load made it the case in a run).
+	for deadline := time.Now().Add(10 * time.Second); m.PubSubNumSub(b.keys.node("b"))[b.keys.node("b")] > 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("b's subscription still there 10 s after its Close")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := a.Sessions().Notify(ctx, "u1", "ready", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}

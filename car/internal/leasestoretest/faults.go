@@ -3,7 +3,6 @@ package leasestoretest
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
 // ErrDead is what a killed replica's store calls fail with.
@@ -180,31 +178,27 @@ func (h *HangDestroy) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // KillableSessions is one replica's view of a shared heartbeat session
-// store, dead when its replica's Killable is: every call fails with a
-// *heartbeat.StoreError wrapping ErrDead. Kill also stops its listening,
-// as a killed process's subscription ends with its connection: the store
-// then keeps the notices it would have routed there.
+// store, which a test can cut off as when the replica's process dies.
 type KillableSessions struct {
 	heartbeat.Store
-	Of *Killable
+	// Dead: every call fails with a *heartbeat.StoreError wrapping
+	// ErrDead, and the replica hears no store messages.
+	Dead atomic.Bool
 
 	mu   sync.Mutex
 	stop func()
 }
 
-// Kill stops the replica's listening (its Killable's Dead says the rest).
+// Kill makes the store dead and stops the replica's listening, as a
+// killed process's subscription ends with its connection: the store then
+// keeps the notices it would have routed there.
 func (k *KillableSessions) Kill() {
-	k.mu.Lock()
-	stop := k.stop
-	k.stop = nil
-	k.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
+	k.Dead.Store(true)
+	k.unlisten()
 }
 
 func (k *KillableSessions) check(op string) error {
-	if k.Of.Dead.Load() {
+	if k.Dead.Load() {
 		return &heartbeat.StoreError{Op: op, Err: ErrDead}
 	}
 	return nil
@@ -213,14 +207,24 @@ func (k *KillableSessions) check(op string) error {
 // Listen passes the store's messages on while the replica is alive.
 func (k *KillableSessions) Listen(deliver func(heartbeat.StoreMessage)) (stop func()) {
 	stop = k.Store.Listen(func(m heartbeat.StoreMessage) {
-		if !k.Of.Dead.Load() {
+		if !k.Dead.Load() {
 			deliver(m)
 		}
 	})
 	k.mu.Lock()
 	k.stop = stop
 	k.mu.Unlock()
-	return k.Kill
+	return k.unlisten
+}
+
+func (k *KillableSessions) unlisten() {
+	k.mu.Lock()
+	stop := k.stop
+	k.stop = nil
+	k.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // Open is the store's, unless the replica is dead.
@@ -285,43 +289,4 @@ func (k *KillableSessions) Sweep(ctx context.Context, limit int) ([]heartbeat.Du
 		return nil, err
 	}
 	return k.Store.Sweep(ctx, limit)
-}
-
-// Listener is a replica's heartbeat listener that remembers its
-// connections, so that a kill can cut them (http.Server.Close leaves the
-// hijacked WebSocket connections open).
-type Listener struct {
-	*memnet.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	cut   bool
-}
-
-// Accept is the listener's, remembering the connection.
-func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cut {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.conns = append(l.conns, c)
-	return c, nil
-}
-
-// Cut closes the listener and every connection it accepted.
-func (l *Listener) Cut() {
-	l.mu.Lock()
-	l.cut = true
-	conns := l.conns
-	l.conns = nil
-	l.mu.Unlock()
-	l.Listener.Close()
-	for _, c := range conns {
-		c.Close()
-	}
 }

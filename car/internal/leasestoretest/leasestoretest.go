@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +23,6 @@ import (
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
 // Project is the CAR project of the suite's managers; a backend whose store
@@ -84,28 +82,13 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 	}
 }
 
-// replica is one backend replica: its manager, its view of the store
-// (which the case can cut off, as when the replica's process dies) and its
-// API client's transport.
-type replica struct {
-	name  string
-	mgr   *car.SessionManager
-	store *Killable
-	tr    *HangDestroy
-	sess  *KillableSessions // with fleetConfig.sessions
-	lis   *Listener         // its heartbeat endpoint, with fleetConfig.sessions
-}
-
-// fleet is several replicas on one store and one CAR.
+// fleet is the suite's Fleet on a case's backend, with a view of the
+// store for the case's checks.
 type fleet struct {
-	t        *testing.T
-	be       Backend
-	car      *cartest.Server
-	audit    car.LeaseStore // a view of the store for the case's checks
-	reps     []*replica
-	mu       sync.Mutex
-	releases []string // "replica user reason"
-	head     string   // the replica that last took or renewed the head lock
+	*Fleet
+	be    Backend
+	audit car.LeaseStore
+	sess  map[string]*KillableSessions // by replica, with fleetConfig.sessions
 }
 
 func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int) *fleet {
@@ -118,145 +101,79 @@ type fleetConfig struct {
 	poll    time.Duration // the managers' queue poll interval
 	cleanup time.Duration // CAR's cleanup delay after a DestroySession
 	// sessions: the heartbeat servers share Backend.Sessions (and their
-	// token keys), each serving on a Listener of its own.
+	// token keys).
 	sessions bool
 }
 
 func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int, cfg fleetConfig) *fleet {
 	t.Helper()
-	carNet := memnet.Listen("car")
-	srv := cartest.Start(t, cartest.WithListener(carNet),
-		cartest.WithProject(cartest.Project{ProjectId: Project, ReconnectWait: 2 * time.Minute}),
-		cartest.WithPack(cartest.Pack{PackId: "pack", Size: packSize, Projects: []string{Project}}),
-		cartest.WithCleanupDelay(cfg.cleanup), cartest.WithoutRateLimits())
-	f := &fleet{t: t, be: newBackend(t), car: srv}
-	if cfg.sessions && f.be.Sessions == nil {
+	be := newBackend(t)
+	if cfg.sessions && be.Sessions == nil {
 		t.Skip("the backend has no shared heartbeat session store (Backend.Sessions)")
 	}
-	f.audit = f.be.Replica("audit")
-	for i := range n {
-		name := fmt.Sprintf("r%d", i+1)
-		tr := &HangDestroy{Base: &http.Transport{DialContext: carNet.DialContext}, Hung: make(chan struct{}, 1)}
-		client := srv.Client(car.WithHTTPClient(&http.Client{Transport: tr}),
-			car.WithRetry(car.RetryPolicy{MaxAttempts: 1}))
-		ks := &Killable{LeaseStore: f.be.Replica(name), OnHead: func(held bool) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			switch {
-			case held:
-				f.head = name
-			case f.head == name:
-				f.head = ""
+	audit := be.Replica("audit")
+	sess := map[string]*KillableSessions{}
+	f := &fleet{be: be, audit: audit, sess: sess, Fleet: NewFleet(t, FleetConfig{
+		Replicas:   n,
+		PackSize:   packSize,
+		CAROptions: []cartest.Option{cartest.WithCleanupDelay(cfg.cleanup)},
+		Store:      be.Replica,
+		Options: func(name string) []car.ManagerOption {
+			opts := []car.ManagerOption{
+				car.WithAPITimeout(apiTimeout),
+				car.WithReleaseClaimTTL(claimTTL),
+				car.WithQueuePollInterval(cfg.poll),
+				car.WithStoreTimeout(storeTimeout),
 			}
-		}}
-		var opts []car.ManagerOption
-		var sess *KillableSessions
-		if cfg.sessions {
-			sess = &KillableSessions{Store: f.be.Sessions(name), Of: ks}
-			opts = append(opts, car.WithHeartbeat(heartbeat.WithStore(sess), heartbeat.WithTokenKeys([]byte(tokenKey))))
-		}
-		mgr, err := car.NewSessionManager(client, Project, append(opts,
-			car.WithLeaseStore(ks),
-			car.WithAPITimeout(apiTimeout),
-			car.WithReleaseClaimTTL(claimTTL),
-			car.WithQueuePollInterval(cfg.poll),
-			car.WithStoreTimeout(storeTimeout),
-			car.WithDestroyRetry(car.RetryPolicy{MaxAttempts: 1}),
-			car.OnRelease(func(r car.Release) {
-				f.mu.Lock()
-				f.releases = append(f.releases, name+" "+r.UserId+" "+string(r.Reason))
-				f.mu.Unlock()
-			}))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &replica{name: name, mgr: mgr, store: ks, tr: tr, sess: sess}
-		f.reps = append(f.reps, r)
-		if cfg.sessions {
-			r.lis = &Listener{Listener: memnet.Listen("hb-" + name)}
-			hs := &http.Server{Handler: mgr}
-			go hs.Serve(r.lis)
-			t.Cleanup(func() { hs.Close(); r.lis.Cut() })
-		}
-		t.Cleanup(func() {
-			r.store.Dead.Store(false)
-			r.tr.On.Store(false)
-			r.tr.Dead.Store(false)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			if err := mgr.Shutdown(ctx); err != nil && !errors.Is(err, car.ErrManagerClosed) {
-				t.Errorf("%s: Shutdown: %v", name, err)
+			if cfg.sessions {
+				ks := &KillableSessions{Store: be.Sessions(name)}
+				sess[name] = ks
+				opts = append(opts, car.WithHeartbeat(heartbeat.WithStore(ks), heartbeat.WithTokenKeys([]byte(tokenKey))))
 			}
-			client.CloseIdleConnections()
+			return opts
+		},
+	})}
+	for _, r := range f.Reps {
+		t.Cleanup(func() { // before the manager's Shutdown: a killed replica comes back
+			r.Tr.Dead.Store(false)
+			if ks := sess[r.Name]; ks != nil {
+				ks.Dead.Store(false)
+			}
 		})
 	}
 	return f
 }
 
-func (f *fleet) released() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.releases...)
-}
-
-func (f *fleet) start(r *replica, user string) *car.Lease {
-	f.t.Helper()
-	l, err := r.mgr.Start(f.t.Context(), car.StartRequest{UserId: user, UserIp: "10.0.0.1", ClientSession: "cs-" + user})
-	if err != nil {
-		f.t.Fatalf("%s: Start(%s): %v", r.name, user, err)
-	}
-	return l
-}
-
-// headHolder returns the replica that holds the head lock.
-func (f *fleet) headHolder() *replica {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, r := range f.reps {
-		if r.name == f.head {
-			return r
-		}
-	}
-	return nil
-}
+// tokenKey signs the heartbeat tokens of a fleet whose replicas share
+// their sessions.
+const tokenKey = "leasestoretest token key: 32 b!!"
 
 // noLeaks checks that CAR holds no concurrency for a user that no live
 // lease in the store holds, and that no lease was released twice.
 func (f *fleet) noLeaks() {
-	f.t.Helper()
-	for _, c := range f.car.Concurrencies() {
+	f.T.Helper()
+	for _, c := range f.CAR.Concurrencies() {
 		if c.UserId == "" || c.State == cartest.StateIdle || c.State == cartest.StateCleanup {
 			continue
 		}
-		rec, ok, err := f.audit.Get(f.t.Context(), c.UserId)
+		rec, ok, err := f.audit.Get(f.T.Context(), c.UserId)
 		if err != nil || !ok || rec.State == car.LeaseReleasing {
-			f.t.Errorf("leaked: CAR holds %+v for %s, whose lease in the store is %+v (found %v, %v)", c, c.UserId, rec, ok, err)
+			f.T.Errorf("leaked: CAR holds %+v for %s, whose lease in the store is %+v (found %v, %v)", c, c.UserId, rec, ok, err)
 		}
 	}
 	seen := map[string]bool{}
-	for _, r := range f.released() {
+	for _, r := range f.Released() {
 		user := strings.Fields(r)[1]
 		if seen[user] {
-			f.t.Errorf("%s released more than once: %v", user, f.released())
+			f.T.Errorf("%s released more than once: %v", user, f.Released())
 		}
 		seen[user] = true
 	}
 	for user := range seen {
-		if n := f.count(cartest.EventDestroyed, user); n > 1 {
-			f.t.Errorf("CAR destroyed %s %d times, want at most once", user, n)
+		if n := f.Count(cartest.EventDestroyed, user); n > 1 {
+			f.T.Errorf("CAR destroyed %s %d times, want at most once", user, n)
 		}
 	}
-}
-
-// count counts CAR's model events of a kind for user.
-func (f *fleet) count(kind cartest.EventKind, user string) int {
-	n := 0
-	for _, e := range f.car.Events() {
-		if e.Kind == kind && e.Subject == user {
-			n++
-		}
-	}
-	return n
 }
 
 // releaseClaimedOnce: two replicas release the same lease at the same
@@ -265,15 +182,15 @@ func (f *fleet) count(kind cartest.EventKind, user string) int {
 // leases is left in the store.
 func releaseClaimedOnce(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleet(t, newBackend, 2, 2)
-	a, b := f.reps[0], f.reps[1]
+	a, b := f.Reps[0], f.Reps[1]
 	const rounds = 20
 	for i := range rounds {
 		user := fmt.Sprintf("u%d", i)
-		f.start(f.reps[i%2], user) // started on either replica
+		f.Start(f.Reps[i%2], user) // started on either replica
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
-		for j, r := range []*replica{a, b} {
-			wg.Go(func() { errs[j] = r.mgr.Stop(t.Context(), user) })
+		for j, r := range []*Replica{a, b} {
+			wg.Go(func() { errs[j] = r.Mgr.Stop(t.Context(), user) })
 		}
 		wg.Wait()
 		if errs[0] != nil || errs[1] != nil {
@@ -282,12 +199,12 @@ func releaseClaimedOnce(t *testing.T, newBackend func(*testing.T) Backend) {
 		time.Sleep(time.Second) // CAR's cleanup
 	}
 	synctest.Wait()
-	rel := f.released()
+	rel := f.Released()
 	if len(rel) != rounds {
 		t.Fatalf("%d releases for %d leases: %v", len(rel), rounds, rel)
 	}
 	for i := range rounds {
-		if n := f.count(cartest.EventDestroyed, fmt.Sprintf("u%d", i)); n != 1 {
+		if n := f.Count(cartest.EventDestroyed, fmt.Sprintf("u%d", i)); n != 1 {
 			t.Errorf("u%d destroyed %d times, want 1", i, n)
 		}
 	}
@@ -307,18 +224,18 @@ func releaseClaimedOnce(t *testing.T, newBackend func(*testing.T) Backend) {
 // release goes through yet another replica.
 func queueFIFOAcrossReplicas(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleet(t, newBackend, 3, 1)
-	f.start(f.reps[0], "holder")
+	f.Start(f.Reps[0], "holder")
 	const n = 16
 	leases := make([]*car.Lease, n)
 	for i := range n {
-		r := f.reps[i%3]
-		leases[i] = f.start(r, fmt.Sprintf("q%02d", i))
+		r := f.Reps[i%3]
+		leases[i] = f.Start(r, fmt.Sprintf("q%02d", i))
 		if leases[i].QueuePosition != i+1 {
-			t.Fatalf("q%02d on %s: position %d, want %d", i, r.name, leases[i].QueuePosition, i+1)
+			t.Fatalf("q%02d on %s: position %d, want %d", i, r.Name, leases[i].QueuePosition, i+1)
 		}
 	}
 	for i := range n { // everyone polls through the next replica
-		if l := f.start(f.reps[(i+1)%3], fmt.Sprintf("q%02d", i)); l.QueuePosition != i+1 {
+		if l := f.Start(f.Reps[(i+1)%3], fmt.Sprintf("q%02d", i)); l.QueuePosition != i+1 {
 			t.Errorf("q%02d polling through another replica: position %d, want %d", i, l.QueuePosition, i+1)
 		}
 	}
@@ -335,7 +252,7 @@ func queueFIFOAcrossReplicas(t *testing.T, newBackend func(*testing.T) Backend) 
 	}
 	current := "holder"
 	for k := range n {
-		if err := f.reps[(k+2)%3].mgr.Stop(t.Context(), current); err != nil {
+		if err := f.Reps[(k+2)%3].Mgr.Stop(t.Context(), current); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Second)
@@ -366,15 +283,15 @@ func queueFIFOAcrossReplicas(t *testing.T, newBackend func(*testing.T) Backend) 
 // lease is a new generation with a session.
 func startWaitsForReleaseElsewhere(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleet(t, newBackend, 2, 2)
-	a, b := f.reps[0], f.reps[1]
-	f.start(a, "u1")
-	if err := f.car.InjectFault("DestroySession", cartest.Fault{Latency: 3 * time.Second, Times: 1}); err != nil {
+	a, b := f.Reps[0], f.Reps[1]
+	f.Start(a, "u1")
+	if err := f.CAR.InjectFault("DestroySession", cartest.Fault{Latency: 3 * time.Second, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	go a.mgr.Stop(t.Context(), "u1")
+	go a.Mgr.Stop(t.Context(), "u1")
 	time.Sleep(100 * time.Millisecond) // a is in DestroySession
 	begun := time.Now()
-	l := f.start(b, "u1")
+	l := f.Start(b, "u1")
 	if took := time.Since(begun); took < 2*time.Second {
 		t.Errorf("Start on b returned after %v, before a's release (3 s) was done", took)
 	}
@@ -382,7 +299,7 @@ func startWaitsForReleaseElsewhere(t *testing.T, newBackend func(*testing.T) Bac
 		t.Errorf("lease on b: %+v, want a session of a new generation", l)
 	}
 	var order []string
-	for _, e := range f.car.Events() {
+	for _, e := range f.CAR.Events() {
 		if e.Subject == "u1" && (e.Kind == cartest.EventLocked || e.Kind == cartest.EventDestroyed) {
 			order = append(order, string(e.Kind))
 		}
@@ -391,10 +308,6 @@ func startWaitsForReleaseElsewhere(t *testing.T, newBackend func(*testing.T) Bac
 		t.Errorf("calls for u1 in CAR: %v, want %v", order, want)
 	}
 }
-
-// tokenKey signs the heartbeat tokens of a fleet whose replicas share
-// their sessions.
-const tokenKey = "leasestoretest token key: 32 b!!"
 
 // The fleet's timings.
 const (
@@ -409,20 +322,20 @@ const (
 // out and admits the head.
 func headLockTakeover(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleet(t, newBackend, 2, 1)
-	f.start(f.reps[0], "holder")
-	f.start(f.reps[0], "q1")
+	f.Start(f.Reps[0], "holder")
+	f.Start(f.Reps[0], "q1")
 	time.Sleep(2 * time.Second)
 	victim := f.headHolder()
 	if victim == nil {
 		t.Fatal("no replica holds the head lock with q1 queued")
 	}
-	b := f.reps[0]
+	b := f.Reps[0]
 	if victim == b {
-		b = f.reps[1]
+		b = f.Reps[1]
 	}
-	victim.store.Dead.Store(true) // the holder dies
+	victim.Store.Dead.Store(true) // the holder dies
 	died := time.Now()
-	if err := b.mgr.Stop(t.Context(), "holder"); err != nil {
+	if err := b.Mgr.Stop(t.Context(), "holder"); err != nil {
 		t.Fatal(err)
 	}
 	// The victim's own Wait dies with it; the user's page hears "ready"
@@ -431,7 +344,7 @@ func headLockTakeover(t *testing.T, newBackend func(*testing.T) Backend) {
 	time.Sleep(15 * time.Second)
 	synctest.Wait()
 	var admitted time.Time
-	for _, e := range f.car.Events() {
+	for _, e := range f.CAR.Events() {
 		if e.Kind == cartest.EventLocked && e.Subject == "q1" {
 			admitted = e.Time
 		}
@@ -445,19 +358,19 @@ func headLockTakeover(t *testing.T, newBackend func(*testing.T) Backend) {
 		t.Errorf("q1 admitted %v after its head lock's holder died, want within the lock's TTL (%v) and a poll", took, ttl)
 	}
 	found := false
-	for _, u := range b.mgr.Snapshot().Users {
+	for _, u := range b.Mgr.Snapshot().Users {
 		if u.UserId == "q1" && u.State == car.LeaseActive {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("q1 on %s: %+v, want active (it admitted q1)", b.name, b.mgr.Snapshot().Users)
+		t.Errorf("q1 on %s: %+v, want active (it admitted q1)", b.Name, b.Mgr.Snapshot().Users)
 	}
-	if rel := f.released(); len(rel) != 1 || rel[0] != b.name+" holder stopped" {
-		t.Errorf("releases %v, want the holder's, by %s", rel, b.name)
+	if rel := f.Released(); len(rel) != 1 || rel[0] != b.Name+" holder stopped" {
+		t.Errorf("releases %v, want the holder's, by %s", rel, b.Name)
 	}
 	f.noLeaks()
-	t.Logf("head taken over %v after its holder %s died", took, victim.name)
+	t.Logf("head taken over %v after its holder %s died", took, victim.Name)
 }
 
 // claimerDiesMidRelease: the replica that won the claim stalls in
@@ -468,16 +381,16 @@ func headLockTakeover(t *testing.T, newBackend func(*testing.T) Backend) {
 // that the release is done and forgets it, without a second OnRelease.
 func claimerDiesMidRelease(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleet(t, newBackend, 2, 2)
-	a, b := f.reps[0], f.reps[1]
-	f.start(a, "u1")
-	a.tr.On.Store(true)
+	a, b := f.Reps[0], f.Reps[1]
+	f.Start(a, "u1")
+	a.Tr.On.Store(true)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	go a.mgr.Stop(ctx, "u1")
-	<-a.tr.Hung // a holds the claim and is inside DestroySession
-	a.store.Dead.Store(true)
+	go a.Mgr.Stop(ctx, "u1")
+	<-a.Tr.Hung // a holds the claim and is inside DestroySession
+	a.Store.Dead.Store(true)
 	claimed := time.Now()
-	if err := b.mgr.Stop(t.Context(), "u1"); err != nil {
+	if err := b.Mgr.Stop(t.Context(), "u1"); err != nil {
 		t.Fatalf("b: Stop: %v", err)
 	}
 	cancel()
@@ -485,24 +398,24 @@ func claimerDiesMidRelease(t *testing.T, newBackend func(*testing.T) Backend) {
 		t.Errorf("b finished the release %v after a's claim, want just after the claim TTL (%v)", took, claimTTL)
 	}
 	synctest.Wait()
-	if rel := f.released(); len(rel) != 1 || rel[0] != "r2 u1 stopped" {
+	if rel := f.Released(); len(rel) != 1 || rel[0] != "r2 u1 stopped" {
 		t.Fatalf("releases %v, want one, by r2", rel)
 	}
-	if n := f.count(cartest.EventDestroyed, "u1"); n != 1 {
+	if n := f.Count(cartest.EventDestroyed, "u1"); n != 1 {
 		t.Errorf("CAR destroyed u1 %d times, want 1", n)
 	}
 	time.Sleep(time.Second) // CAR's cleanup
-	if c, held := f.car.User("u1"); held {
+	if c, held := f.CAR.User("u1"); held {
 		t.Errorf("u1 still holds %v", c)
 	}
-	a.tr.On.Store(false)
-	a.store.Dead.Store(false)
+	a.Tr.On.Store(false)
+	a.Store.Dead.Store(false)
 	time.Sleep(time.Minute)
 	synctest.Wait()
-	if rel := f.released(); len(rel) != 1 {
+	if rel := f.Released(); len(rel) != 1 {
 		t.Errorf("releases after a came back: %v", rel)
 	}
-	if s := a.mgr.Snapshot(); len(s.Users) != 0 || s.FinishedElsewhere != 1 {
+	if s := a.Mgr.Snapshot(); len(s.Users) != 0 || s.FinishedElsewhere != 1 {
 		t.Errorf("a's snapshot: %+v", s)
 	}
 	if left := f.be.Left(); len(left) != 0 {
@@ -518,11 +431,11 @@ func claimerDiesMidRelease(t *testing.T, newBackend func(*testing.T) Backend) {
 // once, with one DestroySession.
 func storeUnreachable(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleet(t, newBackend, 1, 2)
-	a := f.reps[0]
-	f.start(a, "u1")
+	a := f.Reps[0]
+	f.Start(a, "u1")
 	cause := f.be.Down()
 	begun := time.Now()
-	_, err := a.mgr.Start(t.Context(), car.StartRequest{UserId: "u2", UserIp: "10.0.0.1"})
+	_, err := a.Mgr.Start(t.Context(), car.StartRequest{UserId: "u2", UserIp: "10.0.0.1"})
 	var se *car.StoreError
 	if !errors.As(err, &se) || (cause != nil && !errors.Is(err, cause)) {
 		t.Fatalf("Start with the store down: %v, want a *car.StoreError (wrapping %v)", err, cause)
@@ -532,14 +445,14 @@ func storeUnreachable(t *testing.T, newBackend func(*testing.T) Backend) {
 	}
 	t.Logf("Start: %v", err)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	err = a.mgr.Stop(ctx, "u1")
+	err = a.Mgr.Stop(ctx, "u1")
 	cancel()
 	var pending *car.ReleasePendingError
 	if !errors.As(err, &pending) || !errors.As(err, &se) {
 		t.Fatalf("Stop with the store down: %v, want a *car.ReleasePendingError carrying the store error", err)
 	}
 	time.Sleep(10 * time.Minute)
-	if rel := f.released(); len(rel) != 0 || f.count(cartest.EventDestroyed, "u1") != 0 {
+	if rel := f.Released(); len(rel) != 0 || f.Count(cartest.EventDestroyed, "u1") != 0 {
 		t.Fatalf("released without the store: %v", rel)
 	}
 	f.be.Up()
@@ -547,17 +460,17 @@ func storeUnreachable(t *testing.T, newBackend func(*testing.T) Backend) {
 	time.Sleep(31 * time.Second)
 	synctest.Wait()
 	destroys := 0
-	for _, e := range f.car.Events() {
+	for _, e := range f.CAR.Events() {
 		if e.Kind == cartest.EventCall && e.Action == "DestroySession" {
 			destroys++
 		}
 	}
-	if rel := f.released(); len(rel) != 1 || rel[0] != "r1 u1 stopped" || destroys != 1 {
+	if rel := f.Released(); len(rel) != 1 || rel[0] != "r1 u1 stopped" || destroys != 1 {
 		t.Fatalf("after the store came back: releases %v, %d DestroySession calls", rel, destroys)
 	}
 	t.Logf("released %v after the store came back", time.Since(back))
 	time.Sleep(time.Second) // CAR's cleanup
-	if c, held := f.car.User("u1"); held {
+	if c, held := f.CAR.User("u1"); held {
 		t.Errorf("u1 still holds %v", c)
 	}
 	if left := f.be.Left(); len(left) != 0 {

@@ -1,10 +1,7 @@
 package leasestoretest
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -33,15 +30,15 @@ const slowPoll = time.Minute
 
 // roles picks, in a fleet of three, the replica whose runner holds the
 // head lock and the two others, once every runner has tried the lock.
-func (f *fleet) roles() (head, a, b *replica) {
-	f.t.Helper()
+func (f *fleet) roles() (head, a, b *Replica) {
+	f.T.Helper()
 	synctest.Wait()
 	head = f.headHolder()
 	if head == nil {
-		f.t.Fatal("no replica holds the head lock")
+		f.T.Fatal("no replica holds the head lock")
 	}
-	var others []*replica
-	for _, r := range f.reps {
+	var others []*Replica
+	for _, r := range f.Reps {
 		if r != head {
 			others = append(others, r)
 		}
@@ -88,14 +85,14 @@ func (a *admissions) get() ([]string, map[string]time.Time) {
 func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleetWith(t, newBackend, 3, 1, fleetConfig{poll: slowPoll})
 	head, a, b := f.roles()
-	f.start(a, "holder")
+	f.Start(a, "holder")
 	adm := &admissions{at: map[string]time.Time{}, errs: map[string]error{}}
 	const n = 4
 	for i := range n {
 		user := fmt.Sprintf("q%d", i+1)
-		l := f.start(b, user)
+		l := f.Start(b, user)
 		if l.QueuePosition != i+1 {
-			t.Fatalf("%s through %s: position %d, want %d", user, b.name, l.QueuePosition, i+1)
+			t.Fatalf("%s through %s: position %d, want %d", user, b.Name, l.QueuePosition, i+1)
 		}
 		adm.wait(t, user, l)
 	}
@@ -105,12 +102,12 @@ func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) 
 		user := fmt.Sprintf("q%d", i+1)
 		fault := i == 1
 		if fault {
-			if err := f.car.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
+			if err := f.CAR.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := a.mgr.Stop(t.Context(), current); err != nil {
-			t.Fatalf("%s: Stop(%s): %v", a.name, current, err)
+		if err := a.Mgr.Stop(t.Context(), current); err != nil {
+			t.Fatalf("%s: Stop(%s): %v", a.Name, current, err)
 		}
 		released := time.Now()
 		synctest.Wait() // the clock stands still
@@ -129,7 +126,7 @@ func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) 
 			t.Logf("%s admitted %v after its 503", user, at[user].Sub(released))
 		} else if len(order) != i+1 || order[i] != user || !at[user].Equal(released) {
 			t.Fatalf("release of %s through %s: admitted %v (%s at %v), want %s at once (the poll is %v away; %s holds the head lock)",
-				current, a.name, order, user, at[user], user, slowPoll, head.name)
+				current, a.Name, order, user, at[user], user, slowPoll, head.Name)
 		}
 		current = user
 	}
@@ -139,72 +136,43 @@ func releaseWakesQueueAtOnce(t *testing.T, newBackend func(*testing.T) Backend) 
 	}
 	adm.mu.Unlock()
 	if h := f.headHolder(); h != head {
-		t.Errorf("the head lock moved from %s to %v: the premise (a runner elsewhere admits) is gone", head.name, h)
+		t.Errorf("the head lock moved from %s to %v: the premise (a runner elsewhere admits) is gone", head.Name, h)
 	}
 	f.noLeaks()
 }
 
-// kill kills r without Shutdown: its stores and CAR fail every call, its
-// heartbeat connections are cut and it listens no more.
-func (f *fleet) kill(r *replica) {
-	r.store.Dead.Store(true)
-	r.tr.Dead.Store(true)
-	if r.sess != nil {
-		r.sess.Kill()
-	}
-	if r.lis != nil {
-		r.lis.Cut()
+// kill kills r without Shutdown: its stores and CAR fail every call and
+// it hears nothing more. (Its clients' networks cut their connections.)
+func (f *fleet) kill(r *Replica) {
+	r.Store.Dead.Store(true)
+	r.Tr.Dead.Store(true)
+	if ks := f.sess[r.Name]; ks != nil {
+		ks.Kill()
 	}
 }
 
-// client is one user's browser: its heartbeat client, dialling the
-// replica it is pointed at, and what it heard.
+// client is one user's browser: its heartbeat client, on a network of
+// its own in front of the replicas, and what it heard.
 type client struct {
-	mu   sync.Mutex
-	to   *Listener // nil: its network is gone for good
-	conn net.Conn
-	pos  []int // the queue positions, in order
-	rdy  int   // ready notices
-	rel  int   // released notices
+	net *Router
+	mu  sync.Mutex
+	pos []int // the queue positions, in order
+	rdy int   // ready notices
 }
 
-func (c *client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (c *client) heard() (pos []int, ready int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.to == nil {
-		return nil, errors.New("network is down")
-	}
-	conn, err := c.to.DialContext(ctx, network, addr)
-	c.conn = conn
-	return conn, err
+	return slices.Clone(c.pos), c.rdy
 }
 
-// move points the client at r (nil: its network goes for good), cutting
-// its connection.
-func (c *client) move(r *replica) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.to = nil
-	if r != nil {
-		c.to = r.lis
-	}
-	if c.conn != nil {
-		c.conn.Close()
-	}
-}
-
-func (c *client) heard() (pos []int, ready, released int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.pos), c.rdy, c.rel
-}
-
-// connect opens l's heartbeat session through r and records its notices.
-func (f *fleet) connect(r *replica, l *car.Lease) *client {
-	f.t.Helper()
-	c := &client{to: r.lis}
-	hc, err := hbclient.Connect(f.t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
-		hbclient.WithDialer(&websocket.Dialer{NetDialContext: c.dial}),
+// connect opens l's heartbeat session through r, on a network of its own
+// from rt, and records its notices.
+func (f *fleet) connect(rt *Router, r *Replica, l *car.Lease) *client {
+	f.T.Helper()
+	c := &client{net: rt.Another(r.Name)}
+	hc, err := hbclient.Connect(f.T.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+		hbclient.WithDialer(&websocket.Dialer{NetDialContext: c.net.Dial}),
 		hbclient.OnNotice(func(n heartbeat.Notice) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -213,14 +181,12 @@ func (f *fleet) connect(r *replica, l *car.Lease) *client {
 				c.pos = append(c.pos, n.Position)
 			case heartbeat.NoticeReady:
 				c.rdy++
-			case heartbeat.NoticeReleased:
-				c.rel++
 			}
 		}))
 	if err != nil {
-		f.t.Fatalf("connect %s through %s: %v", l.HeartbeatSession, r.name, err)
+		f.T.Fatalf("connect %s through %s: %v", l.HeartbeatSession, r.Name, err)
 	}
-	f.t.Cleanup(func() { hc.Close() })
+	f.T.Cleanup(func() { hc.Close() })
 	return c
 }
 
@@ -229,7 +195,7 @@ func (f *fleet) connect(r *replica, l *car.Lease) *client {
 // in the queue as its last notice, or, for the admitted, one ready
 // notice; and that the places it heard never went up.
 func (f *fleet) checkPlaces(step string, users []string, clients map[string]*client, admitted int, gone map[string]bool) {
-	f.t.Helper()
+	f.T.Helper()
 	time.Sleep(car.DefaultNoticeInterval)
 	synctest.Wait()
 	place := 0
@@ -238,21 +204,21 @@ func (f *fleet) checkPlaces(step string, users []string, clients map[string]*cli
 		if gone[u] || c == nil {
 			continue
 		}
-		pos, rdy, _ := c.heard()
+		pos, rdy := c.heard()
 		if i >= admitted {
 			place++
 		}
 		switch {
 		case i < admitted && rdy != 1:
-			f.t.Errorf("%s: %s heard %d ready notices, want 1 (positions %v)", step, u, rdy, pos)
+			f.T.Errorf("%s: %s heard %d ready notices, want 1 (positions %v)", step, u, rdy, pos)
 		case i >= admitted && (rdy != 0 || len(pos) == 0 || pos[len(pos)-1] != place):
-			f.t.Errorf("%s: %s heard positions %v (and %d ready), want the last to be %d", step, u, pos, rdy, place)
+			f.T.Errorf("%s: %s heard positions %v (and %d ready), want the last to be %d", step, u, pos, rdy, place)
 		}
 		for j := 1; j < len(pos); j++ {
 			// A place may be told again (a new connection, a new replica
 			// telling it), never a later one.
 			if pos[j] > pos[j-1] {
-				f.t.Errorf("%s: %s heard positions %v: they must never go up", step, u, pos)
+				f.T.Errorf("%s: %s heard positions %v: they must never go up", step, u, pos)
 				break
 			}
 		}
@@ -270,42 +236,43 @@ func (f *fleet) checkPlaces(step string, users []string, clients map[string]*cli
 func positionsPushedAcrossReplicas(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleetWith(t, newBackend, 3, 1, fleetConfig{poll: slowPoll, sessions: true})
 	head, a, b := f.roles()
-	f.start(a, "holder")
+	rt := f.Router(b.Name)
+	f.Start(a, "holder")
 	const n = 5
 	users := make([]string, n)
 	clients := map[string]*client{}
 	for i := range n {
 		users[i] = fmt.Sprintf("q%d", i+1)
-		clients[users[i]] = f.connect(b, f.start(b, users[i]))
+		clients[users[i]] = f.connect(rt, b, f.Start(b, users[i]))
 	}
 	f.checkPlaces("queued", users, clients, 0, nil)
-	releasers := []*replica{a, head, b}
+	releasers := []*Replica{a, head, b}
 	current := "holder"
 	for k := range n {
 		fault := k == 2
 		if fault {
-			if err := f.car.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
+			if err := f.CAR.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		r := releasers[k%len(releasers)]
-		if err := r.mgr.Stop(t.Context(), current); err != nil {
-			t.Fatalf("%s: Stop(%s): %v", r.name, current, err)
+		if err := r.Mgr.Stop(t.Context(), current); err != nil {
+			t.Fatalf("%s: Stop(%s): %v", r.Name, current, err)
 		}
 		if fault {
 			synctest.Wait()
-			if pos, rdy, _ := clients[users[k]].heard(); rdy != 0 {
+			if pos, rdy := clients[users[k]].heard(); rdy != 0 {
 				t.Fatalf("%s heard ready although CAR failed its ApplyConcurrent (positions %v)", users[k], pos)
 			}
 		}
 		current = users[k]
-		f.checkPlaces(fmt.Sprintf("release %d through %s", k+1, r.name), users, clients, k+1, nil)
+		f.checkPlaces(fmt.Sprintf("release %d through %s", k+1, r.Name), users, clients, k+1, nil)
 	}
 	var sent []string
-	for _, r := range f.reps {
-		sent = append(sent, fmt.Sprintf("%s %d", r.name, r.mgr.Snapshot().NoticesSent))
+	for _, r := range f.Reps {
+		sent = append(sent, fmt.Sprintf("%s %d", r.Name, r.Mgr.Snapshot().NoticesSent))
 	}
-	t.Logf("notices sent by replica: %v (head lock: %s, queued through %s)", sent, head.name, b.name)
+	t.Logf("notices sent by replica: %v (head lock: %s, queued through %s)", sent, head.Name, b.Name)
 	f.noLeaks()
 }
 
@@ -321,14 +288,15 @@ func positionsPushedAcrossReplicas(t *testing.T, newBackend func(*testing.T) Bac
 func queuedUserGoneLeavesQueue(t *testing.T, newBackend func(*testing.T) Backend) {
 	f := newFleetWith(t, newBackend, 3, 1, fleetConfig{poll: pollInterval, sessions: true})
 	victim, a, c := f.roles()
-	f.connect(a, f.start(a, "holder")) // playing, on a live replica
+	rt := f.Router(a.Name)
+	f.connect(rt, a, f.Start(a, "holder")) // playing, on a live replica
 	users := []string{"q1", "q2", "q3", "q4"}
-	through := map[string]*replica{"q1": victim, "q2": a, "q3": victim, "q4": c}
+	through := map[string]*Replica{"q1": victim, "q2": a, "q3": victim, "q4": c}
 	clients := map[string]*client{}
 	leases := map[string]*car.Lease{}
 	for _, u := range users {
-		leases[u] = f.start(through[u], u)
-		clients[u] = f.connect(through[u], leases[u])
+		leases[u] = f.Start(through[u], u)
+		clients[u] = f.connect(rt, through[u], leases[u])
 	}
 	adm := &admissions{at: map[string]time.Time{}, errs: map[string]error{}}
 	for _, u := range []string{"q2", "q4"} { // Waits on live replicas
@@ -338,12 +306,12 @@ func queuedUserGoneLeavesQueue(t *testing.T, newBackend func(*testing.T) Backend
 
 	f.kill(victim)
 	killed := time.Now()
-	clients["q1"].move(nil) // gone for good
-	clients["q3"].move(c)   // resumes through c
+	clients["q1"].net.Move(victim.Name, true) // gone for good
+	clients["q3"].net.Move(c.Name, false)     // resumes through c
 	window := car.DefaultReconnectWait
 	time.Sleep(window - 15*time.Second) // the last frame was at most a ping interval before the kill
 	synctest.Wait()
-	if rel := f.released(); len(rel) != 0 {
+	if rel := f.Released(); len(rel) != 0 {
 		t.Fatalf("released before the reconnect window passed: %v", rel)
 	}
 	if pos, err := f.audit.Positions(t.Context(), users); err != nil || fmt.Sprint(pos) != "[1 2 3 4]" {
@@ -354,37 +322,37 @@ func queuedUserGoneLeavesQueue(t *testing.T, newBackend func(*testing.T) Backend
 	// The reason is "left queue" from a replica that had q1 queued on its
 	// books (the one that took the head lock over may have), and
 	// "disconnected" from one that adopted the expired session blind.
-	rel := f.released()
-	if len(rel) != 1 || strings.HasPrefix(rel[0], victim.name+" ") ||
+	rel := f.Released()
+	if len(rel) != 1 || strings.HasPrefix(rel[0], victim.Name+" ") ||
 		!strings.HasSuffix(rel[0], " q1 "+string(car.ReleaseDisconnected)) && !strings.HasSuffix(rel[0], " q1 "+string(car.ReleaseLeftQueue)) {
 		t.Fatalf("releases %v, want q1 released once (disconnected or left queue), by a live replica", rel)
 	}
-	t.Logf("%s (%v after its replica %s was killed)", rel[0], time.Since(killed), victim.name)
+	t.Logf("%s (%v after its replica %s was killed)", rel[0], time.Since(killed), victim.Name)
 	if pos, err := f.audit.Positions(t.Context(), users); err != nil || fmt.Sprint(pos) != "[0 1 2 3]" {
 		t.Fatalf("places %v (%v) after q1 left, want [0 1 2 3]", pos, err)
 	}
 	gone := map[string]bool{"q1": true}
 	f.checkPlaces("q1 left", users, clients, 0, gone)
-	if n := f.count(cartest.EventLocked, "q1"); n != 0 {
+	if n := f.Count(cartest.EventLocked, "q1"); n != 0 {
 		t.Errorf("q1 got a concurrency %d times", n)
 	}
 
 	// The queue moves on: releases through the live replicas, in turn.
-	if err := f.car.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
+	if err := f.CAR.InjectFault("ApplyConcurrent", cartest.Fault{Code: "InternalError", HTTPStatus: 503, Times: 1}); err != nil {
 		t.Fatal(err)
 	}
-	live := []*replica{a, c}
+	live := []*Replica{a, c}
 	current := "holder"
 	for k, u := range users[1:] {
 		r := live[k%2]
-		if err := r.mgr.Stop(t.Context(), current); err != nil {
-			t.Fatalf("%s: Stop(%s): %v", r.name, current, err)
+		if err := r.Mgr.Stop(t.Context(), current); err != nil {
+			t.Fatalf("%s: Stop(%s): %v", r.Name, current, err)
 		}
-		f.checkPlaces(fmt.Sprintf("release of %s through %s", current, r.name), users[1:], clients, k+1, nil)
+		f.checkPlaces(fmt.Sprintf("release of %s through %s", current, r.Name), users[1:], clients, k+1, nil)
 		current = u
 	}
 	var order []string
-	for _, e := range f.car.Events() {
+	for _, e := range f.CAR.Events() {
 		if e.Kind == cartest.EventLocked && strings.HasPrefix(e.Subject, "q") {
 			order = append(order, e.Subject)
 		}
@@ -397,7 +365,7 @@ func queuedUserGoneLeavesQueue(t *testing.T, newBackend func(*testing.T) Backend
 		t.Errorf("Waits: admitted %v, failed %v", adm.order, adm.errs)
 	}
 	adm.mu.Unlock()
-	if rel := f.released(); len(rel) != 4 {
+	if rel := f.Released(); len(rel) != 4 {
 		t.Errorf("releases %v, want q1's and the three Stops'", rel)
 	}
 	f.noLeaks()

@@ -37,11 +37,38 @@ func main() {
 	command := flag.String("command", ".ci/bench", "the command that produced the figures")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
 	prevPath := flag.String("previous", "", "the report this one replaces: sections of parts not run are carried over from it")
+	var redisFiles stringList
+	flag.Var(&redisFiles, "redis", "file of the Redis store's `go test -bench` output (car/redisstore; repeatable): its tables go to -redis-out")
+	redisSessions := flag.String("redis-sessions", "", "the 60,000-session run's section (markdown), whose Redis memory per session is shown beside the Redis store's per-user figures")
+	redisOut := flag.String("redis-out", "", "where to write the Redis store's tables (with -redis)")
 	flag.Parse()
+	if len(redisFiles) > 0 {
+		if *redisOut == "" {
+			fmt.Fprintln(os.Stderr, "report: -redis needs -redis-out")
+			os.Exit(2)
+		}
+		if err := writeRedis(redisFiles, *redisSessions, *redisOut); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(benchFiles, *hbscale, *afterleave, defaults, *notes, *machine, *command, *out, *prevPath); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFile adds the results of one file of `go test -bench` output to s.
+func parseFile(path string, s samples) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := parseBench(r, s); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 func run(benchFiles []string, hbscalePath, leavePath string, defaultsSpecs []string, notesPath, machinePath, command, out, prevPath string) error {
@@ -50,14 +77,8 @@ func run(benchFiles []string, hbscalePath, leavePath string, defaultsSpecs []str
 	}
 	s := samples{}
 	for _, f := range benchFiles {
-		r, err := os.Open(f)
-		if err != nil {
+		if err := parseFile(f, s); err != nil {
 			return err
-		}
-		err = parseBench(r, s)
-		r.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
 		}
 	}
 	var scale *scaleResults

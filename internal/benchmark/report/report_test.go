@@ -342,3 +342,90 @@ func TestHeartbeatDefaults(t *testing.T) {
 		t.Errorf("an incomplete run: error %v", err)
 	}
 }
+
+// The Redis store's table: per op and store the median and range of each
+// figure, and Redis ÷ memory paired by round (its median, not the ratio
+// of the medians); the per-user memory beside the 60,000-session run's
+// per-session figure; the commands as a table, not raw lines.
+func TestRedisSection(t *testing.T) {
+	out := `round: 1
+BenchmarkLease/store=memory/op=start-2     200   200000 ns/op   23000 B/op   270 allocs/op
+BenchmarkLease/store=memory/op=release-2   200   100000 ns/op   10000 B/op   125 allocs/op
+BenchmarkLease/store=memory/op=resume-2    200   400000 ns/op   38000 B/op   267 allocs/op
+BenchmarkLease/store=redis/op=start-2      200  1200000 ns/op   36000 B/op   564 allocs/op
+BenchmarkLease/store=redis/op=release-2    200   700000 ns/op   20000 B/op   351 allocs/op
+BenchmarkLease/store=redis/op=resume-2     200   800000 ns/op   41000 B/op   338 allocs/op
+BenchmarkRedisMemory-2   1   9000000000 ns/op   2300 B/active-user   1600 B/queued-user
+round: 2
+BenchmarkLease/store=redis/op=start-2      200  3000000 ns/op   37000 B/op   566 allocs/op
+BenchmarkLease/store=redis/op=release-2    200   800000 ns/op   20000 B/op   351 allocs/op
+BenchmarkLease/store=memory/op=start-2     200   300000 ns/op   24000 B/op   272 allocs/op
+BenchmarkLease/store=memory/op=release-2   200   100000 ns/op   10000 B/op   125 allocs/op
+BenchmarkRedisMemory-2   1   9000000000 ns/op   2200 B/active-user   1500 B/queued-user
+round: 3
+BenchmarkLease/store=memory/op=start-2     200   100000 ns/op   23000 B/op   270 allocs/op
+BenchmarkLease/store=redis/op=start-2      200   700000 ns/op   36000 B/op   564 allocs/op
+BenchmarkRedisMemory-2   1   9000000000 ns/op   2400 B/active-user   1700 B/queued-user
+`
+	commands := `BenchmarkRedisCommands
+    bench_test.go:208: 3 replicas, no session: 279 commands in 10s: map[get:90]
+BenchmarkRedisCommands-2   	       1	23061495522 ns/op	       556.0 cmds/min/replica-idle	        54.54 cmds/session/min
+`
+	sessions := "### 60,000 sessions\n\n| figure | run 1 |\n|---|---|\n| Redis used_memory, B/session | 395 |\n| redis-server CPU over the run, s | 53.2 |\n"
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	md := filepath.Join(dir, "redis.md")
+	if err := writeRedis([]string{write("redis.txt", out), write("commands.txt", commands)}, write("sessions.md", sessions), md); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		"Start, resume and release: 3 rounds;",
+		// start: Redis ÷ memory by round 6, 10, 7: median 7, though the
+		// medians' ratio is 1200/200 = 6.
+		"| start | memory | 200 (100–300) | 23000 (23000–24000) | 270 (270–272) |  |",
+		"| start | redis | 1200 (700–3000) | 36000 (36000–37000) | 564 (564–566) | 7.00× (6.00–10.00) |",
+		"| resume | redis | 800 | 41000 | 338 | 2.00× |",
+		"| release | redis | 750 (700–800) | 20000 | 351 | 7.50× (7.00–8.00) |",
+		"| active user: its lease and its heartbeat session | 2300 (2200–2400) |",
+		"| queued user: its queue entry, its lease and its heartbeat session | 1600 (1500–1700) |",
+		"(the 60,000-session run, its table below) | 395 |",
+		"| per connected session | 54.5 |",
+		"| per replica with no session | 556 |",
+		"(`BenchmarkRedisCommands`, 1 run):",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "BenchmarkLease") || strings.Contains(got, "bench_test.go") {
+		t.Errorf("raw benchmark lines in\n%s", got)
+	}
+
+	// An op not measured says so; no 60,000-session section, no row of it;
+	// no Redis result at all is an error, not an empty table.
+	s := samples{}
+	if err := parseBench(strings.NewReader("BenchmarkLease/store=redis/op=start-2 200 1000 ns/op\n"), s); err != nil {
+		t.Fatal(err)
+	}
+	got = redisSection(s, "")
+	if !strings.Contains(got, "| start | memory | not measured |") || !strings.Contains(got, "| start | redis | 1 | — | — | — |") {
+		t.Errorf("partial table:\n%s", got)
+	}
+	if strings.Contains(got, "heartbeat session alone") || strings.Contains(got, "per connected session") {
+		t.Errorf("rows of figures not measured:\n%s", got)
+	}
+	if err := writeRedis([]string{write("none.txt", commands)}, "", md); err == nil {
+		t.Error("no BenchmarkLease result: no error")
+	}
+}
