@@ -10,8 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
 	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
@@ -163,33 +161,8 @@ func newSharedFleet(t *testing.T, n, packSize int) (*fleet, *leasestoretest.Rout
 func TestSharedResumeElsewhereThenExpireOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f, rt := newSharedFleet(t, 2, 2)
-		a, b := f.Reps[0], f.Reps[1]
-		l := f.Start(a, "u1")
-		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.Dial}),
+		leasestoretest.ResumeElsewhereThenExpireOnce(t, f.Fleet, rt,
 			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		time.Sleep(time.Second)
-		rt.Move("r2", false)
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-		if cl.State() != hbclient.StateConnected {
-			t.Fatalf("client state %v after moving to r2", cl.State())
-		}
-		if u := userState(t, b.Mgr, "u1"); u.State != car.LeaseActive || u.HeartbeatSession != l.HeartbeatSession {
-			t.Fatalf("u1 on r2: %+v, want the same lease, active", u)
-		}
-		rt.Move("r2", true) // gone for good
-		time.Sleep(3 * time.Minute)
-		synctest.Wait()
-		if rel := f.Released(); len(rel) != 1 || f.destroyed("u1") != 1 {
-			t.Fatalf("releases %v, %d destroyed, want one", rel, f.destroyed("u1"))
-		}
-		t.Logf("released: %v", f.Released())
-		_ = a
 	})
 }
 
@@ -201,13 +174,7 @@ func TestDrainHandsClientsOver(t *testing.T) {
 		f, rt := newSharedFleet(t, 2, 2)
 		a, b := f.Reps[0], f.Reps[1]
 		l := f.Start(a, "u1")
-		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.Dial}),
-			hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
+		cl := rt.Connect(t, l, hbclient.WithReconnectDelay(func(int) time.Duration { return 100 * time.Millisecond }))
 		time.Sleep(time.Second)
 		rt.Redirect("r2") // the load balancer stops sending to r1
 		if err := a.Mgr.Drain(t.Context()); err != nil {

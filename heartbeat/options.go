@@ -218,8 +218,10 @@ func WithReloadGrace(d time.Duration) ServerOption {
 // WithTokenKeys sets the keys that sign tokens: tokens are minted with
 // current and accepted if any of current and older signed them, so every
 // replica given the same keys accepts every replica's tokens, and a rotation
-// (the new key current, the old one among older until the tokens it signed
-// are used up) breaks no connected session. Each key must be at least
+// (Server.SetTokenKeys, in the three phases of the package documentation's
+// "Rotating the token key": the new key older everywhere, then current
+// everywhere, then the old one dropped once no client holds its tokens)
+// breaks no connected session. Each key must be at least
 // MinTokenKeyLen (32) random bytes, and there are at most MaxTokenKeys keys
 // in all. The keys are copied; they are secrets and never logged or put in
 // an error. Without this option the Server uses a random key of its own,

@@ -11,7 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -19,7 +18,6 @@ import (
 	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
 	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
 	"github.com/tcconcurrency/sdk-go/heartbeat"
-	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 )
 
 const leaseProject = "cap-leases"
@@ -166,36 +164,6 @@ func TestWithStoreResumeElsewhere(t *testing.T) {
 		f := newLeaseFleetWith(t, 2, 2, func() redis.UniversalClient { return redistest.PipeClient(t, m) }, nil,
 			func(st *Store) car.ManagerOption { return car.WithStore(st) },
 			car.WithHeartbeat(heartbeat.WithTokenKeys(key)))
-		rt := f.Router("r1")
-		a, b := f.Reps[0], f.Reps[1]
-		l := f.Start(a, "u1")
-		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.Dial}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		time.Sleep(time.Second)
-		rt.Move("r2", false)
-		time.Sleep(5 * time.Second)
-		if cl.State() != hbclient.StateConnected {
-			t.Fatalf("client %v after moving to r2", cl.State())
-		}
-		found := false
-		for _, u := range b.Mgr.Snapshot().Users {
-			if u.UserId == "u1" && u.HeartbeatSession == l.HeartbeatSession && u.State == car.LeaseActive {
-				found = true
-			}
-		}
-		if !found {
-			t.Fatalf("r2 did not adopt u1: %+v", b.Mgr.Snapshot().Users)
-		}
-		rt.Move("r2", true) // gone for good
-		time.Sleep(3 * time.Minute)
-		synctest.Wait()
-		if rel := f.Released(); len(rel) != 1 || f.Count(cartest.EventDestroyed, "u1") != 1 {
-			t.Fatalf("releases %v, %d destroyed, want one", rel, f.Count(cartest.EventDestroyed, "u1"))
-		}
-		t.Logf("released: %v", f.Released())
+		leasestoretest.ResumeElsewhereThenExpireOnce(t, f.Fleet, f.Router("r1"))
 	})
 }

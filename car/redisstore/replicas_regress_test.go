@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tcconcurrency/sdk-go/car"
@@ -67,17 +66,11 @@ func TestQueuedUserAdmittedElsewhereStaysOnItsReplica(t *testing.T) {
 		}
 		rt.Move(r2.Name, false)
 		ready := make(chan struct{}, 1)
-		cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
-			hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.Dial}),
-			hbclient.OnNotice(func(n heartbeat.Notice) {
-				if n.Kind == heartbeat.NoticeReady {
-					ready <- struct{}{}
-				}
-			}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
+		rt.Connect(t, l, hbclient.OnNotice(func(n heartbeat.Notice) {
+			if n.Kind == heartbeat.NoticeReady {
+				ready <- struct{}{}
+			}
+		}))
 		time.Sleep(time.Second)
 		if err := r1.Mgr.Stop(t.Context(), "holder"); err != nil {
 			t.Fatal(err)

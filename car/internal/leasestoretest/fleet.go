@@ -8,10 +8,14 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/heartbeat/hbclient"
 	"github.com/tcconcurrency/sdk-go/internal/memnet"
 )
 
@@ -202,6 +206,42 @@ func (f *Fleet) Router(to string) *Router {
 	return rt
 }
 
+// ResumeElsewhereThenExpireOnce runs, in a synctest bubble, on a fleet of
+// two replicas that share the heartbeat sessions as well as the leases
+// and serve their heartbeats behind rt (sending dials to r1): a user
+// started on r1 resumes through r2, which adopts the lease it did not
+// start; then the user vanishes, and the lease is released once, with one
+// DestroySession, whichever replica sweeps its grace. opts are the
+// heartbeat client's.
+func ResumeElsewhereThenExpireOnce(t *testing.T, f *Fleet, rt *Router, opts ...hbclient.Option) {
+	a, b := f.Reps[0], f.Reps[1]
+	l := f.Start(a, "u1")
+	cl := rt.Connect(t, l, opts...)
+	time.Sleep(time.Second)
+	rt.Move(b.Name, false)
+	time.Sleep(5 * time.Second)
+	synctest.Wait()
+	if cl.State() != hbclient.StateConnected {
+		t.Fatalf("client state %v after moving to %s", cl.State(), b.Name)
+	}
+	found := false
+	for _, u := range b.Mgr.Snapshot().Users {
+		if u.UserId == "u1" && u.HeartbeatSession == l.HeartbeatSession && u.State == car.LeaseActive {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("%s did not adopt u1 (the same lease, active): %+v", b.Name, b.Mgr.Snapshot().Users)
+	}
+	rt.Move(b.Name, true) // gone for good
+	time.Sleep(3 * time.Minute)
+	synctest.Wait()
+	if rel := f.Released(); len(rel) != 1 || f.Count(cartest.EventDestroyed, "u1") != 1 {
+		t.Fatalf("releases %v, %d destroyed, want one", rel, f.Count(cartest.EventDestroyed, "u1"))
+	}
+	t.Logf("released: %v", f.Released())
+}
+
 // Router is a client's network whose every dial goes to the replica it
 // names: a load balancer without sticky sessions.
 type Router struct {
@@ -223,6 +263,19 @@ func (rt *Router) Dial(ctx context.Context, network, addr string) (net.Conn, err
 	c, err := rt.lis[rt.to].DialContext(ctx, network, addr)
 	rt.conn = c
 	return c, err
+}
+
+// Connect connects a heartbeat client for lease l through rt, with opts,
+// and closes it when the test ends.
+func (rt *Router) Connect(t *testing.T, l *car.Lease, opts ...hbclient.Option) *hbclient.Client {
+	t.Helper()
+	cl, err := hbclient.Connect(t.Context(), "ws://heartbeat/", l.HeartbeatSession, l.HeartbeatToken,
+		append([]hbclient.Option{hbclient.WithDialer(&websocket.Dialer{NetDialContext: rt.Dial})}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
 }
 
 // Another returns another client's network in front of the same
