@@ -188,6 +188,13 @@
 // optionally, activity frames. A connection silent for pingTimeout (30 s) is
 // closed; a healthy client is never silent for more than one ping interval
 // plus its round trip, so it may miss two pongs in a row and stay.
+// The pong comes from the browser's network stack, not from the page's
+// JavaScript: a background tab, a tab the browser froze and a page stuck
+// in a long task keep answering for as long as the browser runs, so they
+// are never dropped (Chromium, when it runs a frozen tab again, may close
+// its socket with 1001; the client then resumes at once, within the reload
+// grace). A page whose browser, network process or network is gone answers
+// nothing and is closed pingTimeout after its last frame.
 // Clients never need to ping; a Go client that wants to watch the server
 // treats pingTimeout without any frame as a dead connection.
 //

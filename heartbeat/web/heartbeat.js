@@ -14,7 +14,10 @@
 // browser's "online" event and when the page becomes visible), stops on the
 // final close codes 4000–4005 and says why, reports user activity as
 // coalesced frames (touch), and reports the media stream's state
-// (reportStream, protocol v2).
+// (reportStream, protocol v2). Background tabs need nothing: the browser
+// answers the server's pings itself, even while the page's code is
+// throttled, frozen or busy, so the server never drops it (when Chromium
+// runs a frozen tab again it may close the socket; the client resumes at once).
 
 export const SUBPROTOCOL_V2 = "tcc.heartbeat.v2";
 export const SUBPROTOCOL_V1 = "tcc.heartbeat.v1";
