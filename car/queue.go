@@ -520,6 +520,12 @@ func (m *SessionManager) positionRound() time.Time {
 // replica's books with its Wait answered; one released elsewhere is
 // forgotten.
 func (m *SessionManager) checkGone(gone []*entry) {
+	moved := false
+	defer func() {
+		if moved { // the queue changed: tell those behind at once, not at the next poll
+			m.kickQueue()
+		}
+	}()
 	for _, e := range gone {
 		m.mu.Lock()
 		skip := e.state != LeaseQueued || e.done
@@ -542,6 +548,7 @@ func (m *SessionManager) checkGone(gone []*entry) {
 			info, _ := m.hb.Session(e.hbID)
 			m.mu.Lock()
 			if e.state == LeaseQueued && !e.done {
+				moved = true
 				e.admitSession, e.serverSession = rec.ServerSession, rec.ServerSession
 				e.state, e.wasAdmitted = LeaseActive, true
 				close(e.admitted)

@@ -46,7 +46,10 @@ func (m *SessionManager) startShared() {
 // waiting for a lease held elsewhere; a lease finished elsewhere leaves
 // this replica's books.
 func (m *SessionManager) onStoreEvent(ev LeaseEvent) {
-	m.kickQueue()
+	// The runner is woken once the event is on the books (after the
+	// unlock): woken before, it could run its round on the old books and
+	// then sleep a poll.
+	defer m.kickQueue()
 	m.mu.Lock()
 	close(m.changed)
 	m.changed = make(chan struct{})

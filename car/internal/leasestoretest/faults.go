@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
 
 // ErrDead is what a killed replica's store calls fail with.
@@ -151,11 +153,16 @@ type HangDestroy struct {
 	Hung chan struct{}
 	// Passed counts the DestroySession calls sent on.
 	Passed atomic.Int32
+	// Dead: every call fails, as from a killed process.
+	Dead atomic.Bool
 }
 
-// RoundTrip holds a DestroySession while h is on, and passes everything
-// else to Base.
+// RoundTrip fails every call while the replica is dead, holds a
+// DestroySession while h is on, and passes everything else to Base.
 func (h *HangDestroy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h.Dead.Load() {
+		return nil, ErrDead
+	}
 	if r.Header.Get("X-Tc-Action") == "DestroySession" {
 		if h.On.Load() {
 			select {
@@ -168,4 +175,118 @@ func (h *HangDestroy) RoundTrip(r *http.Request) (*http.Response, error) {
 		h.Passed.Add(1)
 	}
 	return h.Base.RoundTrip(r)
+}
+
+// KillableSessions is one replica's view of a shared heartbeat session
+// store, which a test can cut off as when the replica's process dies.
+type KillableSessions struct {
+	heartbeat.Store
+	// Dead: every call fails with a *heartbeat.StoreError wrapping
+	// ErrDead, and the replica hears no store messages.
+	Dead atomic.Bool
+
+	mu   sync.Mutex
+	stop func()
+}
+
+// Kill makes the store dead and stops the replica's listening, as a
+// killed process's subscription ends with its connection: the store then
+// keeps the notices it would have routed there.
+func (k *KillableSessions) Kill() {
+	k.Dead.Store(true)
+	k.unlisten()
+}
+
+func (k *KillableSessions) check(op string) error {
+	if k.Dead.Load() {
+		return &heartbeat.StoreError{Op: op, Err: ErrDead}
+	}
+	return nil
+}
+
+// Listen passes the store's messages on while the replica is alive.
+func (k *KillableSessions) Listen(deliver func(heartbeat.StoreMessage)) (stop func()) {
+	stop = k.Store.Listen(func(m heartbeat.StoreMessage) {
+		if !k.Dead.Load() {
+			deliver(m)
+		}
+	})
+	k.mu.Lock()
+	k.stop = stop
+	k.mu.Unlock()
+	return k.unlisten
+}
+
+func (k *KillableSessions) unlisten() {
+	k.mu.Lock()
+	stop := k.stop
+	k.stop = nil
+	k.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// Open is the store's, unless the replica is dead.
+func (k *KillableSessions) Open(ctx context.Context, id, join string, tm heartbeat.Timing) error {
+	if err := k.check("open"); err != nil {
+		return err
+	}
+	return k.Store.Open(ctx, id, join, tm)
+}
+
+// Claim is the store's, unless the replica is dead.
+func (k *KillableSessions) Claim(ctx context.Context, id, used, resume string) (heartbeat.Claim, error) {
+	if err := k.check("claim"); err != nil {
+		return heartbeat.Claim{}, err
+	}
+	return k.Store.Claim(ctx, id, used, resume)
+}
+
+// Detach is the store's, unless the replica is dead.
+func (k *KillableSessions) Detach(ctx context.Context, id string, d heartbeat.Detach) error {
+	if err := k.check("detach"); err != nil {
+		return err
+	}
+	return k.Store.Detach(ctx, id, d)
+}
+
+// Refresh is the store's, unless the replica is dead.
+func (k *KillableSessions) Refresh(ctx context.Context, held []heartbeat.Held) (heartbeat.RefreshResult, error) {
+	if err := k.check("refresh"); err != nil {
+		return heartbeat.RefreshResult{}, err
+	}
+	return k.Store.Refresh(ctx, held)
+}
+
+// Touch is the store's, unless the replica is dead.
+func (k *KillableSessions) Touch(ctx context.Context, id string) error {
+	if err := k.check("touch"); err != nil {
+		return err
+	}
+	return k.Store.Touch(ctx, id)
+}
+
+// Notify is the store's, unless the replica is dead.
+func (k *KillableSessions) Notify(ctx context.Context, id, key string, frame []byte) error {
+	if err := k.check("notify"); err != nil {
+		return err
+	}
+	return k.Store.Notify(ctx, id, key, frame)
+}
+
+// End is the store's, unless the replica is dead.
+func (k *KillableSessions) End(ctx context.Context, id, reason string) error {
+	if err := k.check("end"); err != nil {
+		return err
+	}
+	return k.Store.End(ctx, id, reason)
+}
+
+// Sweep is the store's, unless the replica is dead.
+func (k *KillableSessions) Sweep(ctx context.Context, limit int) ([]heartbeat.Due, error) {
+	if err := k.check("sweep"); err != nil {
+		return nil, err
+	}
+	return k.Store.Sweep(ctx, limit)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
 
 // Project is the CAR project of the suite's managers; a backend whose store
@@ -48,6 +49,12 @@ type Backend struct {
 	// FailFast bounds how long a call may take to fail while the store is
 	// down (0: at once, on the bubble's clock).
 	FailFast time.Duration
+	// Sessions, if set, returns replica name's view of a heartbeat
+	// session store shared by the replicas, of the same replica id as
+	// Replica(name)'s. The cases whose clients outlive their replica
+	// need it (they skip without it); the others run each replica's
+	// heartbeat server on a store of its own.
+	Sessions func(name string) heartbeat.Store
 }
 
 // Run runs the suite on the backends newBackend makes, one per case. It is
@@ -65,6 +72,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ClaimerDiesMidRelease", claimerDiesMidRelease},
 		{"StoreUnreachable", storeUnreachable},
 		{"ReleaseWakesQueueAtOnce", releaseWakesQueueAtOnce},
+		{"PositionsPushedAcrossReplicas", positionsPushedAcrossReplicas},
+		{"QueuedUserGoneLeavesQueue", queuedUserGoneLeavesQueue},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,6 +88,7 @@ type fleet struct {
 	*Fleet
 	be    Backend
 	audit car.LeaseStore
+	sess  map[string]*KillableSessions // by replica, with fleetConfig.sessions
 }
 
 func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int) *fleet {
@@ -90,27 +100,53 @@ func newFleet(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int
 type fleetConfig struct {
 	poll    time.Duration // the managers' queue poll interval
 	cleanup time.Duration // CAR's cleanup delay after a DestroySession
+	// sessions: the heartbeat servers share Backend.Sessions (and their
+	// token keys).
+	sessions bool
 }
 
 func newFleetWith(t *testing.T, newBackend func(*testing.T) Backend, n, packSize int, cfg fleetConfig) *fleet {
 	t.Helper()
 	be := newBackend(t)
+	if cfg.sessions && be.Sessions == nil {
+		t.Skip("the backend has no shared heartbeat session store (Backend.Sessions)")
+	}
 	audit := be.Replica("audit")
-	return &fleet{be: be, audit: audit, Fleet: NewFleet(t, FleetConfig{
+	sess := map[string]*KillableSessions{}
+	f := &fleet{be: be, audit: audit, sess: sess, Fleet: NewFleet(t, FleetConfig{
 		Replicas:   n,
 		PackSize:   packSize,
 		CAROptions: []cartest.Option{cartest.WithCleanupDelay(cfg.cleanup)},
 		Store:      be.Replica,
-		Options: func(string) []car.ManagerOption {
-			return []car.ManagerOption{
+		Options: func(name string) []car.ManagerOption {
+			opts := []car.ManagerOption{
 				car.WithAPITimeout(apiTimeout),
 				car.WithReleaseClaimTTL(claimTTL),
 				car.WithQueuePollInterval(cfg.poll),
 				car.WithStoreTimeout(storeTimeout),
 			}
+			if cfg.sessions {
+				ks := &KillableSessions{Store: be.Sessions(name)}
+				sess[name] = ks
+				opts = append(opts, car.WithHeartbeat(heartbeat.WithStore(ks), heartbeat.WithTokenKeys([]byte(tokenKey))))
+			}
+			return opts
 		},
 	})}
+	for _, r := range f.Reps {
+		t.Cleanup(func() { // before the manager's Shutdown: a killed replica comes back
+			r.Tr.Dead.Store(false)
+			if ks := sess[r.Name]; ks != nil {
+				ks.Dead.Store(false)
+			}
+		})
+	}
+	return f
 }
+
+// tokenKey signs the heartbeat tokens of a fleet whose replicas share
+// their sessions.
+const tokenKey = "leasestoretest token key: 32 b!!"
 
 // noLeaks checks that CAR holds no concurrency for a user that no live
 // lease in the store holds, and that no lease was released twice.
