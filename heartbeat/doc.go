@@ -436,11 +436,17 @@
 // gone. OnConnect and OnResume fire on the replica that accepted the
 // hello. Callbacks therefore run on any replica: the application must
 // find its own state for a session by id, not in the memory of the
-// replica that opened it. Two cases are at least once instead: an idle
+// replica that opened it. Three cases are at least once instead: an idle
 // threshold fired by an owner that died before its next refresh reported
-// it may fire again on the sweeping replica, and a refresh that revives a
-// session the store had counted as lost (after a long store outage)
-// reports OnResume after the sweeper's OnDisconnect.
+// it may fire again on the sweeping replica; one fired by an owner whose
+// open connection another replica took over before that owner's next
+// refresh (a window of at most [StoreRefreshInterval] after the
+// threshold) may fire again on the new one, whose count starts from the
+// store's; and a refresh that revives a session the store had counted as
+// lost (after a long store outage) reports OnResume after the sweeper's
+// OnDisconnect. A move with no activity in between never restarts the
+// count: the old connection hands over only an activity the store does
+// not have yet (Detach.ActivityKnown).
 //
 // When a replica dies (no Shutdown), its connections die with it and its
 // refreshes stop. When its owner lease runs out, one replica reports each

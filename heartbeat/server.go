@@ -70,12 +70,18 @@ type serverSession struct {
 	lastActivity atomic.Int64
 	idleBase     time.Duration // lastActivity that idleTimes counts from
 	idleTimes    int
-	resume       nonce // the currently valid resume token nonce
-	hasJoin      bool
-	hasResume    bool
-	pending      []pendingNotice
-	epoch        uint64 // the connection epoch from Store.Claim
-	timing       Timing // the session's timeline from Store.Claim
+	// knownActivity is the activity the store has of this connection,
+	// when activityKnown: the one its Claim gave, a MessageTouch, or the
+	// one its last Refresh reported. A detach of that same activity hands
+	// nothing over (Detach.ActivityKnown).
+	knownActivity time.Duration
+	activityKnown bool
+	resume        nonce // the currently valid resume token nonce
+	hasJoin       bool
+	hasResume     bool
+	pending       []pendingNotice
+	epoch         uint64 // the connection epoch from Store.Claim
+	timing        Timing // the session's timeline from Store.Claim
 }
 
 type pendingNotice struct {

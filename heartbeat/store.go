@@ -64,15 +64,17 @@ type Store interface {
 	// ended: the session becomes disconnected and expires d.Grace after
 	// the client's last frame (never before now), unless a client claims
 	// it. If epoch is no longer the current one (another connection took
-	// over), only the activity counts: if the activity d.ActivityAge ago
-	// is later than the one the store has, the store records it (the idle
+	// over), only the activity counts, and only if d.ActivityKnown is
+	// false: if the activity d.ActivityAge ago is later than the one the
+	// store has, the store records it (the idle
 	// count starts again from it, with no threshold reported: with no
 	// client connected, the next idle threshold is Timing.Idle after it)
 	// and, if a client is connected, tells its replica (MessageTouch with
 	// d.ActivityAge), so that the idle count follows the user to the last
 	// activity the old connection saw. An activity that is not later (the
-	// same or older) changes nothing and tells nobody. Nothing else of d
-	// counts (its grace, last frame, idle count and revoke are ignored).
+	// same or older), or a known one, changes nothing and tells nobody.
+	// Nothing else of d counts (its grace, last frame, idle count and
+	// revoke are ignored).
 	Detach(ctx context.Context, id string, d Detach) error
 
 	// Refresh tells the store that this replica still holds these
@@ -173,6 +175,15 @@ type Detach struct {
 	// ActivityAge and IdleTimes hand the idle count back to the store.
 	ActivityAge time.Duration
 	IdleTimes   int
+	// ActivityKnown: the activity ActivityAge ago is one the store already
+	// has (this connection reported it in a Refresh, or got it from the
+	// store), and the connection saw none since. A Detach whose epoch is
+	// no longer current then hands nothing over: the same activity,
+	// measured again, can come out a few milliseconds "later" (a store
+	// may keep milliseconds, and an age ages during the call), and taken
+	// as new it would start the idle count again, reporting thresholds
+	// already reported.
+	ActivityKnown bool
 	// Revoke invalidates the resume nonce (a client closed for a flood):
 	// only a new Open brings the user back.
 	Revoke bool

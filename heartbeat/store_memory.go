@@ -254,7 +254,7 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 	if ms != nil && ms.epoch > d.Epoch {
 		// Replaced: the old connection hands over its last activity.
 		owner := ""
-		if act := now.Add(-d.ActivityAge); act.After(ms.activity) {
+		if act := now.Add(-d.ActivityAge); !d.ActivityKnown && act.After(ms.activity) {
 			ms.activity, ms.idleTimes = act, 0
 			if ms.state == SessionConnected {
 				owner = ms.owner

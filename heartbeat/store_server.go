@@ -278,27 +278,38 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 				notices = append(notices, pendingNotice{key: m.Key, frame: m.Frame})
 			}
 		}
-		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes}, notices)
+		s.storeDetachLocked(id, Detach{Epoch: cl.Epoch, Grace: s.cfg.grace, ActivityAge: cl.ActivityAge, IdleTimes: cl.IdleTimes, ActivityKnown: true}, notices)
 		return false
 	}
 	ss := s.sessions[id]
-	activity, times := now-cl.ActivityAge, cl.IdleTimes
-	if cw.touched && cw.activity > activity {
-		activity, times = cw.activity, 0
-	}
+	activity, times, known := now-cl.ActivityAge, cl.IdleTimes, true
 	if ss != nil && ss.conn != nil { // an older connection of this replica
-		if a := time.Duration(ss.lastActivity.Load()); a > activity {
+		a := time.Duration(ss.lastActivity.Load())
+		switch {
+		case cl.PrevOwner == s.cfg.store.Replica() && cl.PrevEpoch == ss.epoch:
+			// The connection replaced is that one: its idle count is
+			// exact here, where the store's is its last refresh, measured
+			// again (a few milliseconds off, and up to a refresh old).
+			activity, times, known = a, ss.idleTimes, ss.knows(a)
+			if a != ss.idleBase {
+				times = 0
+			}
+		case !ss.knows(a) && a > activity:
 			// seen since its last refresh, which the store has
-			activity, times = a, 0
+			activity, times, known = a, 0, false
 		}
 		old := ss.conn
 		s.detachLocked(old, ReasonReplaced)
 		s.closeLocked(old, CloseReplaced, "replaced by a newer connection")
 	}
+	if cw.touched && cw.activity > activity { // recorded by the store
+		activity, times, known = cw.activity, 0, true
+	}
 	if ss == nil || ss.ended {
 		ss = &serverSession{srv: s, id: id, timer: timerEntry{index: -1}, openedAt: now - cl.OpenedAge}
 		s.sessions[id] = ss
 	}
+	ss.knownActivity, ss.activityKnown = activity, known
 	ss.epoch, ss.timing = cl.Epoch, cl.Timing
 	ss.resume, ss.hasResume = fresh, true
 	ss.lastActivity.Store(int64(activity))
@@ -367,13 +378,20 @@ func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Dur
 	}
 	s.leaveLocked(ss)
 	s.storeDetachLocked(ss.id, Detach{
-		Epoch:       ss.epoch,
-		LastSeenAge: max(0, now-last),
-		Grace:       grace,
-		ActivityAge: max(0, now-activity),
-		IdleTimes:   times,
-		Revoke:      revoke,
+		Epoch:         ss.epoch,
+		LastSeenAge:   max(0, now-last),
+		Grace:         grace,
+		ActivityAge:   max(0, now-activity),
+		IdleTimes:     times,
+		Revoke:        revoke,
+		ActivityKnown: ss.knows(activity),
 	}, nil)
+}
+
+// knows says whether the store has activity as this connection's last:
+// the store gave it, or was told it, and no later one was seen here.
+func (ss *serverSession) knows(activity time.Duration) bool {
+	return ss.activityKnown && activity == ss.knownActivity
 }
 
 // leaveLocked records ss as leaving: its detach is on its way to the store.
@@ -420,13 +438,17 @@ func (s *Server) storeDetachLocked(id string, d Detach, kept []pendingNotice) {
 }
 
 // handOverActivityLocked gives the store the last activity seen on ss's
-// connection, which a newer one (on another replica) replaced: the store
-// keeps the later of it and the one it has (refreshed up to
-// StoreRefreshInterval ago) and tells the new owner, so that the idle
-// count follows the user to the activity seen here. Caller holds
-// Server.mu.
+// connection, which a newer one (on another replica) replaced, if the
+// store does not have it yet: the store keeps the later of it and the one
+// it has (refreshed up to StoreRefreshInterval ago) and tells the new
+// owner, so that the idle count follows the user to the activity seen
+// here. Caller holds Server.mu.
 func (s *Server) handOverActivityLocked(ss *serverSession) {
-	id, d := ss.id, Detach{Epoch: ss.epoch, ActivityAge: max(0, s.now()-time.Duration(ss.lastActivity.Load()))}
+	activity := time.Duration(ss.lastActivity.Load())
+	if ss.knows(activity) {
+		return // the store has it
+	}
+	id, d := ss.id, Detach{Epoch: ss.epoch, ActivityAge: max(0, s.now()-activity)}
 	s.goLocked(func() {
 		ctx, cancel := s.storeCtx()
 		err := s.cfg.store.Detach(ctx, id, d)
@@ -487,9 +509,11 @@ func (s *Server) refresh() {
 	}
 	slices.SortFunc(sess, func(a, b *serverSession) int { return strings.Compare(a.id, b.id) })
 	held := make([]Held, 0, len(sess))
+	acts := make([]time.Duration, 0, len(sess)) // the activity each reports
 	for _, ss := range sess {
 		c := ss.conn
 		activity := time.Duration(ss.lastActivity.Load())
+		acts = append(acts, activity)
 		times := ss.idleTimes
 		if activity != ss.idleBase {
 			times = 0
@@ -532,6 +556,9 @@ func (s *Server) refresh() {
 			if ss.conn == nil || ss.epoch != held[i].Epoch || s.sessions[ss.id] != ss {
 				continue
 			}
+			if st == HeldOK || st == HeldRevived {
+				ss.knownActivity, ss.activityKnown = acts[i], true
+			}
 			switch st {
 			case HeldRevived:
 				s.cfg.logger.Info("heartbeat: session counted as lost by the store is connected here again", "session", ss.id)
@@ -541,7 +568,7 @@ func (s *Server) refresh() {
 			}
 		}
 		s.mu.Unlock()
-		held, sess = held[n:], sess[n:]
+		held, sess, acts = held[n:], sess[n:], acts[n:]
 	}
 	if rebuilt > 0 {
 		s.cfg.logger.Error("heartbeat: the session store had lost its data (restarted empty?); sessions rebuilt from the connections held here; sessions not connected anywhere are lost", "rebuilt", rebuilt)
@@ -693,6 +720,7 @@ func (s *Server) storeMessageLocked(m StoreMessage) {
 		case held:
 			if at > time.Duration(ss.lastActivity.Load()) {
 				ss.lastActivity.Store(int64(at))
+				ss.knownActivity, ss.activityKnown = at, true // the store's
 			}
 		case s.claiming[m.Session] != nil:
 			cw := s.claiming[m.Session]

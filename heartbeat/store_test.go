@@ -43,6 +43,12 @@ type flakyStore struct {
 	// afterClaim, when set, runs after a Claim the store granted and
 	// before it returns to the Server: what other replicas do meanwhile.
 	afterClaim func(id string)
+	// detachSkew and refreshSkew are added to the activity ages of this
+	// replica's Detach and Refresh calls: a Redis store measures ages in
+	// milliseconds, against its own clock, after the call's latency, so
+	// the same activity reported twice can come out a few milliseconds
+	// apart.
+	detachSkew, refreshSkew time.Duration
 }
 
 func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
@@ -97,6 +103,7 @@ func (f *flakyStore) Detach(ctx context.Context, id string, d heartbeat.Detach) 
 	if err := f.fail("detach"); err != nil {
 		return err
 	}
+	d.ActivityAge += f.detachSkew
 	return f.Store.Detach(ctx, id, d)
 }
 
@@ -111,6 +118,12 @@ func (f *flakyStore) Refresh(ctx context.Context, held []heartbeat.Held) (heartb
 	f.mu.Lock()
 	f.refreshed = append(f.refreshed, ids)
 	f.mu.Unlock()
+	if f.refreshSkew != 0 {
+		held = slices.Clone(held)
+		for i := range held {
+			held[i].ActivityAge += f.refreshSkew
+		}
+	}
 	return f.Store.Refresh(ctx, held)
 }
 
@@ -501,6 +514,55 @@ func TestStoreIdleFollowsAReplacedConnection(t *testing.T) {
 				}
 				if f := cb.next(); f.Type != "idle" || f.Times != 1 {
 					t.Fatalf("frame %+v, want idle 1", f)
+				}
+			})
+		})
+	}
+}
+
+// An idle threshold reported on one connection is not reported again when
+// the user's connection moves while the old one is still open, and the
+// user did nothing meanwhile: the old connection's activity is the one the
+// store already has, even when the store's measure of it comes out a few
+// milliseconds off. (It did fire twice: the old replica handed over the
+// activity it had refreshed, 2 ms "later" by the store's measure, which
+// started the idle count again on the new replica.)
+func TestStoreIdleNotFiredAgainWhenAnIdleUserMoves(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		to                      int
+		detachSkew, refreshSkew time.Duration
+	}{
+		{"other replica", 1, -2 * time.Millisecond, 0}, // the handover looks 2 ms later
+		{"same replica", 0, 0, 2 * time.Millisecond},   // the store's activity looks 2 ms older
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+				cl.flaky[0].detachSkew, cl.flaky[0].refreshSkew = tc.detachSkew, tc.refreshSkew
+				a, b := cl.envs[0], cl.envs[tc.to]
+				ca, w := a.join("u1", a.Open("u1")) // activity at 0
+				a.SleepUntil(101 * time.Second)
+				if f := ca.next(); f.Type != "idle" || f.Times != 1 {
+					t.Fatalf("frame %+v, want idle 1", f)
+				}
+				a.SleepUntil(110 * time.Second) // refreshed with 1 threshold reported
+				cb, _ := b.join("u1", w.Token)
+				wantClose(t, ca, heartbeat.CloseReplaced)
+				a.SleepUntil(199 * time.Second)
+				if got := cl.count("u1", "idle"); got != 1 {
+					t.Fatalf("idle callbacks after the move = %d, want 1 (idle 1 fired once, before it); %s", got, cl.histories("u1"))
+				}
+				a.SleepUntil(201 * time.Second)
+				nth := 1 // b's first idle callback, or a's second
+				if b == a {
+					nth = 2
+				}
+				if at := b.at("u1", "idle", nth); at != 200*time.Second {
+					t.Fatalf("idle(2) at %v, want 200s (the second threshold after the activity at 0); %s", at, cl.histories("u1"))
+				}
+				if f := cb.next(); f.Type != "idle" || f.Times != 2 {
+					t.Fatalf("frame %+v, want idle 2", f)
 				}
 			})
 		})

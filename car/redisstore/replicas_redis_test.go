@@ -49,7 +49,7 @@ func (r *redisBackend) observer(t *testing.T) car.LeaseStore {
 // timeline on a fake clock, Redis TTLs on the same clock.
 func TestChurnMiniredis(t *testing.T) {
 	users, conc := churnSize([2]int{300, 90}, [2]int{150, 45})
-	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc, idleRepeatsKnown: true})
+	cfg := fakeTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc})
 	synctest.Test(t, func(t *testing.T) {
 		var m *miniredis.Miniredis
 		m, _ = redistest.Pipe(t)
@@ -99,6 +99,6 @@ func TestChurnRedis(t *testing.T) {
 	}
 	srv := redistest.Start(t)
 	users, conc := churnSize([2]int{60, 20}, [2]int{60, 20})
-	cfg := realTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc, idleRepeatsKnown: true})
+	cfg := realTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc})
 	runChurn(t, &redisBackend{client: func(t *testing.T) *redis.Client { return srv.Client(t) }}, cfg)
 }

@@ -150,12 +150,15 @@ func (h *sessionStore) seeBoot(b string) {
 
 func (h *sessionStore) Detach(ctx context.Context, id string, d heartbeat.Detach) error {
 	k := h.s.keys
-	revoke := "0"
+	revoke, known := "0", "0"
 	if d.Revoke {
 		revoke = "1"
 	}
+	if d.ActivityKnown {
+		known = "1"
+	}
 	v, err := scriptDetach.Run(ctx, h.s.client, []string{k.hbSession(id), k.hbDue()},
-		id, h.s.replica, strconv.FormatUint(d.Epoch, 10), ms(d.LastSeenAge), ms(d.Grace), ms(d.ActivityAge), d.IdleTimes, revoke).Result()
+		id, h.s.replica, strconv.FormatUint(d.Epoch, 10), ms(d.LastSeenAge), ms(d.Grace), ms(d.ActivityAge), d.IdleTimes, revoke, known).Result()
 	if err != nil {
 		return storeErr("detach", err)
 	}

@@ -89,15 +89,16 @@ redis.call('DEL', KEYS[3], KEYS[4])
 return out
 `)
 
-// KEYS: s, due. ARGV: id, me, epoch, seenAge, grace, actAge, times, revoke.
-// Reply: {"ok"} | {"touch", owner} (a newer epoch holds the session and the
-// old one's activity was later than the recorded one: owner, "" unless
-// connected, is to be told).
+// KEYS: s, due. ARGV: id, me, epoch, seenAge, grace, actAge, times, revoke,
+// known. Reply: {"ok"} | {"touch", owner} (a newer epoch holds the session
+// and the old one's activity, not known to the store, was later than the
+// recorded one: owner, "" unless connected, is to be told).
 var scriptDetach = redis.NewScript(luaPrelude + `
 local now = now_ms()
 local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle', 'act', 'exp')
 if not h[1] then return {'ok'} end
 if tonumber(h[3]) > tonumber(ARGV[3]) then
+  if ARGV[9] == '1' then return {'ok'} end
   local act = now - tonumber(ARGV[6])
   if act <= tonumber(h[5]) then return {'ok'} end
   redis.call('HSET', KEYS[1], 'act', act, 'times', 0)

@@ -203,6 +203,27 @@ func staleDetachHandsOverActivity(s *suite) {
 	}
 }
 
+// staleDetachOfAKnownActivity: a stale Detach whose activity the store
+// already has (Detach.ActivityKnown) hands nothing over, even when its age
+// makes it look later: the same activity measured again, a few
+// milliseconds off, must not start the idle count again.
+func staleDetachOfAKnownActivity(s *suite) {
+	a, b := s.rep("a"), s.rep("b")
+	first := s.connect(a, "u1", "r1", timing)
+	h := held("u1", first, "r1", timing)
+	h.ActivityAge, h.IdleTimes = 6*time.Minute, 1
+	s.refresh(a, h)
+	cl := s.claim(b, "u1", "r1", "r2")
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: first.Epoch})
+	s.must(a.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: first.Epoch, Grace: time.Second,
+		ActivityAge: 6*time.Minute - 5*time.Millisecond, IdleTimes: 1, ActivityKnown: true}), "a: stale Detach of a known activity")
+	s.quiet(a, b)
+	cl2 := s.claim(a, "u1", "r2", "r3")
+	if cl2.PrevOwner != b.st.Replica() || cl2.PrevEpoch != cl.Epoch || !s.approx(cl2.ActivityAge, 6*time.Minute) || cl2.IdleTimes != 1 {
+		s.t.Fatalf("claim after a stale detach of a known activity: %+v, want b's connection replaced, activity 6 min ago, 1 idle (unchanged)", cl2)
+	}
+}
+
 // refreshStatuses: one status per held connection, in order: OK for the
 // current owner, Replaced for a connection another one took over, Gone for
 // a session that no longer exists. Without a loss, Rebuilt is false.

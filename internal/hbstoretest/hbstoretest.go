@@ -84,6 +84,7 @@ func Run(t *testing.T, cfg Config) {
 		{"DetachAndResume", false, detachAndResume},
 		{"DetachRevokesTheResumeNonce", false, detachRevokes},
 		{"StaleDetachHandsOverActivity", false, staleDetachHandsOverActivity},
+		{"StaleDetachOfAKnownActivity", false, staleDetachOfAKnownActivity},
 		{"RefreshStatuses", false, refreshStatuses},
 		{"TouchTellsTheOwner", false, touchTellsTheOwner},
 		{"NoticesKeptWhileAway", false, noticesKeptWhileAway},
