@@ -65,10 +65,10 @@ type callbackBook struct {
 	// reported has, by session, each idle count a replica gave the store
 	// (a Refresh it accepted for the session, or a Detach with a grace).
 	reported map[string][]reportAt
-	expired   map[string][]string               // who was handed each expiry
-	disc      map[connKey][]string              // who reported each connection's end
-	failed    map[connKey]bool                  // a holder's Detach failed
-	counts    struct{ idle, expired, disc int } // handed out / reported
+	expired  map[string][]string               // who was handed each expiry
+	disc     map[connKey][]string              // who reported each connection's end
+	failed   map[connKey]bool                  // a holder's Detach failed
+	counts   struct{ idle, expired, disc int } // handed out / reported
 }
 
 type idleKey struct {
