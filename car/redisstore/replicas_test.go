@@ -42,20 +42,25 @@ import (
 //	TCC_CHURN=full go test -race -count=1 -run 'TestChurnMemory$' -v -timeout 40m .
 //	TCC_CHURN=full go test -count=1 -run 'TestChurnRedis$' -v -timeout 40m .   (real redis-server)
 //
-// The last full runs (2 December 2026, 07:06–07:17 UTC, main @ c07408f,
-// seed 1, 2 cores, load 0.1–1.5) all passed with 0 leaked concurrencies,
-// 0 released twice, 0 never released, 0 leases left behind, every user
-// still playing active on exactly one replica, 0 admissions out of queue
-// order, 0 ready notices beyond the Starts, 0 released notices twice, 0
-// queued users dropped, nothing held after the last Shutdown:
-//   - miniredis, -race: 2,020 leases, 1,558 queued and admitted in order,
-//     196 CAR faults, 38 kills and restarts, 91 still playing; 285 s
-//     (5 min 3 s wall with the build).
-//   - memory stores, -race: 2,019 leases, 1,462 admitted in order, 164
-//     faults, 26 kills, 89 still playing; 40 s.
-//   - redis-server 7.0.15, real time: 2,021 leases, 646 admitted in order,
-//     50 faults, 3 kills, 90 still playing; Start failures
-//     RequestLimitExceeded 265, store 40, NoIdle 3, network 2; 109 s.
+// The last full runs (3 December 2026, 09:15–09:32 UTC, main @ 4b59a60,
+// seed 1, 2 cores), with 0 leaked concurrencies, 0 released twice, 0
+// never released, 0 leases left behind, every user still playing active
+// on exactly one replica, 0 admissions out of queue order, 0 ready notices
+// beyond the Starts, 0 released notices twice, 0 queued users dropped,
+// nothing held after the last Shutdown, and no idle count, expiry or
+// connection end fired twice (but where heartbeat says "at least once"):
+//   - miniredis, -race: passed; 2,020 leases, 1,585 queued and admitted
+//     in order, 294 CAR faults, 49 kills and restarts, 89 still playing;
+//     OnIdle 3,249 (12 again where the holder had not reported them); 282 s.
+//   - memory stores, -race: passed; 26 s.
+//   - redis-server 7.0.15, real time: every count above held (2,021
+//     leases, 398 admitted in order, 3 kills, Start failures
+//     RequestLimitExceeded 422, store 40), but it failed two checks: 53
+//     CAR faults for a minimum of 66 (the minimum did not scale with the
+//     real-time phase; it does now), and one idle leg of 184
+//     (user-0639#654) not released as idle within its 11 s, released later
+//     by a Stop: not explained yet; real-time timers run late at this size
+//     on 2 cores. CI's size of it passes.
 
 const churnProject = "cap-churn"
 
@@ -795,7 +800,9 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 	// redis-server.)
 	killMax := cfg.killEvery*3/2 + cfg.downFor*5/4
 	minKills := max(1, int(b.usersPhase/killMax)/2)
-	minFaults := max(len(faultKinds), cfg.users/15)
+	// A fault every cfg.faultEvery: in real time the users' phase is
+	// short (about 80 s at the full size), so half of what it holds.
+	minFaults := max(len(faultKinds), min(cfg.users/15, int(b.usersPhase/cfg.faultEvery)/2))
 	minQueued := cfg.users / 4
 	minIdle := max(1, cfg.users/20)
 	var short []string
