@@ -509,11 +509,9 @@ func (s *Server) refresh() {
 	}
 	slices.SortFunc(sess, func(a, b *serverSession) int { return strings.Compare(a.id, b.id) })
 	held := make([]Held, 0, len(sess))
-	acts := make([]time.Duration, 0, len(sess)) // the activity each reports
 	for _, ss := range sess {
 		c := ss.conn
 		activity := time.Duration(ss.lastActivity.Load())
-		acts = append(acts, activity)
 		times := ss.idleTimes
 		if activity != ss.idleBase {
 			times = 0
@@ -557,7 +555,7 @@ func (s *Server) refresh() {
 				continue
 			}
 			if st == HeldOK || st == HeldRevived {
-				ss.knownActivity, ss.activityKnown = acts[i], true
+				ss.knownActivity, ss.activityKnown = now-held[i].ActivityAge, true // the activity reported
 			}
 			switch st {
 			case HeldRevived:
@@ -568,7 +566,7 @@ func (s *Server) refresh() {
 			}
 		}
 		s.mu.Unlock()
-		held, sess, acts = held[n:], sess[n:], acts[n:]
+		held, sess = held[n:], sess[n:]
 	}
 	if rebuilt > 0 {
 		s.cfg.logger.Error("heartbeat: the session store had lost its data (restarted empty?); sessions rebuilt from the connections held here; sessions not connected anywhere are lost", "rebuilt", rebuilt)
