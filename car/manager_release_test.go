@@ -155,6 +155,44 @@ func TestPermanentDestroyFailure(t *testing.T) {
 	})
 }
 
+// TestDestroyAnsweredStoppingIsDone: a DestroySession answered with
+// UnsupportedOperation.Stopping (CAR is tearing the session down already,
+// as when a replica that died mid-release had called it first) counts as
+// done: Stop returns nil, the release is recorded once, destroyed with no
+// error, and DestroySession is not called again.
+func TestDestroyAnsweredStoppingIsDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newManagerEnv(t, envConfig{})
+		env.connect(env.start("u1"))
+		if err := env.car.InjectFault("DestroySession", cartest.Fault{Code: car.CodeStopping, Message: "the session is being destroyed"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.mgr.Stop(t.Context(), "u1"); err != nil {
+			t.Fatalf("Stop answered Stopping: %v, want done", err)
+		}
+		time.Sleep(time.Hour)
+		rel := env.released()
+		if len(rel) != 1 || !rel[0].Destroyed || rel[0].DestroyErr != nil || rel[0].Attempts != 1 {
+			t.Fatalf("releases %+v, want one, destroyed, with no error, after one attempt", rel)
+		}
+		if s := env.mgr.Snapshot(); s.DestroyFailures != 0 || s.DestroyRetries != 0 || s.PendingReleases != 0 || len(s.Users) != 0 {
+			t.Fatalf("snapshot %+v", s)
+		}
+		calls := 0
+		for _, e := range env.car.Events() {
+			if e.Kind == cartest.EventCall && e.Action == "DestroySession" {
+				calls++
+				if e.Code != car.CodeStopping {
+					t.Errorf("DestroySession answered %q, want the injected Stopping", e.Code)
+				}
+			}
+		}
+		if calls != 1 {
+			t.Errorf("DestroySession called %d times, want once", calls)
+		}
+	})
+}
+
 // TestShutdownReleasesInParallel: 20 leases whose DestroySession takes 20 s
 // each are all released within a 30 s Shutdown.
 func TestShutdownReleasesInParallel(t *testing.T) {

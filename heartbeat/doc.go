@@ -108,6 +108,17 @@
 //   - Tokens are never logged, put in errors, or printed by %v.
 //   - A bad frame or a stuck client closes that one connection; no other
 //     session is affected.
+//   - A notice ([Server.Send]) is delivered at most once, never twice: one
+//     written to a connection that dies before the client read it is
+//     lost, not sent again after the resume; one sent while no client is
+//     connected is kept for the next welcome. With several replicas a
+//     notice routed to the replica holding the connection travels by the
+//     store's bus (Redis pub/sub), and is lost the same way if that
+//     replica's link to Redis breaks while it is in flight. Notices are
+//     therefore hints: what matters is also in state the client can ask
+//     for (car.SessionManager answers a repeated Start with the lease and
+//     its ServerSession, and a queued user's next position notice follows
+//     at the next change).
 //
 // # Wire protocol (tcc.heartbeat.v1 and v2)
 //

@@ -75,10 +75,21 @@ func (s *Store) send(ctx context.Context, channel string, msg message) error {
 	if err != nil {
 		return err
 	}
-	if err := s.client.Publish(ctx, channel, b).Err(); err != nil {
+	if _, err := s.publishRaw(ctx, channel, b); err != nil {
 		return fmt.Errorf("redisstore: publishing %s: %w", msg.Kind, err)
 	}
 	return nil
+}
+
+// publishRaw publishes b on channel and returns how many subscribers got
+// it: PUBLISH, or on a Cluster SPUBLISH, whose count covers every
+// subscriber of the project's channels (they all sit on the slot's primary),
+// where a PUBLISH counts only the subscribers of the node it was sent to.
+func (s *Store) publishRaw(ctx context.Context, channel string, b []byte) (int64, error) {
+	if s.sharded {
+		return s.client.SPublish(ctx, channel, b).Result()
+	}
+	return s.client.Publish(ctx, channel, b).Result()
 }
 
 // handle registers f for the messages of one kind, replacing an earlier
@@ -105,69 +116,150 @@ func (s *Store) alive(ctx context.Context, replica string) (bool, error) {
 	return n == 1, nil
 }
 
+// kindProbe is the message a replica on a Cluster sends its own channel to
+// check that it is still subscribed (see checkSubscribed); it is dropped
+// on receipt.
+const kindProbe = "bus.probe"
+
 // run is the Store's bus goroutine: it subscribes, sets the liveness key,
-// then dispatches messages and refreshes the key until Close.
+// then dispatches messages and refreshes the key until Close. On a Cluster
+// it subscribes again when it finds its subscription gone.
 func (s *Store) run() {
 	defer s.wg.Done()
-	ps := s.client.Subscribe(s.ctx) // no channel yet: no connection yet
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	for {
+		ps := s.listen()
+		if ps == nil {
+			return // closed
+		}
+		lost := s.serve(ps)
 		_ = ps.Close()
-		return
+		if !lost {
+			return
+		}
+		s.logger.Warn("redisstore: the bus subscription was lost (the project's Cluster slot moved); subscribing again")
 	}
-	s.pubsub = ps
-	s.mu.Unlock()
-	defer ps.Close()
+}
 
+// listen makes a PubSub and subscribes it, retrying (each time on a new
+// PubSub, so on a new connection) until it succeeds; nil once the Store is
+// closed.
+func (s *Store) listen() *redis.PubSub {
 	wait := 50 * time.Millisecond
 	for {
+		ps := s.newPubSub()
+		if ps == nil {
+			return nil
+		}
 		err := s.subscribe(ps)
 		if err == nil {
-			break
+			return ps
 		}
+		_ = ps.Close()
 		if s.ctx.Err() != nil {
-			return
+			return nil
+		}
+		if cc, ok := s.client.(*redis.ClusterClient); ok && isMoved(err) {
+			// The slot moved and the client's map is behind: the next
+			// connection would go to the same node.
+			cc.ReloadState(s.ctx)
 		}
 		s.logger.Warn("redisstore: subscribing to the bus", "err", err, "retry_in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-s.ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+func isMoved(err error) bool {
+	_, moved := redis.IsMovedError(err)
+	return moved
+}
+
+// newPubSub makes a PubSub with no channel yet, so no connection yet (on a
+// Cluster, the connection then goes to the primary of the channels' slot),
+// and records it for Close; nil once the Store is closed.
+func (s *Store) newPubSub() *redis.PubSub {
+	var ps *redis.PubSub
+	if s.sharded {
+		ps = s.client.SSubscribe(s.ctx)
+	} else {
+		ps = s.client.Subscribe(s.ctx)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = ps.Close()
+		return nil
+	}
+	s.pubsub = ps // for Close to unblock a Receive
+	return ps
+}
+
+// serve dispatches ps's messages and refreshes the liveness key until Close
+// (false) or, on a Cluster, until the subscription is found gone (true).
+func (s *Store) serve(ps *redis.PubSub) (lost bool) {
 	// Read the subscription before anything else waits on Redis: a
 	// subscriber that reads nothing stalls Redis's writes to it (miniredis
 	// over a pipe stalls entirely).
 	ch := ps.Channel(redis.WithChannelSize(1024))
 	s.refresh()
-	close(s.ready)
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
 
 	tick := time.NewTicker(s.aliveRefresh)
 	defer tick.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
-			return
+			return false
 		case m, ok := <-ch:
 			if !ok {
-				return
+				return false
 			}
 			s.dispatch(m.Payload)
 		case <-tick.C:
 			s.refresh()
+			if s.sharded && !s.checkSubscribed() {
+				return true
+			}
 		}
 	}
+}
+
+// checkSubscribed reports false when a probe to this replica's own channel
+// reaches no subscriber. On a Cluster, a node that loses the project's slot
+// (resharding, or a primary demoted by a failover) ends the slot's sharded
+// subscriptions (sunsubscribe), and go-redis does not subscribe again by
+// itself: nothing else would tell. An error (Redis unreachable) is not
+// taken for a loss: go-redis reconnects and resubscribes then.
+func (s *Store) checkSubscribed() bool {
+	b, err := encodeMessage(message{Kind: kindProbe, From: s.replica})
+	if err != nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	n, err := s.publishRaw(ctx, s.keys.node(s.replica), b)
+	return err != nil || n > 0
 }
 
 // subscribe subscribes to this replica's channel and the project's, and
 // waits for Redis to confirm both.
 func (s *Store) subscribe(ps *redis.PubSub) error {
 	node, all := s.keys.node(s.replica), s.keys.all()
-	if err := ps.Subscribe(s.ctx, node, all); err != nil {
+	subscribe, kind := ps.Subscribe, "subscribe"
+	if s.sharded {
+		subscribe, kind = ps.SSubscribe, "ssubscribe"
+	}
+	if err := subscribe(s.ctx, node, all); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -176,7 +268,7 @@ func (s *Store) subscribe(ps *redis.PubSub) error {
 		if err != nil {
 			return err
 		}
-		if sub, ok := v.(*redis.Subscription); ok && sub.Kind == "subscribe" {
+		if sub, ok := v.(*redis.Subscription); ok && sub.Kind == kind {
 			seen[sub.Channel] = true
 		}
 	}
@@ -187,6 +279,9 @@ func (s *Store) dispatch(payload string) {
 	m, err := decodeMessage(payload)
 	if err != nil {
 		s.logger.Warn("redisstore: dropped a bus message", "err", err)
+		return
+	}
+	if m.Kind == kindProbe {
 		return
 	}
 	s.mu.Lock()

@@ -18,6 +18,12 @@
 // taken for its previous life. [Store.Close]
 // stops the Store's goroutines; it does not close the client.
 //
+// The three deployments are tested against real redis-server processes: a
+// single server; Sentinel (a failover client, UniversalOptions.MasterName),
+// through a failover; and a Cluster (Redis 7.0 or later, for sharded
+// pub/sub; a client that routes to primaries only, see "The bus"), also
+// while the project's slot moves to another node.
+//
 // The heartbeat sessions ([Store.Sessions], for heartbeat.WithStore; see
 // "Heartbeat sessions") and the leases and queue ([Store.Leases], for the
 // SessionManager) are built on the module's bus and replica liveness.
@@ -40,6 +46,25 @@
 // reconnecting to Redis is lost. The state in Redis is always the truth, and
 // every decision is taken there; a lost message only delays what a replica's
 // own periodic sweep then does.
+//
+// On a Redis Cluster (a *redis.ClusterClient; Redis 7.0 or later) the bus is
+// sharded pub/sub (SSUBSCRIBE, SPUBLISH): the channels share the project's
+// hash tag, so every replica subscribes on the primary of the project's
+// slot, the node its scripts run on. A plain PUBLISH on a Cluster reaches
+// every node's subscribers but counts only those of the node it was sent
+// to, and the store reads that count (a replica with no subscriber is gone;
+// a notice nobody took is kept for the client's next welcome). For the same
+// reason New refuses a cluster client that routes to replicas (ReadOnly,
+// RouteByLatency, RouteRandomly): its subscriptions would sit where the
+// count does not look. A node that loses the slot (a resharding, or a
+// primary demoted by a failover) ends those subscriptions, and go-redis
+// does not renew them; so on a Cluster each replica, at every liveness
+// refresh, publishes a probe to its own channel, and when no subscriber
+// took it subscribes again on the slot's new primary. Until then (at most
+// about two AliveRefresh periods) messages to it are lost, and it is taken
+// for gone by a replica that claims one of its sessions (the claimer does
+// not wait; the old connection is closed at its owner's next refresh), and
+// notices for its users are kept for their clients' next welcome.
 //
 // A replica is alive while its key tcc:{<project>}:alive:<id> exists. The
 // Store sets it with a 10 s expiry (PX 10000) once its subscriptions are in

@@ -18,7 +18,7 @@ import (
 // redisBackend gives each replica its own client and Store on one Redis;
 // a kill closes the client, so the dead replica reaches Redis no more.
 type redisBackend struct {
-	client func(t *testing.T) *redis.Client
+	client func(t *testing.T) redis.UniversalClient
 	obs    *redisstore.Store
 }
 
@@ -53,7 +53,7 @@ func TestChurnMiniredis(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var m *miniredis.Miniredis
 		m, _ = redistest.Pipe(t)
-		runChurn(t, &redisBackend{client: func(t *testing.T) *redis.Client { return redistest.PipeClient(t, m) }}, cfg)
+		runChurn(t, &redisBackend{client: func(t *testing.T) redis.UniversalClient { return redistest.PipeClient(t, m) }}, cfg)
 	})
 }
 
@@ -100,5 +100,20 @@ func TestChurnRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	users, conc := churnSize([2]int{60, 20}, [2]int{60, 20})
 	cfg := realTime(churnConfig{seed: churnSeed(1), users: users, concurrencies: conc})
-	runChurn(t, &redisBackend{client: func(t *testing.T) *redis.Client { return srv.Client(t) }}, cfg)
+	runChurn(t, &redisBackend{client: func(t *testing.T) redis.UniversalClient { return srv.Client(t) }}, cfg)
+}
+
+// TestChurnCluster runs the churn on a Redis Cluster of three real
+// redis-server nodes, each replica on a cluster client seeded with every
+// node: the project's keys share one hash tag, so every script runs on the
+// node of that slot, and the bus's pub/sub reaches every node. In real
+// time, like TestChurnRedis, and smaller (its step in .ci/run runs both).
+func TestChurnCluster(t *testing.T) {
+	if v := os.Getenv("TCC_CHURN"); v != "full" && v != "redis" {
+		t.Skip("the churn on a real Redis Cluster runs in real time, alone: TCC_CHURN=redis (a step of .ci/run of its own) or TCC_CHURN=full")
+	}
+	cl := redistest.StartCluster(t, 3)
+	users, conc := churnSize([2]int{30, 10}, [2]int{30, 10})
+	cfg := realTime(churnConfig{seed: churnSeed(3), users: users, concurrencies: conc})
+	runChurn(t, &redisBackend{client: func(t *testing.T) redis.UniversalClient { return cl.Client(t) }}, cfg)
 }

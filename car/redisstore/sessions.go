@@ -95,7 +95,7 @@ func (h *sessionStore) tell(ctx context.Context, replica string, msg message) (i
 	if err != nil {
 		return 0, err
 	}
-	return h.s.client.Publish(ctx, h.s.keys.node(replica), b).Result()
+	return h.s.publishRaw(ctx, h.s.keys.node(replica), b)
 }
 
 func (h *sessionStore) Open(ctx context.Context, id, join string, t heartbeat.Timing) error {

@@ -62,6 +62,48 @@ func TestSessionsSuiteRedis(t *testing.T) {
 	})
 }
 
+// The suite on a Redis Cluster of three real redis-server nodes, each
+// replica on a cluster client of its own; Down kills the node that serves
+// the project's hash slot. Like the single server's, in real time.
+func TestSessionsSuiteCluster(t *testing.T) {
+	hbstoretest.Run(t, hbstoretest.Config{
+		New: func(t *testing.T) hbstoretest.Backend {
+			cl := redistest.StartCluster(t, 3)
+			c := cl.Client(t)
+			be := suiteBackend(t, func() redis.UniversalClient {
+				c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), MaxRetries: -1})
+				t.Cleanup(func() { _ = c.Close() })
+				return c
+			},
+				func(ch string) int {
+					// The bus is sharded on a Cluster: subscribers
+					// are counted per node, by SHARDNUMSUB.
+					n := 0
+					for _, s := range cl.Nodes {
+						nc := redis.NewClient(&redis.Options{Addr: s.Addr})
+						m, err := nc.PubSubShardNumSub(context.Background(), ch).Result()
+						_ = nc.Close()
+						if err != nil {
+							t.Fatalf("PUBSUB SHARDNUMSUB on %s: %v", s.Addr, err)
+						}
+						n += int(m[ch])
+					}
+					return n
+				})
+			be.Wipe = func() {
+				err := c.ForEachMaster(context.Background(), func(ctx context.Context, n *redis.Client) error {
+					return n.FlushAll(ctx).Err()
+				})
+				if err != nil {
+					t.Fatalf("FLUSHALL: %v", err)
+				}
+			}
+			be.Down = cl.NodeOf(t, "tcc:{suite}:").Kill
+			return be
+		},
+	})
+}
+
 // suiteBackend makes the replicas of one case, each a Store of its own on a
 // client of its own; numSub counts a channel's subscribers.
 func suiteBackend(t *testing.T, client func() redis.UniversalClient, numSub func(ch string) int) hbstoretest.Backend {

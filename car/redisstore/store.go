@@ -121,6 +121,7 @@ func replicaID(stable string) string {
 // [New]; it is safe for concurrent use.
 type Store struct {
 	client  redis.UniversalClient
+	sharded bool // a Cluster: the bus is sharded pub/sub (bus.go)
 	project string
 	replica string
 	logger  *slog.Logger
@@ -163,6 +164,12 @@ func New(client redis.UniversalClient, project string, opts ...Option) (*Store, 
 	if err := checkProject(project); err != nil {
 		return nil, err
 	}
+	cc, sharded := client.(*redis.ClusterClient)
+	if sharded && cc.Options().ReadOnly {
+		// Its subscriptions would sit on replicas, where a sharded
+		// publish's count of receivers does not look (see "The bus").
+		return nil, &ValidationError{Field: "client", Rule: "a cluster client must not route to replicas (ReadOnly, RouteByLatency, RouteRandomly)"}
+	}
 	c := config{
 		logger:       slog.New(slog.DiscardHandler),
 		aliveTTL:     AliveTTL,
@@ -184,6 +191,7 @@ func New(client redis.UniversalClient, project string, opts ...Option) (*Store, 
 	}
 	s := &Store{
 		client:       client,
+		sharded:      sharded,
 		project:      project,
 		replica:      c.replica,
 		logger:       c.logger.With("replica", c.replica),

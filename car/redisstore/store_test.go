@@ -32,6 +32,12 @@ func withExactID() Option {
 func TestNewRefusesBadInput(t *testing.T) {
 	m := redistest.Mini(t)
 	c := redistest.MiniClient(t, m)
+	onReplicas := func(o redis.ClusterOptions) *redis.ClusterClient {
+		o.Addrs = []string{m.Addr()} // never dialled: New refuses it first
+		cc := redis.NewClusterClient(&o)
+		t.Cleanup(func() { _ = cc.Close() })
+		return cc
+	}
 	cases := []struct {
 		name    string
 		client  redis.UniversalClient
@@ -50,6 +56,8 @@ func TestNewRefusesBadInput(t *testing.T) {
 		{"replica with a brace", c, "p", []Option{WithReplicaID("a{b}")}, "WithReplicaID", "only letters"},
 		{"nil logger", c, "p", []Option{WithLogger(nil)}, "WithLogger", "nil"},
 		{"nil option", c, "p", []Option{nil}, "option", "nil"},
+		{"cluster client reading replicas", onReplicas(redis.ClusterOptions{ReadOnly: true}), "p", nil, "client", "must not route to replicas"},
+		{"cluster client routing randomly", onReplicas(redis.ClusterOptions{RouteRandomly: true}), "p", nil, "client", "must not route to replicas"},
 	}
 	for _, tc := range cases {
 		s, err := New(tc.client, tc.project, tc.opts...)

@@ -35,6 +35,8 @@ type Server struct {
 
 	t    testing.TB
 	bin  string
+	pre  []string // arguments before the defaults (a sentinel's config file)
+	args []string // more flags, after the defaults (a cluster node's)
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
@@ -45,13 +47,26 @@ type Server struct {
 // off (--save "" --appendonly no), and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	return startServer(t, lookPath(t, "redis-server"), nil)
+}
+
+// lookPath finds a Redis binary, or skips the test (fails it in CI).
+func lookPath(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("redistest: redis-server is not installed, and CI is set: .ci/run must install it (apt-get install -y redis-server): %v", err)
+			t.Fatalf("redistest: %s is not installed, and CI is set: .ci/run must install it (apt-get install -y redis-server): %v", name, err)
 		}
-		t.Skipf("redistest: skipped: redis-server is not installed (apt-get install -y redis-server): %v", err)
+		t.Skipf("redistest: skipped: %s is not installed (apt-get install -y redis-server): %v", name, err)
 	}
+	return bin
+}
+
+// startServer starts bin on a free port; extra(port) gives the arguments
+// before the defaults and the flags after them.
+func startServer(t testing.TB, bin string, extra func(port int) (pre, post []string, err error)) *Server {
+	t.Helper()
 	s := &Server{t: t, bin: bin}
 	var last error
 	for range 5 { // a free port may be taken between our probe and redis-server's bind
@@ -60,12 +75,17 @@ func Start(t testing.TB) *Server {
 			t.Fatalf("redistest: finding a free port: %v", err)
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if extra != nil {
+			if s.pre, s.args, err = extra(port); err != nil {
+				t.Fatalf("redistest: %v", err)
+			}
+		}
 		if last = s.start(); last == nil {
 			t.Cleanup(s.Kill)
 			return s
 		}
 	}
-	t.Fatalf("redistest: starting redis-server: %v", last)
+	t.Fatalf("redistest: starting %s: %v", bin, last)
 	return nil
 }
 
@@ -81,10 +101,11 @@ func freePort() (int, error) {
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	dir := s.t.TempDir()
-	cmd := exec.Command(s.bin,
+	args := append(append(s.pre[:len(s.pre):len(s.pre)],
 		"--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no",
-		"--dir", dir, "--daemonize", "no", "--logfile", "")
+		"--dir", dir, "--daemonize", "no", "--logfile", ""), s.args...)
+	cmd := exec.Command(s.bin, args...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
