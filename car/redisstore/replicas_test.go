@@ -785,6 +785,8 @@ func runChurn(t *testing.T, be backend, cfg churnConfig) {
 		idleBy[r]++
 		if r != car.ReleaseIdle {
 			t.Errorf("lease %s idled through the idle leg, released %q (by %s), want %q", hb, r, b.releasedBy[hb], car.ReleaseIdle)
+			user, _, _ := strings.Cut(hb, "#")
+			b.debugUsers = append(b.debugUsers, user)
 		}
 	}
 	// What the run must have exercised. A replica is killed within

@@ -127,7 +127,7 @@ func suiteBackend(t *testing.T, client func() redis.UniversalClient, numSub func
 		Kill: func(name string) {
 			st := stores[name]
 			_ = st.Close()
-			ch := st.keys.node(name)
+			ch := st.keys.node(st.Replica()) // the id with its per-process suffix
 			for i := 0; numSub(ch) != 0; i++ {
 				if i == 5000 {
 					t.Fatalf("replica %s closed: its channel still has subscribers after 5 s", name)
