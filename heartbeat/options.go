@@ -186,6 +186,12 @@ func newServerConfig(opts []ServerOption) (serverConfig, error) {
 // 1001 or none; its expiry is OnExpire. The welcome frame's "grace" states
 // it, and a Go client (package hbclient) bounds its reconnect attempts with
 // it unless told otherwise (hbclient.WithResumeWindow).
+//
+// Keep the window well above the ping interval ([WithPingInterval]): the
+// window counts from the last frame, and on an idle connection the last
+// frame is the last ping's, up to one interval old when the connection
+// drops; with a window shorter than that, such a client finds its window
+// already spent and gives up at once.
 func WithReconnectWindow(d time.Duration) ServerOption {
 	return serverOption("WithReconnectWindow", func(c *serverConfig) error {
 		if err := checkDuration("WithReconnectWindow", d); err != nil {
@@ -238,7 +244,9 @@ func WithTokenKeys(current []byte, older ...[]byte) ServerOption {
 }
 
 // WithPingInterval sets how often the Server pings each client (default
-// DefaultPingInterval).
+// DefaultPingInterval). On an idle connection the pings are the frames the
+// reconnect window counts from: keep the interval well below that window
+// (see [WithReconnectWindow]).
 func WithPingInterval(d time.Duration) ServerOption {
 	return serverOption("WithPingInterval", func(c *serverConfig) error {
 		if err := checkDuration("WithPingInterval", d); err != nil {

@@ -77,6 +77,13 @@ func realTime(cfg churnConfig) churnConfig {
 		car.WithIdleThreshold(idleThreshold), car.WithIdleRelease(idleRelease),
 		car.WithQueuePollInterval(200 * time.Millisecond),
 	}
+	// A ping a second, well inside the 3 s reconnect window: a client
+	// counts its window from the last frame it received, pings included,
+	// so with the default 10 s pings an idle client whose replica died
+	// gave up at once (its last frame was older than the window) and its
+	// idle release waited for the dead owner's lease (user-0639#654,
+	// user-0931#394 and user-0803#1549 of the full-size runs).
+	cfg.heartbeatOpts = []heartbeat.ServerOption{heartbeat.WithPingInterval(time.Second)}
 	cfg.carWait, cfg.carCleanup = 40*time.Second, time.Second
 	cfg.active, cfg.blip = time.Second, time.Second
 	cfg.vanish = 3*time.Second + heartbeat.StoreOwnerTTL + 5*time.Second
