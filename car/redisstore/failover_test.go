@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/cartest"
-	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
 	"github.com/tcconcurrency/sdk-go/car/redisstore/internal/redistest"
 )
 
@@ -68,15 +66,7 @@ func TestLeasesSentinelFailover(t *testing.T) {
 	// Each lease, whoever holds it, is stopped through both replicas at
 	// once: one release each.
 	for _, user := range []string{"v1", "w1", "x1"} {
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for j, r := range []*leasestoretest.Replica{a, b} {
-			wg.Go(func() { errs[j] = r.Mgr.Stop(t.Context(), user) })
-		}
-		wg.Wait()
-		if errs[0] != nil || errs[1] != nil {
-			t.Fatalf("%s: Stop after the failover: %v, %v", user, errs[0], errs[1])
-		}
+		stopThroughAll(t, user, a, b)
 	}
 	for len(f.Released()) < 3 && time.Now().Before(deadline.Add(5*time.Second)) {
 		time.Sleep(10 * time.Millisecond) // OnRelease runs after Stop returns

@@ -69,6 +69,21 @@ func newLeaseFleetWith(t *testing.T, n, packSize int, client func() redis.Univer
 	return f
 }
 
+// stopThroughAll stops user through every replica at once, failing the
+// test if any Stop fails: exactly one of them wins the release claim.
+func stopThroughAll(t *testing.T, user string, reps ...*leasestoretest.Replica) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(reps))
+	for j, r := range reps {
+		wg.Go(func() { errs[j] = r.Mgr.Stop(t.Context(), user) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("%s: Stop through %d replicas at once: %v", user, len(reps), err)
+	}
+}
+
 // TestLeasesRealRedis runs against a real redis-server, in real time: two
 // replicas release each lease once; with the server killed, Start fails
 // fast with a *car.StoreError and a Stop is retried; the server comes back
@@ -86,15 +101,7 @@ func TestLeasesRealRedis(t *testing.T) {
 	for i := range 5 {
 		user := fmt.Sprintf("u%d", i)
 		f.Start(f.Reps[i%2], user)
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for j, r := range []*leasestoretest.Replica{a, b} {
-			wg.Go(func() { errs[j] = r.Mgr.Stop(t.Context(), user) })
-		}
-		wg.Wait()
-		if errs[0] != nil || errs[1] != nil {
-			t.Fatalf("%s: Stop: %v, %v", user, errs[0], errs[1])
-		}
+		stopThroughAll(t, user, a, b)
 		time.Sleep(300 * time.Millisecond) // CAR's cleanup (200 ms)
 	}
 	if rel := f.Released(); len(rel) != 5 || f.Count(cartest.EventDestroyed, "") != 5 {
