@@ -159,8 +159,9 @@ func (s *Store) listen() *redis.PubSub {
 			return nil
 		}
 		if cc, ok := s.client.(*redis.ClusterClient); ok && isMoved(err) {
-			// The slot moved and the client's map is behind: the next
-			// connection would go to the same node.
+			// The slot moved and the client's map is behind: ask for
+			// a reload (it runs in the background, so the next try may
+			// still meet the old node; the retries cover that).
 			cc.ReloadState(s.ctx)
 		}
 		s.logger.Warn("redisstore: subscribing to the bus", "err", err, "retry_in", wait)
@@ -228,7 +229,19 @@ func (s *Store) serve(ps *redis.PubSub) (lost bool) {
 		case <-tick.C:
 			s.refresh()
 			if s.sharded && !s.checkSubscribed() {
-				return true
+				// Redis counted what is already buffered as
+				// delivered: dispatch it before letting go.
+				for {
+					select {
+					case m, ok := <-ch:
+						if !ok {
+							return true
+						}
+						s.dispatch(m.Payload)
+					default:
+						return true
+					}
+				}
 			}
 		}
 	}

@@ -64,7 +64,14 @@
 // about two AliveRefresh periods) messages to it are lost, and it is taken
 // for gone by a replica that claims one of its sessions (the claimer does
 // not wait; the old connection is closed at its owner's next refresh), and
-// notices for its users are kept for their clients' next welcome.
+// notices for its users are kept for their clients' next welcome. A false
+// alarm (the probe sent while go-redis was reconnecting the subscription
+// after a blip) costs one needless resubscription. Sharded and plain
+// pub/sub do not reach each other: replicas of a version of this package
+// from before sharded pub/sub and of this one must not run side by side on
+// one Cluster (each would take the other for gone); upgrade such a
+// deployment by stopping the old replicas first (SessionManager.Drain
+// keeps every lease; the users resume on the new ones).
 //
 // A replica is alive while its key tcc:{<project>}:alive:<id> exists. The
 // Store sets it with a 10 s expiry (PX 10000) once its subscriptions are in

@@ -158,7 +158,8 @@ func (s *Server) Kill() {
 
 // Restart kills the server if it runs and starts it again on the same
 // address, empty: every key is lost, as when a Redis without persistence
-// restarts.
+// restarts. Not for a node of a [Cluster]: its nodes.conf is lost too, so
+// it would come back as a new node with no slots.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
