@@ -447,15 +447,21 @@
 // gone. OnConnect and OnResume fire on the replica that accepted the
 // hello. Callbacks therefore run on any replica: the application must
 // find its own state for a session by id, not in the memory of the
-// replica that opened it. Three cases are at least once instead: an idle
-// threshold fired by an owner that died before its next refresh reported
-// it may fire again on the sweeping replica; one fired by an owner whose
-// open connection another replica took over before that owner's next
-// refresh (a window of at most [StoreRefreshInterval] after the
-// threshold) may fire again on the new one, whose count starts from the
-// store's; and a refresh that revives a session the store had counted as
-// lost (after a long store outage) reports OnResume after the sweeper's
-// OnDisconnect. A move with no activity in between never restarts the
+// replica that opened it. An idle threshold of a connected user fires on
+// the replica holding the connection, which first records it in the store
+// (Store.ReportIdle) and fires it only if the store takes it as that
+// connection's: a connection that moves, or an owner that dies, right
+// after a threshold leaves the new holder or the sweeper counting on from
+// the next one, so that threshold fires once too (the record costs one
+// store call per threshold, minutes apart by default). Two cases are at least
+// once instead: a threshold the holder could not record (the store
+// unreachable) fires there all the same, and may fire again on the
+// replica the session goes to next; and a refresh that revives a session
+// the store had counted as lost (after a long store outage) reports
+// OnResume after the sweeper's OnDisconnect. A replica that dies after it
+// took a deadline (a Sweep, or a recorded threshold) and before its
+// callback ran loses that callback: what a replica is handed is its own.
+// A move with no activity in between never restarts the
 // count: the old connection hands over only an activity the store does
 // not have yet (Detach.ActivityKnown).
 //

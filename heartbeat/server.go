@@ -52,6 +52,11 @@ type Server struct {
 	claiming   map[string]*claiming      // hellos waiting for Store.Claim, by session id
 	sweeping   bool                      // the sweeper runs (own store: only while a deadline is set)
 	sweepWake  chan struct{}             // own store: a deadline became the earliest
+	// refreshing is closed when the refresh in flight (from its snapshot
+	// of the held connections to the store's last answer) is done; nil
+	// when none is. A Store.ReportIdle waits for it, so that a refresh
+	// never gives the store an idle count older than one reported.
+	refreshing chan struct{}
 }
 
 // serverSession is the Server's state for one session id. Fields are guarded
@@ -583,14 +588,25 @@ func (ss *serverSession) expire(now time.Duration, _ *effects) {
 	for n := int((now - activity) / threshold); ss.idleTimes < n; {
 		ss.idleTimes++
 		at := activity + time.Duration(ss.idleTimes)*threshold
-		s.postLocked(ss.id, s.cfg.onIdle, Event{SessionID: ss.id, At: s.epoch.Add(at), Times: ss.idleTimes})
-		if ss.conn != nil {
-			// Idle notices go to a connected client only; they are not kept.
-			ss.conn.out = append(ss.conn.out, encodeNotice(Notice{Kind: NoticeIdle, Times: ss.idleTimes}))
-			s.kick(ss.conn)
+		ev := Event{SessionID: ss.id, At: s.epoch.Add(at), Times: ss.idleTimes}
+		if s.own == nil {
+			s.postSharedIdleLocked(ss, activity, ev)
+			continue
 		}
+		s.postLocked(ss.id, s.cfg.onIdle, ev)
+		s.sendIdleNoticeLocked(ss, ev.Times)
 	}
 	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*threshold)
+}
+
+// sendIdleNoticeLocked sends the idle notice of threshold times to the
+// client of ss, if one is connected: idle notices are not kept. Caller
+// holds Server.mu.
+func (s *Server) sendIdleNoticeLocked(ss *serverSession, times int) {
+	if ss.conn != nil {
+		ss.conn.out = append(ss.conn.out, encodeNotice(Notice{Kind: NoticeIdle, Times: times}))
+		s.kick(ss.conn)
+	}
 }
 
 // postLocked queues a callback on the mailbox of session id: the callbacks
@@ -598,7 +614,16 @@ func (ss *serverSession) expire(now time.Duration, _ *effects) {
 // the store's sweep found them, and a slow one delays only its session.
 // None starts once the Server is closed. Caller holds Server.mu.
 func (s *Server) postLocked(id string, cb func(Event), ev Event) {
-	if cb == nil || s.closed {
+	if cb == nil {
+		return
+	}
+	s.postFuncLocked(id, func() { cb(ev) })
+}
+
+// postFuncLocked queues f on the mailbox of session id, as postLocked
+// does a callback. Caller holds Server.mu.
+func (s *Server) postFuncLocked(id string, f func()) {
+	if s.closed {
 		return
 	}
 	mb := s.mailboxes[id]
@@ -606,7 +631,7 @@ func (s *Server) postLocked(id string, cb func(Event), ev Event) {
 		mb = new(mailbox)
 		s.mailboxes[id] = mb
 	}
-	if mb.post(func() { cb(ev) }) {
+	if mb.post(f) {
 		s.goLocked(func() {
 			mb.drain(&s.mu)
 			s.mu.Lock()

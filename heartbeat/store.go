@@ -88,6 +88,17 @@ type Store interface {
 	// session, in order.
 	Refresh(ctx context.Context, held []Held) (RefreshResult, error)
 
+	// ReportIdle records an idle threshold of a connected user before its
+	// owner fires it: this replica's connection epoch of the session
+	// counted times thresholds since the user's activity activityAge ago,
+	// and the store keeps that activity and count, as a Refresh would. It
+	// reports false, and the owner fires nothing, if that connection is no
+	// longer the session's (another one claimed it, a Sweep counted it
+	// lost, or the session is gone): whoever has the session now counts
+	// from the store's record. So a threshold fires on one replica only,
+	// also when the connection moves, or its owner dies, right after it.
+	ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error)
+
 	// Touch records user activity now: the idle count starts again. If the
 	// session's client is connected to another replica, the store tells it
 	// (MessageTouch). It fails with ErrUnknownSession if there is no

@@ -321,6 +321,19 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 	return res, nil
 }
 
+func (r *memReplica) ReportIdle(_ context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error) {
+	m := r.m
+	now := m.now()
+	m.mu.Lock()
+	defer m.unlock()
+	ms := m.sessions[id]
+	if ms == nil || ms.owner != r.id || ms.epoch != epoch || ms.state != SessionConnected {
+		return false, nil
+	}
+	ms.activity, ms.idleTimes = now.Add(-activityAge), times
+	return true, nil
+}
+
 func (r *memReplica) Touch(_ context.Context, id string) error {
 	m := r.m
 	now := m.now()

@@ -495,6 +495,14 @@ func (s *Server) refreshLoop() {
 // refresh tells the store which connections this replica holds.
 func (s *Server) refresh() {
 	s.mu.Lock()
+	done := make(chan struct{})
+	s.refreshing = done
+	defer func() {
+		s.mu.Lock()
+		s.refreshing = nil
+		s.mu.Unlock()
+		close(done)
+	}()
 	now := s.now()
 	// In the order of their ids, the same every round: a connection is
 	// refreshed about one round after the last time, however long a round
@@ -571,6 +579,55 @@ func (s *Server) refresh() {
 	if rebuilt > 0 {
 		s.cfg.logger.Error("heartbeat: the session store had lost its data (restarted empty?); sessions rebuilt from the connections held here; sessions not connected anywhere are lost", "rebuilt", rebuilt)
 	}
+}
+
+// postSharedIdleLocked fires idle threshold ev.Times of ss, whose client is
+// connected here, with a shared store: on the session's mailbox it first
+// records the threshold in the store (Store.ReportIdle), then fires OnIdle
+// and sends the idle notice, only if the store took it as this
+// connection's. A threshold the store refused belongs to whoever holds the
+// session now (a newer connection, or the sweeper after this owner
+// counted as lost), which counts from the store's record: so it fires
+// once. If the store cannot be reached it fires here all the same: an
+// outage must not silence the idle callbacks of connected users, at the
+// cost of a threshold that may fire again where the session goes next.
+// Caller holds Server.mu.
+func (s *Server) postSharedIdleLocked(ss *serverSession, activity time.Duration, ev Event) {
+	id, epoch := ss.id, ss.epoch
+	s.postFuncLocked(id, func() {
+		// A refresh in flight may carry a count from before this
+		// threshold: let it reach the store first.
+		s.mu.Lock()
+		refreshing := s.refreshing
+		s.mu.Unlock()
+		if refreshing != nil {
+			select {
+			case <-refreshing:
+			case <-s.bg.Done():
+			}
+		}
+		ctx, cancel := s.storeCtx()
+		ok, err := s.cfg.store.ReportIdle(ctx, id, epoch, max(0, s.now()-activity), ev.Times)
+		cancel()
+		switch {
+		case err != nil:
+			s.cfg.logger.Warn("heartbeat: recording an idle threshold in the store failed; firing it here (it may fire again on the replica the session moves to)", "session", id, "times", ev.Times, "err", err)
+		case !ok:
+			s.cfg.logger.Debug("heartbeat: an idle threshold belongs to the session's newer holder", "session", id, "times", ev.Times)
+			return
+		}
+		s.mu.Lock()
+		if s.sessions[id] == ss && ss.epoch == epoch {
+			if err == nil && !(ss.activityKnown && ss.knownActivity > activity) {
+				ss.knownActivity, ss.activityKnown = activity, true // the activity reported
+			}
+			s.sendIdleNoticeLocked(ss, ev.Times)
+		}
+		s.mu.Unlock()
+		if s.cfg.onIdle != nil {
+			s.cfg.onIdle(ev)
+		}
+	})
 }
 
 // sweepLoop takes the store's due deadlines: every StoreSweepInterval

@@ -49,6 +49,9 @@ type flakyStore struct {
 	// the same activity reported twice can come out a few milliseconds
 	// apart.
 	detachSkew, refreshSkew time.Duration
+	// refreshDelay is how long each Refresh takes before the store sees
+	// it: a slow round trip.
+	refreshDelay time.Duration
 }
 
 func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
@@ -118,6 +121,7 @@ func (f *flakyStore) Refresh(ctx context.Context, held []heartbeat.Held) (heartb
 	f.mu.Lock()
 	f.refreshed = append(f.refreshed, ids)
 	f.mu.Unlock()
+	time.Sleep(f.refreshDelay)
 	if f.refreshSkew != 0 {
 		held = slices.Clone(held)
 		for i := range held {
@@ -125,6 +129,13 @@ func (f *flakyStore) Refresh(ctx context.Context, held []heartbeat.Held) (heartb
 		}
 	}
 	return f.Store.Refresh(ctx, held)
+}
+
+func (f *flakyStore) ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error) {
+	if err := f.fail("report idle"); err != nil {
+		return false, err
+	}
+	return f.Store.ReportIdle(ctx, id, epoch, activityAge, times)
 }
 
 func (f *flakyStore) Touch(ctx context.Context, id string) error {
@@ -567,6 +578,98 @@ func TestStoreIdleNotFiredAgainWhenAnIdleUserMoves(t *testing.T) {
 			})
 		})
 	}
+}
+
+// An idle threshold fires once when the user's open connection moves to
+// another replica right after it, before the old replica's next refresh:
+// the old one recorded it in the store before firing it, so the new one's
+// count goes on from it. (Without that record the new replica counted from
+// the last refresh and fired idle 1 again at once.)
+//
+// With refreshes that take 2 s, the one that took its snapshot at 99 s
+// (no threshold yet) reaches the store at 101 s: the threshold's record
+// waits for it, or the late refresh would undo the record.
+func TestStoreIdleFiresOnceWhenTheConnectionMovesRightAfter(t *testing.T) {
+	for _, delay := range []time.Duration{0, 2 * time.Second} {
+		t.Run(fmt.Sprintf("refresh takes %v", delay), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { idleFiresOnceWhenTheConnectionMoves(t, delay) })
+		})
+	}
+}
+
+func idleFiresOnceWhenTheConnectionMoves(t *testing.T, refreshDelay time.Duration) {
+	cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+	cl.flaky[0].refreshDelay = refreshDelay
+	a, b := cl.envs[0], cl.envs[1]
+	ca, w := a.join("u1", a.Open("u1")) // activity at 0; refreshes at 3, 6, … 99, 102 s
+	a.SleepUntil(101*time.Second + 500*time.Millisecond)
+	if f := ca.next(); f.Type != "idle" || f.Times != 1 {
+		t.Fatalf("frame %+v, want idle 1", f)
+	}
+	cb, _ := b.join("u1", w.Token)
+	wantClose(t, ca, heartbeat.CloseReplaced)
+	a.SleepUntil(199 * time.Second)
+	if got := cl.count("u1", "idle"); got != 1 {
+		t.Fatalf("idle callbacks after the move = %d, want 1; %s", got, cl.histories("u1"))
+	}
+	a.SleepUntil(201 * time.Second)
+	if at := b.at("u1", "idle", 1); at != 200*time.Second {
+		t.Fatalf("b's first idle at %v, want 200 s (the second threshold); %s", at, cl.histories("u1"))
+	}
+	if f := cb.next(); f.Type != "idle" || f.Times != 2 {
+		t.Fatalf("frame %+v, want idle 2", f)
+	}
+}
+
+// An idle threshold fires once when the replica that fired it dies before
+// its next refresh: the replica that finds the session lost goes on from
+// the next threshold.
+func TestStoreIdleFiresOnceWhenItsOwnerDiesRightAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+		a := cl.envs[0]
+		ca, _ := a.join("u1", a.Open("u1"))
+		a.SleepUntil(100*time.Second + 500*time.Millisecond)
+		if f := ca.next(); f.Type != "idle" || f.Times != 1 {
+			t.Fatalf("frame %+v, want idle 1", f)
+		}
+		cl.flaky[0].kill() // before its refresh at 102 s
+		a.l.Close()
+		a.SleepUntil(150 * time.Second) // the owner lease ran out at 109 s
+		if got := cl.count("u1", "disconnect"); got != 1 {
+			t.Fatalf("disconnect callbacks = %d, want 1 (the sweeper's); %s", got, cl.histories("u1"))
+		}
+		if got := cl.count("u1", "idle"); got != 1 {
+			t.Fatalf("idle callbacks = %d, want 1 (a's, not again by the sweeper); %s", got, cl.histories("u1"))
+		}
+		a.SleepUntil(201 * time.Second)
+		if at := cl.envs[1].at("u1", "idle", 1); at != 200*time.Second {
+			t.Fatalf("the sweeper's first idle at %v, want 200 s (the second threshold); %s", at, cl.histories("u1"))
+		}
+	})
+}
+
+// While the store is unreachable, the idle thresholds of a connected user
+// still fire on the replica holding the connection, with the idle notice.
+func TestStoreIdleFiresDuringAnOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second))
+		a := cl.envs[0]
+		ca, _ := a.join("u1", a.Open("u1"))
+		for _, f := range cl.flaky {
+			f.down.Store(true)
+		}
+		a.SleepUntil(101 * time.Second)
+		if f := ca.next(); f.Type != "idle" || f.Times != 1 {
+			t.Fatalf("frame %+v, want idle 1", f)
+		}
+		if at := a.at("u1", "idle", 1); at != 100*time.Second {
+			t.Fatalf("idle 1 at %v, want 100 s; %s", at, cl.histories("u1"))
+		}
+		if !strings.Contains(cl.logs.String(), "recording an idle threshold in the store failed") {
+			t.Fatalf("no warning about the unrecorded threshold:\n%s", cl.logs.String())
+		}
+	})
 }
 
 // A Detach that comes after another connection claimed the session (the

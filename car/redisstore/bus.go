@@ -116,14 +116,13 @@ func (s *Store) alive(ctx context.Context, replica string) (bool, error) {
 	return n == 1, nil
 }
 
-// kindProbe is the message a replica on a Cluster sends its own channel to
-// check that it is still subscribed (see checkSubscribed); it is dropped
-// on receipt.
+// kindProbe is the message a replica sends its own channel to check that
+// it is still subscribed (see checkSubscribed); it is dropped on receipt.
 const kindProbe = "bus.probe"
 
 // run is the Store's bus goroutine: it subscribes, sets the liveness key,
-// then dispatches messages and refreshes the key until Close. On a Cluster
-// it subscribes again when it finds its subscription gone.
+// then dispatches messages and refreshes the key until Close. It subscribes
+// again when it finds its subscription gone.
 func (s *Store) run() {
 	defer s.wg.Done()
 	for {
@@ -136,7 +135,7 @@ func (s *Store) run() {
 		if !lost {
 			return
 		}
-		s.logger.Warn("redisstore: the bus subscription was lost (the project's Cluster slot moved); subscribing again")
+		s.logger.Warn("redisstore: the bus subscription was lost (the project's Cluster slot moved, or a failover left it on the old primary); subscribing again")
 	}
 }
 
@@ -202,7 +201,7 @@ func (s *Store) newPubSub() *redis.PubSub {
 }
 
 // serve dispatches ps's messages and refreshes the liveness key until Close
-// (false) or, on a Cluster, until the subscription is found gone (true).
+// (false) or until the subscription is found gone (true).
 func (s *Store) serve(ps *redis.PubSub) (lost bool) {
 	// Read the subscription before anything else waits on Redis: a
 	// subscriber that reads nothing stalls Redis's writes to it (miniredis
@@ -228,7 +227,7 @@ func (s *Store) serve(ps *redis.PubSub) (lost bool) {
 			s.dispatch(m.Payload)
 		case <-tick.C:
 			s.refresh()
-			if s.sharded && !s.checkSubscribed() {
+			if !s.checkSubscribed() {
 				// Redis counted what is already buffered as
 				// delivered: dispatch it before letting go.
 				for {
@@ -251,7 +250,10 @@ func (s *Store) serve(ps *redis.PubSub) (lost bool) {
 // reaches no subscriber. On a Cluster, a node that loses the project's slot
 // (resharding, or a primary demoted by a failover) ends the slot's sharded
 // subscriptions (sunsubscribe), and go-redis does not subscribe again by
-// itself: nothing else would tell. An error (Redis unreachable) is not
+// itself. On Sentinel, go-redis's failover client moves its commands to the
+// new primary at once but leaves its subscriptions on the old one until
+// the Sentinel demotes it and kills its subscribers, which can take tens
+// of seconds. Nothing else would tell. An error (Redis unreachable) is not
 // taken for a loss: go-redis reconnects and resubscribes then.
 func (s *Store) checkSubscribed() bool {
 	b, err := encodeMessage(message{Kind: kindProbe, From: s.replica})

@@ -58,10 +58,15 @@
 // RouteByLatency, RouteRandomly): its subscriptions would sit where the
 // count does not look. A node that loses the slot (a resharding, or a
 // primary demoted by a failover) ends those subscriptions, and go-redis
-// does not renew them; so on a Cluster each replica, at every liveness
-// refresh, publishes a probe to its own channel, and when no subscriber
-// took it subscribes again on the slot's new primary. Until then (at most
-// about two AliveRefresh periods) messages to it are lost, and it is taken
+// does not renew them. On Sentinel the failover client moves its commands
+// to the new primary at once, but its subscriptions stay on the old one
+// until the Sentinel demotes it and kills its subscribers (20 s after the
+// promotion in the runs of TestSentinelBusFollowsAFailover), and a PUBLISH
+// to the new primary counts nobody there. So each replica, at every
+// liveness refresh, publishes a probe to its own channel (one PUBLISH per
+// replica every 3 s), and when no subscriber took it subscribes again, on
+// a new connection, to the current primary. Until then (at most about two
+// AliveRefresh periods; 2–4 s measured) messages to it are lost, and it is taken
 // for gone by a replica that claims one of its sessions (the claimer does
 // not wait; the old connection is closed at its owner's next refresh), and
 // notices for its users are kept for their clients' next welcome. A false
@@ -95,7 +100,7 @@
 // the sorted set tcc:{<project>}:hb:due: for a connected session the end
 // of its owner lease (last refresh + 10 s), otherwise the earlier of the
 // grace end and the next idle threshold. Each heartbeat step is one Lua
-// script (Open, Claim, Detach, Refresh, Touch, Notify, End, and the two
+// script (Open, Claim, Detach, Refresh, ReportIdle, Touch, Notify, End, and the two
 // steps of a sweep), timed by Redis's TIME. A sweep lists the due members
 // and then takes them in a second script that checks each is still due,
 // so concurrent sweepers never take one deadline twice. Messages to the

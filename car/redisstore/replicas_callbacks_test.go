@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/heartbeat"
 )
@@ -24,7 +25,9 @@ import (
 //     the OnIdle a session's holder fires itself, for a connected client,
 //     which sends it an idle notice with the count: the test's client
 //     books the notices it receives (a notice lost with its connection
-//     hides a callback; none is invented);
+//     hides a callback; none is invented). A holder fires it once the
+//     store took the threshold as its own (ReportIdle), or when the store
+//     could not be reached, which the test books as unrecorded;
 //   - OnDisconnect: the end of a connection of a session (a successful
 //     Claim with its epoch). It is reported by the replica holding it
 //     (its Detach with a grace, the detach of OnDisconnect; a connection
@@ -61,14 +64,13 @@ type callbackBook struct {
 	touches map[string]int         // Touches the test made, by session
 	claims  map[string][]claimAt   // successful Claims, by session
 	idle    map[idleKey][]idleFire // who fired each idle count
-	dead    map[string]bool        // replicas killed
-	// reported has, by session, each idle count a replica gave the store
-	// (a Refresh it accepted for the session, or a Detach with a grace).
-	reported map[string][]reportAt
-	expired  map[string][]string               // who was handed each expiry
-	disc     map[connKey][]string              // who reported each connection's end
-	failed   map[connKey]bool                  // a holder's Detach failed
-	counts   struct{ idle, expired, disc int } // handed out / reported
+	// unrecorded has the idle counts a holder's ReportIdle failed for: it
+	// fires them all the same, and they may fire again elsewhere.
+	unrecorded map[idleKey]bool
+	expired    map[string][]string               // who was handed each expiry
+	disc       map[connKey][]string              // who reported each connection's end
+	failed     map[connKey]bool                  // a holder's Detach failed
+	counts     struct{ idle, expired, disc int } // handed out / reported
 }
 
 type idleKey struct {
@@ -86,15 +88,6 @@ type connKey struct {
 	epoch   uint64
 }
 
-// reportAt is an idle count a replica reported to the store: seq is when
-// the call began.
-type reportAt struct {
-	replica string
-	times   int
-	seq     int64
-	detach  bool // a Detach: seq is when it returned
-}
-
 type claimAt struct {
 	epoch      uint64
 	begin, end int64 // seq when the Claim began and returned
@@ -102,8 +95,7 @@ type claimAt struct {
 
 func newCallbackBook() *callbackBook {
 	return &callbackBook{
-		touches: map[string]int{}, claims: map[string][]claimAt{}, idle: map[idleKey][]idleFire{},
-		dead: map[string]bool{}, reported: map[string][]reportAt{},
+		touches: map[string]int{}, claims: map[string][]claimAt{}, idle: map[idleKey][]idleFire{}, unrecorded: map[idleKey]bool{},
 		expired: map[string][]string{}, disc: map[connKey][]string{}, failed: map[connKey]bool{},
 	}
 }
@@ -117,52 +109,6 @@ func (cb *callbackBook) idleNotice(session string, times int, replica string) {
 	k := idleKey{session, cb.touches[session], times}
 	cb.idle[k] = append(cb.idle[k], idleFire{replica: replica, how: "idle notice", seq: seq})
 	cb.counts.idle++
-}
-
-// killed books the kill of a replica.
-func (cb *callbackBook) killed(replica string) {
-	cb.mu.Lock()
-	cb.dead[replica] = true
-	cb.mu.Unlock()
-}
-
-// unreported says whether the idle count f (times) of session, fired
-// by its holder, had not reached the store when the next one fired it
-// again at seq: the holder died before its next refresh, or the
-// connection moved to another replica (the last Claim before seq) first.
-// These are the cases heartbeat's package doc names "at least once
-// instead"; the new holder's count starts from the store's. Caller holds
-// cb.mu.
-func (cb *callbackBook) unreported(session string, times int, f idleFire, seq int64) bool {
-	var moved *claimAt // the last Claim between the two fires
-	for i, c := range cb.claims[session] {
-		if c.end < seq && c.end > f.seq && (moved == nil || c.end > moved.end) {
-			moved = &cb.claims[session][i]
-		}
-	}
-	if moved == nil && !cb.dead[f.replica] {
-		return false // same holder, or never moved: no excuse
-	}
-	for _, r := range cb.reported[session] {
-		if r.replica != f.replica || r.times < times || r.seq < f.seq {
-			continue
-		}
-		// A Refresh the store accepted for the session ran before the
-		// Claim that moved it; a Detach did if it returned before that
-		// Claim began.
-		if moved == nil || !r.detach && r.seq < moved.end || r.detach && r.seq < moved.begin {
-			return false // the store had it
-		}
-	}
-	return true
-}
-
-// report books an idle count a replica gave the store. Caller holds
-// cb.mu.
-func (cb *callbackBook) report(r reportAt, session string) {
-	if r.times > 0 {
-		cb.reported[session] = append(cb.reported[session], r)
-	}
 }
 
 func (cb *callbackBook) touched(session string) {
@@ -201,7 +147,6 @@ func (w *watchedSessions) Claim(ctx context.Context, id, used, resume string) (h
 func (w *watchedSessions) Detach(ctx context.Context, id string, d heartbeat.Detach) error {
 	killed := w.killed.Load()
 	err := w.Store.Detach(ctx, id, d)
-	end := w.cb.seq.Add(1)
 	// A Detach without a grace hands over a replaced connection's last
 	// activity; one with a grace follows the holder's OnDisconnect (or
 	// gives back a Claim whose connection left before its welcome, which
@@ -217,27 +162,20 @@ func (w *watchedSessions) Detach(ctx context.Context, id string, d heartbeat.Det
 	if err != nil {
 		how = w.id + " (detach failed)"
 		w.cb.failed[k] = true
-	} else {
-		w.cb.report(reportAt{replica: w.id, times: d.IdleTimes, seq: end, detach: true}, id)
 	}
 	w.cb.disc[k] = append(w.cb.disc[k], how)
 	w.cb.counts.disc++
 	return err
 }
 
-func (w *watchedSessions) Refresh(ctx context.Context, held []heartbeat.Held) (heartbeat.RefreshResult, error) {
-	begin := w.cb.seq.Add(1)
-	res, err := w.Store.Refresh(ctx, held)
-	if err == nil {
+func (w *watchedSessions) ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error) {
+	ok, err := w.Store.ReportIdle(ctx, id, epoch, activityAge, times)
+	if err != nil && !w.killed.Load() {
 		w.cb.mu.Lock()
-		for i, st := range res.Status {
-			if i < len(held) && (st == heartbeat.HeldOK || st == heartbeat.HeldRevived) {
-				w.cb.report(reportAt{replica: w.id, times: held[i].IdleTimes, seq: begin}, held[i].Session)
-			}
-		}
+		w.cb.unrecorded[idleKey{id, w.cb.touches[id], times}] = true
 		w.cb.mu.Unlock()
 	}
-	return res, err
+	return ok, err
 }
 
 func (w *watchedSessions) Sweep(ctx context.Context, limit int) ([]heartbeat.Due, error) {
@@ -274,9 +212,10 @@ func (w *watchedSessions) Sweep(ctx context.Context, limit int) ([]heartbeat.Due
 	return due, nil
 }
 
-// check reports every occurrence booked more than once, but for the idle
-// counts fired again where heartbeat promises at least once (unreported);
-// it returns the counts to print.
+// check reports every occurrence booked more than once, but for an idle
+// count fired again after its holder fired it without the store's record
+// (heartbeat's at least once while the store is unreachable), which it
+// counts apart; it returns the counts to print.
 func (cb *callbackBook) check(t *testing.T) string {
 	cb.mu.Lock()
 	defer cb.mu.Unlock()
@@ -288,14 +227,10 @@ func (cb *callbackBook) check(t *testing.T) string {
 		}
 		sort.Slice(fires, func(i, j int) bool { return fires[i].seq < fires[j].seq })
 		var by []string
-		bad := false
-		for i, f := range fires {
+		for _, f := range fires {
 			by = append(by, fmt.Sprintf("%s (%s)", f.replica, f.how))
-			if i > 0 && !cb.unreported(k.session, k.times, fires[i-1], f.seq) {
-				bad = true
-			}
 		}
-		if !bad {
+		if cb.unrecorded[k] {
 			idleAgain++
 			continue
 		}
@@ -319,7 +254,7 @@ func (cb *callbackBook) check(t *testing.T) string {
 			t.Errorf("OnDisconnect for %s, connection %d, reported %d times (by %s)", k.session, k.epoch, len(by), strings.Join(by, ", "))
 		}
 	}
-	return fmt.Sprintf("OnIdle fired %d (the same idle count twice: %d; again where its holder had not reported it: %d), OnExpire %d (twice: %d), "+
+	return fmt.Sprintf("OnIdle fired %d (the same idle count twice: %d; again after its holder fired it unrecorded, the store unreachable: %d), OnExpire %d (twice: %d), "+
 		"connection ends reported %d (twice: %d; lost after a failed detach: %d)",
 		cb.counts.idle, idleTwice, idleAgain, cb.counts.expired, expiredTwice, cb.counts.disc, discTwice, lostAfterFailed)
 }

@@ -216,6 +216,15 @@ func (h *sessionStore) Refresh(ctx context.Context, held []heartbeat.Held) (hear
 	return res, nil
 }
 
+func (h *sessionStore) ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error) {
+	v, err := scriptReportIdle.Run(ctx, h.s.client, []string{h.s.keys.hbSession(id)},
+		h.s.replica, strconv.FormatUint(epoch, 10), ms(activityAge), times).Int()
+	if err != nil {
+		return false, storeErr("report idle", err)
+	}
+	return v == 1, nil
+}
+
 func (h *sessionStore) Touch(ctx context.Context, id string) error {
 	k := h.s.keys
 	v, err := scriptTouch.Run(ctx, h.s.client, []string{k.hbSession(id), k.hbDue()}, id).Result()

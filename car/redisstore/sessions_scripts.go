@@ -163,6 +163,15 @@ end
 return out
 `)
 
+// KEYS: s. ARGV: me, epoch, actAge, times. Reply: 1 (recorded) | 0 (the
+// connection is not the session's: replaced, lost, or the session gone).
+var scriptReportIdle = redis.NewScript(luaPrelude + `
+local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch')
+if h[1] ~= 'c' or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'act', now_ms() - tonumber(ARGV[3]), 'times', ARGV[4])
+return 1
+`)
+
 // KEYS: s, due. ARGV: id. Reply: {"unknown"} | {"ok", owner, epoch} (owner
 // "" unless connected).
 var scriptTouch = redis.NewScript(luaPrelude + `

@@ -888,3 +888,77 @@ func endedSessionFiresNothing(s *suite) {
 	s.sweepNothing("an hour after End", a, b)
 	_ = cl
 }
+
+// idleReportIsTheStores: an idle threshold the owner reports before firing
+// it (ReportIdle) is the store's record: a claim elsewhere gets its count
+// and activity; a report by a connection that is not the session's (of
+// another replica, another epoch, replaced, or of no session) is refused
+// and changes nothing.
+func idleReportIsTheStores(s *suite) {
+	a, b := s.rep("a"), s.rep("b")
+	tm := heartbeat.Timing{Window: time.Hour, Idle: 10 * time.Second}
+	cl := s.connect(a, "u1", "r1", tm)
+	report := func(r *replica, epoch uint64, age time.Duration, times int, want bool, what string) {
+		s.t.Helper()
+		ok, err := r.st.ReportIdle(ctx(), "u1", epoch, age, times)
+		s.must(err, "ReportIdle "+what)
+		if ok != want {
+			s.t.Fatalf("ReportIdle %s: %v, want %v", what, ok, want)
+		}
+	}
+	report(a, cl.Epoch, 25*time.Second, 2, true, "by the owner")
+	report(b, cl.Epoch, time.Second, 7, false, "by another replica")
+	report(a, cl.Epoch+1, time.Second, 7, false, "of another epoch")
+	if ok, err := a.st.ReportIdle(ctx(), "nobody", 1, 0, 1); err != nil || ok {
+		s.t.Fatalf("ReportIdle of no session: %v, %v; want false, nil", ok, err)
+	}
+	moved := s.claim(b, "u1", "r1", "r2")
+	if moved.IdleTimes != 2 || !s.approx(moved.ActivityAge, 25*time.Second) {
+		s.t.Fatalf("claim after the report: idle %d, activity %v ago; want 2 thresholds, 25 s ago", moved.IdleTimes, moved.ActivityAge)
+	}
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: cl.Epoch})
+	report(a, cl.Epoch, 30*time.Second, 3, false, "by the replaced connection")
+	again := s.claim(a, "u1", "r2", "r3")
+	if again.IdleTimes != 2 || !s.approx(again.ActivityAge, 25*time.Second) {
+		s.t.Fatalf("claim after the refused reports: idle %d, activity %v ago; want them unchanged (2, 25 s ago)", again.IdleTimes, again.ActivityAge)
+	}
+	s.wantMsg(b, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: moved.Epoch})
+	s.quiet(a, b)
+}
+
+// idleReportedIsNotSweptAgain: when the owner of a connected session dies
+// right after reporting a threshold its last refresh did not carry, the
+// sweep that counts it lost does not fire that threshold again; and once a
+// sweep has counted the session lost, the owner's report is refused (the
+// sweeper fires the thresholds).
+func idleReportedIsNotSweptAgain(s *suite) {
+	a, b := s.rep("a"), s.rep("b")
+	tm := heartbeat.Timing{Window: time.Hour, Idle: 10 * time.Second}
+	cl := s.connect(b, "u1", "r1", tm)
+	h := held("u1", cl, "r1", tm)
+	for i := 1; i <= 5; i++ { // refreshes to 25 s, the last one with 2 thresholds
+		s.advance(5 * time.Second)
+		h.ActivityAge, h.IdleTimes = time.Duration(i)*5*time.Second, i/2
+		s.refresh(b, h)
+		s.sweepNothing("while the owner refreshes", a)
+	}
+	s.advance(6 * time.Second)
+	if ok, err := b.st.ReportIdle(ctx(), "u1", cl.Epoch, 31*time.Second, 3); err != nil || !ok {
+		s.t.Fatalf("ReportIdle by the owner at 31 s: %v, %v", ok, err)
+	}
+	var got []heartbeat.Due
+	for i := 0; i < 5 && len(got) == 0; i++ { // b is gone: its lease ends at 35 s
+		s.advance(time.Second)
+		got = s.sweep(a)
+	}
+	if dues(got) != "lost(u1)" {
+		s.t.Fatalf("sweep when the owner's lease ran out: %s, want u1 lost and no idle 3 (reported)", dues(got))
+	}
+	s.advance(5 * time.Second)
+	if got := s.sweep(a); dues(got) != "idle(u1,4)" {
+		s.t.Fatalf("sweep at 40 s: %s, want idle 4", dues(got))
+	}
+	if ok, err := b.st.ReportIdle(ctx(), "u1", cl.Epoch, 40*time.Second, 4); err != nil || ok {
+		s.t.Fatalf("ReportIdle of a session the sweep counted lost: %v, %v; want false", ok, err)
+	}
+}

@@ -95,6 +95,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ListenStops", false, listenStops},
 		{"RestartedEmpty", false, restartedEmpty},
 		{"Unreachable", false, unreachable},
+		{"IdleReportIsTheStores", false, idleReportIsTheStores},
 		{"OpenGraceExpires", true, openGraceExpires},
 		{"DetachGraceFromTheLastFrame", true, detachGraceFromTheLastFrame},
 		{"StaleDetachChangesNothing", true, staleDetachChangesNothing},
@@ -106,6 +107,7 @@ func Run(t *testing.T, cfg Config) {
 		{"IdleCountFollowsTheUser", true, idleCountFollowsTheUser},
 		{"ConnectedIdleIsTheOwnersJob", true, connectedIdleIsTheOwnersJob},
 		{"EndedSessionFiresNothing", true, endedSessionFiresNothing},
+		{"IdleReportedIsNotSweptAgain", true, idleReportedIsNotSweptAgain},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

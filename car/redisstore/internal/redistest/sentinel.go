@@ -161,3 +161,20 @@ func (s *Sentinel) waitReplica(ctx context.Context, primary, replica string) err
 		}
 	}
 }
+
+// Settle waits, after a [Sentinel.Failover], until the old primary has
+// become an online replica of the new one, in sync, and the Sentinel lists
+// it so: the deployment is whole again.
+func (s *Sentinel) Settle(t testing.TB) {
+	t.Helper()
+	primary := s.Primary(t)
+	other := s.Nodes[0]
+	if other == primary {
+		other = s.Nodes[1]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.waitReplica(ctx, primary.Addr, other.Addr); err != nil {
+		t.Fatalf("redistest: sentinel: after the failover: %v", err)
+	}
+}
