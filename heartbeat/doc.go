@@ -461,6 +461,11 @@
 // OnResume after the sweeper's OnDisconnect. A replica that dies after it
 // took a deadline (a Sweep, or a recorded threshold) and before its
 // callback ran loses that callback: what a replica is handed is its own.
+// So can a threshold that falls while the store counts an owner as lost
+// (after a store outage longer than an owner lease) if the owner's refresh
+// revives the session before a sweep takes it. Recording a threshold
+// delays that session's later callbacks by the store call (and by the
+// refresh in flight, if any), at most a few seconds when the store is slow.
 // A move with no activity in between never restarts the
 // count: the old connection hands over only an activity the store does
 // not have yet (Detach.ActivityKnown).

@@ -75,6 +75,12 @@ type serverSession struct {
 	lastActivity atomic.Int64
 	idleBase     time.Duration // lastActivity that idleTimes counts from
 	idleTimes    int
+	// unreported counts the thresholds of idleBase handed to
+	// postSharedIdleLocked whose Store.ReportIdle has not answered yet:
+	// what this Server tells the store meanwhile (refresh, detach, drain)
+	// leaves them out, so that a threshold still being recorded is never
+	// taken as recorded (it would then fire nowhere).
+	unreported int
 	// knownActivity is the activity the store has of this connection,
 	// when activityKnown: the one its Claim gave, a MessageTouch, or the
 	// one its last Refresh reported. A detach of that same activity hands
@@ -395,7 +401,7 @@ func (s *Server) Drain(ctx context.Context) error {
 			if c := ss.conn; c != nil {
 				ss.conn = nil // so that the reader's finish reports nothing
 				activity := time.Duration(ss.lastActivity.Load())
-				times := ss.idleTimes
+				times := ss.recordedTimes()
 				if activity != ss.idleBase {
 					times = 0
 				}
@@ -582,7 +588,7 @@ func (ss *serverSession) expire(now time.Duration, _ *effects) {
 	}
 	activity := time.Duration(ss.lastActivity.Load())
 	if activity != ss.idleBase {
-		ss.idleBase, ss.idleTimes = activity, 0
+		ss.idleBase, ss.idleTimes, ss.unreported = activity, 0, 0
 	}
 	threshold := s.cfg.idleThreshold
 	for n := int((now - activity) / threshold); ss.idleTimes < n; {
@@ -598,6 +604,10 @@ func (ss *serverSession) expire(now time.Duration, _ *effects) {
 	}
 	s.schedule(ss, activity+time.Duration(ss.idleTimes+1)*threshold)
 }
+
+// recordedTimes is the idle count of idleBase to give the store: the
+// thresholds fired, less those still being recorded (with a shared store).
+func (ss *serverSession) recordedTimes() int { return ss.idleTimes - ss.unreported }
 
 // sendIdleNoticeLocked sends the idle notice of threshold times to the
 // client of ss, if one is connected: idle notices are not kept. Caller

@@ -290,7 +290,7 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 			// The connection replaced is that one: its idle count is
 			// exact here, where the store's is its last refresh, measured
 			// again (a few milliseconds off, and up to a refresh old).
-			activity, times, known = a, ss.idleTimes, ss.knows(a)
+			activity, times, known = a, ss.recordedTimes(), ss.knows(a)
 			if a != ss.idleBase {
 				times = 0
 			}
@@ -365,7 +365,7 @@ func (s *Server) join(c *conn, id string, used nonce) bool {
 // the store: it is no longer held here. Caller holds Server.mu.
 func (s *Server) detachSharedLocked(ss *serverSession, now, last, grace time.Duration, revoke bool) {
 	activity := time.Duration(ss.lastActivity.Load())
-	times := ss.idleTimes
+	times := ss.recordedTimes()
 	if activity != ss.idleBase {
 		times = 0
 	}
@@ -520,7 +520,7 @@ func (s *Server) refresh() {
 	for _, ss := range sess {
 		c := ss.conn
 		activity := time.Duration(ss.lastActivity.Load())
-		times := ss.idleTimes
+		times := ss.recordedTimes()
 		if activity != ss.idleBase {
 			times = 0
 		}
@@ -593,7 +593,8 @@ func (s *Server) refresh() {
 // cost of a threshold that may fire again where the session goes next.
 // Caller holds Server.mu.
 func (s *Server) postSharedIdleLocked(ss *serverSession, activity time.Duration, ev Event) {
-	id, epoch := ss.id, ss.epoch
+	id, epoch, base := ss.id, ss.epoch, ss.idleBase
+	ss.unreported++
 	s.postFuncLocked(id, func() {
 		// A refresh in flight may carry a count from before this
 		// threshold: let it reach the store first.
@@ -603,20 +604,28 @@ func (s *Server) postSharedIdleLocked(ss *serverSession, activity time.Duration,
 		if refreshing != nil {
 			select {
 			case <-refreshing:
-			case <-s.bg.Done():
+			case <-s.loopStop:
+				return // Shutdown or Drain: the handover leaves it to the store
 			}
 		}
 		ctx, cancel := s.storeCtx()
 		ok, err := s.cfg.store.ReportIdle(ctx, id, epoch, max(0, s.now()-activity), ev.Times)
 		cancel()
+		s.mu.Lock()
+		if ss.idleBase == base && ss.unreported > 0 {
+			ss.unreported--
+		}
 		switch {
+		case s.closed || ss.ended || s.bg.Err() != nil:
+			s.mu.Unlock()
+			return // no callback starts once the Server is closing
 		case err != nil:
 			s.cfg.logger.Warn("heartbeat: recording an idle threshold in the store failed; firing it here (it may fire again on the replica the session moves to)", "session", id, "times", ev.Times, "err", err)
 		case !ok:
+			s.mu.Unlock()
 			s.cfg.logger.Debug("heartbeat: an idle threshold belongs to the session's newer holder", "session", id, "times", ev.Times)
 			return
 		}
-		s.mu.Lock()
 		if s.sessions[id] == ss && ss.epoch == epoch {
 			if err == nil && !(ss.activityKnown && ss.knownActivity > activity) {
 				ss.knownActivity, ss.activityKnown = activity, true // the activity reported

@@ -649,6 +649,26 @@ func TestStoreIdleFiresOnceWhenItsOwnerDiesRightAfter(t *testing.T) {
 	})
 }
 
+// An idle threshold still being recorded when the client leaves fires
+// once, on the sweeper: the detach leaves it out of the count it hands
+// the store, whose record then refuses the late report. (Handed over as
+// fired, it fired nowhere.) Refreshes take 2 s, so the report waits from
+// 100 s to 101 s, past the drop at 100.5 s.
+func TestStoreIdleBeingRecordedWhenTheClientLeaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
+		cl.flaky[0].refreshDelay = 2 * time.Second
+		a := cl.envs[0]
+		ca, _ := a.join("u1", a.Open("u1"))
+		a.SleepUntil(100*time.Second + 500*time.Millisecond)
+		ca.drop()
+		a.SleepUntil(150 * time.Second)
+		if got := cl.count("u1", "idle"); got != 1 {
+			t.Fatalf("idle callbacks = %d, want 1; %s", got, cl.histories("u1"))
+		}
+	})
+}
+
 // While the store is unreachable, the idle thresholds of a connected user
 // still fire on the replica holding the connection, with the idle notice.
 func TestStoreIdleFiresDuringAnOutage(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/tcconcurrency/sdk-go/car"
 	"github.com/tcconcurrency/sdk-go/car/internal/leasestoretest"
@@ -97,6 +98,13 @@ func (d *deadSessions) Refresh(ctx context.Context, held []heartbeat.Held) (hear
 		return heartbeat.RefreshResult{}, err
 	}
 	return d.Store.Refresh(ctx, held)
+}
+
+func (d *deadSessions) ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error) {
+	if err := d.err("report idle"); err != nil {
+		return false, err
+	}
+	return d.Store.ReportIdle(ctx, id, epoch, activityAge, times)
 }
 
 func (d *deadSessions) Touch(ctx context.Context, id string) error {

@@ -260,6 +260,13 @@ func (k *KillableSessions) Refresh(ctx context.Context, held []heartbeat.Held) (
 }
 
 // Touch is the store's, unless the replica is dead.
+func (k *KillableSessions) ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error) {
+	if err := k.check("report idle"); err != nil {
+		return false, err
+	}
+	return k.Store.ReportIdle(ctx, id, epoch, activityAge, times)
+}
+
 func (k *KillableSessions) Touch(ctx context.Context, id string) error {
 	if err := k.check("touch"); err != nil {
 		return err
