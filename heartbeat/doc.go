@@ -465,10 +465,16 @@
 // (after a store outage longer than an owner lease) if the owner's refresh
 // revives the session before a sweep takes it. Recording a threshold
 // delays that session's later callbacks by the store call (and by the
-// refresh in flight, if any), at most a few seconds when the store is slow.
+// refresh batch in flight with that session, if any: a batch of
+// 500 connections is measured just before it is sent, and a record and a
+// batch of one session wait for each other, so neither lands an older
+// count after the other), at most a few seconds when the store is slow.
 // A move with no activity in between never restarts the
 // count: the old connection hands over only an activity the store does
-// not have yet (Detach.ActivityKnown).
+// not have yet (Detach.ActivityKnown). An activity told by others
+// ([Server.Touch] on another replica, a replaced connection's handover)
+// outlives the owner's reports of an older one sent before it heard of
+// it, so a delayed report never brings the next threshold forward.
 //
 // When a replica dies (no Shutdown), its connections die with it and its
 // refreshes stop. When its owner lease runs out, one replica reports each

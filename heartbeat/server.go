@@ -52,11 +52,6 @@ type Server struct {
 	claiming   map[string]*claiming      // hellos waiting for Store.Claim, by session id
 	sweeping   bool                      // the sweeper runs (own store: only while a deadline is set)
 	sweepWake  chan struct{}             // own store: a deadline became the earliest
-	// refreshing is closed when the refresh in flight (from its snapshot
-	// of the held connections to the store's last answer) is done; nil
-	// when none is. A Store.ReportIdle waits for it, so that a refresh
-	// never gives the store an idle count older than one reported.
-	refreshing chan struct{}
 }
 
 // serverSession is the Server's state for one session id. Fields are guarded
@@ -81,6 +76,13 @@ type serverSession struct {
 	// leaves them out, so that a threshold still being recorded is never
 	// taken as recorded (it would then fire nowhere).
 	unreported int
+	// storeWrite is closed when the store write in flight that carries
+	// this connection's idle count (its refresh batch, or a
+	// Store.ReportIdle) is answered; nil when none is. Each waits for the
+	// other's, so the store never gets a count older than one it was
+	// given: a refresh measured before a threshold never lands after its
+	// record.
+	storeWrite chan struct{}
 	// knownActivity is the activity the store has of this connection,
 	// when activityKnown: the one its Claim gave, a MessageTouch, or the
 	// one its last Refresh reported. A detach of that same activity hands

@@ -99,10 +99,15 @@ type Store interface {
 	// also when the connection moves, or its owner dies, right after it.
 	ReportIdle(ctx context.Context, id string, epoch uint64, activityAge time.Duration, times int) (bool, error)
 
-	// Touch records user activity now: the idle count starts again. If the
-	// session's client is connected to another replica, the store tells it
-	// (MessageTouch). It fails with ErrUnknownSession if there is no
-	// session id.
+	// Touch records user activity now: the idle count starts again. If a
+	// client of the session is connected, the store tells its replica
+	// (MessageTouch), this one too. Until that owner reports an activity
+	// as late (it counts from the message), its reports of an earlier one
+	// (a Refresh, Detach or ReportIdle sent before the message came) change
+	// neither the activity nor the count: a delayed report never brings
+	// the next idle threshold forward. The same holds for the activity a
+	// replaced connection hands over (Detach). It fails with
+	// ErrUnknownSession if there is no session id.
 	Touch(ctx context.Context, id string) error
 
 	// Notify delivers a notice frame: to the owner replica (MessageNotice)

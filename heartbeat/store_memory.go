@@ -50,8 +50,11 @@ type memSession struct {
 	refreshed    time.Time // the owner's last refresh (connected only)
 	activity     time.Time
 	idleTimes    int
-	expiresAt    time.Time // not connected only
-	pending      []pendingNotice
+	// told: activity came from a Touch or a replaced connection's handover,
+	// and the owner has not reported it back yet (see ownerActivity).
+	told      bool
+	expiresAt time.Time // not connected only
+	pending   []pendingNotice
 
 	at    time.Time // its earliest deadline, while in MemoryStore.due
 	index int       // in MemoryStore.due; -1 when not in it
@@ -231,6 +234,7 @@ func (r *memReplica) Claim(_ context.Context, id, used, resume string) (Claim, e
 		cl.PrevOwner, cl.PrevEpoch = ms.owner, ms.epoch
 	}
 	ms.epoch++
+	ms.told = false // the new owner has the activity from this claim
 	ms.resume, ms.owner, ms.state, ms.lost = resume, r.id, SessionConnected, false
 	ms.refreshed, ms.lastSeen, ms.since = now, now, now
 	cl.Epoch = ms.epoch
@@ -255,7 +259,7 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 		// Replaced: the old connection hands over its last activity.
 		owner := ""
 		if act := now.Add(-d.ActivityAge); !d.ActivityKnown && act.After(ms.activity) {
-			ms.activity, ms.idleTimes = act, 0
+			ms.activity, ms.idleTimes, ms.told = act, 0, true
 			if ms.state == SessionConnected {
 				owner = ms.owner
 			}
@@ -274,7 +278,7 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 	ms.state, ms.since = SessionDisconnected, now
 	ms.lastSeen = now.Add(-d.LastSeenAge)
 	ms.expiresAt = maxTime(now, ms.lastSeen.Add(d.Grace))
-	ms.activity, ms.idleTimes = now.Add(-d.ActivityAge), d.IdleTimes
+	ms.ownerActivity(now.Add(-d.ActivityAge), d.IdleTimes)
 	if d.Revoke {
 		ms.resume = ""
 	}
@@ -315,7 +319,7 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 		}
 		ms.refreshed = now
 		ms.lastSeen = now.Add(-h.LastSeenAge)
-		ms.activity, ms.idleTimes = now.Add(-h.ActivityAge), h.IdleTimes
+		ms.ownerActivity(now.Add(-h.ActivityAge), h.IdleTimes)
 		m.reschedule(ms)
 	}
 	return res, nil
@@ -330,9 +334,31 @@ func (r *memReplica) ReportIdle(_ context.Context, id string, epoch uint64, acti
 	if ms == nil || ms.owner != r.id || ms.epoch != epoch || ms.state != SessionConnected {
 		return false, nil
 	}
-	ms.activity, ms.idleTimes = now.Add(-activityAge), times
+	ms.ownerActivity(now.Add(-activityAge), times)
 	return true, nil
 }
+
+// ownerActivity records the idle count the owner reports (a Refresh, its
+// own Detach, a ReportIdle): threshold times since activity act. An
+// activity told by someone else (a Touch, a replaced connection's
+// handover) that the owner has not caught up with is kept, with its count:
+// a report made before the owner heard of it (a MessageTouch still on its
+// way, a record delayed behind the Touch) must not bring the next idle
+// threshold forward. The owner reports the told activity back no earlier
+// than the store has it (it counts from the message's arrival), and
+// toldActivitySlack covers what rounding takes.
+func (ms *memSession) ownerActivity(act time.Time, times int) {
+	if ms.told && act.Before(ms.activity.Add(-toldActivitySlack)) {
+		return
+	}
+	ms.activity, ms.idleTimes, ms.told = act, times, false
+}
+
+// toldActivitySlack is how much earlier than a told activity an owner's
+// report of it may come out and still be taken as that activity: the
+// milliseconds a store rounds to. An activity of the owner's own that
+// close before it is, for the idle count, the same.
+const toldActivitySlack = 5 * time.Millisecond
 
 func (r *memReplica) Touch(_ context.Context, id string) error {
 	m := r.m
@@ -343,7 +369,7 @@ func (r *memReplica) Touch(_ context.Context, id string) error {
 		m.unlock()
 		return ErrUnknownSession
 	}
-	ms.activity, ms.idleTimes = now, 0
+	ms.activity, ms.idleTimes, ms.told = now, 0, true
 	m.reschedule(ms)
 	owner := ""
 	if ms.state == SessionConnected {

@@ -492,33 +492,115 @@ func (s *Server) refreshLoop() {
 	}
 }
 
-// refresh tells the store which connections this replica holds.
+// refresh tells the store which connections this replica holds, in
+// batches of refreshBatch. Each batch is measured just before it is sent,
+// so a batch carries the idle counts of its moment, and only its own
+// sessions' records wait for it (storeWrite).
 func (s *Server) refresh() {
-	s.mu.Lock()
-	done := make(chan struct{})
-	s.refreshing = done
-	defer func() {
-		s.mu.Lock()
-		s.refreshing = nil
-		s.mu.Unlock()
-		close(done)
-	}()
-	now := s.now()
 	// In the order of their ids, the same every round: a connection is
 	// refreshed about one round after the last time, however long a round
 	// takes. (In the map's random order, one refreshed first in a round
 	// and last in the next would wait two rounds, past the owner lease
 	// when rounds are slow, and be counted lost while it is connected.)
+	s.mu.Lock()
 	var sess []*serverSession
 	for _, ss := range s.sessions {
 		if ss.conn != nil {
 			sess = append(sess, ss)
 		}
 	}
+	s.mu.Unlock()
 	slices.SortFunc(sess, func(a, b *serverSession) int { return strings.Compare(a.id, b.id) })
-	held := make([]Held, 0, len(sess))
+
+	rebuilt := 0
+	for len(sess) > 0 {
+		n := min(len(sess), refreshBatch)
+		batch, held, at, done, ok := s.heldBatch(sess[:n])
+		sess = sess[n:]
+		if !ok {
+			return // Shutdown or Drain
+		}
+		if len(held) == 0 {
+			continue
+		}
+		ctx, cancel := s.storeCtx()
+		res, err := s.cfg.store.Refresh(ctx, held)
+		cancel()
+		s.mu.Lock()
+		for _, ss := range batch {
+			if ss.storeWrite == done {
+				ss.storeWrite = nil
+			}
+		}
+		close(done)
+		if err != nil {
+			s.mu.Unlock()
+			s.cfg.logger.Warn("heartbeat: refreshing the held connections in the store failed; they stay connected", "connections", len(held)+len(sess), "err", err)
+			return
+		}
+		if res.Rebuilt {
+			rebuilt += len(held)
+		}
+		now := s.now()
+		for i, st := range res.Status {
+			if i >= len(held) {
+				break
+			}
+			ss := batch[i]
+			if ss.conn == nil || ss.epoch != held[i].Epoch || s.sessions[ss.id] != ss {
+				continue
+			}
+			if st == HeldOK || st == HeldRevived {
+				ss.knownActivity, ss.activityKnown = at-held[i].ActivityAge, true // the activity reported
+			}
+			switch st {
+			case HeldRevived:
+				s.cfg.logger.Info("heartbeat: session counted as lost by the store is connected here again", "session", ss.id)
+				s.postLocked(ss.id, s.cfg.onResume, Event{SessionID: ss.id, At: s.epoch.Add(now)})
+			case HeldGone, HeldReplaced:
+				s.dropHeldLocked(ss, st)
+			}
+		}
+		s.mu.Unlock()
+	}
+	if rebuilt > 0 {
+		s.cfg.logger.Error("heartbeat: the session store had lost its data (restarted empty?); sessions rebuilt from the connections held here; sessions not connected anywhere are lost", "rebuilt", rebuilt)
+	}
+}
+
+// heldBatch measures the connections of sess still held here for one
+// Refresh, and marks each one's idle count as on its way (storeWrite =
+// done). It first waits for their records in flight (Store.ReportIdle),
+// so that the batch carries those counts, not older ones. at is when it
+// measured; ok is false if the loops stopped meanwhile (Shutdown, Drain).
+func (s *Server) heldBatch(sess []*serverSession) (batch []*serverSession, held []Held, at time.Duration, done chan struct{}, ok bool) {
+	for {
+		s.mu.Lock()
+		var busy []chan struct{}
+		for _, ss := range sess {
+			if w := ss.storeWrite; w != nil && ss.conn != nil {
+				busy = append(busy, w)
+			}
+		}
+		if len(busy) == 0 {
+			break // still locked
+		}
+		s.mu.Unlock()
+		for _, w := range busy {
+			select {
+			case <-w:
+			case <-s.loopStop:
+				return nil, nil, 0, nil, false
+			}
+		}
+	}
+	defer s.mu.Unlock()
+	at, done = s.now(), make(chan struct{})
 	for _, ss := range sess {
 		c := ss.conn
+		if c == nil || s.sessions[ss.id] != ss {
+			continue
+		}
 		activity := time.Duration(ss.lastActivity.Load())
 		times := ss.recordedTimes()
 		if activity != ss.idleBase {
@@ -532,53 +614,15 @@ func (s *Server) refresh() {
 			Session:     ss.id,
 			Epoch:       ss.epoch,
 			Resume:      resume,
-			LastSeenAge: max(0, now-time.Duration(c.lastSeen.Load())),
-			ActivityAge: max(0, now-activity),
+			LastSeenAge: max(0, at-time.Duration(c.lastSeen.Load())),
+			ActivityAge: max(0, at-activity),
 			IdleTimes:   times,
 			Timing:      ss.timing,
 		})
+		batch = append(batch, ss)
+		ss.storeWrite = done
 	}
-	s.mu.Unlock()
-
-	rebuilt := 0
-	for len(held) > 0 {
-		n := min(len(held), refreshBatch)
-		ctx, cancel := s.storeCtx()
-		res, err := s.cfg.store.Refresh(ctx, held[:n])
-		cancel()
-		if err != nil {
-			s.cfg.logger.Warn("heartbeat: refreshing the held connections in the store failed; they stay connected", "connections", len(held), "err", err)
-			return
-		}
-		if res.Rebuilt {
-			rebuilt += n
-		}
-		s.mu.Lock()
-		for i, st := range res.Status {
-			if i >= n {
-				break
-			}
-			ss := sess[i]
-			if ss.conn == nil || ss.epoch != held[i].Epoch || s.sessions[ss.id] != ss {
-				continue
-			}
-			if st == HeldOK || st == HeldRevived {
-				ss.knownActivity, ss.activityKnown = now-held[i].ActivityAge, true // the activity reported
-			}
-			switch st {
-			case HeldRevived:
-				s.cfg.logger.Info("heartbeat: session counted as lost by the store is connected here again", "session", ss.id)
-				s.postLocked(ss.id, s.cfg.onResume, Event{SessionID: ss.id, At: s.epoch.Add(s.now())})
-			case HeldGone, HeldReplaced:
-				s.dropHeldLocked(ss, st)
-			}
-		}
-		s.mu.Unlock()
-		held, sess = held[n:], sess[n:]
-	}
-	if rebuilt > 0 {
-		s.cfg.logger.Error("heartbeat: the session store had lost its data (restarted empty?); sessions rebuilt from the connections held here; sessions not connected anywhere are lost", "rebuilt", rebuilt)
-	}
+	return batch, held, at, done, true
 }
 
 // postSharedIdleLocked fires idle threshold ev.Times of ss, whose client is
@@ -596,22 +640,29 @@ func (s *Server) postSharedIdleLocked(ss *serverSession, activity time.Duration,
 	id, epoch, base := ss.id, ss.epoch, ss.idleBase
 	ss.unreported++
 	s.postFuncLocked(id, func() {
-		// A refresh in flight may carry a count from before this
-		// threshold: let it reach the store first.
+		// A refresh batch in flight with this session may carry a count
+		// from before this threshold: let it reach the store first. While
+		// the record is on its way, the next batch with it waits for it.
 		s.mu.Lock()
-		refreshing := s.refreshing
-		s.mu.Unlock()
-		if refreshing != nil {
+		for ss.storeWrite != nil {
+			w := ss.storeWrite
+			s.mu.Unlock()
 			select {
-			case <-refreshing:
+			case <-w:
 			case <-s.loopStop:
 				return // Shutdown or Drain: the handover leaves it to the store
 			}
+			s.mu.Lock()
 		}
+		mine := make(chan struct{})
+		ss.storeWrite = mine
+		s.mu.Unlock()
 		ctx, cancel := s.storeCtx()
 		ok, err := s.cfg.store.ReportIdle(ctx, id, epoch, max(0, s.now()-activity), ev.Times)
 		cancel()
 		s.mu.Lock()
+		ss.storeWrite = nil
+		close(mine)
 		if ss.idleBase == base && ss.unreported > 0 {
 			ss.unreported--
 		}

@@ -52,6 +52,9 @@ type flakyStore struct {
 	// refreshDelay is how long each Refresh takes before the store sees
 	// it: a slow round trip.
 	refreshDelay time.Duration
+	// reportAnswerDelay is how long the answer of each ReportIdle takes
+	// to come back after the store recorded it.
+	reportAnswerDelay time.Duration
 }
 
 func (f *flakyStore) Listen(deliver func(heartbeat.StoreMessage)) func() {
@@ -135,7 +138,9 @@ func (f *flakyStore) ReportIdle(ctx context.Context, id string, epoch uint64, ac
 	if err := f.fail("report idle"); err != nil {
 		return false, err
 	}
-	return f.Store.ReportIdle(ctx, id, epoch, activityAge, times)
+	ok, err := f.Store.ReportIdle(ctx, id, epoch, activityAge, times)
+	time.Sleep(f.reportAnswerDelay)
+	return ok, err
 }
 
 func (f *flakyStore) Touch(ctx context.Context, id string) error {
@@ -586,23 +591,34 @@ func TestStoreIdleNotFiredAgainWhenAnIdleUserMoves(t *testing.T) {
 // count goes on from it. (Without that record the new replica counted from
 // the last refresh and fired idle 1 again at once.)
 //
-// With refreshes that take 2 s, the one that took its snapshot at 99 s
-// (no threshold yet) reaches the store at 101 s: the threshold's record
-// waits for it, or the late refresh would undo the record.
+// With refreshes that take 2 s, the one that measured at 99 s (no
+// threshold yet) reaches the store at 101 s: the threshold's record waits
+// for it, or the late refresh would undo the record. With a record whose
+// answer takes 2.5 s (recorded at 100 s, answered at 102.5 s), the
+// refresh of 102 s waits for the answer and measures after it, or it
+// would carry the count from before the threshold and undo the record.
 func TestStoreIdleFiresOnceWhenTheConnectionMovesRightAfter(t *testing.T) {
-	for _, delay := range []time.Duration{0, 2 * time.Second} {
-		t.Run(fmt.Sprintf("refresh takes %v", delay), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { idleFiresOnceWhenTheConnectionMoves(t, delay) })
+	for _, c := range []struct {
+		name                  string
+		refresh, reportAnswer time.Duration
+	}{
+		{"plain", 0, 0},
+		{"refresh takes 2s", 2 * time.Second, 0},
+		{"record answered after 2.5s", 0, 2500 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { idleFiresOnceWhenTheConnectionMoves(t, c.refresh, c.reportAnswer) })
 		})
 	}
 }
 
-func idleFiresOnceWhenTheConnectionMoves(t *testing.T, refreshDelay time.Duration) {
+func idleFiresOnceWhenTheConnectionMoves(t *testing.T, refreshDelay, reportAnswerDelay time.Duration) {
 	cl := newCluster(t, 2, heartbeat.WithIdleThreshold(100*time.Second), heartbeat.WithReconnectWindow(300*time.Second))
 	cl.flaky[0].refreshDelay = refreshDelay
+	cl.flaky[0].reportAnswerDelay = reportAnswerDelay
 	a, b := cl.envs[0], cl.envs[1]
 	ca, w := a.join("u1", a.Open("u1")) // activity at 0; refreshes at 3, 6, … 99, 102 s
-	a.SleepUntil(101*time.Second + 500*time.Millisecond)
+	a.SleepUntil(103 * time.Second)
 	if f := ca.next(); f.Type != "idle" || f.Times != 1 {
 		t.Fatalf("frame %+v, want idle 1", f)
 	}

@@ -239,7 +239,7 @@ func (h *sessionStore) Touch(ctx context.Context, id string) error {
 	case len(f) == 1 && f[0] == "unknown":
 		return heartbeat.ErrUnknownSession
 	case len(f) == 3 && f[0] == "ok":
-		if owner := f[1]; owner != "" && owner != h.s.replica {
+		if owner := f[1]; owner != "" {
 			if _, err := h.tell(ctx, owner, message{Kind: kindTouch, Session: id}); err != nil {
 				return storeErr("touch", err)
 			}

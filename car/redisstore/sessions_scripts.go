@@ -10,7 +10,10 @@ import "github.com/redis/go-redis/v9"
 //	                  l lost: its owner stopped refreshing), join, resume
 //	                  (nonce hashes, "" when none), owner, epoch, win and
 //	                  idle (the session's timeline, ms), act (last activity),
-//	                  times (idle thresholds reported since act), exp (grace
+//	                  times (idle thresholds reported since act), tld ("1":
+//	                  act came from a Touch or a replaced connection's
+//	                  handover, and the owner has not reported it back
+//	                  yet; see told_later), exp (grace
 //	                  end, not connected), seen (the client's last frame, as
 //	                  reported), ref (the owner's last refresh)
 //	hb:nl:<id>  LIST  keys of the kept notices, in order of first arrival
@@ -33,6 +36,15 @@ local function next_due(st, act, times, idle, exp)
     if i < d then d = i end
   end
   return d
+end
+-- told_later: an owner's report of activity act (a Refresh, its own
+-- Detach, a ReportIdle) is older than a stored activity someone else told
+-- (a Touch, a handover) that the owner has not caught up with: the stored
+-- one and its count stay, so that a report made before the owner heard of
+-- it does not bring the next idle threshold forward. The owner reports the
+-- told activity back no earlier than it is stored; 5 ms cover rounding.
+local function told_later(tld, stored, act)
+  return tld == '1' and act < tonumber(stored) - 5
 end
 `
 
@@ -75,7 +87,7 @@ local prev, pepoch = '', 0
 if h[1] == 'c' then prev, pepoch = h[4], tonumber(h[5]) end
 local epoch = tonumber(h[5]) + 1
 if join then redis.call('HSET', KEYS[1], 'join', '') end
-redis.call('HSET', KEYS[1], 'st', 'c', 'resume', ARGV[3], 'owner', ARGV[4], 'epoch', epoch, 'ref', now, 'seen', now)
+redis.call('HSET', KEYS[1], 'st', 'c', 'resume', ARGV[3], 'owner', ARGV[4], 'epoch', epoch, 'ref', now, 'seen', now, 'tld', '0')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
 local resumed = 0
 if h[1] ~= 'w' then resumed = 1 end
@@ -95,13 +107,13 @@ return out
 // recorded one: owner, "" unless connected, is to be told).
 var scriptDetach = redis.NewScript(luaPrelude + `
 local now = now_ms()
-local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle', 'act', 'exp')
+local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle', 'act', 'exp', 'tld', 'times')
 if not h[1] then return {'ok'} end
 if tonumber(h[3]) > tonumber(ARGV[3]) then
   if ARGV[9] == '1' then return {'ok'} end
   local act = now - tonumber(ARGV[6])
   if act <= tonumber(h[5]) then return {'ok'} end
-  redis.call('HSET', KEYS[1], 'act', act, 'times', 0)
+  redis.call('HSET', KEYS[1], 'act', act, 'times', 0, 'tld', '1')
   if h[1] == 'c' then return {'touch', h[2]} end
   redis.call('ZADD', KEYS[2], next_due(h[1], act, 0, tonumber(h[4]), tonumber(h[6])), ARGV[1])
   return {'touch', ''}
@@ -109,10 +121,11 @@ end
 if h[1] ~= 'c' or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return {'ok'} end
 local seen = now - tonumber(ARGV[4])
 local exp = math.max(now, seen + tonumber(ARGV[5]))
-local act = now - tonumber(ARGV[6])
-redis.call('HSET', KEYS[1], 'st', 'd', 'seen', seen, 'exp', exp, 'act', act, 'times', ARGV[7])
+local act, times = now - tonumber(ARGV[6]), tonumber(ARGV[7])
+if told_later(h[7], h[5], act) then act, times = tonumber(h[5]), tonumber(h[8]) end
+redis.call('HSET', KEYS[1], 'st', 'd', 'seen', seen, 'exp', exp, 'act', act, 'times', times, 'tld', '0')
 if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'resume', '') end
-redis.call('ZADD', KEYS[2], next_due('d', act, tonumber(ARGV[7]), tonumber(h[4]), exp), ARGV[1])
+redis.call('ZADD', KEYS[2], next_due('d', act, times, tonumber(h[4]), exp), ARGV[1])
 return {'ok'}
 `)
 
@@ -139,7 +152,7 @@ for i = 0, n - 1 do
   local a = 4 + i * 8
   local id, epoch = ARGV[a + 1], ARGV[a + 2]
   local key = KEYS[3 + i]
-  local h = redis.call('HMGET', key, 'st', 'owner', 'epoch')
+  local h = redis.call('HMGET', key, 'st', 'owner', 'epoch', 'act', 'tld')
   local status = 0
   if not h[1] then
     if lost then
@@ -154,8 +167,13 @@ for i = 0, n - 1 do
     status = 3
   elseif h[1] == 'c' or h[1] == 'l' then
     if h[1] == 'l' then status = 1 end
-    redis.call('HSET', key, 'st', 'c', 'ref', now, 'seen', now - tonumber(ARGV[a + 4]),
-      'act', now - tonumber(ARGV[a + 5]), 'times', ARGV[a + 6])
+    local act = now - tonumber(ARGV[a + 5])
+    if told_later(h[5], h[4], act) then
+      redis.call('HSET', key, 'st', 'c', 'ref', now, 'seen', now - tonumber(ARGV[a + 4]))
+    else
+      redis.call('HSET', key, 'st', 'c', 'ref', now, 'seen', now - tonumber(ARGV[a + 4]),
+        'act', act, 'times', ARGV[a + 6], 'tld', '0')
+    end
     redis.call('ZADD', KEYS[1], now + ttl, id)
   end
   out[#out + 1] = status
@@ -166,9 +184,10 @@ return out
 // KEYS: s. ARGV: me, epoch, actAge, times. Reply: 1 (recorded) | 0 (the
 // connection is not the session's: replaced, lost, or the session gone).
 var scriptReportIdle = redis.NewScript(luaPrelude + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch')
+local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'act', 'tld')
 if h[1] ~= 'c' or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'act', now_ms() - tonumber(ARGV[3]), 'times', ARGV[4])
+local act = now_ms() - tonumber(ARGV[3])
+if not told_later(h[5], h[4], act) then redis.call('HSET', KEYS[1], 'act', act, 'times', ARGV[4], 'tld', '0') end
 return 1
 `)
 
@@ -178,7 +197,7 @@ var scriptTouch = redis.NewScript(luaPrelude + `
 local now = now_ms()
 local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle', 'exp')
 if not h[1] then return {'unknown'} end
-redis.call('HSET', KEYS[1], 'act', now, 'times', 0)
+redis.call('HSET', KEYS[1], 'act', now, 'times', 0, 'tld', '1')
 if h[1] == 'c' then return {'ok', h[2], tonumber(h[3])} end
 redis.call('ZADD', KEYS[2], next_due(h[1], now, 0, tonumber(h[4]), tonumber(h[5])), ARGV[1])
 return {'ok', '', 0}

@@ -962,3 +962,53 @@ func idleReportedIsNotSweptAgain(s *suite) {
 		s.t.Fatalf("ReportIdle of a session the sweep counted lost: %v, %v; want false", ok, err)
 	}
 }
+
+// toldActivityOutlivesOlderReports: an activity someone else told the
+// store (a Touch) stays, with its count, until the owner reports one as
+// late: the owner's reports of an earlier activity, made before it heard
+// of the Touch (a ReportIdle, a Refresh, its own Detach), do not bring the
+// next idle threshold forward. Once the owner reports the told activity
+// back, its counts are recorded again.
+func toldActivityOutlivesOlderReports(s *suite) {
+	a, b, c := s.rep("a"), s.rep("b"), s.rep("c")
+	tm := heartbeat.Timing{Window: time.Hour, Idle: 10 * time.Second}
+	cl := s.connect(a, "u1", "r1", tm)
+	s.must(b.st.Touch(ctx(), "u1"), "Touch on b")
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageTouch, Session: "u1"})
+	// a's reports from before the message: its own count, at 11 s.
+	if ok, err := a.st.ReportIdle(ctx(), "u1", cl.Epoch, 11*time.Second, 1); err != nil || !ok {
+		s.t.Fatalf("ReportIdle by the owner, before it heard of the Touch: %v, %v; want true", ok, err)
+	}
+	h := held("u1", cl, "r1", tm)
+	h.ActivityAge, h.IdleTimes = 11*time.Second, 1
+	s.refresh(a, h)
+	moved := s.claim(b, "u1", "r1", "r2")
+	if moved.IdleTimes != 0 || !s.approx(moved.ActivityAge, 0) {
+		s.t.Fatalf("claim after the owner's older reports: idle %d, activity %v ago; want the Touch's (0 thresholds, just now)", moved.IdleTimes, moved.ActivityAge)
+	}
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: cl.Epoch})
+
+	// b hears of a Touch, reports it back and then a threshold of it.
+	s.must(c.st.Touch(ctx(), "u1"), "Touch on c")
+	s.wantMsg(b, heartbeat.StoreMessage{Kind: heartbeat.MessageTouch, Session: "u1"})
+	h = held("u1", moved, "r2", tm)
+	s.refresh(b, h)
+	if ok, err := b.st.ReportIdle(ctx(), "u1", moved.Epoch, 0, 1); err != nil || !ok {
+		s.t.Fatalf("ReportIdle of the activity told: %v, %v; want true", ok, err)
+	}
+	back := s.claim(a, "u1", "r2", "r3")
+	if back.IdleTimes != 1 {
+		s.t.Fatalf("claim after the owner reported a threshold of the told activity: idle %d, want 1 (recorded)", back.IdleTimes)
+	}
+	s.wantMsg(b, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: moved.Epoch})
+
+	// a's own Detach of an earlier activity than a Touch it has not heard of.
+	s.must(c.st.Touch(ctx(), "u1"), "Touch on c again")
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageTouch, Session: "u1"})
+	s.must(a.st.Detach(ctx(), "u1", heartbeat.Detach{Epoch: back.Epoch, Grace: time.Minute, ActivityAge: 25 * time.Second, IdleTimes: 2}), "Detach")
+	last := s.claim(b, "u1", "r3", "r4")
+	if last.IdleTimes != 0 || !s.approx(last.ActivityAge, 0) {
+		s.t.Fatalf("claim after the owner's Detach of an older activity: idle %d, activity %v ago; want the Touch's (0, just now)", last.IdleTimes, last.ActivityAge)
+	}
+	s.quiet(a, b, c)
+}

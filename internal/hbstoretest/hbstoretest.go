@@ -96,6 +96,7 @@ func Run(t *testing.T, cfg Config) {
 		{"RestartedEmpty", false, restartedEmpty},
 		{"Unreachable", false, unreachable},
 		{"IdleReportIsTheStores", false, idleReportIsTheStores},
+		{"ToldActivityOutlivesOlderReports", false, toldActivityOutlivesOlderReports},
 		{"OpenGraceExpires", true, openGraceExpires},
 		{"DetachGraceFromTheLastFrame", true, detachGraceFromTheLastFrame},
 		{"StaleDetachChangesNothing", true, staleDetachChangesNothing},
