@@ -83,9 +83,10 @@ type serverSession struct {
 	// given: a refresh measured before a threshold never lands after its
 	// record.
 	storeWrite chan struct{}
-	// knownActivity is the activity the store has of this connection,
-	// when activityKnown: the one its Claim gave, a MessageTouch, or the
-	// one its last Refresh reported. A detach of that same activity hands
+	// knownActivity is the activity the store was given by or gave to
+	// this connection, when activityKnown: the one its Claim gave, a
+	// MessageTouch, or the one its last Refresh reported (which the store
+	// keeps unless it has a later one told by a Touch). A detach of that same activity hands
 	// nothing over (Detach.ActivityKnown).
 	knownActivity time.Duration
 	activityKnown bool

@@ -91,7 +91,8 @@ type Store interface {
 	// ReportIdle records an idle threshold of a connected user before its
 	// owner fires it: this replica's connection epoch of the session
 	// counted times thresholds since the user's activity activityAge ago,
-	// and the store keeps that activity and count, as a Refresh would. It
+	// and the store keeps that activity and count, as a Refresh would
+	// (both leave a later activity told by a Touch in place; see Touch). It
 	// reports false, and the owner fires nothing, if that connection is no
 	// longer the session's (another one claimed it, a Sweep counted it
 	// lost, or the session is gone): whoever has the session now counts
@@ -104,10 +105,12 @@ type Store interface {
 	// (MessageTouch), this one too. Until that owner reports an activity
 	// as late (it counts from the message), its reports of an earlier one
 	// (a Refresh, Detach or ReportIdle sent before the message came) change
-	// neither the activity nor the count: a delayed report never brings
-	// the next idle threshold forward. The same holds for the activity a
-	// replaced connection hands over (Detach). It fails with
-	// ErrUnknownSession if there is no session id.
+	// neither the activity nor the count, for StoreOwnerTTL at most: a
+	// delayed report never brings the next idle threshold forward, and an
+	// owner whose message was lost is back in step with the store after
+	// that. The same holds for the activity a replaced connection hands
+	// over (Detach). It fails with ErrUnknownSession if there is no session
+	// id.
 	Touch(ctx context.Context, id string) error
 
 	// Notify delivers a notice frame: to the owner replica (MessageNotice)
@@ -285,7 +288,9 @@ const (
 	// MessageRelease: the session was released with Reason on another
 	// replica: send the released notice and close with CloseReleased.
 	MessageRelease
-	// MessageTouch: user activity was recorded on another replica.
+	// MessageTouch: user activity was recorded in the store (Touch, or a
+	// replaced connection's handover) while this replica holds, or is
+	// claiming, the session's connection.
 	MessageTouch
 )
 

@@ -50,9 +50,10 @@ type memSession struct {
 	refreshed    time.Time // the owner's last refresh (connected only)
 	activity     time.Time
 	idleTimes    int
-	// told: activity came from a Touch or a replaced connection's handover,
-	// and the owner has not reported it back yet (see ownerActivity).
-	told      bool
+	// toldUntil: activity came from a Touch or a replaced connection's
+	// handover and the owner has not reported it back yet; until then it
+	// outlives the owner's older reports (see ownerActivity).
+	toldUntil time.Time
 	expiresAt time.Time // not connected only
 	pending   []pendingNotice
 
@@ -234,7 +235,7 @@ func (r *memReplica) Claim(_ context.Context, id, used, resume string) (Claim, e
 		cl.PrevOwner, cl.PrevEpoch = ms.owner, ms.epoch
 	}
 	ms.epoch++
-	ms.told = false // the new owner has the activity from this claim
+	ms.toldUntil = time.Time{} // the new owner has the activity from this claim
 	ms.resume, ms.owner, ms.state, ms.lost = resume, r.id, SessionConnected, false
 	ms.refreshed, ms.lastSeen, ms.since = now, now, now
 	cl.Epoch = ms.epoch
@@ -259,7 +260,7 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 		// Replaced: the old connection hands over its last activity.
 		owner := ""
 		if act := now.Add(-d.ActivityAge); !d.ActivityKnown && act.After(ms.activity) {
-			ms.activity, ms.idleTimes, ms.told = act, 0, true
+			ms.activity, ms.idleTimes, ms.toldUntil = act, 0, now.Add(toldFor)
 			if ms.state == SessionConnected {
 				owner = ms.owner
 			}
@@ -278,7 +279,7 @@ func (r *memReplica) Detach(_ context.Context, id string, d Detach) error {
 	ms.state, ms.since = SessionDisconnected, now
 	ms.lastSeen = now.Add(-d.LastSeenAge)
 	ms.expiresAt = maxTime(now, ms.lastSeen.Add(d.Grace))
-	ms.ownerActivity(now.Add(-d.ActivityAge), d.IdleTimes)
+	ms.ownerActivity(now, now.Add(-d.ActivityAge), d.IdleTimes)
 	if d.Revoke {
 		ms.resume = ""
 	}
@@ -319,7 +320,7 @@ func (r *memReplica) Refresh(_ context.Context, held []Held) (RefreshResult, err
 		}
 		ms.refreshed = now
 		ms.lastSeen = now.Add(-h.LastSeenAge)
-		ms.ownerActivity(now.Add(-h.ActivityAge), h.IdleTimes)
+		ms.ownerActivity(now, now.Add(-h.ActivityAge), h.IdleTimes)
 		m.reschedule(ms)
 	}
 	return res, nil
@@ -334,7 +335,7 @@ func (r *memReplica) ReportIdle(_ context.Context, id string, epoch uint64, acti
 	if ms == nil || ms.owner != r.id || ms.epoch != epoch || ms.state != SessionConnected {
 		return false, nil
 	}
-	ms.ownerActivity(now.Add(-activityAge), times)
+	ms.ownerActivity(now, now.Add(-activityAge), times)
 	return true, nil
 }
 
@@ -346,13 +347,21 @@ func (r *memReplica) ReportIdle(_ context.Context, id string, epoch uint64, acti
 // way, a record delayed behind the Touch) must not bring the next idle
 // threshold forward. The owner reports the told activity back no earlier
 // than the store has it (it counts from the message's arrival), and
-// toldActivitySlack covers what rounding takes.
-func (ms *memSession) ownerActivity(act time.Time, times int) {
-	if ms.told && act.Before(ms.activity.Add(-toldActivitySlack)) {
+// toldActivitySlack covers what rounding takes. The rule holds for
+// toldFor after the tell, longer than a report can lag: an owner still
+// reporting an older activity then never got the message, and its count is
+// the one that goes on.
+func (ms *memSession) ownerActivity(now, act time.Time, times int) {
+	if now.Before(ms.toldUntil) && act.Before(ms.activity.Add(-toldActivitySlack)) {
 		return
 	}
-	ms.activity, ms.idleTimes, ms.told = act, times, false
+	ms.activity, ms.idleTimes, ms.toldUntil = act, times, time.Time{}
 }
+
+// toldFor is how long a told activity outlives the owner's older reports:
+// the owner lease, more than a report can lag behind its measurement (a
+// store call's timeout, and a refresh batch's wait).
+const toldFor = StoreOwnerTTL
 
 // toldActivitySlack is how much earlier than a told activity an owner's
 // report of it may come out and still be taken as that activity: the
@@ -369,7 +378,7 @@ func (r *memReplica) Touch(_ context.Context, id string) error {
 		m.unlock()
 		return ErrUnknownSession
 	}
-	ms.activity, ms.idleTimes, ms.told = now, 0, true
+	ms.activity, ms.idleTimes, ms.toldUntil = now, 0, now.Add(toldFor)
 	m.reschedule(ms)
 	owner := ""
 	if ms.state == SessionConnected {

@@ -1,6 +1,11 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tcconcurrency/sdk-go/heartbeat"
+)
 
 // The heartbeat session scripts. Each one is one atomic step; time comes
 // from Redis (TIME, in milliseconds), never from a replica. Keys (under the
@@ -10,10 +15,11 @@ import "github.com/redis/go-redis/v9"
 //	                  l lost: its owner stopped refreshing), join, resume
 //	                  (nonce hashes, "" when none), owner, epoch, win and
 //	                  idle (the session's timeline, ms), act (last activity),
-//	                  times (idle thresholds reported since act), tld ("1":
-//	                  act came from a Touch or a replaced connection's
-//	                  handover, and the owner has not reported it back
-//	                  yet; see told_later), exp (grace
+//	                  times (idle thresholds reported since act), tld
+//	                  (until when act, told by a Touch or a replaced
+//	                  connection's handover and not yet reported back by
+//	                  the owner, outlives the owner's older reports; see
+//	                  told_later), exp (grace
 //	                  end, not connected), seen (the client's last frame, as
 //	                  reported), ref (the owner's last refresh)
 //	hb:nl:<id>  LIST  keys of the kept notices, in order of first arrival
@@ -24,7 +30,8 @@ import "github.com/redis/go-redis/v9"
 //	hb:swept    STRING when a replica last swept
 //	hb:hold     STRING until when owners keep their lease after an outage
 
-const luaPrelude = `
+var luaPrelude = `
+local told_for = ` + strconv.FormatInt(heartbeat.StoreOwnerTTL.Milliseconds(), 10) + `
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,13 +45,17 @@ local function next_due(st, act, times, idle, exp)
   return d
 end
 -- told_later: an owner's report of activity act (a Refresh, its own
--- Detach, a ReportIdle) is older than a stored activity someone else told
--- (a Touch, a handover) that the owner has not caught up with: the stored
--- one and its count stay, so that a report made before the owner heard of
--- it does not bring the next idle threshold forward. The owner reports the
--- told activity back no earlier than it is stored; 5 ms cover rounding.
-local function told_later(tld, stored, act)
-  return tld == '1' and act < tonumber(stored) - 5
+-- Detach, a ReportIdle) at now is older than a stored activity someone
+-- else told (a Touch, a handover) that the owner has not caught up with:
+-- the stored one and its count stay, so that a report made before the
+-- owner heard of it does not bring the next idle threshold forward. The
+-- owner reports the told activity back no earlier than it is stored; 5 ms
+-- cover rounding. The rule holds for told_for (the owner lease) after the
+-- tell, longer than a report can lag: an owner still reporting an older
+-- activity then never got the message (lost on the bus), and its count
+-- is the one that goes on.
+local function told_later(tld, stored, act, now)
+  return tld and tonumber(tld) > now and act < tonumber(stored) - 5
 end
 `
 
@@ -87,7 +98,7 @@ local prev, pepoch = '', 0
 if h[1] == 'c' then prev, pepoch = h[4], tonumber(h[5]) end
 local epoch = tonumber(h[5]) + 1
 if join then redis.call('HSET', KEYS[1], 'join', '') end
-redis.call('HSET', KEYS[1], 'st', 'c', 'resume', ARGV[3], 'owner', ARGV[4], 'epoch', epoch, 'ref', now, 'seen', now, 'tld', '0')
+redis.call('HSET', KEYS[1], 'st', 'c', 'resume', ARGV[3], 'owner', ARGV[4], 'epoch', epoch, 'ref', now, 'seen', now, 'tld', 0)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
 local resumed = 0
 if h[1] ~= 'w' then resumed = 1 end
@@ -113,7 +124,7 @@ if tonumber(h[3]) > tonumber(ARGV[3]) then
   if ARGV[9] == '1' then return {'ok'} end
   local act = now - tonumber(ARGV[6])
   if act <= tonumber(h[5]) then return {'ok'} end
-  redis.call('HSET', KEYS[1], 'act', act, 'times', 0, 'tld', '1')
+  redis.call('HSET', KEYS[1], 'act', act, 'times', 0, 'tld', now + told_for)
   if h[1] == 'c' then return {'touch', h[2]} end
   redis.call('ZADD', KEYS[2], next_due(h[1], act, 0, tonumber(h[4]), tonumber(h[6])), ARGV[1])
   return {'touch', ''}
@@ -122,8 +133,12 @@ if h[1] ~= 'c' or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return {'ok'} end
 local seen = now - tonumber(ARGV[4])
 local exp = math.max(now, seen + tonumber(ARGV[5]))
 local act, times = now - tonumber(ARGV[6]), tonumber(ARGV[7])
-if told_later(h[7], h[5], act) then act, times = tonumber(h[5]), tonumber(h[8]) end
-redis.call('HSET', KEYS[1], 'st', 'd', 'seen', seen, 'exp', exp, 'act', act, 'times', times, 'tld', '0')
+if told_later(h[7], h[5], act, now) then
+  act, times = tonumber(h[5]), tonumber(h[8])
+  redis.call('HSET', KEYS[1], 'st', 'd', 'seen', seen, 'exp', exp)
+else
+  redis.call('HSET', KEYS[1], 'st', 'd', 'seen', seen, 'exp', exp, 'act', act, 'times', times, 'tld', 0)
+end
 if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'resume', '') end
 redis.call('ZADD', KEYS[2], next_due('d', act, times, tonumber(h[4]), exp), ARGV[1])
 return {'ok'}
@@ -168,11 +183,11 @@ for i = 0, n - 1 do
   elseif h[1] == 'c' or h[1] == 'l' then
     if h[1] == 'l' then status = 1 end
     local act = now - tonumber(ARGV[a + 5])
-    if told_later(h[5], h[4], act) then
+    if told_later(h[5], h[4], act, now) then
       redis.call('HSET', key, 'st', 'c', 'ref', now, 'seen', now - tonumber(ARGV[a + 4]))
     else
       redis.call('HSET', key, 'st', 'c', 'ref', now, 'seen', now - tonumber(ARGV[a + 4]),
-        'act', act, 'times', ARGV[a + 6], 'tld', '0')
+        'act', act, 'times', ARGV[a + 6], 'tld', 0)
     end
     redis.call('ZADD', KEYS[1], now + ttl, id)
   end
@@ -186,8 +201,9 @@ return out
 var scriptReportIdle = redis.NewScript(luaPrelude + `
 local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'act', 'tld')
 if h[1] ~= 'c' or h[2] ~= ARGV[1] or h[3] ~= ARGV[2] then return 0 end
-local act = now_ms() - tonumber(ARGV[3])
-if not told_later(h[5], h[4], act) then redis.call('HSET', KEYS[1], 'act', act, 'times', ARGV[4], 'tld', '0') end
+local now = now_ms()
+local act = now - tonumber(ARGV[3])
+if not told_later(h[5], h[4], act, now) then redis.call('HSET', KEYS[1], 'act', act, 'times', ARGV[4], 'tld', 0) end
 return 1
 `)
 
@@ -197,7 +213,7 @@ var scriptTouch = redis.NewScript(luaPrelude + `
 local now = now_ms()
 local h = redis.call('HMGET', KEYS[1], 'st', 'owner', 'epoch', 'idle', 'exp')
 if not h[1] then return {'unknown'} end
-redis.call('HSET', KEYS[1], 'act', now, 'times', 0, 'tld', '1')
+redis.call('HSET', KEYS[1], 'act', now, 'times', 0, 'tld', now + told_for)
 if h[1] == 'c' then return {'ok', h[2], tonumber(h[3])} end
 redis.call('ZADD', KEYS[2], next_due(h[1], now, 0, tonumber(h[4]), tonumber(h[5])), ARGV[1])
 return {'ok', '', 0}

@@ -1012,3 +1012,32 @@ func toldActivityOutlivesOlderReports(s *suite) {
 	}
 	s.quiet(a, b, c)
 }
+
+// toldActivityLapses: a told activity outlives the owner's older reports
+// for StoreOwnerTTL only, longer than a report can lag: an owner that
+// still reports an older activity after that never got the MessageTouch
+// (lost on its way), and its count is the one that goes on.
+func toldActivityLapses(s *suite) {
+	a, b := s.rep("a"), s.rep("b")
+	tm := heartbeat.Timing{Window: time.Hour, Idle: 10 * time.Second}
+	cl := s.connect(a, "u1", "r1", tm)
+	h := held("u1", cl, "r1", tm)
+	s.advance(5 * time.Second)
+	s.must(b.st.Touch(ctx(), "u1"), "Touch on b")
+	s.next(a) // the MessageTouch a is taken never to have got
+	s.advance(heartbeat.StoreOwnerTTL - time.Second)
+	h.ActivityAge = 5*time.Second + heartbeat.StoreOwnerTTL - time.Second
+	s.refresh(a, h)
+	if ok, err := a.st.ReportIdle(ctx(), "u1", cl.Epoch, h.ActivityAge, 1); err != nil || !ok {
+		s.t.Fatalf("ReportIdle within the owner lease of the Touch: %v, %v; want true", ok, err)
+	}
+	s.advance(2 * time.Second) // the Touch is an owner lease and a second old
+	h.ActivityAge, h.IdleTimes = h.ActivityAge+2*time.Second, 1
+	s.refresh(a, h)
+	moved := s.claim(b, "u1", "r1", "r2")
+	if moved.IdleTimes != 1 || moved.ActivityAge != h.ActivityAge {
+		s.t.Fatalf("claim after the owner's reports outlived the Touch: idle %d, activity %v ago; want the owner's (1, %v ago)", moved.IdleTimes, moved.ActivityAge, h.ActivityAge)
+	}
+	s.wantMsg(a, heartbeat.StoreMessage{Kind: heartbeat.MessageReplaced, Session: "u1", Epoch: cl.Epoch})
+	s.quiet(a, b)
+}

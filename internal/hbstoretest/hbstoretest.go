@@ -109,6 +109,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ConnectedIdleIsTheOwnersJob", true, connectedIdleIsTheOwnersJob},
 		{"EndedSessionFiresNothing", true, endedSessionFiresNothing},
 		{"IdleReportedIsNotSweptAgain", true, idleReportedIsNotSweptAgain},
+		{"ToldActivityLapses", true, toldActivityLapses},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
