@@ -90,6 +90,7 @@ func realTime(cfg churnConfig) churnConfig {
 	cfg.idle = idleRelease*idleThreshold + 3*time.Second
 	cfg.retry, cfg.settle, cfg.touch, cfg.stopWait = 250*time.Millisecond, 30*time.Second, time.Second, 10*time.Second
 	cfg.queueWait = 3 * time.Minute
+	cfg.realClock = true
 	return cfg
 }
 
